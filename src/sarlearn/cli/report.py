@@ -1,0 +1,10 @@
+"""`sarlearn report` (placeholder until its module lands)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def report() -> None:
+    """Not built yet."""
+    raise typer.Exit(code=1)

@@ -1,0 +1,254 @@
+"""One source of truth for every default: the CLI flags, TOML files and the Python API.
+
+Each section is a pydantic model, so a bad value (a negative size, an unknown activation, a
+readout of the wrong length) is rejected with a message naming the field. The defaults are the
+published ones of SPEC.md where they exist; where we changed one, the field says why.
+
+Sections (and who reads them):
+
+- ``NetworkConfig``   -> :mod:`sarlearn.network`
+- ``RuleConfig``      -> :mod:`sarlearn.rules`
+- ``FilterConfig``    -> :mod:`sarlearn.filters`
+- ``WorldConfig``     -> :mod:`sarlearn.world` (track, robot, sensors, camera)
+- ``RunConfig``       -> :mod:`sarlearn.experiments.run` (the whole closed-loop experiment)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Activation = Literal["logistic", "tanh", "linear"]
+InitName = Literal["scaled", "uniform", "symmetric"]
+RelevanceMode = Literal["global", "forward"]
+FilterKind = Literal["resonator", "ico", "delay"]
+InputKind = Literal["rows", "camera"]
+DType = Literal["float64", "float32"]
+
+
+class ConfigError(ValueError):
+    """An impossible or malformed configuration; the message names the offending field."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class NetworkConfig(_Section):
+    """Layer sizes, activation and initialisation of the learner network."""
+
+    layers: list[int] = Field(
+        default_factory=lambda: [10] * 10 + [2],
+        description="Neurons per layer after the inputs, the last entry is the output layer "
+        "(SPEC: 10 hidden layers of 10, 2 outputs).",
+    )
+    activation: Activation = "logistic"
+    init: InitName = Field(
+        "scaled",
+        description="'scaled': gain-corrected symmetric init that keeps activity alive through "
+        "depth; 'uniform': the C++ library's uniform [0, 1) scaled by init_gain; 'symmetric': "
+        "naive uniform [-init_gain, init_gain).",
+    )
+    init_gain: float | None = Field(None, gt=0, description="Override the init's scale.")
+    zero_output: bool = Field(
+        True, description="Start the output layer at zero so the untrained network is silent."
+    )
+    bias: bool = False
+    readout: list[float] = Field(
+        default_factory=lambda: [1.0, 2.0],
+        description="Steering y = sum_k readout[k] * output_k (SPEC default [1, 2]).",
+    )
+
+    @field_validator("layers")
+    @classmethod
+    def _positive_layers(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("layers must name at least the output layer, e.g. [2]")
+        if any(n < 1 for n in v):
+            raise ValueError(f"every layer needs at least one neuron, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _readout_matches_outputs(self) -> NetworkConfig:
+        if len(self.readout) != self.layers[-1]:
+            raise ValueError(
+                f"readout has {len(self.readout)} coefficients but the output layer has "
+                f"{self.layers[-1]} neurons"
+            )
+        return self
+
+
+class RelevanceConfig(_Section):
+    """How the rectified error becomes the broadcast relevance r = phi(|e|)."""
+
+    mode: RelevanceMode = Field(
+        "global", description="'global': one scalar per agent; 'forward': per-neuron, "
+        "travelling forward from the first layer (the C++ library's form)."
+    )
+    gain: float = Field(1.0, ge=0)
+    lowpass: float = Field(
+        0.0, ge=0, lt=1, description="Smoothing coefficient a of r_t = a r_{t-1} + (1-a) |e_t|."
+    )
+    normalise: bool = Field(
+        False, description="Divide by a running mean of |e| so r is O(1) whatever the error gain."
+    )
+
+
+class RuleConfig(_Section):
+    """Which learning rule, and how big its steps are."""
+
+    name: str = "sar"
+    lr: float = Field(1e-5, gt=0, description="Learning rate eta.")
+    layer_lr_scale: list[float] | None = Field(
+        None, description="Per-layer multipliers of lr, one per layer (first hidden .. output)."
+    )
+    relevance: RelevanceConfig = Field(default_factory=RelevanceConfig)
+
+    @field_validator("layer_lr_scale")
+    @classmethod
+    def _non_negative(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None and any(s < 0 for s in v):
+            raise ValueError(f"layer_lr_scale entries must be >= 0, got {v}")
+        return v
+
+
+class FilterConfig(_Section):
+    """The filter bank that expands each predictor in time (SPEC section 3)."""
+
+    kind: FilterKind = Field(
+        "resonator",
+        description="'resonator': the simulation's low-Q bank (near critically damped, unit DC "
+        "gain); 'ico': higher-Q resonators peaking after T samples; 'delay': taps 0..n-1.",
+    )
+    n_filters: int = Field(5, ge=1)
+    f_min: float = Field(0.1, gt=0, lt=0.5, description="Lowest natural frequency (cycles/sample).")
+    f_max: float = Field(1 / 3, gt=0, lt=0.5, description="Highest natural frequency.")
+    q: float = Field(0.51, gt=0, description="Quality factor of the resonators.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FilterConfig:
+        if self.f_min > self.f_max:
+            raise ValueError(f"f_min ({self.f_min}) must not exceed f_max ({self.f_max})")
+        return self
+
+
+class CameraConfig(_Section):
+    """A forward pinhole camera tilted at the floor, and its segment grid."""
+
+    height: float = Field(12.0, gt=0, description="Height above the floor (units).")
+    forward: float = Field(5.0, description="Mount position ahead of the robot centre (units).")
+    tilt_deg: float = Field(50.0, gt=0, lt=90, description="Downward tilt from horizontal.")
+    fov_deg: float = Field(60.0, gt=0, lt=170, description="Horizontal field of view.")
+    width: int = Field(32, ge=2)
+    height_px: int = Field(24, ge=2)
+    grid_rows: int = Field(4, ge=1, description="Segment rows for the predictors.")
+    grid_cols: int = Field(8, ge=2, description="Segment columns (even: mirrored in pairs).")
+
+    @field_validator("grid_cols")
+    @classmethod
+    def _even(cls, v: int) -> int:
+        if v % 2:
+            raise ValueError(f"grid_cols must be even (left/right mirror pairs), got {v}")
+        return v
+
+
+class WorldConfig(_Section):
+    """The simulated line-following world (SPEC section 4)."""
+
+    track: str = Field("curvy", description="Built-in track name or path to a PNG/JPEG image.")
+    track_seed: int = Field(0, description="Seed of the 'random' track generator.")
+    arena: float = Field(250.0, gt=0, description="Side of the square arena (units).")
+    resolution: float = Field(4.0, gt=0, description="Pixels per unit of generated tracks.")
+    line_width: float = Field(3.0, gt=0, description="Width of generated lines (units).")
+    speed: float = Field(30.0, ge=0, description="Base wheel speed v (units/s).")
+    dt: float = Field(0.05, gt=0, description="Control cycle (s).")
+    error_gain: float = Field(50.0, description="Reflex error e = gain * (left - right).")
+    net_gain: float = Field(5.0, description="Network steering gain G.")
+    axle: float = Field(10.0, gt=0, description="Distance between the wheels (body width).")
+    reflex_sensors: list[tuple[float, float]] = Field(
+        default_factory=lambda: [(10.0, 5.0), (10.0, -5.0)],
+        description="Left and right ground sensors (x forward, y left) in the robot frame.",
+    )
+    predictor_distances: list[float] = Field(default_factory=lambda: [11.0, 12.0, 13.0])
+    predictors_per_row: int = Field(48, ge=1)
+    predictor_spacing: float = Field(0.25, gt=0)
+    inputs: InputKind = "rows"
+    camera: CameraConfig = Field(default_factory=CameraConfig)
+    off_track_after: int = Field(
+        200, ge=1, description="Steps without any sensor seeing the line before 'off track'."
+    )
+    start: tuple[float, float, float] | None = Field(
+        None, description="(x, y, heading in rad); None = on the line, heading along it."
+    )
+
+    @field_validator("reflex_sensors")
+    @classmethod
+    def _pair(cls, v: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        if len(v) != 2:
+            raise ValueError(f"reflex_sensors needs exactly two (left, right) points, got {len(v)}")
+        return v
+
+
+class RunConfig(_Section):
+    """A whole closed-loop experiment: world + filter bank + network + rule."""
+
+    rule: RuleConfig = Field(default_factory=RuleConfig)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
+    filters: FilterConfig = Field(default_factory=FilterConfig)
+    world: WorldConfig = Field(default_factory=WorldConfig)
+    seed: int = 0
+    steps: int = Field(5000, ge=1)
+    warmup: int = Field(200, ge=0, description="Steps before the success criterion may start.")
+    success_window: int = Field(200, ge=1, description="Moving-sum window of |e|.")
+    success_threshold: float = Field(0.1, gt=0, description="Moving sum of |e| must stay below.")
+    success_hold: int = Field(200, ge=1, description="...for this many consecutive steps.")
+    stop_at_success: bool = False
+    dtype: DType = "float64"
+    checkpoint_every: int = Field(1000, ge=1, description="Steps between on-disk checkpoints.")
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> RunConfig:
+        """Load a config from a TOML file (sections as above; missing keys keep defaults)."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            data = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        return parse_config(data, source=str(path))
+
+    def with_overrides(self, overrides: dict[str, Any]) -> RunConfig:
+        """Return a copy with dotted-path overrides applied, e.g. {"rule.lr": 1e-4}."""
+        data = self.model_dump()
+        for key, value in overrides.items():
+            set_dotted(data, key, value)
+        return parse_config(data, source="overrides")
+
+
+def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``data['a']['b'] = value`` for ``key='a.b'``; unknown paths raise ConfigError."""
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        if not isinstance(node, dict) or part not in node or not isinstance(node[part], dict):
+            raise ConfigError(f"unknown config field {key!r}")
+        node = node[part]
+    if not isinstance(node, dict) or parts[-1] not in node:
+        raise ConfigError(f"unknown config field {key!r}")
+    node[parts[-1]] = value
+
+
+def parse_config(data: dict[str, Any], source: str = "config") -> RunConfig:
+    """Validate a plain dict into a RunConfig, turning pydantic's errors into one clear line each."""
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(root)"
+            lines.append(f"  {where}: {err['msg']}")
+        raise ConfigError(f"invalid {source}:\n" + "\n".join(lines)) from None

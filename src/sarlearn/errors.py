@@ -1,0 +1,35 @@
+"""Exceptions with messages that name the problem, shared across the package."""
+
+from __future__ import annotations
+
+from sarlearn.config import ConfigError
+
+
+class SarlearnError(Exception):
+    """Base class of sarlearn's own errors."""
+
+
+class ShapeError(SarlearnError, ValueError):
+    """An array has the wrong shape; the message gives the expected and actual shapes."""
+
+
+class NonFiniteError(SarlearnError, ValueError):
+    """A NaN or infinite value where a finite number is required (an error signal, an input)."""
+
+
+class DivergenceError(SarlearnError, FloatingPointError):
+    """The network's weights or outputs blew up during learning."""
+
+
+class TrackError(SarlearnError, ValueError):
+    """A track image is missing, unreadable, empty or of the wrong format."""
+
+
+__all__ = [
+    "ConfigError",
+    "DivergenceError",
+    "NonFiniteError",
+    "SarlearnError",
+    "ShapeError",
+    "TrackError",
+]
