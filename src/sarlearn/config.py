@@ -95,6 +95,13 @@ class RelevanceConfig(_Section):
     normalise: bool = Field(
         False, description="Divide by a running mean of |e| so r is O(1) whatever the error gain."
     )
+    norm_decay: float = Field(
+        0.999,
+        ge=0,
+        lt=1,
+        description="Decay of the running mean of |e| used by 'normalise' "
+        "(exponential, bias-corrected; 0.999 = a memory of about 1000 steps).",
+    )
 
 
 class RuleConfig(_Section):
@@ -144,6 +151,9 @@ class CameraConfig(_Section):
     fov_deg: float = Field(60.0, gt=0, lt=170, description="Horizontal field of view.")
     width: int = Field(32, ge=2)
     height_px: int = Field(24, ge=2)
+    supersample: int = Field(
+        2, ge=1, description="Rays per pixel side in the simulated camera (anti-aliasing)."
+    )
     grid_rows: int = Field(4, ge=1, description="Segment rows for the predictors.")
     grid_cols: int = Field(8, ge=2, description="Segment columns (even: mirrored in pairs).")
 
@@ -160,11 +170,23 @@ class WorldConfig(_Section):
 
     track: str = Field("curvy", description="Built-in track name or path to a PNG/JPEG image.")
     track_seed: int = Field(0, description="Seed of the 'random' track generator.")
-    arena: float = Field(250.0, gt=0, description="Side of the square arena (units).")
+    arena: float = Field(
+        250.0, gt=0, description="Side of the square arena (units); an image's longer side."
+    )
     resolution: float = Field(4.0, gt=0, description="Pixels per unit of generated tracks.")
-    line_width: float = Field(3.0, gt=0, description="Width of generated lines (units).")
+    line_width: float = Field(
+        3.0,
+        gt=0,
+        description="Width of generated lines (units); narrower than the reflex sensors' "
+        "spacing (10), so e is exactly 0 while the line runs between them.",
+    )
     speed: float = Field(30.0, ge=0, description="Base wheel speed v (units/s).")
-    dt: float = Field(0.05, gt=0, description="Control cycle (s).")
+    dt: float = Field(
+        0.05,
+        gt=0,
+        description="Control cycle (s): 1.5 units per step at speed 30, so the 200-step success "
+        "window spans 300 units, including bends, not just a straight.",
+    )
     error_gain: float = Field(50.0, description="Reflex error e = gain * (left - right).")
     net_gain: float = Field(5.0, description="Network steering gain G.")
     axle: float = Field(10.0, gt=0, description="Distance between the wheels (body width).")

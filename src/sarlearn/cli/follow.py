@@ -1,10 +1,204 @@
-"""`sarlearn follow` (placeholder until its module lands)."""
+"""`sarlearn follow`: one closed-loop run with progress bar, figures, trace and summary.
+
+Options are layered: the defaults of :mod:`sarlearn.config` < ``--config FILE.toml`` <
+explicit flags < ``--set a.b=value``. Bad options end with a one-line error and exit code 2.
+"""
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from sarlearn.config import ConfigError, RunConfig
+from sarlearn.errors import TrackError
+
+#: Exit codes: bad options, crash, Ctrl-C.
+EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
 
 
-def follow() -> None:
-    """Not built yet."""
-    raise typer.Exit(code=1)
+def parse_layers(text: str) -> list[int]:
+    """``"10,10,2"`` -> ``[10, 10, 2]``; anything else raises ConfigError."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        layers = [int(p) for p in parts]
+    except ValueError:
+        layers = []
+    if not layers or any(n < 1 for n in layers):
+        raise ConfigError(
+            f"--layers must be comma-separated positive integers (hidden layers then outputs, "
+            f"e.g. 10,10,2), got {text!r}"
+        )
+    return layers
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """``["rule.lr=1e-4", "world.track=oval"]`` -> dotted overrides; values are read as TOML
+    (numbers, booleans, ``[10, 2]``), anything that is not valid TOML as a plain string."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects key=value (e.g. rule.lr=1e-4), got {item!r}")
+        raw = raw.strip()
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        out[key.strip()] = value
+    return out
+
+
+def build_config(
+    config: Path | None = None,
+    flags: dict[str, Any] | None = None,
+    sets: list[str] | None = None,
+) -> RunConfig:
+    """Layer defaults < TOML file < explicit flags < ``--set`` into one validated RunConfig."""
+    cfg = RunConfig.from_toml(config) if config is not None else RunConfig()
+    overrides = {k: v for k, v in (flags or {}).items() if v is not None}
+    overrides.update(parse_set(sets or []))
+    layers = overrides.get("network.layers")
+    # A new output size with the default readout: one coefficient per output ([1, 2] for 2).
+    if layers and "network.readout" not in overrides and len(cfg.network.readout) != layers[-1]:
+        overrides["network.readout"] = [1.0, 2.0] if layers[-1] == 2 else [1.0] * layers[-1]
+    from sarlearn.agent import check_rule_name
+
+    cfg = cfg.with_overrides(overrides) if overrides else cfg
+    check_rule_name(cfg.rule.name)
+    return cfg
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    """A short rich table of a run's summary."""
+
+    def fmt(v: Any, spec: str = "") -> str:
+        return "–" if v is None else format(v, spec)
+
+    t = Table(show_header=False, box=None, pad_edge=False)
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row(
+        "status",
+        f"{summary['status']}" + (f" — {summary['message']}" if summary.get("message") else ""),
+    )
+    t.add_row("rule / track / seed", f"{summary['rule']} / {summary['track']} / {summary['seed']}")
+    t.add_row("steps", f"{summary['steps']} of {summary['steps_requested']}")
+    t.add_row("steps to success", fmt(summary["steps_to_success"]))
+    t.add_row("mean |e| first 1000", fmt(summary["mean_abs_error_first_1000"], ".3f"))
+    t.add_row("mean |e| last 1000", fmt(summary["mean_abs_error_last_1000"], ".3f"))
+    t.add_row("off-track steps", fmt(summary["off_track_steps"]))
+    t.add_row("steps/s", fmt(summary["steps_per_second"], ",.0f"))
+    wc = summary.get("weight_change") or []
+    if wc:
+        t.add_row("weight change per layer", " ".join(f"{v:.2g}" for v in wc))
+    return t
+
+
+def follow(
+    rule: Annotated[str | None, typer.Option(help="Learning rule, or 'reflex' for none.")] = None,
+    track: Annotated[
+        str | None, typer.Option(help="Built-in track (curvy, circle, ...) or a PNG file.")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="Control cycles to run.", min=1)] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of weights, world and rule.")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
+    layers: Annotated[
+        str | None, typer.Option(help="Neurons per layer, outputs last, e.g. 10,10,2.")
+    ] = None,
+    inputs: Annotated[str | None, typer.Option(help="Predictors: rows or camera.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default: runs/follow-…).")
+    ] = None,
+    video: Annotated[bool, typer.Option(help="Also write run.mp4 (or run.gif).")] = False,
+    config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
+    stop_at_success: Annotated[
+        bool | None, typer.Option("--stop-at-success", help="End the run once learned.")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue the interrupted run in this folder.")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="Override any config field: a.b=value.")
+    ] = None,
+    record_sensors: Annotated[
+        bool, typer.Option(help="Log every ground sensor in the trace (for replay).")
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+) -> None:
+    """Run a robot that learns to follow a line; write figures, trace and summary to a folder."""
+    from sarlearn.experiments.run import RunInterrupted, run_follow
+
+    console = Console()
+    err = Console(stderr=True)
+
+    def fail(msg: str, code: int = EXIT_USAGE) -> typer.Exit:
+        err.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
+        return typer.Exit(code)
+
+    flags = {
+        "rule.name": rule,
+        "world.track": track,
+        "steps": steps,
+        "seed": seed,
+        "rule.lr": lr,
+        "world.inputs": inputs,
+        "stop_at_success": stop_at_success,
+    }
+    try:
+        if layers is not None:
+            flags["network.layers"] = parse_layers(layers)
+        if resume is not None:
+            given = [k for k, v in flags.items() if v is not None]
+            if given or config is not None or set_ or out is not None:
+                raise ConfigError(
+                    "--resume continues the run with its saved config; do not combine it with "
+                    "other run options"
+                )
+            cfg = None
+            out = resume
+        else:
+            if inputs is not None and inputs not in ("rows", "camera"):
+                raise ConfigError(f"--inputs must be 'rows' or 'camera', got {inputs!r}")
+            cfg = build_config(config, flags, set_ or [])
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+    try:
+        summary = run_follow(
+            cfg,
+            out,
+            progress=progress,
+            resume=resume is not None,
+            video=video,
+            record_ground=record_sensors,
+            console=console,
+        )
+    except (ConfigError, TrackError) as exc:
+        raise fail(str(exc)) from None
+    except RunInterrupted as exc:
+        console.print(summary_table(exc.summary))
+        err.print(
+            f"[yellow]interrupted[/] — outputs in {exc.out_dir}; continue with "
+            f"`sarlearn follow --resume {exc.out_dir}`",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except Exception as exc:
+        raise fail(
+            f"the run crashed: {type(exc).__name__}: {exc} "
+            f"(partial outputs and error.txt are in the run folder)",
+            EXIT_FAILED,
+        ) from None
+
+    console.print(summary_table(summary))
+    if summary["status"] in ("diverged", "off_track"):
+        err.print(
+            f"[yellow]{summary['status']}:[/] {summary['message']}", highlight=False, soft_wrap=True
+        )
+    console.print(f"outputs in [bold]{summary['out_dir']}[/]", highlight=False, soft_wrap=True)

@@ -1,10 +1,188 @@
-"""`sarlearn sweep` (placeholder until its module lands)."""
+"""`sarlearn sweep`: run a grid of experiments from a spec file and/or flags, resumably."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from sarlearn.config import ConfigError, RunConfig
+from sarlearn.experiments.spec import SweepSpec, load_spec, parse_assignment, parse_lr_range
 
-def sweep() -> None:
-    """Not built yet."""
-    raise typer.Exit(code=1)
+
+def sweep(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Sweep folder (required); run again to resume.")
+    ],
+    spec: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Sweep spec TOML (tables: sweep, base, grid, cases; see docs/sweeps.md)."
+        ),
+    ] = None,
+    rule: Annotated[
+        list[str] | None, typer.Option("--rule", help="Rule(s) to sweep (repeatable).")
+    ] = None,
+    lr: Annotated[
+        list[float] | None, typer.Option("--lr", help="Learning rate(s) (repeatable).")
+    ] = None,
+    lr_range: Annotated[
+        list[str] | None,
+        typer.Option("--lr-range", help="LO:HI:N log-spaced learning rates, e.g. 1e-6:1e-3:7."),
+    ] = None,
+    layers: Annotated[
+        list[str] | None,
+        typer.Option("--layers", help="Layer sizes after the inputs, e.g. 10,2 (repeatable)."),
+    ] = None,
+    seeds: Annotated[
+        int | None, typer.Option("--seeds", help="Number of seeds: 0 .. N-1.", min=1)
+    ] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Steps per run.", min=1)] = None,
+    track: Annotated[
+        list[str] | None, typer.Option("--track", help="Track(s): name or image path.")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Base override KEY=VALUE, e.g. rule.relevance.gain=2."),
+    ] = None,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option("--grid", help="Grid axis KEY=VALUES as TOML, e.g. 'world.speed=[30, 60]'."),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Base RunConfig TOML, applied before the spec's base table."),
+    ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", "-j", help="Parallel runs (default: all cores).", min=1),
+    ] = None,
+    trace_every: Annotated[
+        int | None,
+        typer.Option("--trace-every", help="Keep every n-th trace step (0: none).", min=0),
+    ] = None,
+    keep_run_dirs: Annotated[
+        bool, typer.Option("--keep-run-dirs", help="Keep each run's own output folder.")
+    ] = False,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Rerun runs that raised an error.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would run, run nothing.")
+    ] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    run_fn: Annotated[
+        str | None,
+        typer.Option("--run-fn", hidden=True, help="module:function replacing run_follow."),
+    ] = None,
+) -> None:
+    """Run a sweep of closed-loop experiments; results go to OUT/results.parquet.
+
+    Finished runs (ok or failed) are skipped when the same sweep is run again.
+    """
+    from sarlearn.experiments.store import ResultStore, StoreLockedError
+    from sarlearn.experiments.sweep import SweepError, SweepInterrupted, run_sweep
+
+    try:
+        base_spec = load_spec(spec) if spec is not None else SweepSpec(source="flags")
+        if config is not None:
+            base_spec = replace(base_spec, base_config=RunConfig.from_toml(config))
+        the_spec = base_spec.override(
+            base=_base_flags(steps, set_ or []),
+            grid=_grid_flags(rule, lr, lr_range, layers, seeds, track, grid or []),
+        )
+        planned = the_spec.expand()
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+
+    opts = the_spec.options
+    every = trace_every if trace_every is not None else opts.trace_every
+    if dry_run:
+        done = ResultStore(out).finished_ids(include_failed=not retry_failed)
+        todo = sum(r.run_id not in done for r in planned)
+        typer.echo(f"{len(planned)} runs planned, {len(planned) - todo} done, {todo} to run")
+        for key, values in {**the_spec.grid, **_case_axes(the_spec)}.items():
+            typer.echo(f"  {key}: {values}")
+        return
+    try:
+        summary = run_sweep(
+            planned,
+            out,
+            run_fn=run_fn,
+            jobs=jobs or opts.jobs,
+            trace_every=every,
+            keep_run_dirs=keep_run_dirs or opts.keep_run_dirs,
+            retry_failed=retry_failed,
+            progress=progress,
+            name=opts.name,
+        )
+    except SweepInterrupted as exc:
+        s = exc.summary
+        typer.echo(f"interrupted: {s.ran} runs stored in {out}; run again to resume", err=True)
+        raise typer.Exit(code=130) from None
+    except (SweepError, StoreLockedError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+
+    typer.echo(
+        f"{summary.planned} runs planned: {summary.skipped} already done, {summary.ok} ran "
+        f"({summary.succeeded} reached success), {summary.failed} failed -> "
+        f"{Path(out) / 'results.parquet'}"
+    )
+    if summary.failed:
+        typer.echo(
+            "failed runs are recorded with their error (see `sarlearn report`); "
+            "--retry-failed runs them again",
+            err=True,
+        )
+
+
+def _base_flags(steps: int | None, sets: list[str]) -> dict[str, object]:
+    base: dict[str, object] = dict(parse_assignment(s, "--set") for s in sets)
+    if steps is not None:
+        base["steps"] = steps
+    return base
+
+
+def _grid_flags(
+    rule: list[str] | None,
+    lr: list[float] | None,
+    lr_range: list[str] | None,
+    layers: list[str] | None,
+    seeds: int | None,
+    track: list[str] | None,
+    grids: list[str],
+) -> dict[str, object]:
+    axes: dict[str, object] = dict(parse_assignment(g, "--grid") for g in grids)
+    if rule:
+        axes["rule.name"] = list(rule)
+    lrs = [*(lr or []), *(x for r in lr_range or [] for x in parse_lr_range(r))]
+    if lrs:
+        axes["rule.lr"] = sorted(set(lrs))
+    if layers:
+        axes["network.layers"] = [_layer_sizes(s) for s in layers]
+    if seeds is not None:
+        axes["seed"] = list(range(seeds))
+    if track:
+        axes["world.track"] = list(track)
+    return axes
+
+
+def _layer_sizes(text: str) -> list[int]:
+    try:
+        return [int(n) for n in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--layers {text!r}: expected sizes like 10,10,2") from None
+
+
+def _case_axes(spec: SweepSpec) -> dict[str, list[object]]:
+    """Union of each case's values per key, for the dry-run listing."""
+    axes: dict[str, list[object]] = {}
+    for case in spec.cases:
+        for key, values in case.items():
+            axes.setdefault(key, [])
+            axes[key] += [v for v in values if v not in axes[key]]
+    return axes

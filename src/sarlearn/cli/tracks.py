@@ -1,10 +1,98 @@
-"""`sarlearn tracks` (placeholder until its module lands)."""
+"""`sarlearn tracks`: list the built-in tracks, or write one (or any image) out as a PNG."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from sarlearn.errors import SarlearnError
+
+if TYPE_CHECKING:
+    from sarlearn.world.track import Track
 
 
-def tracks() -> None:
-    """Not built yet."""
-    raise typer.Exit(code=1)
+def tracks(
+    write: str | None = typer.Option(
+        None,
+        "--write",
+        "-w",
+        metavar="NAME|IMAGE",
+        help="Track to write: a built-in name, or an image file to re-render.",
+    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="PNG file to write."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the 'random' track."),
+    arena: float = typer.Option(250.0, "--arena", help="Arena side (units)."),
+    resolution: float = typer.Option(
+        4.0, "--resolution", help="Pixels per unit of the written PNG (built-in tracks)."
+    ),
+    line_width: float = typer.Option(3.0, "--line-width", help="Line width (units)."),
+    show_start: bool = typer.Option(
+        False,
+        "--show-start",
+        help="Draw the robot at its automatic start pose, with its sensors, at --resolution "
+        "pixels per unit (a picture, not a floor image to load back).",
+    ),
+) -> None:
+    """List the built-in tracks, or write one as a PNG (``--write NAME --out FILE.png``).
+
+    The PNG is a floor image (white floor, black line) that loads back as a track
+    (``world.track = "FILE.png"``); ``--show-start`` writes a picture with the robot instead.
+    """
+    console = Console()
+    if write is None:
+        if out is not None:
+            _fail("--out needs --write NAME (the track to write)")
+        _list(console)
+        return
+    if out is None:
+        _fail("--write needs --out FILE.png")
+    if out.suffix.lower() != ".png":
+        _fail(f"--out must be a .png file, got {out}")
+    try:
+        from sarlearn.world import load_track
+
+        track = load_track(
+            write, arena=arena, seed=seed, resolution=resolution, line_width=line_width
+        )
+        if show_start:
+            _write_start_picture(track, resolution, out)
+        else:
+            track.save_png(out)
+    except (SarlearnError, ValueError, OSError) as exc:
+        _fail(str(exc))
+    console.print(f"wrote {out} (track {track.name!r}, {track.width:g} x {track.height:g} units)")
+
+
+def _list(console: Console) -> None:
+    from sarlearn.world.tracks import DEFAULT_TRACK, TRACK_NAMES, describe
+
+    table = Table(title="Built-in tracks", title_justify="left")
+    table.add_column("name", style="bold")
+    table.add_column("description")
+    for name in TRACK_NAMES:
+        table.add_row(name + (" *" if name == DEFAULT_TRACK else ""), describe(name))
+    console.print(table)
+    console.print(
+        "* default. Any PNG/JPEG image (dark line on a light floor) is a track too: set "
+        "world.track to its path. Write a track out: sarlearn tracks --write NAME --out FILE.png"
+    )
+
+
+def _write_start_picture(track: Track, scale: float, out: Path) -> None:
+    from sarlearn.config import WorldConfig
+    from sarlearn.world import start_pose, world_image
+    from sarlearn.world.render import save_image
+    from sarlearn.world.sensors import ground_sensors
+
+    pose = start_pose(track)
+    rgb = world_image(track, pose, sensors=ground_sensors(WorldConfig()), scale=scale)
+    save_image(rgb, out)
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=2)

@@ -1,0 +1,20 @@
+"""Compiled fast path of the whole closed-loop step (numba).
+
+    from sarlearn.engine import FastClosedLoop, make_closed_loop
+    loop = make_closed_loop(cfg)          # compiled when supported, else sarlearn.loop.ClosedLoop
+    records = loop.run(1000)              # the same records as ClosedLoop.run
+
+See :mod:`sarlearn.engine.fast_loop` for what is covered and :mod:`sarlearn.engine.kernels`
+for the kernels; ``sarlearn bench`` (:mod:`sarlearn.engine.bench`) measures the speed.
+"""
+
+from __future__ import annotations
+
+from sarlearn.engine.fast_loop import (
+    SUPPORTED_RULES,
+    FastClosedLoop,
+    check_supported,
+    make_closed_loop,
+)
+
+__all__ = ["SUPPORTED_RULES", "FastClosedLoop", "check_supported", "make_closed_loop"]

@@ -1,0 +1,586 @@
+"""``FastClosedLoop``: the closed loop of :mod:`sarlearn.loop` run by compiled kernels.
+
+It is built *from* reference objects (a :class:`~sarlearn.loop.ClosedLoop` with a
+:class:`~sarlearn.world.sim.SimWorld`, its agent, network, filter bank and rule), copies their
+state (initial weights, filter state, relevance state, feedback matrices, start pose, sensor
+readings) into flat arrays, and offers the same chunk interface: :meth:`FastClosedLoop.run`
+returns the same per-step records as :meth:`ClosedLoop.run`. The reference objects stay the
+home of the state: :attr:`agent`, :attr:`robot` and :meth:`sync` write the engine's state back
+into them (so checkpoints, ``network.save`` and weight read-outs work unchanged), and the next
+:meth:`run` reloads from them if they were handed out.
+
+Anything the kernels do not cover raises :class:`NotImplementedError` at construction (camera
+inputs, robots other than the simulator, custom rule classes, the reflex-only agent); callers
+fall back to the reference loop (see :func:`make_closed_loop`).
+
+A population of independent runs (different seeds or learning rates) can be stacked with
+:meth:`FastClosedLoop.from_configs`: agent k is then bit-identical to the single run of
+``cfgs[k]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sarlearn.config import RunConfig
+from sarlearn.engine import kernels as K
+from sarlearn.errors import DivergenceError
+from sarlearn.loop import RECORDS, ClosedLoop
+
+_RULE_CODES = {
+    "gdm": K.RULE_GDM,
+    "sar": K.RULE_SAR,
+    "sar-local": K.RULE_SAR_LOCAL,
+    "sar-exact": K.RULE_SAR_EXACT,
+    "sign-only": K.RULE_SIGN_ONLY,
+    "relevance-only": K.RULE_RELEVANCE_ONLY,
+    "fa": K.RULE_FA,
+    "dfa": K.RULE_DFA,
+    "sign-symmetry": K.RULE_SIGN_SYMMETRY,
+}
+_ACT_CODES = {"logistic": K.ACT_LOGISTIC, "tanh": K.ACT_TANH, "linear": K.ACT_LINEAR}
+
+#: Rule names the engine runs.
+SUPPORTED_RULES: tuple[str, ...] = tuple(_RULE_CODES)
+
+
+def check_supported(loop: ClosedLoop) -> None:
+    """Raise NotImplementedError (naming the reason) if the engine cannot run ``loop``."""
+    from sarlearn.filters import DelayLineBank, ResonatorBank
+    from sarlearn.rules import RULES
+    from sarlearn.world.sim import SimWorld
+
+    agent = loop.agent
+    if not isinstance(loop, ClosedLoop) or type(loop) is not ClosedLoop:
+        raise NotImplementedError("the engine mirrors sarlearn.loop.ClosedLoop only")
+    if not isinstance(loop.robot, SimWorld):
+        raise NotImplementedError(
+            f"the engine simulates the world itself; robot {type(loop.robot).__name__} is "
+            "not the simulator"
+        )
+    if loop.inputs != "rows":
+        raise NotImplementedError(f"inputs={loop.inputs!r}: the engine covers 'rows' only")
+    if np.dtype(loop.robot.dtype) != np.float64:
+        raise NotImplementedError("the engine needs a float64 world (SimWorld dtype)")
+    if agent.network is None:
+        raise NotImplementedError("the reflex-only agent has no network to accelerate")
+    rule = agent.rule
+    name = getattr(rule, "name", None)
+    if name not in _RULE_CODES or type(rule) is not RULES.get(name):
+        raise NotImplementedError(f"rule {name!r} ({type(rule).__name__}) is not compiled")
+    net = agent.network
+    if net.activation.name not in _ACT_CODES:
+        raise NotImplementedError(f"activation {net.activation.name!r} is not compiled")
+    if type(agent.bank) not in (ResonatorBank, DelayLineBank):
+        raise NotImplementedError(f"filter bank {type(agent.bank).__name__} is not compiled")
+    if net.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise NotImplementedError(f"dtype {net.dtype} is not compiled")
+
+
+def _rule_uses_relevance(rule: Any) -> bool:
+    return bool(type(rule).uses_relevance)
+
+
+class FastClosedLoop:
+    """The compiled closed loop over one or more reference loops (agents stacked in order).
+
+    Args:
+        loops: one :class:`~sarlearn.loop.ClosedLoop` (population P), or several that share
+            the world, network shape, rule (name and relevance settings; lr may differ),
+            filter bank and sampling settings, all at the same step ``t``. Their agents are
+            stacked into one population.
+        block: steps each thread advances one agent before moving to the next; None = the
+            whole chunk (an agent's weights then stay in cache; best throughput). 1 = strict
+            lockstep over the population (what a batched numpy loop does).
+
+    Raises:
+        NotImplementedError: a configuration the kernels do not cover (see
+            :func:`check_supported`); use the reference loop instead.
+    """
+
+    def __init__(self, loops: ClosedLoop | Sequence[ClosedLoop], block: int | None = None):
+        refs = [loops] if isinstance(loops, ClosedLoop) else list(loops)
+        if not refs:
+            raise ValueError("FastClosedLoop needs at least one reference loop")
+        for ref in refs:
+            check_supported(ref)
+        _check_compatible(refs)
+        self._refs = refs
+        self.block = None if block is None else max(1, int(block))
+        self.partial: dict[str, Any] | None = None
+        """Records of the steps completed in a chunk that raised (divergence)."""
+        self._load()
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_config(
+        cls,
+        cfg: RunConfig,
+        population: int = 1,
+        *,
+        weights_every: int | None = None,
+        record_ground: bool = False,
+        block: int | None = None,
+    ) -> FastClosedLoop:
+        """Build the reference loop of ``cfg`` (same seeds, same initial state) and compile it."""
+        ref = ClosedLoop.from_config(
+            cfg, population=population, weights_every=weights_every, record_ground=record_ground
+        )
+        return cls(ref, block=block)
+
+    @classmethod
+    def from_configs(
+        cls,
+        cfgs: Sequence[RunConfig],
+        *,
+        weights_every: int | None = None,
+        record_ground: bool = False,
+        block: int | None = None,
+    ) -> FastClosedLoop:
+        """A population of independent single-agent runs, agent k = the run of ``cfgs[k]``.
+
+        The configs may differ in seed and learning rate (anything that changes only the
+        initial weights or ``rule.lr``/``layer_lr_scale``); the world, network shape, rule and
+        filters must agree. The track is loaded once and shared.
+        """
+        from sarlearn.world.sim import SimWorld
+
+        if not cfgs:
+            raise ValueError("from_configs needs at least one config")
+        track = None
+        refs = []
+        for cfg in cfgs:
+            world = SimWorld(cfg.world, population=1, track=track)
+            track = world.track
+            refs.append(
+                ClosedLoop.from_config(
+                    cfg, 1, robot=world, weights_every=weights_every, record_ground=record_ground
+                )
+            )
+        return cls(refs, block=block)
+
+    # ------------------------------------------------------------------ state in and out
+    def _load(self) -> None:
+        """Copy the reference objects' state into the engine's flat arrays."""
+        refs = self._refs
+        first = refs[0]
+        robot, agent = first.robot, first.agent
+        net, bank, rule = agent.network, agent.bank, agent.rule
+        dt = net.dtype
+        self.dtype = dt
+        self.t = int(first.t)
+        self._counts = [r.population for r in refs]
+        P = sum(self._counts)
+        self.population = P
+        L = net.n_layers
+        self.n_layers = L
+        sizes = np.array([net.n_inputs, *net.layers], dtype=np.int64)
+        self._sizes = sizes
+        wsz = sizes[:-1] * sizes[1:]
+        self._woff = np.concatenate([[0], np.cumsum(wsz)]).astype(np.int64)
+        self._noff = np.concatenate([[0], np.cumsum(sizes[1:])]).astype(np.int64)
+        NW, NN = int(self._woff[-1]), int(self._noff[-1])
+
+        # -- world (shared track, per-agent pose / counters / readings)
+        track = robot.track
+        h_px, w_px = track.image.shape
+        self._img = np.ascontiguousarray(np.pad(track.image, 1).ravel(), dtype=np.float64)
+        pos = np.asarray(robot.sensors.positions, dtype=np.float64)
+        self._sx = np.ascontiguousarray(pos[:, 0])
+        self._sy = np.ascontiguousarray(pos[:, 1])
+        from sarlearn.world.sim import LINE_SEEN
+
+        wpar = np.zeros(K.N_WPAR)
+        wpar[K.W_INV] = 1.0 / track.scale
+        wpar[K.W_HEIGHT] = track.height
+        wpar[K.W_UMAX] = float(w_px)
+        wpar[K.W_VMAX] = float(h_px)
+        wpar[K.W_SPEED] = first.speed
+        wpar[K.W_DT] = robot._dt
+        wpar[K.W_AXLE] = robot._axle
+        wpar[K.W_ERROR_GAIN] = first.error_gain
+        wpar[K.W_NET_GAIN] = first.net_gain
+        wpar[K.W_WIDTH] = track.width
+        wpar[K.W_LINE_SEEN] = LINE_SEEN
+        self._wpar = wpar
+        self._pose = np.concatenate([r.robot._pose for r in refs]).astype(np.float64)
+        self._lost = np.concatenate([r.robot._lost for r in refs]).astype(np.int64)
+        self._ground = np.ascontiguousarray(
+            np.concatenate([r.robot._ground for r in refs]), dtype=np.float64
+        )
+
+        # -- filter bank
+        from sarlearn.filters import DelayLineBank
+
+        n_pred = bank.n_predictors
+        n_f = bank.n_filters
+        if isinstance(bank, DelayLineBank):
+            fkind = K.FILTER_DELAY
+            self._fcoef = np.zeros((4, n_f), dtype=dt)
+            self._fy1 = np.concatenate([r.agent.bank.state_dict()["taps"] for r in refs])
+            self._fy2 = np.zeros((P, n_pred, n_f), dtype=dt)
+            self._fu1 = np.zeros((P, n_pred), dtype=dt)
+        else:
+            fkind = K.FILTER_RESONATOR
+            self._fcoef = np.stack([bank._b0, bank._b1, bank._c1, bank._c2]).astype(dt)
+            states = [r.agent.bank.state_dict() for r in refs]
+            self._fy1 = np.concatenate([s["y1"] for s in states])
+            self._fy2 = np.concatenate([s["y2"] for s in states])
+            self._fu1 = np.concatenate([s["u1"][:, :, 0] for s in states])
+        self._fy1 = np.ascontiguousarray(self._fy1, dtype=dt)
+        self._fy2 = np.ascontiguousarray(self._fy2, dtype=dt)
+        self._fu1 = np.ascontiguousarray(self._fu1, dtype=dt)
+
+        # -- network (transposed, flat)
+        self._W = np.empty((P, NW), dtype=dt)
+        self._W0 = np.empty((P, NW), dtype=dt)
+        self._bias = np.zeros((P, NN if net.biases is not None else 1), dtype=dt)
+        for sl, ref in self._slices():
+            rnet = ref.agent.network
+            for l in range(L):
+                a, b = self._woff[l], self._woff[l + 1]
+                self._W[sl, a:b] = rnet.weights[l].transpose(0, 2, 1).reshape(-1, b - a)
+                self._W0[sl, a:b] = rnet.initial_weights[l].transpose(0, 2, 1).reshape(-1, b - a)
+                if rnet.biases is not None:
+                    self._bias[sl, self._noff[l] : self._noff[l + 1]] = rnet.biases[l]
+        self._x0 = np.concatenate([r.agent.network.layer_inputs[0] for r in refs]).astype(dt)
+        self._h = np.concatenate([np.concatenate(r.agent.network.pre, axis=1) for r in refs])
+        self._post = np.concatenate([np.concatenate(r.agent.network.post, axis=1) for r in refs])
+        self._slope = np.concatenate(
+            [np.concatenate(r.agent.network.slopes, axis=1) for r in refs]
+        )
+        self._h, self._post, self._slope = (
+            np.ascontiguousarray(a, dtype=dt) for a in (self._h, self._post, self._slope)
+        )
+        self._sig = np.zeros((P, NN), dtype=dt)
+        self._rfw = np.zeros((P, NN), dtype=dt)
+        self._tmp = np.zeros((P, max(int(sizes.max()), 1)), dtype=dt)
+        self._readout = np.asarray(agent.readout, dtype=dt)
+
+        # -- rule
+        relcfg = rule.relevance.cfg
+        self._lr = np.concatenate(
+            [np.tile(np.asarray(r.agent.rule.lr_per_layer, dtype=dt), (r.population, 1)) for r in refs]
+        )
+        tpar = np.zeros(K.N_TPAR, dtype=dt)
+        from sarlearn.rules.relevance import NORM_EPS
+
+        tpar[K.T_ZERO], tpar[K.T_ONE], tpar[K.T_HALF] = 0.0, 1.0, 0.5
+        tpar[K.T_LOWPASS] = relcfg.lowpass
+        tpar[K.T_1_LOWPASS] = 1.0 - relcfg.lowpass
+        tpar[K.T_GAIN] = relcfg.gain
+        tpar[K.T_DECAY] = relcfg.norm_decay
+        tpar[K.T_1_DECAY] = 1.0 - relcfg.norm_decay
+        tpar[K.T_EPS] = NORM_EPS
+        tpar[K.T_NET_GAIN] = first.net_gain
+        self._tpar = tpar
+        self._decay = float(relcfg.norm_decay)
+        self._rel_m = np.concatenate([r.agent.rule.relevance.lowpassed for r in refs]).astype(dt)
+        self._rel_n = np.concatenate([r.agent.rule.relevance.mean_abs for r in refs]).astype(dt)
+        self._rel_count = int(rule.relevance.count)
+        fbs = [r.agent.rule.feedback for r in refs]
+        if fbs[0]:
+            sizes_fb = [int(np.prod(b.shape[1:])) for b in fbs[0]]
+            self._boff = np.concatenate([[0], np.cumsum(sizes_fb)]).astype(np.int64)
+            self._fb = np.concatenate(
+                [np.concatenate([b.reshape(b.shape[0], -1) for b in fb], axis=1) for fb in fbs]
+            ).astype(dt)
+        else:
+            self._boff = np.zeros(1, dtype=np.int64)
+            self._fb = np.zeros((P, 1), dtype=dt)
+
+        ipar = np.zeros(K.N_IPAR, dtype=np.int64)
+        ipar[K.I_STRIDE] = w_px + 2
+        ipar[K.I_OFF_AFTER] = robot.cfg.off_track_after
+        ipar[K.I_N_LAYERS] = L
+        ipar[K.I_ACT] = _ACT_CODES[net.activation.name]
+        ipar[K.I_RULE] = _RULE_CODES[rule.name]
+        ipar[K.I_FILTER] = fkind
+        ipar[K.I_BIAS] = int(net.biases is not None)
+        ipar[K.I_LEARN] = int(agent.learning)
+        uses_rel = _rule_uses_relevance(rule)
+        ipar[K.I_USES_REL] = int(uses_rel)
+        ipar[K.I_REL_FORWARD] = int(uses_rel and relcfg.mode == "forward")
+        ipar[K.I_NORMALISE] = int(uses_rel and relcfg.normalise)
+        ipar[K.I_WEIGHTS_EVERY] = first.weights_every
+        ipar[K.I_RECORD_GROUND] = int(first.record_ground)
+        self._ipar = ipar
+        self.weights_every = first.weights_every
+        self.record_ground = first.record_ground
+        self.rule_name = rule.name
+        self._ref_stale = False  # reference objects lag behind the engine
+        self._ref_exposed = False  # reference objects were handed out (may have changed)
+        self._failed = False
+
+    def _slices(self) -> list[tuple[slice, ClosedLoop]]:
+        out, a = [], 0
+        for ref, n in zip(self._refs, self._counts, strict=True):
+            out.append((slice(a, a + n), ref))
+            a += n
+        return out
+
+    def sync(self) -> None:
+        """Write the engine's state back into the reference objects (no-op if up to date)."""
+        if not self._ref_stale:
+            return
+        L = self.n_layers
+        for sl, ref in self._slices():
+            agent, robot = ref.agent, ref.robot
+            net = agent.network
+            for l in range(L):
+                a, b = self._woff[l], self._woff[l + 1]
+                nin, nout = self._sizes[l], self._sizes[l + 1]
+                net.weights[l][...] = self._W[sl, a:b].reshape(-1, nin, nout).transpose(0, 2, 1)
+                n0, n1 = self._noff[l], self._noff[l + 1]
+                if net.biases is not None:
+                    net.biases[l][...] = self._bias[sl, n0:n1]
+                net.pre[l][...] = self._h[sl, n0:n1]
+                net.post[l][...] = self._post[sl, n0:n1]
+                net.slopes[l][...] = self._slope[sl, n0:n1]
+            net.layer_inputs[0][...] = self._x0[sl]
+            bank = agent.bank
+            if "taps" in bank.state_dict():
+                bank.load_state_dict({"taps": self._fy1[sl]})
+            else:
+                bank.load_state_dict(
+                    {"y1": self._fy1[sl], "y2": self._fy2[sl], "u1": self._fu1[sl, :, None]}
+                )
+            rel = agent.rule.relevance
+            rel.lowpassed[...] = self._rel_m[sl]
+            rel.mean_abs[...] = self._rel_n[sl]
+            rel.count = self._rel_count
+            # SimWorld has no public setter that keeps the lost-line counter (its pose setter
+            # re-senses), so the state goes back into its attributes directly.
+            moved = self.t - ref.t
+            robot._pose = self._pose[sl].copy()
+            robot._lost = self._lost[sl].copy()
+            robot._ground = self._ground[sl].copy()
+            robot.steps += moved
+            ref.t = self.t
+        self._ref_stale = False
+
+    @property
+    def loops(self) -> list[ClosedLoop]:
+        """The reference loops, brought up to date (the next :meth:`run` reloads from them)."""
+        self.sync()
+        self._ref_exposed = True
+        return self._refs
+
+    @property
+    def agent(self) -> Any:
+        """The reference :class:`~sarlearn.agent.ClosedLoopAgent` (single reference loop only)."""
+        return self._single().agent
+
+    @property
+    def robot(self) -> Any:
+        """The reference :class:`~sarlearn.world.sim.SimWorld` (single reference loop only)."""
+        return self._single().robot
+
+    def _single(self) -> ClosedLoop:
+        loops = self.loops
+        if len(loops) != 1:
+            raise AttributeError("a stacked population has several agents/robots; use .loops")
+        return loops[0]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Checkpoints pickle the reference objects only; the engine rebuilds from them.
+        self.sync()
+        return {"refs": self._refs, "block": self.block}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["refs"], block=state["block"])  # type: ignore[misc]
+
+    # ------------------------------------------------------------------ running
+    def run(self, n: int) -> dict[str, NDArray[Any]]:
+        """Run ``n`` control cycles; records exactly as :meth:`ClosedLoop.run` returns them.
+
+        Raises:
+            DivergenceError: the network's output or weights became non-finite; the records
+                of the steps completed before it are in :attr:`partial`.
+        """
+        if self._failed:
+            raise RuntimeError("this FastClosedLoop diverged; build a new one")
+        if self._ref_exposed:
+            self._ref_exposed = False
+            self._load()
+        n = int(n)
+        P, dt = self.population, self.dtype
+        start = self.t
+        every = self.weights_every
+        n_samples = (start + n) // every - start // every
+        rec64 = np.empty((8, P, n))
+        steer = np.empty((P, n), dtype=dt)
+        off = np.empty((P, n), dtype=np.bool_)
+        ng = self._ground.shape[1]
+        ground = np.empty((P, n, ng) if self.record_ground else (P, 0, 0))
+        wc = np.empty((P, n_samples, self.n_layers), dtype=dt)
+        status = np.zeros(P, dtype=np.int64)
+        info = np.zeros((P, 2), dtype=np.int64)
+        block = n if self.block is None else self.block
+        self._ref_stale = True
+        if n > 0:
+            K.run_chunk(
+                n, max(1, block), start, self._img, self._sx, self._sy, self._wpar, self._ipar,
+                self._pose, self._lost, self._ground, self._fcoef, self._fy1, self._fy2,
+                self._fu1, self._sizes, self._woff, self._noff, self._W, self._W0, self._bias,
+                self._x0, self._h, self._post, self._slope, self._sig, self._rfw, self._tmp,
+                self._readout, self._lr, self._tpar, self._rel_m, self._rel_n, self._rel_count,
+                self._decay, self._fb, self._boff,
+                rec64[0], steer, rec64[1], rec64[2], rec64[3], rec64[4], rec64[5], off,
+                rec64[6], rec64[7], ground, wc, status, info,
+            )  # fmt: skip
+        out: dict[str, NDArray[Any]] = {
+            "error": rec64[0],
+            "steering": steer,
+            "left": rec64[1],
+            "right": rec64[2],
+            "x": rec64[3],
+            "y": rec64[4],
+            "heading": rec64[5],
+            "off_track": off,
+            "sensor_left": rec64[6],
+            "sensor_right": rec64[7],
+        }
+        if self.record_ground:
+            out["ground"] = ground
+        if status.any():
+            self._failed = True
+            bad = np.flatnonzero(status)
+            step = int(info[bad, 0].min())
+            done = step - start
+            first = bad[info[bad, 0] == step]
+            code = int(status[first[0]])
+            layer = int(info[first[0], 1])
+            self.t = start + done
+            self.partial = self._finish(out, start, done, wc)
+            raise DivergenceError(self._message(code, layer, first))
+        if self._ipar[K.I_LEARN] and _uses_relevance_code(self._ipar):
+            self._rel_count += n
+        self.t = start + n
+        return self._finish(out, start, n, wc)
+
+    def _finish(
+        self, out: dict[str, NDArray[Any]], start: int, done: int, wc: NDArray[Any]
+    ) -> dict[str, NDArray[Any]]:
+        every = self.weights_every
+        first = (start // every + 1) * every - 1
+        w_steps = np.arange(first, start + done, every, dtype=np.int64)
+        res: dict[str, NDArray[Any]] = {"step": np.arange(start, start + done)}
+        for key in RECORDS:
+            res[key] = out[key][:, :done]
+        if "ground" in out:
+            res["ground"] = out["ground"][:, :done]
+        res["weight_steps"] = w_steps
+        res["weight_change"] = wc[:, : len(w_steps)]
+        return res
+
+    def _message(self, code: int, layer: int, agents: NDArray[Any]) -> str:
+        if code == K.STATUS_OUTPUT_NONFINITE:
+            return "network output became non-finite (weights blew up?)"
+        if code == K.STATUS_STEERING_NONFINITE:
+            return "the network's steering output became NaN or infinite"
+        lr = float(self._lr[agents[0], layer])
+        return (
+            f"layer {layer} (0 = first hidden layer, {self.n_layers - 1} = output) became "
+            f"non-finite after a {self.rule_name!r} step with lr={lr:g} for agents "
+            f"{agents.tolist()}"
+        )
+
+    # ------------------------------------------------------------------ read-outs
+    def weight_change(self) -> NDArray[np.floating]:
+        """``(P, L)`` Frobenius distance of each layer from its initial weights."""
+        out = np.empty((self.population, self.n_layers), dtype=self.dtype)
+        for l in range(self.n_layers):
+            a, b = self._woff[l], self._woff[l + 1]
+            d = self._W[:, a:b] - self._W0[:, a:b]
+            out[:, l] = np.sqrt(np.sum(d * d, axis=1))
+        return out
+
+    def weights(self, layer: int) -> NDArray[np.floating]:
+        """Current weights of one layer, ``(P, n_out, n_in)`` (a copy)."""
+        a, b = self._woff[layer], self._woff[layer + 1]
+        nin, nout = self._sizes[layer], self._sizes[layer + 1]
+        return self._W[:, a:b].reshape(-1, nin, nout).transpose(0, 2, 1).copy()
+
+    @property
+    def pose(self) -> NDArray[np.float64]:
+        """``(P, 3)`` current poses (a copy)."""
+        return self._pose.copy()
+
+
+def _uses_relevance_code(ipar: NDArray[np.int64]) -> bool:
+    return bool(ipar[K.I_USES_REL])
+
+
+def _check_compatible(refs: list[ClosedLoop]) -> None:
+    """Stacked reference loops must share everything but their agents' weights and rates."""
+    if len(refs) == 1:
+        return
+    a = refs[0]
+    na, ra = a.agent.network, a.agent.rule
+    for b in refs[1:]:
+        nb, rb = b.agent.network, b.agent.rule
+        checks = {
+            "t": (a.t, b.t),
+            "track image": (a.robot.track.image.shape, b.robot.track.image.shape),
+            "network": (na.config_dict() | {"population": 0}, nb.config_dict() | {"population": 0}),
+            "rule": (ra.name, rb.name),
+            "relevance": (ra.relevance.cfg, rb.relevance.cfg),
+            "relevance count": (ra.relevance.count, rb.relevance.count),
+            "world": (a.robot.cfg, b.robot.cfg),
+            "loop": (
+                (a.error_gain, a.speed, a.net_gain, a.weights_every, a.record_ground),
+                (b.error_gain, b.speed, b.net_gain, b.weights_every, b.record_ground),
+            ),
+            "filter bank": (type(a.agent.bank), type(b.agent.bank)),
+            "readout": (tuple(a.agent.readout), tuple(b.agent.readout)),
+            "learning": (a.agent.learning, b.agent.learning),
+        }
+        for what, (x, y) in checks.items():
+            if x != y:
+                raise ValueError(f"stacked loops differ in {what}: {x!r} vs {y!r}")
+        if a.robot.track is not b.robot.track and not np.array_equal(
+            a.robot.track.image, b.robot.track.image
+        ):
+            raise ValueError("stacked loops run on different tracks")
+        fa, fb = a.agent.bank, b.agent.bank
+        if hasattr(fa, "_c1") and not all(
+            np.array_equal(getattr(fa, k), getattr(fb, k)) for k in ("_b0", "_b1", "_c1", "_c2")
+        ):
+            raise ValueError("stacked loops have different filter coefficients")
+
+
+def make_closed_loop(
+    cfg: RunConfig,
+    population: int = 1,
+    *,
+    engine: str = "auto",
+    weights_every: int | None = None,
+    record_ground: bool = False,
+) -> ClosedLoop | FastClosedLoop:
+    """The closed loop of ``cfg``: compiled when possible, else the reference loop.
+
+    Args:
+        engine: ``"auto"`` (compiled if supported, else numpy), ``"fast"`` (compiled or
+            NotImplementedError) or ``"numpy"`` (the reference loop).
+    """
+    if engine not in ("auto", "fast", "numpy"):
+        raise ValueError(f"engine must be 'auto', 'fast' or 'numpy', got {engine!r}")
+    ref = ClosedLoop.from_config(
+        cfg, population=population, weights_every=weights_every, record_ground=record_ground
+    )
+    if engine == "numpy":
+        return ref
+    try:
+        return FastClosedLoop(ref)
+    except NotImplementedError:
+        if engine == "fast":
+            raise
+        return ref
+
+
+__all__ = ["SUPPORTED_RULES", "FastClosedLoop", "check_supported", "make_closed_loop"]

@@ -1,0 +1,201 @@
+"""Writing a run's output folder safely: atomic files, the per-step trace, checkpoints.
+
+Every file is written to a temporary sibling and moved into place with :func:`os.replace`, so
+a run killed at any moment leaves either the old or the new version of a file, never half of
+one.
+
+Checkpoints are pickles of the live closed-loop objects (network, rule, filter bank, world,
+random generators) plus the trace so far. Pickling the objects themselves, rather than a
+hand-written list of their fields, is what makes a resumed run bit-identical to an
+uninterrupted one whatever state each module keeps. Large shared read-only objects (the
+track image) are left out of the pickle and re-attached on load through pickle's
+persistent-id mechanism. A checkpoint belongs to the code that wrote it; only load your own.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import pickle
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SUMMARY = "summary.json"
+TRACE = "trace.parquet"
+CHECKPOINT = "checkpoint.pkl"
+CONFIG = "config.json"
+CHECKPOINT_FORMAT = 1
+
+
+def _file_mode() -> int:
+    # mkstemp creates files readable by the owner only; give them the usual umask mode.
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+_MODE = _file_mode()
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder + os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, _MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_with(path: str | Path, writer: Callable[[Path], object]) -> Path:
+    """Let ``writer(tmp_path)`` write a file (e.g. a figure), then move it to ``path``.
+
+    The temporary name keeps the suffix so libraries that pick the format from it still work.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        writer(Path(tmp))
+        os.chmod(tmp, _MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    """Turn numpy scalars/arrays and non-finite floats into plain JSON values."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        f = float(value)
+        return f if math.isfinite(f) else None  # JSON has no NaN; None reads as "no value"
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json(path: str | Path, data: Mapping[str, Any]) -> Path:
+    """Atomically write ``data`` as indented JSON (numpy values converted, NaN -> null)."""
+    text = json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n"
+    return atomic_write_bytes(path, text.encode())
+
+
+def read_json(path: str | Path) -> dict[str, Any]:
+    """Read a JSON object written by :func:`write_json`."""
+    return json.loads(Path(path).read_text())
+
+
+def trace_frame(records: Mapping[str, np.ndarray], agent: int = 0) -> pd.DataFrame:
+    """The per-step trace of one agent as a DataFrame.
+
+    ``records`` maps column names to arrays shaped ``(T,)`` (shared, e.g. ``step``),
+    ``(P, T)`` (one value per agent and step) or ``(P, T, k)`` (k values per step, written as
+    columns ``name_0 .. name_{k-1}``, e.g. the raw ground sensors for a replay).
+    """
+    cols: dict[str, np.ndarray] = {}
+    for name, arr in records.items():
+        a = np.asarray(arr)
+        if a.ndim == 1:
+            cols[name] = a
+        elif a.ndim == 2:
+            cols[name] = a[agent]
+        elif a.ndim == 3:
+            for k in range(a.shape[2]):
+                cols[f"{name}_{k}"] = a[agent, :, k]
+        else:
+            raise ValueError(f"trace column {name!r} has unsupported shape {a.shape}")
+    return pd.DataFrame(cols)
+
+
+def write_trace(path: str | Path, frame: pd.DataFrame) -> Path:
+    """Atomically write the trace as Parquet."""
+    buf = io.BytesIO()
+    frame.to_parquet(buf, index=False)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def read_trace(path: str | Path) -> pd.DataFrame:
+    """Read a trace written by :func:`write_trace`."""
+    return pd.read_parquet(path)
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, file: io.BytesIO, shared: Mapping[str, object]) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._by_id = {id(obj): key for key, obj in shared.items() if obj is not None}
+
+    def persistent_id(self, obj: object) -> str | None:
+        return self._by_id.get(id(obj))
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO, shared: Mapping[str, object]) -> None:
+        super().__init__(file)
+        self._shared = shared
+
+    def persistent_load(self, pid: str) -> object:
+        if pid not in self._shared:
+            raise pickle.UnpicklingError(f"checkpoint needs shared object {pid!r}")
+        return self._shared[pid]
+
+
+def save_checkpoint(
+    path: str | Path, state: Mapping[str, Any], shared: Mapping[str, object] | None = None
+) -> Path:
+    """Atomically pickle ``state``; objects in ``shared`` are stored by name, not by value."""
+    buf = io.BytesIO()
+    _Pickler(buf, shared or {}).dump({"format": CHECKPOINT_FORMAT, **state})
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: str | Path, shared: Mapping[str, object] | None = None) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` (same ``shared`` names)."""
+    data = Path(path).read_bytes()
+    state = _Unpickler(io.BytesIO(data), shared or {}).load()
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a sarlearn checkpoint of format {CHECKPOINT_FORMAT}")
+    return state
+
+
+__all__ = [
+    "CHECKPOINT",
+    "CONFIG",
+    "SUMMARY",
+    "TRACE",
+    "atomic_write_bytes",
+    "atomic_write_with",
+    "load_checkpoint",
+    "read_json",
+    "read_trace",
+    "save_checkpoint",
+    "trace_frame",
+    "write_json",
+    "write_trace",
+]

@@ -1,0 +1,500 @@
+"""From a sweep folder to figures and tables: what learned, how fast, at which learning rate.
+
+Runs are grouped by rule plus every config field that varies within a rule in the sweep
+(except the learning rate and the seed, which are the axes we summarise over), so a sweep of
+relevance gains or tracks gets one line per setting without being told.
+
+Conventions, stated in the report too:
+
+- a run *succeeds* if it reached the success criterion; a run that never did, or that raised,
+  is a failure and has no steps-to-success (it is never counted as 0);
+- median and quartiles (linear interpolation) of steps to success are over the successful
+  runs; ``median_fail_inf`` is the median over all runs with failures as infinity (missing
+  when half or more failed);
+- the best learning rate of a group has the highest success rate, then the lowest median
+  steps to success (then, if nothing succeeded, the lowest final error).
+
+Only the figures the data supports are drawn (no depth figure for one depth, no traces if
+the sweep kept none).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sarlearn.experiments.outputs import atomic_write_bytes, atomic_write_with
+from sarlearn.experiments.store import ResultStore
+
+#: Summarised over, so never part of a group label.
+AXES = ("rule.name", "rule.lr", "seed")
+_SHORT = {"network.layers": "layers", "world.track": "track"}
+#: Every figure the report may draw.
+FIGURES = (
+    "steps_vs_lr.png",
+    "success_vs_lr.png",
+    "depth.png",
+    "error_traces.png",
+    "weight_change.png",
+    "weight_change_time.png",
+)
+_FIGSIZE = (6.0, 4.0)
+_DPI = 100
+
+
+class ReportError(ValueError):
+    """The folder holds no sweep results to report on."""
+
+
+@dataclass
+class Report:
+    """What :func:`make_report` wrote, and its tables."""
+
+    out_dir: Path
+    markdown: Path
+    figures: list[Path] = field(default_factory=list)
+    lr_table: pd.DataFrame | None = None
+    best_lr: pd.DataFrame | None = None
+    depth_table: pd.DataFrame | None = None
+
+
+def make_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> Report:
+    """Write ``report.md``, CSV tables and PNG figures for the sweep in ``sweep_dir``.
+
+    ``out_dir`` defaults to ``sweep_dir/report``. Raises :class:`ReportError` if there are
+    no results.
+    """
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise ReportError(f"no sweep folder at {sweep_dir}")
+    store = ResultStore(sweep_dir)
+    results = store.load(latest=True)
+    if results.empty:
+        raise ReportError(f"{sweep_dir} holds no results (run `sarlearn sweep` into it first)")
+    out = Path(out_dir) if out_dir is not None else sweep_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    results = add_groups(results)
+    report = Report(out, out / "report.md")
+    report.lr_table = lr_table(results)
+    report.best_lr = best_lr_table(report.lr_table)
+    report.depth_table = depth_table(results)
+
+    tables = {"lr": report.lr_table, "best_lr": report.best_lr, "depth": report.depth_table}
+    for name, table in tables.items():
+        if table is not None:
+            _save_csv(table, out / f"table_{name}.csv")
+    report.figures = _figures(results, report, store)
+    manifest = store.read_manifest()
+    text = _markdown(sweep_dir, results, report, manifest)
+    atomic_write_bytes(report.markdown, text.encode())
+    return report
+
+
+# -- grouping -------------------------------------------------------------------------------
+
+
+def add_groups(results: pd.DataFrame) -> pd.DataFrame:
+    """Add ``group`` (rule + fields varying within a rule) and ``depth_group`` (the same
+    without the layer sizes) label columns."""
+    flat = pd.DataFrame([_flatten(json.loads(c)) for c in results["config_json"]])
+    flat.index = results.index
+    varying = [
+        c
+        for c in flat.columns
+        if c not in AXES and flat.groupby(results["rule"])[c].nunique(dropna=False).max() > 1
+    ]
+    out = results.copy()
+    out["group"] = _labels(out["rule"], flat, varying)
+    out["depth_group"] = _labels(out["rule"], flat, [c for c in varying if c != "network.layers"])
+    return out
+
+
+def _labels(rule: pd.Series, flat: pd.DataFrame, fields: Sequence[str]) -> pd.Series:
+    labels = rule.astype(str)
+    for f in fields:
+        labels = labels + f" {_SHORT.get(f, f)}=" + flat[f].astype(str)
+    return labels
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            flat.update(_flatten(v, f"{prefix}{k}."))
+        elif isinstance(v, list):
+            flat[f"{prefix}{k}"] = ",".join(map(str, v))  # hashable and readable
+        else:
+            flat[f"{prefix}{k}"] = v
+    return flat
+
+
+# -- tables ---------------------------------------------------------------------------------
+
+
+def run_stats(results: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Per ``keys``: n, n_error, n_success, success_rate and steps-to-success statistics."""
+    rows = []
+    for key, g in results.groupby(list(keys), sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        steps = g.loc[g["success"], "steps_to_success"].astype("float64")
+        n = len(g)
+        n_success = len(steps)
+        with_fail = np.sort(np.concatenate([steps, np.full(n - n_success, np.inf)]))
+        med_all = float(np.median(with_fail)) if n_success > n / 2 else math.nan
+        last = g["mean_abs_error_last_1000"].dropna()
+        rows.append(
+            {
+                **dict(zip(keys, key, strict=True)),
+                "rule": g["rule"].iloc[0],
+                "n": n,
+                "n_error": int((g["status"] == "error").sum()),
+                "n_success": n_success,
+                "success_rate": n_success / n,
+                "median": steps.median() if n_success else math.nan,
+                "q1": steps.quantile(0.25) if n_success else math.nan,
+                "q3": steps.quantile(0.75) if n_success else math.nan,
+                "median_fail_inf": med_all,
+                "abs_error_last_1000": last.median() if len(last) else math.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def lr_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Statistics per group and learning rate (``results`` needs :func:`add_groups`)."""
+    return run_stats(results, ["group", "lr"])
+
+
+def best_lr_table(table: pd.DataFrame, by: Sequence[str] = ("group",)) -> pd.DataFrame:
+    """The row of the best learning rate of each ``by`` group of a :func:`run_stats` table."""
+    ranked = table.assign(
+        _miss=table["median"].isna(), _err=table["abs_error_last_1000"].fillna(np.inf)
+    ).sort_values(
+        [*by, "success_rate", "_miss", "median", "_err"],
+        ascending=[*(True for _ in by), False, True, True, True],
+        kind="stable",
+    )
+    best = ranked.groupby(list(by), sort=True).head(1).drop(columns=["_miss", "_err"])
+    return best.rename(columns={"lr": "best_lr"}).reset_index(drop=True)
+
+
+def depth_table(results: pd.DataFrame) -> pd.DataFrame | None:
+    """Per depth group and number of hidden layers, the statistics at the best lr there;
+    None if the sweep has a single depth."""
+    if results["n_hidden"].nunique() < 2:
+        return None
+    stats = run_stats(results, ["depth_group", "n_hidden", "lr"])
+    return best_lr_table(stats, by=("depth_group", "n_hidden"))
+
+
+# -- figures --------------------------------------------------------------------------------
+
+
+def _figures(results: pd.DataFrame, report: Report, store: ResultStore) -> list[Path]:
+    out, lr_tab, best = report.out_dir, report.lr_table, report.best_lr
+    assert lr_tab is not None and best is not None
+    made: list[Path] = []
+    for name in FIGURES:  # a figure the data no longer supports must not linger
+        (out / name).unlink(missing_ok=True)
+    if lr_tab.groupby("group")["lr"].nunique().max() > 1:
+        made.append(_save(_fig_steps_vs_lr(lr_tab), out / "steps_vs_lr.png"))
+        made.append(_save(_fig_success_vs_lr(lr_tab), out / "success_vs_lr.png"))
+    if report.depth_table is not None:
+        made.append(_save(_fig_depth(report.depth_table), out / "depth.png"))
+    chosen = results.merge(best[["group", "best_lr"]], on="group")
+    chosen = chosen[chosen["lr"] == chosen["best_lr"]]
+    wc = chosen[chosen["weight_change"].notna()]
+    if len(wc):
+        made.append(_save(_fig_weight_change(wc), out / "weight_change.png"))
+    traces = store.load_traces(run_ids=list(chosen["run_id"]))
+    if "abs_error" in traces:
+        traces = traces.merge(chosen[["run_id", "group"]], on="run_id")
+        made.append(_save(_fig_error_traces(traces), out / "error_traces.png"))
+        if any(c.startswith("weight_change_l") for c in traces.columns):
+            made.append(_save(_fig_weight_change_time(traces), out / "weight_change_time.png"))
+    return made
+
+
+def _fig_steps_vs_lr(table: pd.DataFrame) -> Figure:
+    groups = list(table.groupby("group", sort=True))
+    fig = Figure(figsize=(6.0, 4.0 + 0.15 * len(groups)))
+    strip, ax = fig.subplots(
+        2, 1, sharex=True, gridspec_kw={"height_ratios": [0.5 + 0.2 * len(groups), 4.0]}
+    )
+    for i, (label, g) in enumerate(groups):
+        g = g.sort_values("lr")
+        ok = g[g["n_success"] > 0]
+        line = ax.errorbar(
+            ok["lr"],
+            ok["median"],
+            yerr=[ok["median"] - ok["q1"], ok["q3"] - ok["median"]],
+            marker="o",
+            ms=4,
+            capsize=3,
+            label=label,
+        )
+        # failures get their own strip: they have no steps to success to plot
+        for lr, n_fail, n in zip(g["lr"], g["n"] - g["n_success"], g["n"], strict=True):
+            strip.text(
+                lr,
+                i,
+                f"{n_fail}/{n}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color=line.lines[0].get_color(),
+            )
+    ax.set_xscale("log")
+    ax.set_xlim(table["lr"].min() / 1.6, table["lr"].max() * 1.6)
+    if table["n_success"].any() and table["q3"].max() / max(table["q1"].min(), 1) > 20:
+        ax.set_yscale("log")
+    strip.set_ylim(len(groups) - 0.5, -0.5)
+    strip.set_yticks([])
+    strip.tick_params(bottom=False)
+    strip.set_title("Steps to success; top: failed runs / runs", fontsize=10)
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("steps to success (median, IQR)")
+    _legend(ax)
+    return fig
+
+
+def _fig_success_vs_lr(table: pd.DataFrame) -> Figure:
+    fig, ax = _figure()
+    for label, g in table.groupby("group", sort=True):
+        g = g.sort_values("lr")
+        ax.plot(g["lr"], g["success_rate"], marker="o", ms=4, label=label)
+    ax.set_xscale("log")
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("success rate")
+    ax.set_title("Runs reaching the success criterion", fontsize=10)
+    _legend(ax)
+    return fig
+
+
+def _fig_depth(table: pd.DataFrame) -> Figure:
+    fig = Figure(figsize=(9.0, 3.6))
+    ax_steps, ax_rate = fig.subplots(1, 2)
+    for label, g in table.groupby("depth_group", sort=True):
+        g = g.sort_values("n_hidden")
+        ok = g[g["n_success"] > 0]
+        ax_steps.errorbar(
+            ok["n_hidden"],
+            ok["median"],
+            yerr=[ok["median"] - ok["q1"], ok["q3"] - ok["median"]],
+            marker="o",
+            ms=4,
+            capsize=3,
+            label=label,
+        )
+        ax_rate.plot(g["n_hidden"], g["success_rate"], marker="o", ms=4, label=label)
+    ax_steps.set_xlabel("hidden layers")
+    ax_steps.set_ylabel("steps to success (median, IQR)")
+    ax_rate.set_xlabel("hidden layers")
+    ax_rate.set_ylabel("success rate")
+    ax_rate.set_ylim(-0.03, 1.03)
+    for ax in (ax_steps, ax_rate):
+        ax.set_xticks(sorted(table["n_hidden"].unique()))
+    fig.suptitle("Depth (each point at its best learning rate)", fontsize=10)
+    _legend(ax_rate)
+    fig.tight_layout()
+    return fig
+
+
+def _fig_error_traces(traces: pd.DataFrame) -> Figure:
+    fig, ax = _figure()
+    for label, g in traces.groupby("group", sort=True):
+        by_step = g.groupby("step")["abs_error"]
+        med = by_step.median()
+        line = ax.plot(
+            med.index, med.to_numpy(), lw=1, label=f"{label} (n={g['run_id'].nunique()})"
+        )
+        ax.fill_between(
+            med.index,
+            by_step.quantile(0.25).to_numpy(),
+            by_step.quantile(0.75).to_numpy(),
+            color=line[0].get_color(),
+            alpha=0.2,
+            lw=0,
+        )
+    positive = traces.loc[traces["abs_error"] > 0, "abs_error"]
+    if len(positive):
+        # symlog: a learned controller's |e| is often exactly 0, which log scale would hide
+        ax.set_yscale("symlog", linthresh=float(positive.quantile(0.05)), linscale=0.5)
+    ax.set_xlabel("step")
+    ax.set_ylabel("|e| (median over seeds, IQR)")
+    ax.set_title("Reflex error at each group's best learning rate", fontsize=10)
+    _legend(ax)
+    return fig
+
+
+def _fig_weight_change(runs: pd.DataFrame) -> Figure:
+    fig, ax = _figure()
+    n_max, values = 1, []
+    for label, g in runs.groupby("group", sort=True):
+        per_layer = pd.DataFrame(g["weight_change"].tolist())  # rows: runs, columns: layers
+        med = per_layer.median()
+        ax.plot(np.arange(1, len(med) + 1), med.to_numpy(), marker="o", ms=4, label=label)
+        n_max, values = max(n_max, len(med)), [*values, *med.dropna()]
+    ax.set_xticks(range(1, n_max + 1))
+    if values and min(values) > 0 and max(values) / min(values) > 50:
+        ax.set_yscale("log")
+    ax.set_xlabel("layer (1 = first hidden, last = output)")
+    ax.set_ylabel("weight change |W - W0| (median)")
+    ax.set_title("Where learning happens (best lr per group)", fontsize=10)
+    _legend(ax)
+    return fig
+
+
+def _fig_weight_change_time(traces: pd.DataFrame) -> Figure:
+    groups = list(traces.groupby("group", sort=True))[:9]  # more panels would be unreadable
+    cols = min(3, len(groups))
+    rows = math.ceil(len(groups) / cols)
+    fig = Figure(figsize=(3.2 * cols, 2.6 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, (label, g) in zip(axes, groups, strict=False):
+        layer_cols = sorted(
+            (c for c in g.columns if c.startswith("weight_change_l") and g[c].notna().any()),
+            key=lambda c: int(c.rsplit("l", 1)[1]),
+        )
+        med = g.groupby("step")[layer_cols].median()
+        for c in layer_cols:
+            ax.plot(med.index, med[c].to_numpy(), lw=1, label=f"layer {int(c[15:]) + 1}")
+        ax.set_title(label, fontsize=8)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6)
+    for ax in axes[len(groups) :]:
+        ax.set_visible(False)
+    fig.suptitle("Weight change per layer over time (median over seeds)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _figure() -> tuple[Figure, Any]:
+    fig = Figure(figsize=_FIGSIZE)
+    return fig, fig.add_subplot()
+
+
+def _legend(ax: Any) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
+    return atomic_write_with(path, lambda p: fig.savefig(p, dpi=_DPI))
+
+
+def _save_csv(table: pd.DataFrame, path: Path) -> None:
+    atomic_write_bytes(path, table.to_csv(index=False).encode())
+
+
+# -- markdown -------------------------------------------------------------------------------
+
+
+def _markdown(
+    sweep_dir: Path, results: pd.DataFrame, report: Report, manifest: dict[str, Any] | None
+) -> str:
+    n = len(results)
+    n_err = int((results["status"] == "error").sum())
+    n_succ = int(results["success"].sum())
+    lines = [f"# Sweep report: {sweep_dir.name}", ""]
+    lines.append(
+        f"{n} runs: {n_succ} reached the success criterion, {n - n_err - n_succ} ran without "
+        f"reaching it, {n_err} raised an error."
+    )
+    outcomes = results["run_status"].dropna().value_counts()
+    if len(outcomes):
+        listed = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
+        lines.append(f"How the runs ended (their own status): {listed}.")
+    if manifest:
+        pending = {r["run_id"] for r in manifest.get("runs", [])} - set(results["run_id"])
+        if pending:
+            lines.append(f"{len(pending)} runs of the last sweep plan are not done yet.")
+    lines += [
+        "",
+        "Failures (no success, or an error) have no steps to success; median and quartiles "
+        "are over the successful runs; `median (fail=inf)` counts failures as infinitely slow "
+        "(blank when half or more failed).",
+        "",
+        "## Steps to success per group and learning rate",
+        "",
+    ]
+    lines += _md_table(report.lr_table, ["group", "lr"])
+    lines += ["", "## Best learning rate per group", ""]
+    lines += _md_table(report.best_lr, ["group", "best_lr"])
+    if report.depth_table is not None:
+        lines += ["", "## Depth (at the best learning rate of each depth)", ""]
+        lines += _md_table(report.depth_table, ["depth_group", "n_hidden", "best_lr"])
+    errors = results[results["status"] == "error"]
+    if len(errors):
+        lines += ["", "## Errors", "", "| error | runs | example message |", "|---|---|---|"]
+        for etype, g in errors.groupby("error_type", sort=True):
+            msg = str(g["error_message"].iloc[0]).replace("|", "\\|").replace("\n", " ")[:200]
+            lines.append(f"| {etype} | {len(g)} | {msg} |")
+    if report.figures:
+        lines += ["", "## Figures", ""]
+        lines += [f"![{p.stem}]({p.name})" for p in report.figures]
+    return "\n".join(lines) + "\n"
+
+
+_STAT_COLUMNS = [
+    ("n", "n"),
+    ("n_success", "n success"),
+    ("n_error", "n error"),
+    ("success_rate", "success rate"),
+    ("median", "median"),
+    ("q1", "q1"),
+    ("q3", "q3"),
+    ("median_fail_inf", "median (fail=inf)"),
+    ("abs_error_last_1000", "mean abs e last 1000 (median)"),
+]
+
+
+def _md_table(table: pd.DataFrame | None, keys: Sequence[str]) -> list[str]:
+    if table is None or table.empty:
+        return ["(no data)"]
+    heads = [*keys, *(h for _, h in _STAT_COLUMNS)]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for _, row in table.iterrows():
+        cells = [_fmt(row[k], k) for k in keys]
+        cells += [_fmt(row[c], c) for c, _ in _STAT_COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _fmt(value: Any, column: str) -> str:
+    if isinstance(value, str):
+        return value.replace("|", "\\|")
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if column in ("lr", "best_lr"):
+        return f"{value:.3g}"
+    if column in ("success_rate", "abs_error_last_1000"):
+        return f"{value:.3f}"
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.2f}"
+
+
+__all__ = [
+    "FIGURES",
+    "Report",
+    "ReportError",
+    "add_groups",
+    "best_lr_table",
+    "depth_table",
+    "lr_table",
+    "make_report",
+    "run_stats",
+]

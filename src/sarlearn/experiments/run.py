@@ -1,0 +1,561 @@
+"""One closed-loop run from a config to an output folder: ``run_follow``.
+
+The run is driven in chunks of :meth:`sarlearn.loop.ClosedLoop.run`; between chunks it updates
+the progress bar, checks the stop conditions (success when asked, every robot off the line)
+and every ``checkpoint_every`` steps saves a checkpoint plus a provisional summary and trace.
+Stop conditions are evaluated on the whole trace and the trace is cut at the step they
+happened, so the outcome does not depend on the chunk size. A run stopping at success is
+chunked so that it ends exactly at the confirming step (network and weights included); a run
+ending off track keeps the network as at the end of that chunk (at most ``chunk`` steps later).
+
+Output folder::
+
+    config.json      the full config (resume reads it)
+    summary.json     the numbers (see :func:`run_follow`), status and any error message
+    trace.parquet    one row per step
+    learning.png     error and moving sum of |e| against the success threshold
+    path.png         the path on the track, early and late
+    weights.png      weight change per layer over time
+    network.npz      the final network (absent for the reflex alone)
+    run.mp4 / .gif   with video=True
+    checkpoint.pkl   the last checkpoint (removed once the run has ended for good)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import platform
+import time
+import traceback
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sarlearn import __version__
+from sarlearn.agent import check_rule_name
+from sarlearn.config import ConfigError, RunConfig
+from sarlearn.errors import DivergenceError, NonFiniteError
+from sarlearn.experiments import figures, outputs
+from sarlearn.loop import ClosedLoop
+from sarlearn.metrics import (
+    SuccessCriterion,
+    steps_to_success,
+    success_confirmed_at,
+    success_mask,
+    summarise_errors,
+)
+
+#: Steps per chunk between progress updates (checkpoints cut chunks further).
+CHUNK = 250
+
+#: Statuses after which there is nothing left to resume.
+FINAL_STATUSES = ("finished", "diverged", "off_track")
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; the output folder was written. Carries ``summary`` and ``out_dir``."""
+
+    def __init__(self, summary: dict[str, Any], out_dir: Path) -> None:
+        super().__init__(f"run interrupted at step {summary['steps']}; outputs in {out_dir}")
+        self.summary = summary
+        self.out_dir = out_dir
+
+
+# ---------------------------------------------------------------------- records of the run
+
+
+class Records:
+    """The per-step records of agent 0 (the trace), accumulated chunk by chunk."""
+
+    def __init__(self) -> None:
+        self.chunks: list[dict[str, np.ndarray]] = []
+
+    def add(self, rec: dict[str, np.ndarray] | None) -> None:
+        """Append a chunk as returned by ClosedLoop.run (ignores None and empty chunks)."""
+        if rec is not None and len(rec["step"]):
+            self.chunks.append(rec)
+
+    def merged(self) -> dict[str, np.ndarray]:
+        """All chunks concatenated along time (``(P, T)`` arrays, ``step`` ``(T,)``)."""
+        if not self.chunks:
+            return {}
+        out: dict[str, np.ndarray] = {}
+        for key in self.chunks[0]:
+            axis = 0 if key in ("step", "weight_steps") else 1
+            out[key] = np.concatenate([c[key] for c in self.chunks], axis=axis)
+        self.chunks = [out]  # keep merged so later calls are cheap
+        return out
+
+    def truncate(self, n_steps: int) -> None:
+        """Keep the first ``n_steps`` steps (and the weight samples taken within them)."""
+        rec = self.merged()
+        if not rec:
+            return
+        keep = rec["step"] < n_steps
+        wkeep = rec["weight_steps"] < n_steps
+        for key, val in rec.items():
+            if key == "step":
+                rec[key] = val[keep]
+            elif key == "weight_steps":
+                rec[key] = val[wkeep]
+            elif key == "weight_change":
+                rec[key] = val[:, wkeep]
+            else:
+                rec[key] = val[:, keep]
+
+    @property
+    def n_steps(self) -> int:
+        """Number of steps recorded."""
+        return sum(len(c["step"]) for c in self.chunks)
+
+    def errors(self) -> np.ndarray:
+        """The error trace of agent 0 ``(T,)``."""
+        rec = self.merged()
+        return rec["error"][0] if rec else np.zeros(0)
+
+
+def trace_table(rec: dict[str, np.ndarray]) -> Any:
+    """The trace DataFrame of agent 0 (weight samples left out: they have their own axis)."""
+    cols = {k: v for k, v in rec.items() if k not in ("weight_steps", "weight_change")}
+    if not cols:
+        cols = {"step": np.zeros(0, np.int64), "error": np.zeros((1, 0))}
+    return outputs.trace_frame(cols, agent=0)
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def track_label(track: str) -> str:
+    """A short name for a track: the built-in name or the image file's stem."""
+    p = Path(track)
+    return p.stem if p.suffix else track
+
+
+def default_out_dir(cfg: RunConfig, root: str | Path = "runs") -> Path:
+    """``runs/follow-<rule>-<track>-s<seed>-<YYYYmmdd-HHMMSS>`` (made unique if taken)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path(root) / f"follow-{cfg.rule.name}-{track_label(cfg.world.track)}-s{cfg.seed}-{stamp}"
+    path, k = base, 1
+    while path.exists():
+        k += 1
+        path = base.with_name(f"{base.name}-{k}")
+    return path
+
+
+def load_run_config(out_dir: str | Path) -> RunConfig:
+    """The config saved in a run folder (for resume)."""
+    path = Path(out_dir) / outputs.CONFIG
+    if not path.is_file():
+        raise ConfigError(f"cannot resume: {path} not found (is {out_dir} a run folder?)")
+    try:
+        return RunConfig.model_validate(outputs.read_json(path))
+    except Exception as exc:
+        raise ConfigError(f"cannot resume: {path} is not a valid run config: {exc}") from exc
+
+
+class _Progress:
+    """A rich progress bar (or nothing): steps, moving mean |e|, steps/s."""
+
+    def __init__(self, enabled: bool, total: int, start: int, label: str, console: Any) -> None:
+        self.bar = None
+        if not enabled:
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("|e| {task.fields[err]}"),
+            TextColumn("{task.fields[rate]} steps/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+        )
+        self.bar.start()
+        self.task = self.bar.add_task(label, total=total, completed=start, err="–", rate="–")
+
+    def update(self, done: int, err: float, rate: float) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, completed=done, err=f"{err:.3f}", rate=f"{rate:,.0f}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+# ---------------------------------------------------------------------- the run
+
+
+def run_follow(
+    cfg: RunConfig | None,
+    out_dir: str | Path | None = None,
+    progress: bool = False,
+    resume: bool = False,
+    video: bool = False,
+    *,
+    record_ground: bool = False,
+    chunk: int = CHUNK,
+    on_chunk: Callable[[ClosedLoop, int], None] | None = None,
+    console: Any = None,
+) -> dict[str, Any]:
+    """Run one closed-loop experiment and write its output folder; return the summary.
+
+    Args:
+        cfg: the whole experiment; with ``resume=True`` it may be None (the folder's
+            config is used) and must otherwise equal it.
+        out_dir: output folder; default a fresh ``runs/follow-<rule>-<track>-s<seed>-<time>``.
+        progress: show a rich progress bar.
+        resume: continue the interrupted run in ``out_dir`` from its last checkpoint.
+        video: also write ``run.mp4`` (or ``run.gif`` when ffmpeg is unavailable).
+        record_ground: also log every ground sensor (``ground_<k>`` columns of the trace), so
+            :class:`~sarlearn.robots.replay.ReplayRobot` can replay the run.
+        chunk: steps per chunk between progress updates and stop checks.
+        on_chunk: called as ``on_chunk(loop, steps_done)`` after every chunk.
+        console: the rich console of the progress bar.
+
+    Returns:
+        The summary written to ``summary.json``: ``rule``, ``seed``, ``track``, ``steps``
+        (run), ``steps_requested``, ``steps_to_success`` (None if never), ``success``,
+        ``mean_abs_error``, ``mean_abs_error_first_1000``, ``mean_abs_error_last_1000``,
+        ``final_moving_sum``, ``off_track_steps``, ``steps_per_second``, ``weight_change``
+        (final, per layer), ``interrupted``, ``status`` (``finished``, ``interrupted``,
+        ``diverged``, ``off_track`` or ``failed``), ``message``, ``resumed_from``,
+        ``out_dir``, ``files`` and ``config``.
+
+    Raises:
+        RunInterrupted: on Ctrl-C, after writing the folder (a KeyboardInterrupt).
+        ConfigError: bad config, or nothing to resume.
+        Exception: any crash is re-raised after writing the folder (status ``failed``).
+    """
+    if resume:
+        if out_dir is None:
+            raise ConfigError("resume needs the run folder to continue")
+        saved = load_run_config(out_dir)
+        if cfg is not None and cfg != saved:
+            raise ConfigError(f"cannot resume {out_dir} with a different config")
+        cfg = saved
+    if cfg is None:
+        raise ConfigError("run_follow needs a config")
+    check_rule_name(cfg.rule.name)
+    out = Path(out_dir) if out_dir is not None else default_out_dir(cfg)
+    crit = SuccessCriterion.from_config(cfg)
+
+    loop = ClosedLoop.from_config(cfg, population=1, record_ground=record_ground)
+    records = Records()
+    resumed_from: int | None = None
+    ckpt_path = out / outputs.CHECKPOINT
+    shared = {"track": getattr(loop.robot, "track", None)}
+    if resume:
+        old = _read_summary(out)
+        if old is not None and old.get("status") in FINAL_STATUSES:
+            return old  # nothing left to do
+        if ckpt_path.is_file():
+            state = outputs.load_checkpoint(ckpt_path, shared)
+            loop = state["loop"]
+            records.add(state["records"])
+            resumed_from = loop.t
+        else:
+            resumed_from = 0  # interrupted before its first checkpoint: start again
+    else:
+        if (out / outputs.SUMMARY).exists() or ckpt_path.exists():
+            raise ConfigError(f"{out} already holds a run; resume it or choose another folder")
+        out.mkdir(parents=True, exist_ok=True)
+        outputs.write_json(out / outputs.CONFIG, cfg.model_dump(mode="json"))
+
+    start_step = loop.t
+    bar = _Progress(
+        progress, cfg.steps, start_step, f"{cfg.rule.name} on {cfg.world.track}", console
+    )
+    status, message, exc_out = "finished", "", None
+    loop_time = 0.0
+    try:
+        while loop.t < cfg.steps:
+            to_ckpt = cfg.checkpoint_every - loop.t % cfg.checkpoint_every
+            n = min(chunk, to_ckpt, cfg.steps - loop.t)
+            if cfg.stop_at_success:
+                n = min(n, _steps_to_confirmation(records.errors(), crit))
+            t_chunk = time.perf_counter()
+            try:
+                # Divergence is detected by explicit finiteness checks (DivergenceError), so
+                # numpy's overflow warnings would only garble the progress bar.
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    rec = loop.run(n)
+            finally:
+                loop_time += time.perf_counter() - t_chunk
+            records.add(rec)
+            stop = _stop_step(records, cfg, crit)
+            if stop is not None:
+                records.truncate(stop[0] + 1)
+                status, message = stop[1], stop[2]
+                break
+            done = loop.t
+            err = float(np.mean(np.abs(records.errors()[-crit.window :])))
+            bar.update(done, err, (done - start_step) / max(loop_time, 1e-9))
+            if done % cfg.checkpoint_every == 0 and done < cfg.steps:
+                outputs.save_checkpoint(
+                    ckpt_path, {"loop": loop, "records": records.merged()}, shared
+                )
+                _write_outputs(
+                    out,
+                    cfg,
+                    crit,
+                    records,
+                    loop,
+                    "running",
+                    "",
+                    resumed_from,
+                    loop_time,
+                    done - start_step,
+                    figures_too=False,
+                )
+            if on_chunk is not None:
+                on_chunk(loop, done)
+    except KeyboardInterrupt:
+        records.add(loop.partial)
+        status, message = "interrupted", "interrupted by the user (Ctrl-C)"
+        exc_out = "interrupt"
+    except (DivergenceError, NonFiniteError) as exc:
+        records.add(loop.partial)
+        status = "diverged"
+        message = f"learning diverged at step {records.n_steps}: {exc}"
+    except Exception as exc:
+        records.add(loop.partial)
+        status = "failed"
+        message = f"{type(exc).__name__}: {exc}"
+        exc_out = exc
+        with contextlib.suppress(Exception):
+            outputs.atomic_write_bytes(out / "error.txt", traceback.format_exc().encode())
+    finally:
+        bar.close()
+
+    n_run = max(0, records.n_steps - start_step)
+    if status in FINAL_STATUSES:
+        ckpt_path.unlink(missing_ok=True)  # nothing left to resume
+    summary = _write_outputs(
+        out,
+        cfg,
+        crit,
+        records,
+        loop,
+        status,
+        message,
+        resumed_from,
+        loop_time,
+        n_run,
+        figures_too=True,
+        video=video,
+    )
+    if exc_out == "interrupt":
+        raise RunInterrupted(summary, out)
+    if isinstance(exc_out, BaseException):
+        exc_out.add_note(f"partial outputs of the run are in {out}")
+        raise exc_out
+    return summary
+
+
+def _stop_step(
+    records: Records, cfg: RunConfig, crit: SuccessCriterion
+) -> tuple[int, str, str] | None:
+    """The step at which the run must end early, with its status and message, if any."""
+    rec = records.merged()
+    if cfg.stop_at_success:
+        start = steps_to_success(rec["error"][0], crit)
+        done = success_confirmed_at(start, crit)
+        if done is not None:
+            return done, "finished", f"stopped at success (learned at step {start})"
+    off = rec["off_track"].all(axis=0)
+    if off.any():
+        first = int(np.argmax(off))
+        return (
+            int(rec["step"][first]),
+            "off_track",
+            (f"the robot lost the line (off track at step {int(rec['step'][first])})"),
+        )
+    return None
+
+
+def _steps_to_confirmation(errors: np.ndarray, crit: SuccessCriterion) -> int:
+    """Steps until a success stretch could be confirmed at the earliest.
+
+    Capping the next chunk at this makes a run that stops at success stop exactly at the
+    confirming step whatever the chunk size: a stretch that starts inside the chunk cannot
+    also be confirmed inside it.
+    """
+    mask = success_mask(errors, crit)
+    if not mask.size or not mask[-1]:
+        return crit.hold
+    broken = np.flatnonzero(~mask)
+    run = mask.size - (broken[-1] + 1 if broken.size else 0)
+    return max(1, crit.hold - run)
+
+
+def _read_summary(out: Path) -> dict[str, Any] | None:
+    path = out / outputs.SUMMARY
+    if not path.is_file():
+        return None
+    try:
+        return outputs.read_json(path)
+    except Exception:
+        return None
+
+
+def _write_outputs(
+    out: Path,
+    cfg: RunConfig,
+    crit: SuccessCriterion,
+    records: Records,
+    loop: ClosedLoop,
+    status: str,
+    message: str,
+    resumed_from: int | None,
+    loop_time: float,
+    n_run: int,
+    *,
+    figures_too: bool,
+    video: bool = False,
+) -> dict[str, Any]:
+    """Write trace, summary and (optionally) figures; never let one failure hide the others."""
+    rec = records.merged()
+    errors = records.errors()
+    off = rec["off_track"][0] if rec else None
+    stats = summarise_errors(errors, off, crit, span=1000)
+    wc = rec["weight_change"][0] if rec and rec["weight_change"].shape[1] else None
+    with np.errstate(over="ignore", invalid="ignore"):  # huge weights: inf, written as null
+        final_wc = loop.agent.weight_change()[0] if status != "diverged" else None
+    if final_wc is None:
+        final_wc = wc[-1] if wc is not None else np.zeros(loop.agent.n_layers)
+    problems: list[str] = []
+
+    def attempt(name: str, fn: Callable[[], object]) -> None:
+        try:
+            fn()
+        except Exception as exc:  # a figure must not cost us the summary
+            problems.append(f"{name}: {type(exc).__name__}: {exc}")
+
+    attempt("trace.parquet", lambda: outputs.write_trace(out / outputs.TRACE, trace_table(rec)))
+    if figures_too and rec:
+        label = f"{cfg.rule.name} on {track_label(cfg.world.track)}, seed {cfg.seed}"
+        attempt(
+            "learning.png",
+            lambda: figures.learning_figure(
+                out / "learning.png", errors, crit, stats["steps_to_success"], title=label
+            ),
+        )
+        track = getattr(loop.robot, "track", None)
+        attempt(
+            "path.png",
+            lambda: figures.path_figure(
+                out / "path.png",
+                rec["x"][0],
+                rec["y"][0],
+                getattr(track, "image", None),
+                getattr(track, "arena", cfg.world.arena),
+                span=min(1000, max(1, len(errors) // 3)),
+                title=label,
+            ),
+        )
+        wsteps = np.concatenate([[0], rec["weight_steps"]])
+        wvals = np.concatenate([np.zeros((1, loop.agent.n_layers)), rec["weight_change"][0]])
+        attempt(
+            "weights.png",
+            lambda: figures.weights_figure(out / "weights.png", wsteps, wvals, title=label),
+        )
+        if loop.agent.network is not None and status != "diverged":
+            attempt(
+                "network.npz",
+                lambda: outputs.atomic_write_with(out / "network.npz", loop.agent.network.save),
+            )
+        if video:
+            attempt("video", lambda: write_run_video(out, rec, loop.robot, cfg))
+    steps = int(stats["steps"])
+    summary: dict[str, Any] = {
+        "rule": cfg.rule.name,
+        "seed": cfg.seed,
+        "track": cfg.world.track,
+        "inputs": cfg.world.inputs,
+        "steps": steps,
+        "steps_requested": cfg.steps,
+        "steps_to_success": stats["steps_to_success"],
+        "success": stats["steps_to_success"] is not None,
+        "mean_abs_error": stats["mean_abs_error"],
+        "mean_abs_error_first_1000": stats["mean_abs_error_first_1000"],
+        "mean_abs_error_last_1000": stats["mean_abs_error_last_1000"],
+        "final_moving_sum": stats["final_moving_sum"],
+        "off_track_steps": stats["off_track_steps"],
+        "steps_per_second": n_run / loop_time if loop_time > 0 else None,
+        "weight_change": [float(v) for v in final_wc],
+        "interrupted": status == "interrupted",
+        "status": status,
+        "message": message,
+        "resumed_from": resumed_from,
+        "problems": problems,
+        "out_dir": str(out),
+        "files": sorted(p.name for p in out.iterdir() if not p.name.startswith(".")),
+        "sarlearn_version": __version__,
+        "python": platform.python_version(),
+        "written_at": datetime.now().isoformat(timespec="seconds"),
+        "config": cfg.model_dump(mode="json"),
+    }
+    if summary["steps_per_second"] is not None and not math.isfinite(summary["steps_per_second"]):
+        summary["steps_per_second"] = None
+    outputs.write_json(out / outputs.SUMMARY, summary)
+    if outputs.SUMMARY not in summary["files"]:
+        summary["files"] = sorted([*summary["files"], outputs.SUMMARY])
+    return summary
+
+
+def write_run_video(
+    out: Path,
+    rec: dict[str, np.ndarray],
+    robot: Any,
+    cfg: RunConfig,
+    max_frames: int = 300,
+    size: int = 320,
+) -> Path:
+    """run.mp4 (or run.gif): the robot on the track, at most ``max_frames`` subsampled steps.
+
+    Frames come from the world's :class:`~sarlearn.world.render.FrameRenderer` (small: ``size``
+    pixels wide), or from a plain fallback when the robot has no track.
+    """
+    poses = np.stack([rec["x"][0], rec["y"][0], rec["heading"][0]], axis=1)
+    track = getattr(robot, "track", None)
+    if track is not None:
+        from sarlearn.world.render import FrameRenderer
+
+        renderer = FrameRenderer(track, size=size, sensors=getattr(robot, "sensors", None))
+
+        def render(pose: np.ndarray, trail: np.ndarray) -> np.ndarray:
+            return renderer.frame(pose, trail=trail[:, :2])
+
+    else:
+        small = np.zeros((size, size))
+
+        def render(pose: np.ndarray, trail: np.ndarray) -> np.ndarray:
+            return figures.simple_frame(small, cfg.world.arena, pose, trail)
+
+    frames = figures.video_frames(poses, render, max_frames=max_frames)
+    return figures.write_video(out / "run.mp4", frames, fps=25)
+
+
+__all__ = [
+    "CHUNK",
+    "FINAL_STATUSES",
+    "RunInterrupted",
+    "default_out_dir",
+    "load_run_config",
+    "run_follow",
+    "track_label",
+]

@@ -1,0 +1,449 @@
+"""The results store of a sweep folder: one record per finished run, written so nothing is lost.
+
+Layout of a sweep folder ``DIR``::
+
+    DIR/results/part-*.parquet   one file per finished run attempt, written atomically
+    DIR/traces/part-*.parquet    its downsampled per-step trace (optional)
+    DIR/results.parquet          compacted: all records so far (rewritten atomically)
+    DIR/traces.parquet           compacted traces
+    DIR/sweep.json               the last sweep's plan (run ids and grid values)
+    DIR/runs/<run_id>/           a run's output folder while it runs (kept on request)
+
+A part file appears complete or not at all (temporary file + ``os.replace``), and compaction
+only deletes parts after the compacted file that contains them is in place, so Ctrl-C or a
+crash at any moment loses at most the runs that were in flight. Readers merge the compacted
+file with any parts and drop duplicate attempts, so they never depend on compaction having run.
+Only the sweep's main process writes here (workers return their records to it).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import time
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from sarlearn import __version__
+from sarlearn.config import RunConfig
+from sarlearn.experiments.outputs import (
+    _jsonable,
+    atomic_write_bytes,
+    atomic_write_with,
+    read_json,
+    write_json,
+)
+
+RESULTS = "results.parquet"
+TRACES = "traces.parquet"
+MANIFEST = "sweep.json"
+LOCK = ".sweep.lock"
+
+#: Summary keys copied into their own columns (all optional except ``steps_to_success``).
+METRICS = (
+    "mean_abs_error_first_1000",
+    "mean_abs_error_last_1000",
+    "off_track_steps",
+    "steps_per_second",
+)
+#: Summary keys not repeated in ``summary_json`` (stored elsewhere or too big).
+_NOT_IN_SUMMARY_JSON = ("config", "trace")
+
+_TS = pa.timestamp("us", tz="UTC")
+RESULT_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("attempt_id", pa.string()),
+        ("status", pa.string()),  # "ok" (the run function returned) or "error" (it raised)
+        ("run_status", pa.string()),  # the run's own status, e.g. finished, diverged, off_track
+        ("run_message", pa.string()),
+        ("error_type", pa.string()),
+        ("error_message", pa.string()),
+        ("error_traceback", pa.string()),
+        ("rule", pa.string()),
+        ("lr", pa.float64()),
+        ("seed", pa.int64()),
+        ("track", pa.string()),
+        ("layers", pa.string()),  # "10,10,2"
+        ("n_hidden", pa.int64()),
+        ("steps", pa.int64()),  # requested (config)
+        ("steps_run", pa.int64()),  # as reported by the run
+        ("success", pa.bool_()),
+        ("steps_to_success", pa.int64()),  # null: never succeeded (or error)
+        ("mean_abs_error_first_1000", pa.float64()),
+        ("mean_abs_error_last_1000", pa.float64()),
+        ("off_track_steps", pa.float64()),
+        ("steps_per_second", pa.float64()),
+        ("weight_change", pa.list_(pa.float64())),  # final distance from init, per layer
+        ("wall_time_s", pa.float64()),
+        ("started_at", _TS),
+        ("finished_at", _TS),
+        ("worker_pid", pa.int64()),
+        ("host", pa.string()),
+        ("sarlearn_version", pa.string()),
+        ("params_json", pa.string()),  # the grid values that made this run
+        ("config_json", pa.string()),  # the full resolved config (what run_id hashes)
+        ("summary_json", pa.string()),  # the run's summary minus config and trace
+    ]
+)
+
+
+class SummaryError(ValueError):
+    """The run function returned a summary without the keys a sweep record needs."""
+
+
+class StoreLockedError(RuntimeError):
+    """Another live sweep process is writing to the same folder."""
+
+
+def base_record(run_id: str, cfg: RunConfig, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns of a record that come from the config alone (filled in for every run)."""
+    return {
+        "run_id": run_id,
+        "attempt_id": os.urandom(8).hex(),
+        "rule": cfg.rule.name,
+        "lr": cfg.rule.lr,
+        "seed": cfg.seed,
+        "track": cfg.world.track,
+        "layers": ",".join(str(n) for n in cfg.network.layers),
+        "n_hidden": len(cfg.network.layers) - 1,
+        "steps": cfg.steps,
+        "success": False,
+        "worker_pid": os.getpid(),
+        "host": socket.gethostname(),
+        "sarlearn_version": __version__,
+        "params_json": json.dumps(_jsonable(dict(params)), sort_keys=True),
+        "config_json": json.dumps(cfg.model_dump(mode="json"), sort_keys=True),
+    }
+
+
+def fill_summary(record: dict[str, Any], summary: Mapping[str, Any]) -> dict[str, Any]:
+    """Add a successful run's summary to ``record`` (in place; also returned)."""
+    if "steps_to_success" not in summary:
+        raise SummaryError(f"the run's summary has no 'steps_to_success' (keys: {sorted(summary)})")
+    sts = summary["steps_to_success"]
+    record["status"] = "ok"
+    record["run_status"] = summary.get("status")
+    record["run_message"] = summary.get("message")
+    record["steps_to_success"] = None if _missing(sts) else int(sts)
+    record["success"] = record["steps_to_success"] is not None
+    steps_run = summary.get("steps")
+    record["steps_run"] = None if _missing(steps_run) else int(steps_run)
+    for key in METRICS:
+        value = summary.get(key)
+        record[key] = None if _missing(value) else float(value)
+    record["weight_change"] = _final_weight_change(summary.get("weight_change"))
+    rest = {k: v for k, v in summary.items() if k not in _NOT_IN_SUMMARY_JSON}
+    record["summary_json"] = json.dumps(_jsonable(rest), sort_keys=True)
+    return record
+
+
+def fill_error(record: dict[str, Any], exc: BaseException) -> dict[str, Any]:
+    """Mark ``record`` as a failed run: exception type, message and the traceback's tail."""
+    record["status"] = "error"
+    record["error_type"] = type(exc).__name__
+    record["error_message"] = str(exc)
+    tb = "".join(traceback.format_exception(exc))
+    record["error_traceback"] = tb[-4000:]  # the tail names the failing line; enough
+    return record
+
+
+def downsample_trace(trace: pd.DataFrame, every: int) -> pd.DataFrame:
+    """Every ``every``-th row of a run's trace, numeric and boolean columns only.
+
+    ``abs_error`` is the mean |error| over the ``every`` steps starting at each kept row,
+    so the curve stays faithful where the error is spiky. A ``step`` column is added (from
+    the row position) if the trace has none.
+    """
+    frame = trace.reset_index(drop=True)
+    keep = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
+    frame = frame[keep]
+    if "step" not in frame:
+        frame.insert(0, "step", np.arange(len(frame), dtype=np.int64))
+    out = frame.iloc[::every].reset_index(drop=True)
+    if "error" in frame:
+        blocks = np.arange(len(frame)) // every
+        out["abs_error"] = frame["error"].abs().groupby(blocks).mean().to_numpy()
+    return out
+
+
+def _final_weight_change(value: Any) -> list[float] | None:
+    """Per-layer weight change: a list per layer, or rows over time of which we keep the last."""
+    if value is None:
+        return None
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 2:
+        arr = arr[-1]
+    if arr.ndim != 1:
+        raise SummaryError(f"weight_change must be (layers,) or (time, layers), got {arr.shape}")
+    return [float(x) for x in arr]
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    try:
+        return bool(np.isnan(value))
+    except TypeError:
+        return False
+
+
+def now_utc() -> datetime:
+    """The current time, timezone-aware UTC (the store's timestamp convention)."""
+    return datetime.now(UTC)
+
+
+class ResultStore:
+    """The results of a sweep folder: append records, load them, compact, lock."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.parts = self.root / "results"
+        self.trace_parts = self.root / "traces"
+        self.results_path = self.root / RESULTS
+        self.traces_path = self.root / TRACES
+
+    def run_dir(self, run_id: str) -> Path:
+        """The output folder handed to a run (kept after the run only on request)."""
+        return self.root / "runs" / run_id
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def add(self, record: Mapping[str, Any], trace: pd.DataFrame | None = None) -> None:
+        """Store one finished attempt: its trace part first, then its record part.
+
+        The record is what marks a run done, so it goes last; a trace without a record (a
+        crash in between) is ignored by readers.
+        """
+        stamp = f"{time.time_ns():020d}-{record['attempt_id']}"
+        if trace is not None and len(trace):
+            frame = trace.copy()
+            frame.insert(0, "attempt_id", record["attempt_id"])
+            frame.insert(0, "run_id", record["run_id"])
+            _write_parquet(self.trace_parts / f"part-{stamp}.parquet", pa.table(frame))
+        table = pa.Table.from_pylist([dict(record)], schema=RESULT_SCHEMA)
+        _write_parquet(self.parts / f"part-{stamp}.parquet", table)
+
+    def compact(self, traces: bool = True) -> None:
+        """Merge the part files into ``results.parquet`` (and ``traces.parquet``).
+
+        Safe to interrupt: the compacted file is replaced atomically before its parts go.
+        """
+        parts = _parts(self.parts)
+        if parts or not self.results_path.exists():
+            table = _concat([*_existing(self.results_path), *parts], RESULT_SCHEMA)
+            table = _drop_duplicate_attempts(table)
+            atomic_write_with(self.results_path, lambda p: pq.write_table(table, p))
+            for part in parts:
+                part.unlink(missing_ok=True)
+        if traces:
+            self._compact_traces()
+
+    def _compact_traces(self) -> None:
+        parts = _parts(self.trace_parts)
+        if not parts:
+            return
+        keep = set(self.load(latest=True)["attempt_id"])
+        sources = [*_existing(self.traces_path), *parts]
+        schema = pa.unify_schemas(
+            [pq.read_schema(s) for s in sources], promote_options="permissive"
+        )
+
+        def write(tmp: Path) -> None:
+            # stream row groups so a big sweep's traces never have to fit in memory at once
+            with pq.ParquetWriter(tmp, schema) as writer:
+                for src in sources:
+                    pf = pq.ParquetFile(src)
+                    for i in range(pf.num_row_groups):
+                        tab = pf.read_row_group(i)
+                        mask = np.isin(tab.column("attempt_id").to_numpy(), list(keep))
+                        if mask.any():
+                            writer.write_table(_conform(tab.filter(pa.array(mask)), schema))
+
+        atomic_write_with(self.traces_path, write)
+        for part in parts:
+            part.unlink(missing_ok=True)
+
+    def write_manifest(self, manifest: Mapping[str, Any]) -> None:
+        """Record the plan of the sweep being run (``sweep.json``)."""
+        write_json(self.root / MANIFEST, manifest)
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        """The last sweep's plan, or None if this folder has none."""
+        path = self.root / MANIFEST
+        return read_json(path) if path.exists() else None
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder's write lock; a lock left by a dead process is taken over."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / LOCK
+        me = f"{socket.gethostname()} {os.getpid()}"
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                holder = path.read_text().strip() if path.exists() else ""
+                if _holder_alive(holder):
+                    raise StoreLockedError(
+                        f"another sweep ({holder}) is writing to {self.root}; "
+                        f"wait for it, or delete {path} if that process is gone"
+                    ) from None
+                path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as fh:
+                fh.write(me)
+            break
+        else:
+            raise StoreLockedError(f"could not take the lock {path}")
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def load(self, latest: bool = True) -> pd.DataFrame:
+        """All records as a DataFrame (columns of :data:`RESULT_SCHEMA`).
+
+        With ``latest`` (the default) each run id appears once, its most recent attempt: a
+        failed run retried later counts by its retry. Integer columns are nullable
+        (``Int64``), so a missing ``steps_to_success`` stays missing, never 0.
+        """
+        for _ in range(3):  # a part can vanish under us if a compaction runs meanwhile
+            try:
+                sources = [*_existing(self.results_path), *_parts(self.parts)]
+                table = _drop_duplicate_attempts(_concat(sources, RESULT_SCHEMA))
+                break
+            except FileNotFoundError:
+                continue
+        else:
+            raise RuntimeError(f"could not read a stable view of {self.root}")
+        frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+        if latest and len(frame):
+            frame = frame.sort_values("finished_at", kind="stable")
+            frame = frame.drop_duplicates("run_id", keep="last")
+        return frame.sort_values(["finished_at"], kind="stable").reset_index(drop=True)
+
+    def finished_ids(self, include_failed: bool = True) -> set[str]:
+        """Run ids with a record: all of them, or only those whose latest attempt succeeded
+        in running (status ``ok``, whether or not it reached the success criterion)."""
+        frame = self.load(latest=True)
+        if not include_failed:
+            frame = frame[frame["status"] == "ok"]
+        return set(frame["run_id"])
+
+    def load_traces(
+        self, run_ids: Sequence[str] | None = None, columns: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """Downsampled traces of the latest attempt of each run (optionally only some runs
+        and some columns; ``run_id`` and ``step`` are always included)."""
+        results = self.load(latest=True)
+        if run_ids is not None:
+            results = results[results["run_id"].isin(list(run_ids))]
+        attempts = list(results["attempt_id"])
+        sources = [*_existing(self.traces_path), *_parts(self.trace_parts)]
+        if not sources or not attempts:
+            return pd.DataFrame(columns=["run_id", "step"])
+        frames = []
+        for src in sources:
+            names = pq.read_schema(src).names
+            cols = None
+            if columns is not None:
+                want = ["run_id", "attempt_id", "step", *columns]
+                cols = [c for c in dict.fromkeys(want) if c in names]
+            tab = pq.read_table(src, columns=cols, filters=[("attempt_id", "in", attempts)])
+            if tab.num_rows:
+                frames.append(tab.to_pandas())
+        if not frames:
+            return pd.DataFrame(columns=["run_id", "step"])
+        return pd.concat(frames, ignore_index=True).drop(columns="attempt_id")
+
+
+def _write_parquet(path: Path, table: pa.Table) -> None:
+    buf = io.BytesIO()
+    pq.write_table(table, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _parts(folder: Path) -> list[Path]:
+    # temporary files of an interrupted write start with "." and are never listed
+    return sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
+
+
+def _existing(path: Path) -> list[Path]:
+    return [path] if path.exists() else []
+
+
+def _concat(sources: Sequence[Path], schema: pa.Schema) -> pa.Table:
+    tables = [_conform(pq.read_table(s), schema) for s in sources]
+    if not tables:
+        return schema.empty_table()
+    return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with ``schema``'s columns in order (missing ones null) plus any extra ones."""
+    cols, fields = [], []
+    for f in schema:
+        if f.name in table.column_names:
+            cols.append(table.column(f.name).cast(f.type))
+        else:
+            cols.append(pa.nulls(table.num_rows, f.type))
+        fields.append(f)
+    for name in table.column_names:
+        if name not in schema.names:
+            cols.append(table.column(name))
+            fields.append(table.schema.field(name))
+    return pa.Table.from_arrays(cols, schema=pa.schema(fields))
+
+
+def _drop_duplicate_attempts(table: pa.Table) -> pa.Table:
+    # a crash between replacing the compacted file and deleting its parts leaves duplicates
+    ids = table.column("attempt_id").to_pylist()
+    seen: set[str] = set()
+    keep = []
+    for a in ids:
+        keep.append(a not in seen)
+        seen.add(a)
+    return table if all(keep) else table.filter(pa.array(keep))
+
+
+def _holder_alive(holder: str) -> bool:
+    host, _, pid = holder.partition(" ")
+    if host != socket.gethostname() or not pid.isdigit():
+        return bool(holder)  # another machine's lock: assume it is alive
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+__all__ = [
+    "METRICS",
+    "RESULTS",
+    "RESULT_SCHEMA",
+    "TRACES",
+    "ResultStore",
+    "StoreLockedError",
+    "SummaryError",
+    "base_record",
+    "downsample_trace",
+    "fill_error",
+    "fill_summary",
+    "now_utc",
+]

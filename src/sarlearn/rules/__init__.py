@@ -1,0 +1,103 @@
+"""Learning rules: how the teaching signal travels back and how big each step is.
+
+    rule = make_rule("sar", lr=1e-5, rng=np.random.default_rng(0))
+    rule.bind(net)
+    net.forward(x)
+    rule.step(net, error)            # error: (P,) or (P, n_out)
+
+Rule names (``RULE_NAMES``): ``gdm``, ``sar``, ``sar-local``, ``sar-exact``, ``sign-only``,
+``relevance-only``, ``fa``, ``dfa``, ``sign-symmetry``. The maths of each is in its module
+docstring and in docs/learning-rules.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from sarlearn.config import ConfigError, RelevanceConfig, RuleConfig
+from sarlearn.initialisation import RngLike
+from sarlearn.rules.alignment import DirectFeedbackAlignment, FeedbackAlignment, SignSymmetry
+from sarlearn.rules.backprop import GDM
+from sarlearn.rules.base import LearningRule, fan_in_lr_scale
+from sarlearn.rules.checkpoint import load_learner, rule_from_state, save_learner
+from sarlearn.rules.relevance import Relevance
+from sarlearn.rules.sar import RelevanceOnly, SaR, SaRExact, SaRLocal, SignOnly
+
+RULES: dict[str, type[LearningRule]] = {
+    cls.name: cls
+    for cls in (
+        GDM,
+        SaR,
+        SaRLocal,
+        SaRExact,
+        SignOnly,
+        RelevanceOnly,
+        FeedbackAlignment,
+        DirectFeedbackAlignment,
+        SignSymmetry,
+    )
+}
+"""Registry: rule name -> class."""
+
+RULE_NAMES: tuple[str, ...] = tuple(RULES)
+
+
+def make_rule(
+    name: str,
+    lr: float = 1e-5,
+    layer_lr_scale: Sequence[float] | None = None,
+    relevance: RelevanceConfig | None = None,
+    rng: RngLike | Sequence[np.random.Generator] = None,
+    seeds: Sequence[int] | None = None,
+) -> LearningRule:
+    """Build a learning rule by name (arguments as :class:`LearningRule`).
+
+    Raises:
+        ConfigError: unknown name (the message lists the known ones) or bad lr / scales.
+    """
+    try:
+        cls = RULES[name]
+    except KeyError:
+        raise ConfigError(f"unknown rule {name!r}; known rules: {', '.join(RULE_NAMES)}") from None
+    return cls(lr=lr, layer_lr_scale=layer_lr_scale, relevance=relevance, rng=rng, seeds=seeds)
+
+
+def make_rule_from_config(
+    cfg: RuleConfig,
+    rng: RngLike | Sequence[np.random.Generator] = None,
+    seeds: Sequence[int] | None = None,
+) -> LearningRule:
+    """Build the rule ``cfg`` describes; rng/seeds seed its feedback matrices (fa, dfa)."""
+    return make_rule(
+        cfg.name,
+        lr=cfg.lr,
+        layer_lr_scale=cfg.layer_lr_scale,
+        relevance=cfg.relevance,
+        rng=rng,
+        seeds=seeds,
+    )
+
+
+__all__ = [
+    "GDM",
+    "RULES",
+    "RULE_NAMES",
+    "DirectFeedbackAlignment",
+    "FeedbackAlignment",
+    "LearningRule",
+    "Relevance",
+    "RelevanceOnly",
+    "SaR",
+    "SaRExact",
+    "SaRLocal",
+    "SignOnly",
+    "SignSymmetry",
+    "fan_in_lr_scale",
+    "load_learner",
+    "make_rule",
+    "make_rule_from_config",
+    "rule_from_state",
+    "save_learner",
+]

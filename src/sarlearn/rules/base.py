@@ -1,0 +1,326 @@
+"""The one interface of every learning rule.
+
+A rule only says how the teaching signal travels back through the network; the weight update
+is the same for all of them and lives here:
+
+    dW_l = lr_l * d_l x_{l-1}^T,    db_l = lr_l * d_l,    lr_l = lr * layer_lr_scale[l],
+
+where ``d_l`` (P, n_out_l) is the rule's teaching signal of layer l with any relevance already
+folded in, and ``x_{l-1}`` the layer's input from the last forward pass. The maths counts the
+layers l = 1 .. L; the code indexes the lists by i = l - 1 = 0 .. L-1 (0 = first hidden layer,
+L-1 = output layer).
+
+The error ``e`` plays the role of (target - output): ``gdm``'s step is ``-lr * d(e^2/2)/dW``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from sarlearn.config import ConfigError, RelevanceConfig
+from sarlearn.errors import DivergenceError, NonFiniteError, ShapeError
+from sarlearn.initialisation import RngLike, agent_generators
+from sarlearn.network import Network
+from sarlearn.rules.relevance import Relevance
+
+Array = NDArray[np.floating]
+
+
+class LearningRule:
+    """Base class: per-layer rates, error checks, relevance, the update and its application.
+
+    Subclasses implement :meth:`_signals` (and, for random feedback, :meth:`_draw_feedback`
+    and :meth:`_transmit`).
+
+    Args:
+        lr: learning rate eta (> 0).
+        layer_lr_scale: one multiplier of lr per layer (first hidden .. output), or None.
+        relevance: how phi(|e|) is formed (rules that use a relevance; others ignore it).
+        rng: random source of the fixed feedback matrices (fa, dfa): a Generator shared by
+            the agents (drawn from agent after agent), an int seed, or one Generator per agent.
+        seeds: instead of rng, one int seed per agent.
+    """
+
+    name: ClassVar[str] = "base"
+    uses_relevance: ClassVar[bool] = False
+    """Whether phi(|e|) (or an external relevance) scales the update; if False it is ignored."""
+
+    def __init__(
+        self,
+        lr: float = 1e-5,
+        layer_lr_scale: Sequence[float] | None = None,
+        relevance: RelevanceConfig | None = None,
+        rng: RngLike | Sequence[np.random.Generator] = None,
+        seeds: Sequence[int] | None = None,
+    ) -> None:
+        if not (np.isfinite(lr) and lr > 0):
+            raise ConfigError(f"lr must be a finite number > 0, got {lr}")
+        if layer_lr_scale is not None:
+            layer_lr_scale = [float(s) for s in layer_lr_scale]
+            if any(not (np.isfinite(s) and s >= 0) for s in layer_lr_scale):
+                raise ConfigError(f"layer_lr_scale entries must be >= 0, got {layer_lr_scale}")
+        self.lr = float(lr)
+        self.layer_lr_scale = layer_lr_scale
+        self.relevance = Relevance(relevance)
+        self._rng = rng
+        self._seeds = None if seeds is None else list(seeds)
+        self._signature: tuple[Any, ...] | None = None
+        self.lr_per_layer: list[float] = []
+        self.feedback: list[Array] = []  # fixed random feedback matrices (fa, dfa)
+        self._deltas: list[Array] = []
+
+    # -- binding --------------------------------------------------------------------------
+
+    @staticmethod
+    def _signature_of(net: Network) -> tuple[Any, ...]:
+        return (net.population, net.n_inputs, tuple(net.layers), net.dtype.name)
+
+    def bind(self, net: Network) -> None:
+        """Allocate the per-network state (rates, relevance state, feedback matrices).
+
+        Binding again to a network of the same sizes keeps the state; a network of other
+        sizes gets fresh state (new feedback matrices are drawn from the rng).
+        """
+        signature = self._signature_of(net)
+        if signature == self._signature:
+            return
+        if self.uses_relevance and self.relevance.mode == "forward":
+            silent = ~np.any(net.weights[-1] != 0, axis=(1, 2))
+            if silent.any():
+                raise ConfigError(
+                    "forward relevance cannot start from a zero output layer (agents "
+                    f"{np.flatnonzero(silent).tolist()}): r_L = |W_L r_(L-1)| f'(h_L) = 0, so no "
+                    "layer would ever learn; use zero_output=False or relevance mode 'global'"
+                )
+        self._allocate(signature)
+        self.feedback = self._draw_feedback(net)
+
+    def _allocate(self, signature: tuple[Any, ...]) -> None:
+        population, n_inputs, layers, dtype = signature
+        scale = self.layer_lr_scale
+        if scale is not None and len(scale) != len(layers):
+            raise ConfigError(
+                f"layer_lr_scale has {len(scale)} entries but the network has {len(layers)} "
+                f"layers (one per hidden layer plus the output layer)"
+            )
+        self.lr_per_layer = [self.lr * s for s in scale] if scale else [self.lr] * len(layers)
+        self.relevance.bind(population, dtype)
+        sizes = [n_inputs, *layers]
+        self._deltas = [np.zeros((population, n, m), dtype) for m, n in itertools.pairwise(sizes)]
+        self._signature = signature
+
+    def _draw_feedback(self, net: Network) -> list[Array]:
+        """Fixed random feedback matrices, drawn once per network (rules that need them)."""
+        return []
+
+    def _generators(self, population: int) -> list[np.random.Generator]:
+        return agent_generators(self._rng, population, self._seeds)
+
+    def _ensure_bound(self, net: Network) -> None:
+        if self._signature is None:
+            self.bind(net)
+        elif self._signature != self._signature_of(net):
+            raise ShapeError(
+                f"rule {self.name!r} is bound to a network with (population, n_inputs, layers, "
+                f"dtype) = {self._signature}, got {self._signature_of(net)}; call rule.bind(net)"
+            )
+
+    # -- the public steps -------------------------------------------------------------------
+
+    def teaching_signals(
+        self, net: Network, error: Array, relevance: Array | None = None
+    ) -> list[Array]:
+        """The teaching signal of every layer, relevance folded in.
+
+        Call after ``net.forward()``; one call is one time step of the relevance filters.
+
+        Args:
+            net: the network (reads its caches and weights, changes nothing).
+            error: (P,) injected into every output neuron, or (P, n_out).
+            relevance: optional external relevance (P,) replacing phi(|e|).
+
+        Returns:
+            list over layers of d_l, (P, n_out_l), such that ``dW_l = lr_l d_l x_{l-1}^T``.
+        """
+        self._ensure_bound(net)
+        e, e_agent = self._check_error(net, error)
+        r = None
+        if self.uses_relevance:
+            r = self.relevance(self._error_magnitude(e, e_agent), relevance)
+        return self._signals(net, e, r)
+
+    def updates(self, net: Network, error: Array, relevance: Array | None = None) -> list[Array]:
+        """The weight changes this step would make, without applying them.
+
+        Returns:
+            list over layers of dW_l, (P, n_out_l, n_in_l) (new arrays).
+        """
+        signals = self.teaching_signals(net, error, relevance)
+        return [
+            lr * d[:, :, None] * x[:, None, :]
+            for lr, d, x in zip(self.lr_per_layer, signals, net.layer_inputs, strict=True)
+        ]
+
+    def step(self, net: Network, error: Array, relevance: Array | None = None) -> list[Array]:
+        """Apply one update in place, after ``net.forward()``.
+
+        All teaching signals are computed from the current weights before any layer changes.
+
+        Returns:
+            the teaching signals d_l (as :meth:`teaching_signals`).
+
+        Raises:
+            NonFiniteError: NaN or inf in ``error``.
+            DivergenceError: a layer's weights became non-finite (the message names it).
+        """
+        signals = self.teaching_signals(net, error, relevance)
+        layers = zip(self.lr_per_layer, signals, net.layer_inputs, strict=True)
+        # Overflow is reported below as a DivergenceError naming the layer, not as a warning.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for i, (lr, d, x) in enumerate(layers):
+                dw = self._deltas[i]
+                # outer product per agent, evaluated as (lr d) x^T exactly like updates()
+                np.multiply((lr * d)[:, :, None], x[:, None, :], out=dw)
+                net.weights[i] += dw
+                if net.biases is not None:
+                    net.biases[i] += lr * d
+        self._check_finite(net)
+        return signals
+
+    # -- what a rule defines ------------------------------------------------------------------
+
+    def _signals(self, net: Network, e: Array, r: Array | None) -> list[Array]:
+        """Teaching signals from the error e (P, n_out) and relevance r (P,) or None."""
+        raise NotImplementedError
+
+    def _error_magnitude(self, e: Array, e_agent: Array | None) -> Array:
+        """|e| per agent (P,), the input of the relevance: the scalar error's |e|, or the mean
+        |e_k| over the output neurons."""
+        return np.abs(e_agent) if e_agent is not None else np.abs(e).mean(axis=1)
+
+    def _transmit(self, net: Network, i: int, d: Array) -> Array:
+        """Carry layer i's signal d (P, n_out_i) back to its input: ``W_i^T d``, (P, n_in_i)."""
+        return np.matmul(d[:, None, :], net.weights[i])[:, 0, :]
+
+    def _backpropagate(
+        self, net: Network, top: Array, combine: Callable[[int, Array], Array]
+    ) -> list[Array]:
+        """``d_{L-1} = top``; ``d_i = combine(i, transmit(i + 1, d_{i+1}))`` downwards."""
+        signals = [top]
+        for i in range(net.n_layers - 2, -1, -1):
+            signals.append(combine(i, self._transmit(net, i + 1, signals[-1])))
+        return signals[::-1]
+
+    def _error_path(self, net: Network, e: Array) -> list[Array]:
+        """The error travelling back: ``d_L = e f'(h_L)``, ``d_l = transmit(d_{l+1}) f'(h_l)``."""
+        return self._backpropagate(net, e * net.slopes[-1], lambda i, v: v * net.slopes[i])
+
+    def _with_relevance(self, net: Network, s: list[Array], r: Array | None) -> list[Array]:
+        """Fold the relevance into sign signals: ``r s_l`` (global) or ``r_l * s_l`` (forward)."""
+        if r is None:
+            return s
+        if self.relevance.mode == "forward":
+            return [r_l * s_l for r_l, s_l in zip(Relevance.forward(net, r), s, strict=True)]
+        return [r[:, None] * s_l for s_l in s]
+
+    # -- checks -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_error(net: Network, error: Array) -> tuple[Array, Array | None]:
+        """The error as (P, n_out) in the network's dtype, and the (P,) error if one was given."""
+        e = np.asarray(error)
+        P, n_out = net.population, net.n_outputs
+        if e.shape not in ((P,), (P, n_out)):
+            raise ShapeError(
+                f"error: expected shape ({P},) (one per agent) or ({P}, {n_out}) (one per "
+                f"output neuron), got {e.shape}"
+            )
+        if not np.all(np.isfinite(e)):
+            raise NonFiniteError("error contains NaN or inf")
+        e = e.astype(net.dtype, copy=False)
+        if e.ndim == 1:
+            return np.broadcast_to(e[:, None], (P, n_out)), e
+        return e, None
+
+    def _check_finite(self, net: Network) -> None:
+        for i, w in enumerate(net.weights):
+            bad = ~np.all(np.isfinite(w), axis=(1, 2))
+            if net.biases is not None:
+                bad |= ~np.all(np.isfinite(net.biases[i]), axis=1)
+            if bad.any():
+                raise DivergenceError(
+                    f"layer {i} (0 = first hidden layer, {net.n_layers - 1} = output) became "
+                    f"non-finite after a {self.name!r} step with lr={self.lr_per_layer[i]:g} "
+                    f"for agents {np.flatnonzero(bad).tolist()}"
+                )
+
+    # -- persistence ----------------------------------------------------------------------------
+
+    def config_dict(self) -> dict[str, Any]:
+        """Name, lr, per-layer scale and relevance config."""
+        return {
+            "name": self.name,
+            "lr": self.lr,
+            "layer_lr_scale": self.layer_lr_scale,
+            "relevance": self.relevance.cfg.model_dump(),
+        }
+
+    def state_dict(self) -> dict[str, Array]:
+        """Everything needed to continue exactly: config, relevance state, feedback matrices."""
+        state = {"config": np.array(json.dumps(self.config_dict()))}
+        if self._signature is not None:
+            state["signature"] = np.array(json.dumps(self._signature))
+            for k, v in self.relevance.state_dict().items():
+                state[f"relevance/{k}"] = v
+            for i, b in enumerate(self.feedback):
+                state[f"feedback/{i}"] = b.copy()
+        return state
+
+    def load_state_dict(self, state: dict[str, Array]) -> None:
+        """Restore a state written by :meth:`state_dict` of a rule of the same name."""
+        cfg = json.loads(str(state["config"]))
+        if cfg["name"] != self.name:
+            raise ConfigError(f"state of rule {cfg['name']!r} cannot be loaded into {self.name!r}")
+        self.lr = float(cfg["lr"])
+        self.layer_lr_scale = cfg["layer_lr_scale"]
+        self.relevance = Relevance(RelevanceConfig.model_validate(cfg["relevance"]))
+        self._signature = None
+        if "signature" not in state:
+            return
+        P, n_inputs, layers, dtype = json.loads(str(state["signature"]))
+        self._allocate((P, n_inputs, tuple(layers), dtype))
+        self.relevance.load_state_dict(
+            {
+                k.removeprefix("relevance/"): v
+                for k, v in state.items()
+                if k.startswith("relevance/")
+            }
+        )
+        n_feedback = sum(k.startswith("feedback/") for k in state)
+        self.feedback = [np.array(state[f"feedback/{i}"]) for i in range(n_feedback)]
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self.name!r}, lr={self.lr:g}, "
+            f"layer_lr_scale={self.layer_lr_scale}, relevance={self.relevance.cfg!r})"
+        )
+
+
+def sign(x: Array) -> Array:
+    """Elementwise sign with sign(0) = 0 (numpy's convention)."""
+    return np.sign(x)
+
+
+def fan_in_lr_scale(n_inputs: int, layers: Sequence[int]) -> list[float]:
+    """``layer_lr_scale`` of 1 / fan-in per layer (the inputs each layer's neurons sum over)."""
+    sizes = [n_inputs, *layers]
+    return [1.0 / m for m in sizes[:-1]]
+
+
+__all__ = ["LearningRule", "fan_in_lr_scale", "sign"]

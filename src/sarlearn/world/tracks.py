@@ -1,0 +1,303 @@
+"""Built-in tracks and :func:`load_track`, the one way to get a track by name or by file.
+
+Generated tracks are closed centrelines drawn as anti-aliased dark lines of a fixed width (in
+units, independent of the arena) on a light floor. Their geometry is designed for a 250-unit
+arena and scales with ``arena``. Each centreline starts at a good place to put the robot
+(a gentle stretch, away from crossings) and runs counter-clockwise around the arena centre.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from sarlearn.errors import TrackError
+from sarlearn.world.track import Track
+
+_REF = 250.0  # arena size the geometries below are designed for
+
+
+def _circle(t: NDArray, rng: np.random.Generator) -> NDArray:
+    return _polar(t, 90.0)
+
+
+def _oval(t: NDArray, rng: np.random.Generator) -> NDArray:
+    # Ellipse 2 x 105 by 2 x 65: smallest radius of curvature 65^2 / 105 = 40 units.
+    return np.stack([105.0 * np.cos(t), 65.0 * np.sin(t)], axis=1)
+
+
+def _figure8(t: NDArray, rng: np.random.Generator) -> NDArray:
+    # Lemniscate of Bernoulli: bends of radius >= 35 and branches crossing at right angles, so
+    # a robot centred on its line meets the crossing line with both reflex sensors at once.
+    d = 1.0 + np.sin(t) ** 2
+    return np.stack([105.0 * np.cos(t) / d, 105.0 * np.sin(t) * np.cos(t) / d], axis=1)
+
+
+# Curvy: straights joined by bends, drawn as a polygon with rounded corners (vertex, radius of
+# the bend there) on the reference arena, counter-clockwise. Left bends of 90 degrees (radius
+# 25-28), a 120-degree right-hand hairpin (radius 22) and a right-left chicane on the left side:
+# tight enough that the reflex needs large errors, wide enough (radius >= 22) that a controller
+# which sees the bend coming can keep the line between the reflex sensors.
+CURVY_CORNERS: tuple[tuple[float, float, float], ...] = (
+    (40.0, 35.0, 28.0),
+    (215.0, 35.0, 28.0),
+    (215.0, 215.0, 25.0),
+    (160.0, 215.0, 25.0),
+    (125.0, 150.0, 22.0),
+    (90.0, 215.0, 25.0),
+    (35.0, 215.0, 28.0),
+    (35.0, 140.0, 25.0),
+    (70.0, 110.0, 24.0),
+    (40.0, 75.0, 25.0),
+)
+
+
+def _curvy(t: NDArray, rng: np.random.Generator) -> NDArray:
+    corners = np.array(CURVY_CORNERS)
+    pts = rounded_polygon(corners[:, :2] - 0.5 * _REF, corners[:, 2])
+    return smooth_closed(resample_closed(pts, 0.5), sigma=3.0, spacing=0.5)
+
+
+def rounded_polygon(vertices: ArrayLike, radii: ArrayLike, step: float = 0.25) -> NDArray:
+    """Closed polygon ``(k, 2)`` with each corner replaced by a tangent arc of its radius ``(k,)``.
+
+    Returns a polyline ``(N, 2)`` (arcs sampled about ``step`` units apart; straights implicit).
+    """
+    v = np.asarray(vertices, dtype=np.float64)
+    r = np.broadcast_to(np.asarray(radii, dtype=np.float64), (len(v),))
+    out = []
+    for i in range(len(v)):
+        d_in = v[i] - v[i - 1]
+        d_out = v[(i + 1) % len(v)] - v[i]
+        d_in, d_out = d_in / np.linalg.norm(d_in), d_out / np.linalg.norm(d_out)
+        turn = np.arctan2(d_in[0] * d_out[1] - d_in[1] * d_out[0], d_in @ d_out)
+        tangent = r[i] * np.tan(0.5 * abs(turn))
+        start = v[i] - tangent * d_in
+        normal = np.array([-d_in[1], d_in[0]]) * np.sign(turn)  # towards the arc's centre
+        centre = start + r[i] * normal
+        a0 = np.arctan2(*(start - centre)[::-1])
+        m = max(2, int(np.ceil(abs(turn) * r[i] / step)))
+        ang = a0 + np.linspace(0.0, turn, m)
+        out.append(centre + r[i] * np.stack([np.cos(ang), np.sin(ang)], axis=1))
+    return np.concatenate(out)
+
+
+def smooth_closed(points: ArrayLike, sigma: float, spacing: float) -> NDArray:
+    """Gaussian smoothing along an evenly spaced closed polyline (``sigma`` in units)."""
+    p = np.asarray(points, dtype=np.float64)
+    half = int(np.ceil(3 * sigma / spacing))
+    k = np.exp(-0.5 * (np.arange(-half, half + 1) * spacing / sigma) ** 2)
+    k /= k.sum()
+    wrapped = np.concatenate([p[-half:], p, p[:half]])
+    return np.stack([np.convolve(wrapped[:, j], k, mode="valid") for j in range(2)], axis=1)
+
+
+def _random(t: NDArray, rng: np.random.Generator) -> NDArray:
+    # Star-shaped curve r(t) = R (1 + sum_k a_k cos(k t + phi_k)), k = 2..6; r > 0 keeps it simple.
+    ks = np.arange(2, 7)
+    amp = rng.normal(0.0, 0.25, ks.size) / ks**0.7
+    phase = rng.uniform(0.0, 2 * np.pi, ks.size)
+    r = 1.0 + (amp[:, None] * np.cos(ks[:, None] * t[None, :] + phase[:, None])).sum(axis=0)
+    return _polar(t, 85.0 * r)
+
+
+def _polar(t: NDArray, r: ArrayLike) -> NDArray:
+    r = np.broadcast_to(np.asarray(r, dtype=np.float64), t.shape)
+    return np.stack([r * np.cos(t), r * np.sin(t)], axis=1)
+
+
+TRACKS: dict[str, tuple[Callable[[NDArray, np.random.Generator], NDArray], str]] = {
+    "circle": (_circle, "circle of radius 90: one gentle left bend all the way"),
+    "oval": (_oval, "ellipse 210 x 130: bends of radius 40, near-straights between"),
+    "figure8": (_figure8, "figure-eight 210 x 74: bends of radius 35 both ways, crossing"),
+    "curvy": (_curvy, "straights, sharp bends (radius 22-28) both ways, hairpin, chicane"),
+    "random": (_random, "smooth random closed curve from the seed, bends of radius >= 25"),
+}
+TRACK_NAMES: tuple[str, ...] = tuple(TRACKS)
+DEFAULT_TRACK = "curvy"
+
+_RANDOM_MIN_RADIUS = 25.0  # at the reference arena size
+_MARGIN = 20.0  # smallest distance from the line to the arena border, reference arena
+
+
+def centreline(name: str, arena: float = _REF, seed: int = 0, spacing: float = 0.5) -> NDArray:
+    """Closed centreline ``(N, 2)`` of a built-in track, points ``spacing`` units apart.
+
+    Runs counter-clockwise (figure8: first lobe counter-clockwise), starting at a good start
+    point. The first point is not repeated at the end.
+    """
+    if name not in TRACKS:
+        raise TrackError(f"unknown track {name!r}; built-in tracks: {', '.join(TRACK_NAMES)}")
+    t = np.linspace(0.0, 2 * np.pi, 4096, endpoint=False)
+    rng = np.random.default_rng(seed)
+    pts = _random_fitted(t, rng) if name == "random" else TRACKS[name][0](t, rng)
+    pts = resample_closed(pts * (arena / _REF) + 0.5 * arena, spacing)
+    return np.roll(pts, -_start_index(pts, 40.0 * arena / _REF), axis=0)
+
+
+def _start_index(line: NDArray, ahead: float) -> int:
+    """Index of the point whose next ``ahead`` units bend least, away from crossings."""
+    n = len(line)
+    step = np.linalg.norm(line[1] - line[0])
+    w = max(1, round(ahead / step))
+    bend = np.abs(1.0 / radius_of_curvature(line))
+    ring = np.concatenate([bend, bend[:w]])
+    ahead_bend = np.cumsum(ring)[w - 1 : w - 1 + n] - np.concatenate([[0.0], np.cumsum(ring)])[:n]
+    # Distance to parts of the line that are far along it: small near a crossing.
+    idx = np.arange(n)
+    gap = np.abs(idx[:, None] - idx[None, :])
+    far_along = np.minimum(gap, n - gap) > w
+    dist = np.linalg.norm(line[:, None, :] - line[None, :, :], axis=2)
+    clearance = np.where(far_along, dist, np.inf).min(axis=1)
+    ahead_bend[clearance < ahead] = np.inf
+    return int(np.argmin(ahead_bend)) if np.isfinite(ahead_bend).any() else 0
+
+
+def _random_fitted(t: NDArray, rng: np.random.Generator) -> NDArray:
+    """Random curve shrunk towards a circle until it fits and its bends are gentle enough."""
+    pts = _random(t, rng)
+    circle = _polar(t, 85.0)
+    for _ in range(60):
+        c = pts - pts.mean(axis=0)
+        half = np.abs(c).max()
+        c = c * min(1.0, (0.5 * _REF - _MARGIN) / half)
+        if np.abs(radius_of_curvature(resample_closed(c, 0.5))).min() >= _RANDOM_MIN_RADIUS:
+            return c
+        pts = circle + 0.8 * (pts - circle)  # a circle of radius 85 always qualifies
+    return circle
+
+
+def resample_closed(points: ArrayLike, spacing: float) -> NDArray:
+    """Resample a closed polyline ``(N, 2)`` to points evenly ``~spacing`` apart along it."""
+    p = np.asarray(points, dtype=np.float64)
+    seg = np.linalg.norm(np.diff(np.vstack([p, p[:1]]), axis=0), axis=1)
+    s = np.concatenate([[0.0], np.cumsum(seg)])
+    n = max(3, round(s[-1] / spacing))
+    q = np.linspace(0.0, s[-1], n, endpoint=False)
+    closed = np.vstack([p, p[:1]])
+    return np.stack([np.interp(q, s, closed[:, 0]), np.interp(q, s, closed[:, 1])], axis=1)
+
+
+def radius_of_curvature(points: ArrayLike) -> NDArray:
+    """Radius of the circle through each point and its two neighbours: ``(N, 2) -> (N,)``.
+
+    Positive for left (counter-clockwise) bends, negative for right bends, inf when straight.
+    """
+    p = np.asarray(points, dtype=np.float64)
+    a, b = np.roll(p, 1, axis=0) - p, np.roll(p, -1, axis=0) - p
+    c = b - a
+    cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+    prod = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) * np.linalg.norm(c, axis=1)
+    with np.errstate(divide="ignore"):
+        return np.where(cross == 0, np.inf, -prod / (2.0 * cross))
+
+
+def rasterise(line: ArrayLike, arena: float, resolution: float, line_width: float) -> NDArray:
+    """Draw a closed polyline as an anti-aliased dark line on a light floor.
+
+    Args:
+        line: ``(N, 2)`` closed polyline in units.
+        arena: side of the square arena (units).
+        resolution: pixels per unit.
+        line_width: width of the line (units).
+
+    Returns:
+        ``(n, n)`` darkness image, ``n = round(arena * resolution)``; each pixel's darkness is
+        the fraction of it the line covers (a one-pixel linear ramp at the edges), and exactly
+        0 more than half a pixel away from the line.
+    """
+    n = round(arena * resolution)
+    res = n / arena  # exact pixels per unit after rounding
+    p = np.asarray(line, dtype=np.float64)
+    # Segments at most half a pixel long, in pixel coordinates (column, row; centres at integers).
+    p = resample_closed(p, 0.5 / res)
+    px = np.stack([p[:, 0] * res - 0.5, (arena - p[:, 1]) * res - 0.5], axis=1)
+    a, b = px, np.roll(px, -1, axis=0)
+    half = 0.5 * line_width * res
+    reach = int(np.ceil(half + 1.5))
+    off = np.arange(-reach, reach + 1)
+    oc, orow = (g.ravel() for g in np.meshgrid(off, off))
+    img = np.zeros(n * n)
+    for lo in range(0, len(a), 2048):
+        sa, sb = a[lo : lo + 2048], b[lo : lo + 2048]
+        base = np.round(sa).astype(np.intp)
+        cols = base[:, :1] + oc  # (S, K) candidate pixels around each segment start
+        rows = base[:, 1:] + orow
+        d = sb - sa
+        len2 = np.maximum((d**2).sum(axis=1, keepdims=True), 1e-12)
+        rx, ry = cols - sa[:, :1], rows - sa[:, 1:]
+        tt = np.clip((rx * d[:, :1] + ry * d[:, 1:]) / len2, 0.0, 1.0)
+        dist = np.hypot(rx - tt * d[:, :1], ry - tt * d[:, 1:])
+        dark = np.clip(half + 0.5 - dist, 0.0, 1.0)
+        ok = (cols >= 0) & (cols < n) & (rows >= 0) & (rows < n) & (dark > 0)
+        np.maximum.at(img, rows[ok] * n + cols[ok], dark[ok])
+    return img.reshape(n, n)
+
+
+@lru_cache(maxsize=16)
+def _generated(name: str, arena: float, seed: int, resolution: float, line_width: float) -> Track:
+    line = centreline(name, arena, seed)
+    img = rasterise(line, arena, resolution, line_width)
+    return Track(img, arena, centreline=line, name=name)
+
+
+def load_track(
+    name_or_path: str | Path = DEFAULT_TRACK,
+    arena: float = 250.0,
+    seed: int = 0,
+    resolution: float = 4.0,
+    line_width: float = 3.0,
+    normalise: bool = True,
+) -> Track:
+    """A built-in track by name, or any image file as the floor.
+
+    Args:
+        name_or_path: one of :data:`TRACK_NAMES`, or the path of a PNG/JPEG image (dark line on
+            a light floor; the image spans the arena).
+        arena: arena side in units (for images: the image's longer side).
+        seed: seed of the ``random`` track (ignored by the others).
+        resolution: pixels per unit of generated tracks.
+        line_width: line width of generated tracks (units).
+        normalise: for images, stretch floor -> 0 and darkest -> 1 (see :meth:`Track.from_image`).
+
+    Raises:
+        TrackError: unknown name / missing, unreadable, empty or wrong-format image.
+    """
+    key = str(name_or_path)
+    if key in TRACKS:
+        if not (resolution > 0 and line_width > 0 and arena > 0):
+            raise TrackError(
+                f"track {key!r}: arena, resolution and line_width must be > 0, got "
+                f"{arena}, {resolution}, {line_width}"
+            )
+        # Generated tracks are read-only, so one cached copy serves every caller.
+        return _generated(key, float(arena), int(seed), float(resolution), float(line_width))
+    path = Path(name_or_path)
+    if not path.exists() and not path.suffix and len(path.parts) == 1:
+        raise TrackError(
+            f"unknown track {key!r}: not a built-in track ({', '.join(TRACK_NAMES)}) "
+            f"and no such image file"
+        )
+    return Track.from_image(path, arena, normalise=normalise)
+
+
+def describe(name: str) -> str:
+    """One-line description of a built-in track."""
+    return TRACKS[name][1]
+
+
+__all__ = [
+    "DEFAULT_TRACK",
+    "TRACKS",
+    "TRACK_NAMES",
+    "centreline",
+    "describe",
+    "load_track",
+    "radius_of_curvature",
+    "rasterise",
+    "resample_closed",
+]

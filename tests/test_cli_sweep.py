@@ -1,0 +1,162 @@
+"""`sarlearn sweep` and `sarlearn report` through the CLI (fake run function, one process)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from sarlearn.cli import app
+
+FAKE = ["--run-fn", "sweep_fakes:fake_run", "--jobs", "1", "--no-progress"]
+SPEC = """
+[sweep]
+name = "small"
+trace_every = 5
+
+[base]
+steps = 1100
+"network.layers" = [[2]]
+
+[grid]
+seed = {range = [0, 3]}
+
+[[cases]]
+"rule.name" = "sar"
+"rule.lr" = {logspace = [-6, -4, 3]}
+
+[[cases]]
+"rule.name" = ["gdm", "boom"]
+"rule.lr" = [1e-4]
+"""
+
+runner = CliRunner()
+
+
+def invoke(*args: str | Path) -> object:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def spec_file(tmp_path: Path) -> Path:
+    path = tmp_path / "spec.toml"
+    # "network.layers" in [base] is one value, not candidates: a plain list
+    path.write_text(SPEC.replace('"network.layers" = [[2]]', '"network.layers" = [2]'))
+    return path
+
+
+def test_sweep_from_a_spec_file_then_resume(tmp_path: Path, spec_file: Path) -> None:
+    out = tmp_path / "sw"
+    result = invoke("sweep", spec_file, "--out", out, *FAKE)
+    assert result.exit_code == 0, result.output
+    assert "15 runs planned: 0 already done, 12 ran" in result.output
+    assert "3 failed" in result.output and "--retry-failed" in result.output
+    df = pd.read_parquet(out / "results.parquet")
+    assert len(df) == 15 and set(df["rule"]) == {"sar", "gdm", "boom"}
+    assert set(pd.read_parquet(out / "traces.parquet")["step"]) >= {0, 5, 10}  # trace_every
+
+    again = invoke("sweep", spec_file, "--out", out, *FAKE)
+    assert again.exit_code == 0, again.output
+    assert "15 runs planned: 15 already done, 0 ran" in again.output
+
+
+def test_sweep_from_flags_only(tmp_path: Path) -> None:
+    out = tmp_path / "sw"
+    result = invoke(
+        "sweep", "--out", out, "--rule", "sar", "--rule", "gdm",
+        "--lr", "1e-5", "--lr-range", "1e-5:1e-4:2", "--layers", "10,2", "--seeds", "3",
+        "--steps", "1200", "--track", "oval", "--set", "rule.relevance.gain=2",
+        "--grid", "world.speed=[30, 60]", *FAKE,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    df = pd.read_parquet(out / "results.parquet")
+    assert len(df) == 2 * 2 * 3 * 2  # rules x lrs (1e-5 given twice) x seeds x speeds
+    assert set(df["lr"]) == {1e-5, 1e-4}
+    assert set(df["layers"]) == {"10,2"} and set(df["track"]) == {"oval"}
+    assert set(df["steps"]) == {1200} and set(df["seed"]) == {0, 1, 2}
+    configs = [json.loads(c) for c in df["config_json"]]
+    assert {c["rule"]["relevance"]["gain"] for c in configs} == {2.0}
+    assert {c["world"]["speed"] for c in configs} == {30.0, 60.0}
+
+
+def test_dry_run_runs_nothing(tmp_path: Path, spec_file: Path) -> None:
+    result = invoke("sweep", spec_file, "--out", tmp_path / "sw", "--dry-run", *FAKE)
+    assert result.exit_code == 0, result.output
+    assert "15 runs planned, 0 done, 15 to run" in result.output
+    assert "rule.lr: [1e-06, 1e-05, 0.0001]" in result.output
+    assert not (tmp_path / "sw" / "results.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("seed = {range", "sed = {range"), "unknown config field 'sed'"),
+        (("{range = [0, 3]}", "{range = [3, 0]}"), "range [3, 0] is empty"),
+        (("logspace = [-6, -4, 3]", "logspace = [-6, -4]"), "logspace needs [start, stop, n]"),
+        (("steps = 1100", "steps = -5"), "steps: Input should be greater than or equal to 1"),
+        (("[grid]", "[grd]"), "unknown table(s) ['grd']"),
+        (("[grid]", "[grid"), "is not valid TOML"),
+    ],
+)
+def test_bad_spec_is_a_clear_error_with_exit_code_2(
+    tmp_path: Path, spec_file: Path, change: tuple[str, str], message: str
+) -> None:
+    spec_file.write_text(spec_file.read_text().replace(*change))
+    result = invoke("sweep", spec_file, "--out", tmp_path / "sw", *FAKE)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "sw").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--set", "rule.lrr=1"], "unknown config field 'rule.lrr'"),
+        (["--set", "steps"], "expected KEY=VALUE"),
+        (["--lr-range", "1e-6:1e-3"], "expected LO:HI:N"),
+        (["--layers", "10,x"], "expected sizes like 10,10,2"),
+        (["--lr", "-1"], "rule.lr"),
+        (["--grid", "seed={range = [0]}"], "range [0] is empty"),
+    ],
+)
+def test_bad_flags_exit_with_code_2(tmp_path: Path, flags: list[str], message: str) -> None:
+    result = invoke("sweep", "--out", tmp_path / "sw", *flags, *FAKE)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_spec_and_missing_out(tmp_path: Path) -> None:
+    result = invoke("sweep", tmp_path / "nope.toml", "--out", tmp_path / "sw", *FAKE)
+    assert result.exit_code == 2 and "sweep spec not found" in result.output
+    assert invoke("sweep", "--rule", "sar").exit_code == 2  # --out is required
+
+
+def test_unloadable_run_function_exits_1(tmp_path: Path) -> None:
+    result = invoke("sweep", "--out", tmp_path / "sw", "--run-fn", "no_such:thing", "--no-progress")
+    assert result.exit_code == 1
+    assert "cannot load the run function 'no_such:thing'" in result.output
+
+
+def test_report_command(tmp_path: Path, spec_file: Path) -> None:
+    out = tmp_path / "sw"
+    assert invoke("sweep", spec_file, "--out", out, *FAKE).exit_code == 0
+    result = invoke("report", out)
+    assert result.exit_code == 0, result.output
+    assert f"report: {out / 'report' / 'report.md'}" in result.output
+    assert "steps_vs_lr.png" in result.output
+    text = (out / "report" / "report.md").read_text()
+    assert "| sar | 1e-05 | 3 | 3 | 0 | 1.000 |" in text
+
+    elsewhere = invoke("report", out, "--out", tmp_path / "rep")
+    assert elsewhere.exit_code == 0 and (tmp_path / "rep" / "report.md").exists()
+
+
+def test_report_on_nothing_exits_2(tmp_path: Path) -> None:
+    result = invoke("report", tmp_path / "missing")
+    assert result.exit_code == 2
+    assert "no sweep folder" in result.output and "Traceback" not in result.output

@@ -1,0 +1,80 @@
+"""`sarlearn tracks`: listing, writing PNGs, clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from sarlearn.cli import app
+from sarlearn.world import TRACK_NAMES, load_track
+
+runner = CliRunner()
+
+
+def test_lists_the_built_in_tracks() -> None:
+    result = runner.invoke(app, ["tracks"])
+    assert result.exit_code == 0, result.output
+    for name in TRACK_NAMES:
+        assert name in result.output
+
+
+@pytest.mark.parametrize("name", TRACK_NAMES)
+def test_writes_each_track_as_a_png_that_loads_back(tmp_path: Path, name: str) -> None:
+    out = tmp_path / f"{name}.png"
+    result = runner.invoke(
+        app, ["tracks", "--write", name, "--out", str(out), "--resolution", "1", "--seed", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as im:
+        assert im.format == "PNG" and im.size == (250, 250) and im.mode == "L"
+    back = load_track(out)
+    original = load_track(name, seed=3, resolution=1.0)
+    assert np.abs(back.image - original.image).mean() < 0.01
+
+
+def test_arena_option_and_start_picture(tmp_path: Path) -> None:
+    out = tmp_path / "oval.png"
+    result = runner.invoke(
+        app, ["tracks", "-w", "oval", "-o", str(out), "--arena", "100", "--resolution", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    with Image.open(out) as im:
+        assert im.size == (200, 200)
+    pic = tmp_path / "start.png"
+    result = runner.invoke(app, ["tracks", "-w", str(out), "-o", str(pic), "--show-start"])
+    assert result.exit_code == 0, result.output
+    with Image.open(pic) as im:
+        assert im.mode == "RGB"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--write", "spiral", "--out", "x.png"], "unknown track 'spiral'"),
+        (["--write", "curvy"], "--out"),
+        (["--out", "x.png"], "--write"),
+        (["--write", "curvy", "--out", "x.jpg"], ".png"),
+        (["--write", "missing.png", "--out", "x.png"], "file not found"),
+    ],
+)
+def test_errors_exit_with_code_2_and_a_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["tracks", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_an_unreadable_image_is_reported(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.png"
+    bad.write_text("hello")
+    result = runner.invoke(app, ["tracks", "-w", str(bad), "-o", str(tmp_path / "y.png")])
+    assert result.exit_code == 2
+    assert "not an image file" in result.output and "bad.png" in result.output

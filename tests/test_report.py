@@ -1,0 +1,187 @@
+"""Reports: the numbers in report.md are recomputed here from results.parquet directly."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sarlearn.experiments.report import FIGURES, ReportError, make_report
+from sarlearn.experiments.spec import parse_spec
+from sarlearn.experiments.sweep import run_sweep
+from sweep_fakes import fake_run, no_trace_run
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """sar and gdm at their own lrs, two depths, five seeds, and a rule that always raises."""
+    out = tmp_path_factory.mktemp("report") / "sw"
+    spec = parse_spec(
+        {
+            "base": {"steps": 1200},
+            "grid": {"seed": {"range": [0, 5]}, "network.layers": [[2], [10, 10, 10, 2]]},
+            "cases": [
+                {"rule.name": "sar", "rule.lr": {"logspace": [-6, -4, 3]}},
+                {"rule.name": "gdm", "rule.lr": [3e-5, 1e-4, 1e-3]},
+                {"rule.name": "boom", "rule.lr": [1e-4]},
+            ],
+        }
+    )
+    run_sweep(spec, out, run_fn=fake_run, jobs=1, trace_every=20)
+    return out
+
+
+@pytest.fixture(scope="module")
+def made(sweep_dir: Path) -> object:
+    return make_report(sweep_dir)
+
+
+def read_md_table(text: str, heading: str) -> pd.DataFrame:
+    """The markdown table under ``## heading`` as strings."""
+    block = text.split(f"## {heading}\n\n", 1)[1].split("\n\n", 1)[0]
+    rows = [
+        [c.strip() for c in line.strip().strip("|").split(" | ")]
+        for line in block.splitlines()
+        if not line.startswith("|---")
+    ]
+    return pd.DataFrame(rows[1:], columns=rows[0])
+
+
+def num(cell: str) -> float:
+    return math.nan if cell == "" else float(cell)
+
+
+def independent_stats(results: pd.DataFrame) -> pd.DataFrame:
+    """Per (rule, layers, lr): n, successes, median/q1/q3 with plain numpy."""
+    rows = []
+    for (rule, layers, lr), g in results.groupby(["rule", "layers", "lr"]):
+        steps = g["steps_to_success"].dropna().to_numpy(dtype=float)
+        q1, med, q3 = np.percentile(steps, [25, 50, 75]) if len(steps) else [math.nan] * 3
+        rows.append(
+            {
+                "group": f"{rule} layers={layers}",
+                "lr": lr,
+                "n": len(g),
+                "n_success": len(steps),
+                "n_error": int((g["status"] == "error").sum()),
+                "median": med,
+                "q1": q1,
+                "q3": q3,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def test_report_tables_match_results_parquet(sweep_dir: Path, made: object) -> None:
+    results = pd.read_parquet(sweep_dir / "results.parquet")
+    want = independent_stats(results).sort_values(["group", "lr"], ignore_index=True)
+    text = made.markdown.read_text()
+    got = read_md_table(text, "Steps to success per group and learning rate")
+    assert len(got) == len(want) == 2 * (3 + 3) + 2
+    for (_, g), (_, w) in zip(got.iterrows(), want.iterrows(), strict=True):
+        assert g["group"] == w["group"]
+        assert float(g["lr"]) == pytest.approx(w["lr"], rel=1e-2)
+        assert (int(g["n"]), int(g["n success"]), int(g["n error"])) == (
+            w["n"], w["n_success"], w["n_error"],
+        )  # fmt: skip
+        for col in ("median", "q1", "q3"):
+            if math.isnan(w[col]):
+                assert g[col] == ""  # never succeeded: no number, certainly not 0
+            else:
+                assert num(g[col]) == pytest.approx(w[col], abs=0.01)
+    # the CSV holds the same numbers at full precision
+    csv = pd.read_csv(made.out_dir / "table_lr.csv").sort_values(["group", "lr"], ignore_index=True)
+    np.testing.assert_allclose(csv["median"], want["median"])
+    np.testing.assert_allclose(csv["q3"], want["q3"])
+
+
+def test_best_lr_per_group(sweep_dir: Path, made: object) -> None:
+    results = pd.read_parquet(sweep_dir / "results.parquet")
+    stats = independent_stats(results)
+    stats["rate"] = stats["n_success"] / stats["n"]
+    got = read_md_table(made.markdown.read_text(), "Best learning rate per group")
+    for _, row in got.iterrows():
+        g = stats[stats["group"] == row["group"]]
+        top = g[g["rate"] == g["rate"].max()]
+        top = top[top["median"] == top["median"].min()] if top["median"].notna().any() else top
+        if g["rate"].max() > 0:
+            assert float(row["best_lr"]) == pytest.approx(top["lr"].iloc[0], rel=1e-2)
+    assert set(got["group"]) == set(stats["group"])
+    sar = got[got["group"] == "sar layers=2"].iloc[0]
+    assert float(sar["best_lr"]) == pytest.approx(1e-5)
+
+
+def test_depth_table_and_all_figures(made: object) -> None:
+    assert sorted(p.name for p in made.figures) == sorted(FIGURES)
+    for fig in made.figures:
+        assert fig.stat().st_size < 200_000  # small PNGs
+        assert fig.read_bytes()[:4] == b"\x89PNG"
+    depth = read_md_table(
+        made.markdown.read_text(), "Depth (at the best learning rate of each depth)"
+    )
+    assert set(depth["n_hidden"]) == {"0", "3"}
+    # the fake's deep nets fail with odd seeds: 3 of 5 succeed
+    deep_sar = depth[(depth["depth_group"] == "sar") & (depth["n_hidden"] == "3")].iloc[0]
+    assert (deep_sar["n"], deep_sar["n success"]) == ("5", "3")
+
+
+def test_errors_are_listed(made: object) -> None:
+    text = made.markdown.read_text()
+    assert "| ValueError | 10 | fake failure at lr=0.0001 |" in text  # 2 depths x 5 seeds
+    assert "10 raised an error" in text
+
+
+def test_only_supported_figures(tmp_path: Path) -> None:
+    # one lr per rule, one depth, no traces, no weight change: nothing to plot
+    spec = parse_spec({"base": {"steps": 1100, "network.layers": [2]}, "grid": {"seed": [0, 1, 2]}})
+    run_sweep(spec, tmp_path / "sw", run_fn=no_trace_run, jobs=1)
+    made = make_report(tmp_path / "sw")
+    assert made.figures == []
+    assert made.depth_table is None
+    assert "## Depth" not in made.markdown.read_text()
+    assert "## Figures" not in made.markdown.read_text()
+
+
+def test_stale_figures_are_removed(tmp_path: Path) -> None:
+    out = tmp_path / "sw"
+    spec = parse_spec(
+        {"base": {"steps": 1100, "network.layers": [2]}, "grid": {"rule.lr": [1e-5, 1e-4]}}
+    )
+    run_sweep(spec, out, run_fn=fake_run, jobs=1)
+    first = make_report(out, tmp_path / "rep")
+    assert (tmp_path / "rep" / "steps_vs_lr.png") in first.figures
+    (tmp_path / "rep" / "mine.png").write_bytes(b"not ours")
+    # the same folder reported again after the sweep lost its second lr
+    import shutil
+
+    shutil.rmtree(out)
+    run_sweep(spec.override(grid={"rule.lr": [1e-5]}), out, run_fn=fake_run, jobs=1)
+    make_report(out, tmp_path / "rep")
+    assert not (tmp_path / "rep" / "steps_vs_lr.png").exists()
+    assert (tmp_path / "rep" / "mine.png").exists()  # never touch files we did not make
+
+
+def test_group_labels_name_varying_fields(tmp_path: Path) -> None:
+    spec = parse_spec(
+        {
+            "base": {"steps": 1100, "network.layers": [2]},
+            "grid": {"rule.relevance.gain": [1.0, 2.0], "rule.lr": [1e-5, 1e-4]},
+        }
+    )
+    run_sweep(spec, tmp_path / "sw", run_fn=fake_run, jobs=1)
+    made = make_report(tmp_path / "sw")
+    assert set(made.best_lr["group"]) == {
+        "sar rule.relevance.gain=1.0",
+        "sar rule.relevance.gain=2.0",
+    }
+
+
+def test_nothing_to_report(tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="no sweep folder"):
+        make_report(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ReportError, match="holds no results"):
+        make_report(tmp_path / "empty")
