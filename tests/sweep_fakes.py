@@ -32,7 +32,7 @@ def expected_steps(cfg: RunConfig) -> int | None:
     """The fake's steps_to_success for ``cfg`` (None: never succeeds)."""
     best = 1e-5 if cfg.rule.name == "sar" else 1e-4
     n_hidden = len(cfg.network.layers) - 1
-    ratio = cfg.rule.lr / best
+    ratio = cfg.rule.learning_rate / best
     if not 1 / 3 <= ratio <= 3 or (n_hidden >= 3 and cfg.seed % 2):
         return None
     return int(500 + 20000 * (ratio - 1) ** 2 + 30 * cfg.seed + 200 * n_hidden)
@@ -42,9 +42,9 @@ def fake_run(cfg: RunConfig, out_dir: Path | None, progress: bool = False) -> di
     """A deterministic stand-in for ``run_follow`` that writes a small trace."""
     calls = os.environ.get(CALLS_ENV)
     if calls:
-        Path(calls, f"{cfg.rule.name}-{cfg.rule.lr}-{cfg.seed}-{uuid.uuid4().hex}").touch()
+        Path(calls, f"{cfg.rule.name}-{cfg.rule.learning_rate}-{cfg.seed}-{uuid.uuid4().hex}").touch()
     if cfg.rule.name == "boom":
-        raise ValueError(f"fake failure at lr={cfg.rule.lr}")
+        raise ValueError(f"fake failure at lr={cfg.rule.learning_rate}")
     if cfg.rule.name == "crash" and parent_process() is not None:
         os._exit(3)
     sts = expected_steps(cfg)
@@ -55,7 +55,7 @@ def fake_run(cfg: RunConfig, out_dir: Path | None, progress: bool = False) -> di
     error = 10 * np.exp(-t / scale) * rng.standard_normal(cfg.steps)
     trace = pd.DataFrame({"step": t, "error": error, "output": 0.1 * error, "label": "x"})
     for i in range(n_layers):
-        trace[f"weight_change_l{i}"] = cfg.rule.lr * 1e3 * (i + 1) * t / cfg.steps
+        trace[f"weight_change_l{i}"] = cfg.rule.learning_rate * 1e3 * (i + 1) * t / cfg.steps
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         trace.to_parquet(out_dir / "trace.parquet", index=False)
@@ -69,7 +69,7 @@ def fake_run(cfg: RunConfig, out_dir: Path | None, progress: bool = False) -> di
         "mean_abs_error_last_1000": float(np.abs(error[-1000:]).mean()),
         "off_track_steps": 0,
         "steps_per_second": 1e6,
-        "weight_change": [cfg.rule.lr * 1e3 * (i + 1) for i in range(n_layers)],
+        "weight_change": [cfg.rule.learning_rate * 1e3 * (i + 1) for i in range(n_layers)],
         "config": cfg.model_dump(mode="json"),
     }
 

@@ -152,3 +152,17 @@ def test_resume_from_the_command_line(tmp_path: Path, monkeypatch: pytest.Monkey
     assert code == 0, text
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 400 and summary["resumed_from"] == 200
+
+
+def test_a_crash_is_one_line_and_exit_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sarlearn.loop import ClosedLoop
+
+    def explode(self: ClosedLoop) -> object:
+        raise RuntimeError("sensor cable cut")
+
+    monkeypatch.setattr(ClosedLoop, "step", explode)
+    out = tmp_path / "run"
+    code, text = follow(*FAST, "--steps", "50", "--out", str(out))
+    assert code == 1 and "sensor cable cut" in text and "Traceback" not in text
+    assert str(out) in text.replace("\n", "")
+    assert json.loads((out / "summary.json").read_text())["status"] == "failed"

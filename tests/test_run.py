@@ -125,7 +125,8 @@ def test_off_track_ends_the_run(tmp_path: Path) -> None:
 
 
 def test_divergence_ends_cleanly(tmp_path: Path) -> None:
-    s = run_follow(cfg_of(**{"rule.lr": 1e308}), tmp_path)
+    # A linear network cannot saturate its way out of the blow-up.
+    s = run_follow(cfg_of(**{"rule.lr": 1e308, "network.activation": "linear"}), tmp_path)
     assert s["status"] == "diverged"
     assert "diverged" in s["message"] and "non-finite" in s["message"]
     assert json.loads((tmp_path / "summary.json").read_text())["status"] == "diverged"
@@ -202,3 +203,10 @@ def test_camera_inputs_run_and_checkpoint(tmp_path: Path, monkeypatch: pytest.Mo
     s = run_follow(None, tmp_path, resume=True)
     assert s["status"] == "finished" and s["steps"] == 300 and s["resumed_from"] == 200
     assert s["inputs"] == "camera"
+
+
+def test_figures_can_be_skipped(tmp_path: Path) -> None:
+    s = run_follow(cfg_of(steps=100), tmp_path, figures=False)
+    assert s["status"] == "finished"
+    assert not list(tmp_path.glob("*.png"))
+    assert (tmp_path / "network.npz").is_file() and (tmp_path / "trace.parquet").is_file()

@@ -439,3 +439,12 @@ def test_a_run_interrupted_mid_sweep_is_resumed_from_its_checkpoint(tmp_path: Pa
     assert row["status"] == "ok", row["error_message"]
     assert json.loads(row["summary_json"])["resumed_from"] == 200
     assert row["steps_run"] == 300
+
+
+def test_a_worker_failing_outside_any_run_is_a_sweep_error(tmp_path: Path) -> None:
+    spec = parse_spec({"base": BASE, "grid": {"seed": [0, 1]}})
+    with pytest.raises(SweepError, match="a worker failed outside any run"):
+        # a lambda cannot be sent to a spawned worker
+        run_sweep(spec, tmp_path / "sw", run_fn=lambda cfg, out: fake_run(cfg, out), jobs=2)
+    with pytest.raises(SweepError, match="'sweep_fakes:CALLS_ENV' is not a function"):
+        run_sweep(spec, tmp_path / "sw", run_fn="sweep_fakes:CALLS_ENV", jobs=2)

@@ -89,7 +89,7 @@ def test_population_runs_in_lockstep() -> None:
     np.testing.assert_allclose(three.pose[0], one.pose[0])
     assert not np.allclose(three.pose[1], three.pose[0])
     three.reset()
-    np.testing.assert_allclose(three.pose, np.tile(three.start, (3, 1)))
+    np.testing.assert_allclose(three.pose, three.starts)
     assert three.steps == 0
 
 

@@ -85,8 +85,9 @@ class RelevanceConfig(_Section):
     """How the rectified error becomes the broadcast relevance r = phi(|e|)."""
 
     mode: RelevanceMode = Field(
-        "global", description="'global': one scalar per agent; 'forward': per-neuron, "
-        "travelling forward from the first layer (the C++ library's form)."
+        "global",
+        description="'global': one scalar per agent; 'forward': per-neuron, "
+        "travelling forward from the first layer (the C++ library's form).",
     )
     gain: float = Field(1.0, ge=0)
     lowpass: float = Field(
@@ -104,15 +105,41 @@ class RelevanceConfig(_Section):
     )
 
 
+#: Default learning rate of each rule for the default deep network (10 x 10 + 2) on the
+#: default world, chosen from the learning-rate sweeps in docs/results.md (the middle of each
+#: rule's range of reliable success). SaR's steps carry |e| (5-50 here), gdm's carry the
+#: products of the slopes and weights on the way back, hence the different scales.
+DEFAULT_LR: dict[str, float] = {
+    "sar": 1e-2,
+    "sar-local": 1e-2,
+    "sar-exact": 1e-2,
+    "sign-only": 1e-1,
+    "relevance-only": 1e-1,
+    "gdm": 1e-1,
+    "fa": 1e-1,
+    "dfa": 1e-1,
+    "sign-symmetry": 1e-1,
+}
+
+
 class RuleConfig(_Section):
     """Which learning rule, and how big its steps are."""
 
     name: str = "sar"
-    lr: float = Field(1e-5, gt=0, description="Learning rate eta.")
+    lr: float | None = Field(
+        None, gt=0, description="Learning rate eta; None = the rule's default (DEFAULT_LR)."
+    )
     layer_lr_scale: list[float] | None = Field(
         None, description="Per-layer multipliers of lr, one per layer (first hidden .. output)."
     )
     relevance: RelevanceConfig = Field(default_factory=RelevanceConfig)
+
+    @property
+    def learning_rate(self) -> float:
+        """The learning rate in force: ``lr``, or the rule's default when ``lr`` is None."""
+        if self.lr is not None:
+            return self.lr
+        return DEFAULT_LR.get(self.name, DEFAULT_LR["sar"])
 
     @field_validator("layer_lr_scale")
     @classmethod
@@ -205,6 +232,12 @@ class WorldConfig(_Section):
     start: tuple[float, float, float] | None = Field(
         None, description="(x, y, heading in rad); None = on the line, heading along it."
     )
+    random_start: bool = Field(
+        True,
+        description="With no start given, start each robot at a random place on the line "
+        "drawn from the run's seed (else the same automatic start every time), so that seeds "
+        "differ even for a zero-initialised shallow network.",
+    )
 
     @field_validator("reflex_sensors")
     @classmethod
@@ -265,7 +298,7 @@ def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
 
 
 def parse_config(data: dict[str, Any], source: str = "config") -> RunConfig:
-    """Validate a plain dict into a RunConfig, turning pydantic's errors into one clear line each."""
+    """Validate a plain dict into a RunConfig; pydantic's errors become one clear line each."""
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:

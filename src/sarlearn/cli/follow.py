@@ -189,10 +189,13 @@ def follow(
             soft_wrap=True,
         )
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt:  # before the run had started: nothing written
+        err.print("[yellow]interrupted[/] before the run started", highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except Exception as exc:
+        notes = " ".join(getattr(exc, "__notes__", []))
         raise fail(
-            f"the run crashed: {type(exc).__name__}: {exc} "
-            f"(partial outputs and error.txt are in the run folder)",
+            f"the run crashed: {type(exc).__name__}: {exc}" + (f" ({notes})" if notes else ""),
             EXIT_FAILED,
         ) from None
 

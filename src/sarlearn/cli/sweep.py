@@ -93,7 +93,7 @@ def sweep(
             base=_base_flags(steps, set_ or []),
             grid=_grid_flags(rule, lr, lr_range, layers, seeds, track, grid or []),
         )
-        planned = the_spec.expand()
+        planned = the_spec.expand()  # checks every run's config before anything starts
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
@@ -109,7 +109,7 @@ def sweep(
         return
     try:
         summary = run_sweep(
-            planned,
+            the_spec,
             out,
             run_fn=run_fn,
             jobs=jobs or opts.jobs,

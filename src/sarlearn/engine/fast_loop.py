@@ -178,11 +178,12 @@ class FastClosedLoop:
         self.population = P
         L = net.n_layers
         self.n_layers = L
-        sizes = np.array([net.n_inputs, *net.layers], dtype=np.int64)
+        # Offsets are unsigned: the kernels index with them without wrap-around checks.
+        sizes = np.array([net.n_inputs, *net.layers], dtype=np.uint64)
         self._sizes = sizes
         wsz = sizes[:-1] * sizes[1:]
-        self._woff = np.concatenate([[0], np.cumsum(wsz)]).astype(np.int64)
-        self._noff = np.concatenate([[0], np.cumsum(sizes[1:])]).astype(np.int64)
+        self._woff = np.concatenate([[0], np.cumsum(wsz)]).astype(np.uint64)
+        self._noff = np.concatenate([[0], np.cumsum(sizes[1:])]).astype(np.uint64)
         NW, NN = int(self._woff[-1]), int(self._noff[-1])
 
         # -- world (shared track, per-agent pose / counters / readings)
@@ -218,6 +219,7 @@ class FastClosedLoop:
 
         n_pred = bank.n_predictors
         n_f = bank.n_filters
+        # States flattened predictor-major, (P, n_pred * n_f): y[n] is the network input.
         if isinstance(bank, DelayLineBank):
             fkind = K.FILTER_DELAY
             self._fcoef = np.zeros((4, n_f), dtype=dt)
@@ -231,11 +233,12 @@ class FastClosedLoop:
             self._fy1 = np.concatenate([s["y1"] for s in states])
             self._fy2 = np.concatenate([s["y2"] for s in states])
             self._fu1 = np.concatenate([s["u1"][:, :, 0] for s in states])
-        self._fy1 = np.ascontiguousarray(self._fy1, dtype=dt)
-        self._fy2 = np.ascontiguousarray(self._fy2, dtype=dt)
+        self._fy1 = np.ascontiguousarray(self._fy1.reshape(P, -1), dtype=dt)
+        self._fy2 = np.ascontiguousarray(self._fy2.reshape(P, -1), dtype=dt)
         self._fu1 = np.ascontiguousarray(self._fu1, dtype=dt)
+        self._n_filters = n_f
 
-        # -- network (transposed, flat)
+        # -- network: all layers' (n_out, n_in) matrices in one flat row per agent
         self._W = np.empty((P, NW), dtype=dt)
         self._W0 = np.empty((P, NW), dtype=dt)
         self._bias = np.zeros((P, NN if net.biases is not None else 1), dtype=dt)
@@ -243,11 +246,10 @@ class FastClosedLoop:
             rnet = ref.agent.network
             for l in range(L):
                 a, b = self._woff[l], self._woff[l + 1]
-                self._W[sl, a:b] = rnet.weights[l].transpose(0, 2, 1).reshape(-1, b - a)
-                self._W0[sl, a:b] = rnet.initial_weights[l].transpose(0, 2, 1).reshape(-1, b - a)
+                self._W[sl, a:b] = rnet.weights[l].reshape(-1, b - a)
+                self._W0[sl, a:b] = rnet.initial_weights[l].reshape(-1, b - a)
                 if rnet.biases is not None:
                     self._bias[sl, self._noff[l] : self._noff[l + 1]] = rnet.biases[l]
-        self._x0 = np.concatenate([r.agent.network.layer_inputs[0] for r in refs]).astype(dt)
         self._h = np.concatenate([np.concatenate(r.agent.network.pre, axis=1) for r in refs])
         self._post = np.concatenate([np.concatenate(r.agent.network.post, axis=1) for r in refs])
         self._slope = np.concatenate(
@@ -285,12 +287,12 @@ class FastClosedLoop:
         fbs = [r.agent.rule.feedback for r in refs]
         if fbs[0]:
             sizes_fb = [int(np.prod(b.shape[1:])) for b in fbs[0]]
-            self._boff = np.concatenate([[0], np.cumsum(sizes_fb)]).astype(np.int64)
+            self._boff = np.concatenate([[0], np.cumsum(sizes_fb)]).astype(np.uint64)
             self._fb = np.concatenate(
                 [np.concatenate([b.reshape(b.shape[0], -1) for b in fb], axis=1) for fb in fbs]
             ).astype(dt)
         else:
-            self._boff = np.zeros(1, dtype=np.int64)
+            self._boff = np.zeros(1, dtype=np.uint64)
             self._fb = np.zeros((P, 1), dtype=dt)
 
         ipar = np.zeros(K.N_IPAR, dtype=np.int64)
@@ -308,10 +310,20 @@ class FastClosedLoop:
         ipar[K.I_NORMALISE] = int(uses_rel and relcfg.normalise)
         ipar[K.I_WEIGHTS_EVERY] = first.weights_every
         ipar[K.I_RECORD_GROUND] = int(first.record_ground)
+        ipar[K.I_N_FILTERS] = n_f
         self._ipar = ipar
         self.weights_every = first.weights_every
         self.record_ground = first.record_ground
         self.rule_name = rule.name
+        # The kernels take their arrays grouped in tuples (see kernels.run_chunk).
+        self._world = (self._img, self._sx, self._sy, self._wpar)
+        self._wstate = (self._pose, self._lost, self._ground)
+        self._filt = (self._fcoef, self._fy1, self._fy2, self._fu1)
+        self._net = (
+            self._sizes, self._woff, self._noff, self._W, self._W0, self._bias, self._h,
+            self._post, self._slope, self._sig, self._rfw, self._tmp, self._readout,
+        )  # fmt: skip
+        self._rule = (self._lr, self._rel_m, self._rel_n, self._fb, self._boff)
         self._ref_stale = False  # reference objects lag behind the engine
         self._ref_exposed = False  # reference objects were handed out (may have changed)
         self._failed = False
@@ -333,21 +345,25 @@ class FastClosedLoop:
             net = agent.network
             for l in range(L):
                 a, b = self._woff[l], self._woff[l + 1]
-                nin, nout = self._sizes[l], self._sizes[l + 1]
-                net.weights[l][...] = self._W[sl, a:b].reshape(-1, nin, nout).transpose(0, 2, 1)
+                net.weights[l][...] = self._W[sl, a:b].reshape(net.weights[l].shape)
                 n0, n1 = self._noff[l], self._noff[l + 1]
                 if net.biases is not None:
                     net.biases[l][...] = self._bias[sl, n0:n1]
                 net.pre[l][...] = self._h[sl, n0:n1]
                 net.post[l][...] = self._post[sl, n0:n1]
                 net.slopes[l][...] = self._slope[sl, n0:n1]
-            net.layer_inputs[0][...] = self._x0[sl]
+            net.layer_inputs[0][...] = self._fy1[sl]  # the filter output is the network input
             bank = agent.bank
+            shape = (-1, bank.n_predictors, self._n_filters)
             if "taps" in bank.state_dict():
-                bank.load_state_dict({"taps": self._fy1[sl]})
+                bank.load_state_dict({"taps": self._fy1[sl].reshape(shape)})
             else:
                 bank.load_state_dict(
-                    {"y1": self._fy1[sl], "y2": self._fy2[sl], "u1": self._fu1[sl, :, None]}
+                    {
+                        "y1": self._fy1[sl].reshape(shape),
+                        "y2": self._fy2[sl].reshape(shape),
+                        "u1": self._fu1[sl, :, None],
+                    }
                 )
             rel = agent.rule.relevance
             rel.lowpassed[...] = self._rel_m[sl]
@@ -423,15 +439,14 @@ class FastClosedLoop:
         block = n if self.block is None else self.block
         self._ref_stale = True
         if n > 0:
-            K.run_chunk(
-                n, max(1, block), start, self._img, self._sx, self._sy, self._wpar, self._ipar,
-                self._pose, self._lost, self._ground, self._fcoef, self._fy1, self._fy2,
-                self._fu1, self._sizes, self._woff, self._noff, self._W, self._W0, self._bias,
-                self._x0, self._h, self._post, self._slope, self._sig, self._rfw, self._tmp,
-                self._readout, self._lr, self._tpar, self._rel_m, self._rel_n, self._rel_count,
-                self._decay, self._fb, self._boff,
+            rec = (
                 rec64[0], steer, rec64[1], rec64[2], rec64[3], rec64[4], rec64[5], off,
-                rec64[6], rec64[7], ground, wc, status, info,
+                rec64[6], rec64[7], ground, wc,
+            )  # fmt: skip
+            K.run_chunk(
+                n, max(1, block), start, self._rel_count, self._decay, self._world,
+                self._wstate, self._ipar, self._tpar, self._filt, self._net, self._rule,
+                rec, status, info,
             )  # fmt: skip
         out: dict[str, NDArray[Any]] = {
             "error": rec64[0],
@@ -504,7 +519,7 @@ class FastClosedLoop:
         """Current weights of one layer, ``(P, n_out, n_in)`` (a copy)."""
         a, b = self._woff[layer], self._woff[layer + 1]
         nin, nout = self._sizes[layer], self._sizes[layer + 1]
-        return self._W[:, a:b].reshape(-1, nin, nout).transpose(0, 2, 1).copy()
+        return self._W[:, a:b].reshape(-1, nout, nin).copy()
 
     @property
     def pose(self) -> NDArray[np.float64]:

@@ -67,8 +67,8 @@ N_WPAR = 11
 # Indices into the int64 parameters ``ipar``.
 I_STRIDE, I_OFF_AFTER, I_N_LAYERS, I_ACT, I_RULE, I_FILTER = 0, 1, 2, 3, 4, 5
 I_BIAS, I_LEARN, I_USES_REL, I_REL_FORWARD, I_NORMALISE, I_WEIGHTS_EVERY = 6, 7, 8, 9, 10, 11
-I_RECORD_GROUND = 12
-N_IPAR = 13
+I_RECORD_GROUND, I_N_FILTERS = 12, 13
+N_IPAR = 14
 
 # Indices into the constants ``tpar``, stored in the agent's dtype: where the reference
 # combines a Python float with a dtype array, numpy (NEP 50) casts the float to the dtype first.
@@ -164,114 +164,308 @@ def _activate(h, act, half, one):  # noqa: ANN001, ANN202
     return h, one
 
 
+# Hot loops index with unsigned offsets: numba then emits no negative-index wrap-around, so
+# LLVM sees plain contiguous loops and vectorises them, and no array views are created (a view
+# would touch the parent array's shared reference count, which both threads would fight over).
+# Mixing uint64 with int64 would give float64 in numba, so every offset below is uint64.
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _dot(A, p, a, B, q, b, n, zero):  # noqa: ANN001, ANN202
+    """sum_j A[p, a + j] B[q, b + j], j < n.
+
+    The one reduction that may be reordered (fastmath "reassoc" and nothing else): it is the
+    sum of a matrix product, whose order numpy leaves to BLAS as well. LLVM inlines it with its
+    flags, so the sum vectorises while every other operation of the kernel stays exact.
+    """
+    acc = zero
+    for j in range(n):
+        acc += A[p, a + j] * B[q, b + j]
+    return acc
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _nonfinite(A, p, a, n, zero):  # noqa: ANN001, ANN202
+    """Whether any A[p, a + j], j < n, is NaN or inf (w * 0 is 0 for finite w, else NaN)."""
+    acc = zero
+    for j in range(n):
+        acc += A[p, a + j] * zero
+    return not np.isfinite(acc)
+
+
+@njit(cache=True, fastmath={"reassoc"})
+def _sqdist(A, B, p, a, n):  # noqa: ANN001, ANN202
+    """sum_j (A[p, a + j] - B[p, a + j])^2, j < n, accumulated in float64."""
+    acc = 0.0
+    for j in range(n):
+        d = float(A[p, a + j] - B[p, a + j])
+        acc += d * d
+    return acc
+
+
 @njit(cache=True, inline="always")
-def _forward_layer(p, l, W, woff, xin, xoff, nin, nout, out, ooff):  # noqa: ANN001, ANN202
-    """out[ooff + i] = sum_j W_l[i, j] x[xoff + j] (sequential in j), transposed storage."""
-    base = woff[l]
+def _forward_layer(W, p, wo, X, xo, H, ho, nin, nout, zero):  # noqa: ANN001, ANN202
+    """H[p, ho + i] = sum_j W_l[i, j] X[p, xo + j]; W_l (n_out, n_in) flat at W[p, wo:]."""
     for i in range(nout):
-        out[p, ooff + i] = 0.0
-    for j in range(nin):
-        xj = xin[p, xoff + j]
-        row = base + j * nout
-        for i in range(nout):
-            out[p, ooff + i] += W[p, row + i] * xj
+        H[p, ho + i] = _dot(W, p, wo + i * nin, X, p, xo, nin, zero)
 
 
-@njit(cache=True)
-def _agent_steps(  # noqa: PLR0912, PLR0915 - one control cycle written out on purpose
-    p,
-    t_first,
-    t_last,
-    t_global0,
-    # world (shared)
-    img,
-    sx,
-    sy,
-    wpar,
-    ipar,
-    # world state (P, ...)
-    pose,
-    lost,
-    ground,
-    # filter bank
-    fcoef,
-    fy1,
-    fy2,
-    fu1,
-    # network
-    sizes,
-    woff,
-    noff,
-    W,
-    W0,
-    bias,
-    x0,
-    hbuf,
-    post,
-    slope,
-    sig,
-    rfw,
-    tmp,
-    readout,
-    # rule
-    lr,
-    tpar,
-    rel_m,
-    rel_n,
-    rel_count0,
-    decay64,
-    fb,
-    boff,
-    # records (P, n)
-    r_error,
-    r_steer,
-    r_left,
-    r_right,
-    r_x,
-    r_y,
-    r_head,
-    r_off,
-    r_sl,
-    r_sr,
-    r_ground,
-    wc_out,
-    # outputs
-    info,
-):  # noqa: ANN001, ANN202
-    """Advance agent ``p`` over the chunk's steps ``t_first .. t_last - 1``.
+@njit(cache=True, inline="always")
+def _filter_step(p, src, row, col, ipar, fcoef, fy1, fy2, fu1):  # noqa: ANN001, ANN202
+    """Advance agent p's filter bank by one sample of the predictors src[row, col:].
 
-    Returns a status code (``STATUS_*``); on failure ``info[p]`` holds (global step, layer).
+    ``fy1`` (predictor-major, like the bank's output) is then the network input x_{-1}.
+    """
+    U = np.uint64
+    n_f = U(ipar[I_N_FILTERS])
+    n_pred = U(fu1.shape[1])
+    one = U(1)
+    if ipar[I_FILTER] == FILTER_DELAY:
+        for k in range(n_pred):
+            b = k * n_f
+            for f in range(n_f - one):
+                q = b + n_f - one - f
+                fy1[p, q] = fy1[p, q - one]
+            fy1[p, b] = src[row, col + k]  # the store casts to the dtype
+    else:
+        for k in range(n_pred):
+            uprev = fu1[p, k]
+            fu1[p, k] = src[row, col + k]  # u[n] in the dtype (the store casts)
+            u = fu1[p, k]
+            b = k * n_f
+            for f in range(n_f):
+                q = b + f
+                # tmp = c1 y1 - c2 y2 + b0 u + b1 u1  (ResonatorBank.filter, same order)
+                y = fcoef[2, f] * fy1[p, q]
+                y -= fcoef[3, f] * fy2[p, q]
+                y += fcoef[0, f] * u
+                y += fcoef[1, f] * uprev
+                fy2[p, q] = fy1[p, q]
+                fy1[p, q] = y
+
+
+@njit(cache=True, inline="always")
+def _forward(  # noqa: ANN202
+    p, ipar, tpar, fy1, sizes, woff, noff, W, bias, hbuf, post, slope, readout
+):  # noqa: ANN001
+    """Forward pass of agent p on its filter outputs; returns (status, steering y).
+
+    The per-step helpers are inlined into the kernels (``inline="always"``): a real call
+    would take and drop references to every array argument, atomic operations on reference
+    counts shared by all agents, which the threads would then fight over.
     """
     zero, one, half = tpar[T_ZERO], tpar[T_ONE], tpar[T_HALF]
-    c_low, c_1low, c_gain = tpar[T_LOWPASS], tpar[T_1_LOWPASS], tpar[T_GAIN]
-    c_dec, c_1dec, c_eps, c_net = tpar[T_DECAY], tpar[T_1_DECAY], tpar[T_EPS], tpar[T_NET_GAIN]
     L = ipar[I_N_LAYERS]
     act = ipar[I_ACT]
-    rule = ipar[I_RULE]
-    n_pred = fy1.shape[1]
-    n_f = fy1.shape[2]
+    has_bias = ipar[I_BIAS] != 0
+    for l in range(L):
+        nout = sizes[l + 1]
+        o = noff[l]
+        if l == 0:
+            _forward_layer(W, p, woff[0], fy1, np.uint64(0), hbuf, o, sizes[0], nout, zero)
+        else:
+            _forward_layer(W, p, woff[l], post, noff[l - 1], hbuf, o, sizes[l], nout, zero)
+        for i in range(nout):
+            h = hbuf[p, o + i]
+            if has_bias:
+                h += bias[p, o + i]
+                hbuf[p, o + i] = h
+            f, s = _activate(h, act, half, one)
+            post[p, o + i] = f
+            slope[p, o + i] = s
+    oo = noff[L - 1]
     n_out = sizes[L]
-    n_neurons = noff[L]
-    every = ipar[I_WEIGHTS_EVERY]
+    for k in range(n_out):
+        if not np.isfinite(post[p, oo + k]):
+            return STATUS_OUTPUT_NONFINITE, zero
+    y_net = zero
+    for k in range(n_out):
+        y_net += post[p, oo + k] * readout[k]
+    if not np.isfinite(y_net):
+        return STATUS_STEERING_NONFINITE, y_net
+    return STATUS_OK, y_net
+
+
+@njit(cache=True, inline="always")
+def _learn(  # noqa: ANN202
+    p, e64, count, decay64, ipar, tpar, fy1, sizes, woff, noff, W, bias, post, slope, sig,
+    rfw, tmp, lr, rel_m, rel_n, fb, boff,
+):  # noqa: ANN001 - fmt: skip
+    """One rule step of agent p after :func:`_forward`, with the closed-loop error e64.
+
+    ``count`` is the relevance's step count after this step (for the normalisation's bias
+    correction). Returns (status, layer): the first layer that became non-finite, if any.
+    """
+    zero, one = tpar[T_ZERO], tpar[T_ONE]
+    c_low, c_1low, c_gain = tpar[T_LOWPASS], tpar[T_1_LOWPASS], tpar[T_GAIN]
+    c_dec, c_1dec, c_eps = tpar[T_DECAY], tpar[T_1_DECAY], tpar[T_EPS]
+    L = ipar[I_N_LAYERS]
+    rule = ipar[I_RULE]
     uses_rel = ipar[I_USES_REL] != 0
     rel_forward = ipar[I_REL_FORWARD] != 0
     normalise = ipar[I_NORMALISE] != 0
     has_bias = ipar[I_BIAS] != 0
+    n_out = sizes[L]
+    n_neurons = noff[L]
+    oo = noff[L - 1]
+    sign_out = rule == RULE_SAR or rule == RULE_SAR_EXACT or rule == RULE_SIGN_ONLY
+    sign_hidden = rule == RULE_SAR or rule == RULE_SIGN_ONLY
+
+    tmp[p, 0] = e64  # the store casts e to the dtype, as the rule does
+    E = tmp[p, 0]
+    absE = abs(E)
+    r = one
+    if uses_rel:
+        # Relevance.__call__: m = a m + (1 - a)|e|; n = d n + (1 - d)|e|; r = g m [/ n_hat]
+        m = rel_m[p] * c_low
+        m += c_1low * absE
+        rel_m[p] = m
+        if normalise:
+            nn = rel_n[p] * c_dec
+            nn += c_1dec * absE
+            rel_n[p] = nn
+        r = c_gain * m
+        if normalise:
+            tmp[p, 0] = 1.0 - math.pow(decay64, float(count))
+            mean = rel_n[p] / tmp[p, 0]
+            r = r / max(mean, c_eps)
+
+    # teaching signals of every layer, top-down (sig: d_l, or s_l before the relevance)
+    if rule == RULE_RELEVANCE_ONLY:
+        gs = _sign(E, one, zero)
+        for k in range(n_neurons):
+            if rel_forward:
+                sig[p, k] = gs * _sign(slope[p, k], one, zero)
+            else:
+                sig[p, k] = gs * r * slope[p, k]
+    else:
+        for i in range(n_out):
+            v = E * slope[p, oo + i]
+            if sign_out:
+                v = _sign(v, one, zero)
+            sig[p, oo + i] = v
+        for l in range(L - 2, -1, -1):
+            o = noff[l]
+            nl = sizes[l + 1]
+            nu = sizes[l + 2]
+            ou = noff[l + 1]
+            if rule == RULE_DFA:
+                # d_l = (B_l e) f'(h_l), e broadcast to every output; B_l (n_l, n_out)
+                bo = boff[l]
+                for j in range(nl):
+                    acc = zero
+                    for k in range(n_out):
+                        acc += fb[p, bo + j * n_out + k] * E
+                    sig[p, o + j] = acc * slope[p, o + j]
+                continue
+            # carry layer l+1's signal back: W_{l+1}^T d_{l+1}, or its stand-in
+            if rule == RULE_FA:
+                bo = boff[l]  # B_{l+1}: (n_l, n_u)
+                for j in range(nl):
+                    tmp[p, j] = _dot(fb, p, bo + j * nu, sig, p, ou, nu, zero)
+            else:
+                wo = woff[l + 1]  # W_{l+1}: (n_u, n_l)
+                for j in range(nl):
+                    tmp[p, j] = zero
+                for k in range(nu):
+                    c = sig[p, ou + k]
+                    row = wo + k * nl
+                    if rule == RULE_SIGN_SYMMETRY:
+                        for j in range(nl):
+                            tmp[p, j] += c * _sign(W[p, row + j], one, zero)
+                    else:
+                        for j in range(nl):
+                            tmp[p, j] += c * W[p, row + j]
+            for j in range(nl):
+                v = tmp[p, j] * slope[p, o + j]
+                if sign_hidden:
+                    v = _sign(v, one, zero)
+                sig[p, o + j] = v
+        if rule == RULE_SAR_LOCAL:
+            for k in range(n_neurons):
+                sig[p, k] = _sign(sig[p, k], one, zero)
+
+    # fold the relevance in
+    if uses_rel:
+        if rel_forward:
+            # r_1 = |r f'(h_1)|, r_l = |(W_l r_{l-1}) f'(h_l)|
+            for i in range(sizes[1]):
+                rfw[p, i] = abs(r * slope[p, i])
+            for l in range(1, L):
+                o = noff[l]
+                nout = sizes[l + 1]
+                _forward_layer(W, p, woff[l], rfw, noff[l - 1], rfw, o, sizes[l], nout, zero)
+                for i in range(nout):
+                    rfw[p, o + i] = abs(rfw[p, o + i] * slope[p, o + i])
+            for k in range(n_neurons):
+                sig[p, k] = rfw[p, k] * sig[p, k]
+        elif rule != RULE_RELEVANCE_ONLY:
+            for k in range(n_neurons):
+                sig[p, k] = r * sig[p, k]
+
+    # apply: W_l += (d_l x_{l-1}^T) * lr_l, b_l += lr_l d_l; then check finiteness
+    for l in range(L):
+        nin = sizes[l]
+        nout = sizes[l + 1]
+        o = noff[l]
+        lrl = lr[p, l]
+        wo = woff[l]
+        bad = False
+        for i in range(nout):
+            c = sig[p, o + i]
+            if c == 0:
+                continue  # adding exact zeros changes nothing
+            row = wo + i * nin
+            if l == 0:
+                for j in range(nin):
+                    W[p, row + j] = W[p, row + j] + (c * fy1[p, j]) * lrl
+            else:
+                xo = noff[l - 1]
+                for j in range(nin):
+                    W[p, row + j] = W[p, row + j] + (c * post[p, xo + j]) * lrl
+            if _nonfinite(W, p, row, nin, zero):
+                bad = True
+            if has_bias:
+                bias[p, o + i] += lrl * c
+                if not np.isfinite(bias[p, o + i]):
+                    bad = True
+        if bad:
+            return STATUS_WEIGHTS_NONFINITE, l
+    return STATUS_OK, -1
+
+
+@njit(cache=True)
+def _agent_steps(  # noqa: ANN201
+    p_signed, t_first, t_last, t_global0, rel_count0, decay64,
+    world, wstate, ipar, tpar, filt, net, rule_arrays, rec, info,
+):  # noqa: ANN001 - fmt: skip
+    """Advance agent ``p`` over the chunk's steps ``t_first .. t_last - 1`` (the whole loop).
+
+    Returns a status code (``STATUS_*``); on failure ``info[p]`` holds (global step, layer).
+    """
+    p = np.uint64(p_signed)
+    # Unpack once per chunk (each unpacking touches the arrays' shared reference counts).
+    img, sx, sy, wpar = world
+    pose, lost, ground = wstate
+    r_error, r_steer, r_left, r_right, r_x, r_y, r_head, r_off, r_sl, r_sr, r_ground, wc = rec
+    fcoef, fy1, fy2, fu1 = filt
+    sizes, woff, noff, W, W0, bias, hbuf, post, slope, sig, rfw, tmp, readout = net
+    lr, rel_m, rel_n, fb, boff = rule_arrays
+    c_net = tpar[T_NET_GAIN]
+    L = ipar[I_N_LAYERS]
+    every = ipar[I_WEIGHTS_EVERY]
     learning = ipar[I_LEARN] != 0
     record_ground = ipar[I_RECORD_GROUND] != 0
-    delay = ipar[I_FILTER] == FILTER_DELAY
     gain64 = wpar[W_ERROR_GAIN]
     speed = wpar[W_SPEED]
     off_after = ipar[I_OFF_AFTER]
     width = wpar[W_WIDTH]
     height = wpar[W_HEIGHT]
-    sign_out = rule == RULE_SAR or rule == RULE_SAR_EXACT or rule == RULE_SIGN_ONLY
-    sign_hidden = rule == RULE_SAR or rule == RULE_SIGN_ONLY
-    oo = noff[L - 1]
+    n_ground = ground.shape[1]
 
     for t in range(t_first, t_last):
         tg = t_global0 + t  # global step index
-        # ---- sense (the reading was taken after the previous move) and record -------------
+        # -- sense (the reading was taken after the previous move) and record
         gl = ground[p, 0]
         gr = ground[p, 1]
         e64 = gain64 * (gl - gr)
@@ -285,184 +479,27 @@ def _agent_steps(  # noqa: PLR0912, PLR0915 - one control cycle written out on p
         r_sr[p, t] = gr
         r_error[p, t] = e64
         if record_ground:
-            for k in range(ground.shape[1]):
+            for k in range(n_ground):
                 r_ground[p, t, k] = ground[p, k]
-
-        # ---- filter bank: x0 = bank.filter(predictors in the agent dtype) ------------------
-        if delay:
-            for k in range(n_pred):
-                for f in range(n_f - 1, 0, -1):
-                    fy1[p, k, f] = fy1[p, k, f - 1]
-                fy1[p, k, 0] = ground[p, 2 + k]  # the store casts to the dtype
-                for f in range(n_f):
-                    x0[p, k * n_f + f] = fy1[p, k, f]
-        else:
-            for k in range(n_pred):
-                u1 = fu1[p, k]
-                fu1[p, k] = ground[p, 2 + k]  # u[n] in the dtype; u[n-1] kept in u1
-                u = fu1[p, k]
-                for f in range(n_f):
-                    # tmp = c1 y1 - c2 y2 + b0 u + b1 u1  (ResonatorBank.filter, same order)
-                    y = fcoef[2, f] * fy1[p, k, f]
-                    y -= fcoef[3, f] * fy2[p, k, f]
-                    y += fcoef[0, f] * u
-                    y += fcoef[1, f] * u1
-                    fy2[p, k, f] = fy1[p, k, f]
-                    fy1[p, k, f] = y
-                    x0[p, k * n_f + f] = y
-
-        # ---- forward pass ---------------------------------------------------------------
-        for l in range(L):
-            nout = sizes[l + 1]
-            o = noff[l]
-            if l == 0:
-                _forward_layer(p, 0, W, woff, x0, 0, sizes[0], nout, hbuf, o)
-            else:
-                _forward_layer(p, l, W, woff, post, noff[l - 1], sizes[l], nout, hbuf, o)
-            for i in range(nout):
-                h = hbuf[p, o + i]
-                if has_bias:
-                    h += bias[p, o + i]
-                    hbuf[p, o + i] = h
-                f, s = _activate(h, act, half, one)
-                post[p, o + i] = f
-                slope[p, o + i] = s
-        for k in range(n_out):
-            if not np.isfinite(post[p, oo + k]):
-                info[p, 0] = tg
-                info[p, 1] = L - 1
-                return STATUS_OUTPUT_NONFINITE
-        y_net = zero
-        for k in range(n_out):
-            y_net += post[p, oo + k] * readout[k]
-        if not np.isfinite(y_net):
+        # -- agent: filters, forward, readout, rule
+        _filter_step(p, ground, p, np.uint64(2), ipar, fcoef, fy1, fy2, fu1)
+        status, y_net = _forward(
+            p, ipar, tpar, fy1, sizes, woff, noff, W, bias, hbuf, post, slope, readout
+        )
+        if status != STATUS_OK:
             info[p, 0] = tg
             info[p, 1] = L - 1
-            return STATUS_STEERING_NONFINITE
-
-        # ---- learning rule ----------------------------------------------------------------
+            return status
         if learning:
-            tmp[p, 0] = e64  # the store casts e to the dtype, as the rule does
-            E = tmp[p, 0]
-            absE = abs(E)
-            r = one
-            if uses_rel:
-                m = rel_m[p] * c_low
-                m += c_1low * absE
-                rel_m[p] = m
-                if normalise:
-                    nn = rel_n[p] * c_dec
-                    nn += c_1dec * absE
-                    rel_n[p] = nn
-                r = c_gain * m
-                if normalise:
-                    count = rel_count0 + (t - t_first) + 1
-                    tmp[p, 0] = 1.0 - math.pow(decay64, float(count))
-                    mean = rel_n[p] / tmp[p, 0]
-                    r = r / max(mean, c_eps)
-            # teaching signals of every layer, top-down (sig: d_l, or s_l before relevance)
-            if rule == RULE_RELEVANCE_ONLY:
-                gs = _sign(E, one, zero)
-                for k in range(n_neurons):
-                    if rel_forward:
-                        sig[p, k] = gs * _sign(slope[p, k], one, zero)
-                    else:
-                        sig[p, k] = gs * r * slope[p, k]
-            else:
-                for i in range(n_out):
-                    v = E * slope[p, oo + i]
-                    if sign_out:
-                        v = _sign(v, one, zero)
-                    sig[p, oo + i] = v
-                for l in range(L - 2, -1, -1):
-                    o = noff[l]
-                    nl = sizes[l + 1]
-                    if rule == RULE_DFA:
-                        # d_l = (B_l e) f'(h_l), e broadcast to every output; B_l (n_l, n_out)
-                        b0 = boff[l]
-                        for j in range(nl):
-                            acc = zero
-                            for k in range(n_out):
-                                acc += fb[p, b0 + j * n_out + k] * E
-                            sig[p, o + j] = acc * slope[p, o + j]
-                        continue
-                    # carry layer l+1's signal back through W_{l+1}^T (or its stand-in)
-                    nu = sizes[l + 2]
-                    ou = noff[l + 1]
-                    base = woff[l + 1]
-                    for j in range(nl):
-                        acc = zero
-                        if rule == RULE_FA:
-                            row = boff[l] + j * nu  # B_{l+1}: (n_in, n_out) of layer l+1
-                            for k in range(nu):
-                                acc += fb[p, row + k] * sig[p, ou + k]
-                        elif rule == RULE_SIGN_SYMMETRY:
-                            row = base + j * nu
-                            for k in range(nu):
-                                acc += sig[p, ou + k] * _sign(W[p, row + k], one, zero)
-                        else:
-                            row = base + j * nu
-                            for k in range(nu):
-                                acc += sig[p, ou + k] * W[p, row + k]
-                        v = acc * slope[p, o + j]
-                        if sign_hidden:
-                            v = _sign(v, one, zero)
-                        sig[p, o + j] = v
-                if rule == RULE_SAR_LOCAL:
-                    for k in range(n_neurons):
-                        sig[p, k] = _sign(sig[p, k], one, zero)
-            # fold the relevance in
-            if uses_rel:
-                if rel_forward:
-                    # r_1 = |r f'(h_1)|, r_l = |(W_l r_{l-1}) f'(h_l)|
-                    for i in range(sizes[1]):
-                        rfw[p, i] = abs(r * slope[p, i])
-                    for l in range(1, L):
-                        o = noff[l]
-                        _forward_layer(
-                            p, l, W, woff, rfw, noff[l - 1], sizes[l], sizes[l + 1], rfw, o
-                        )
-                        for i in range(sizes[l + 1]):
-                            rfw[p, o + i] = abs(rfw[p, o + i] * slope[p, o + i])
-                    for k in range(n_neurons):
-                        sig[p, k] = rfw[p, k] * sig[p, k]
-                elif rule != RULE_RELEVANCE_ONLY:
-                    for k in range(n_neurons):
-                        sig[p, k] = r * sig[p, k]
-            # apply: W_l += (d_l x_{l-1}^T) * lr_l, b_l += lr_l d_l; then check finiteness
-            for l in range(L):
-                nout = sizes[l + 1]
-                o = noff[l]
-                any_nonzero = False
-                for i in range(nout):
-                    if sig[p, o + i] != 0:
-                        any_nonzero = True
-                if not any_nonzero:
-                    continue  # adding exact zeros changes nothing
-                lrl = lr[p, l]
-                base = woff[l]
-                for i in range(nout):
-                    tmp[p, i] = zero
-                for j in range(sizes[l]):
-                    xj = x0[p, j] if l == 0 else post[p, noff[l - 1] + j]
-                    row = base + j * nout
-                    for i in range(nout):
-                        w = W[p, row + i] + (sig[p, o + i] * xj) * lrl
-                        W[p, row + i] = w
-                        tmp[p, i] += w * zero  # stays 0 unless some w is NaN/inf
-                bad = False
-                for i in range(nout):
-                    if has_bias:
-                        bias[p, o + i] += lrl * sig[p, o + i]
-                        tmp[p, i] += bias[p, o + i] * zero
-                    if not np.isfinite(tmp[p, i]):
-                        bad = True
-                if bad:
-                    info[p, 0] = tg
-                    info[p, 1] = l
-                    return STATUS_WEIGHTS_NONFINITE
-
-        # ---- motors and world -------------------------------------------------------------
+            status, layer = _learn(
+                p, e64, rel_count0 + (t - t_first) + 1, decay64, ipar, tpar, fy1, sizes, woff,
+                noff, W, bias, post, slope, sig, rfw, tmp, lr, rel_m, rel_n, fb, boff,
+            )  # fmt: skip
+            if status != STATUS_OK:
+                info[p, 0] = tg
+                info[p, 1] = layer
+                return status
+        # -- motors and world: u = e + G y, wheels v -+ u, exact arc, sense
         r_steer[p, t] = y_net
         u_cmd = e64 + float(c_net * y_net)
         vl = speed - u_cmd
@@ -471,89 +508,69 @@ def _agent_steps(  # noqa: PLR0912, PLR0915 - one control cycle written out on p
         r_right[p, t] = vr
         _advance(p, pose, vl, vr, wpar[W_AXLE], wpar[W_DT])
         _sense(p, pose, ground, lost, img, sx, sy, wpar, ipar)
-
-        # ---- weight-change sample after every ``every``-th global step --------------------
+        # -- weight-change sample after every ``every``-th global step
         if (tg + 1) % every == 0:
             kk = (tg + 1) // every - t_global0 // every - 1
             for l in range(L):
-                acc64 = 0.0
-                for q in range(woff[l], woff[l + 1]):
-                    dw = W[p, q] - W0[p, q]
-                    acc64 += float(dw * dw)
-                wc_out[p, kk, l] = math.sqrt(acc64)
+                d2 = _sqdist(W, W0, p, woff[l], woff[l + 1] - woff[l])
+                wc[p, kk, l] = math.sqrt(d2)
     return STATUS_OK
 
 
 @njit(cache=True, parallel=True)
-def run_chunk(  # noqa: PLR0913
-    n,
-    block,
-    t_global0,
-    img,
-    sx,
-    sy,
-    wpar,
-    ipar,
-    pose,
-    lost,
-    ground,
-    fcoef,
-    fy1,
-    fy2,
-    fu1,
-    sizes,
-    woff,
-    noff,
-    W,
-    W0,
-    bias,
-    x0,
-    hbuf,
-    post,
-    slope,
-    sig,
-    rfw,
-    tmp,
-    readout,
-    lr,
-    tpar,
-    rel_m,
-    rel_n,
-    rel_count0,
-    decay64,
-    fb,
-    boff,
-    r_error,
-    r_steer,
-    r_left,
-    r_right,
-    r_x,
-    r_y,
-    r_head,
-    r_off,
-    r_sl,
-    r_sr,
-    r_ground,
-    wc_out,
-    status,
-    info,
-):  # noqa: ANN001, ANN201
+def run_chunk(  # noqa: ANN201
+    n, block, t_global0, rel_count0, decay64,
+    world, wstate, ipar, tpar, filt, net, rule_arrays, rec, status, info,
+):  # noqa: ANN001 - fmt: skip
     """Run ``n`` closed-loop steps for every agent; agents in parallel, ``block`` steps at a time.
 
     ``status[p]`` (``STATUS_*``) and ``info[p] = (global step, layer)`` report failures; a
-    failed agent stops where it failed (its ``done`` step count is ``info[p, 0] - t_global0``).
+    failed agent stops where it failed.
     """
-    P = pose.shape[0]
+    P = wstate[0].shape[0]
     for t0 in range(0, n, block):
         t1 = min(n, t0 + block)
         for p in prange(P):
             if status[p] != STATUS_OK:
                 continue
             status[p] = _agent_steps(
-                p, t0, t1, t_global0, img, sx, sy, wpar, ipar, pose, lost, ground,
-                fcoef, fy1, fy2, fu1, sizes, woff, noff, W, W0, bias, x0, hbuf, post, slope,
-                sig, rfw, tmp, readout, lr, tpar, rel_m, rel_n, rel_count0 + t0, decay64, fb,
-                boff,
-                r_error, r_steer, r_left, r_right, r_x, r_y, r_head, r_off, r_sl, r_sr,
-                r_ground, wc_out, info,
+                p, t0, t1, t_global0, rel_count0 + t0, decay64,
+                world, wstate, ipar, tpar, filt, net, rule_arrays, rec, info,
             )  # fmt: skip
+
+
+@njit(cache=True, parallel=True)
+def run_agents(  # noqa: ANN201
+    predictors, errors, rel_count0, decay64, ipar, tpar, filt, net, rule_arrays, steer, status,
+):  # noqa: ANN001 - fmt: skip
+    """The agent alone (no world): ``ClosedLoopAgent.step`` for ``n`` given inputs.
+
+    Args:
+        predictors: (n, P * n_pred) raw predictors per step, agent after agent.
+        errors: (n, P) closed-loop errors (float64).
+        steer: (P, n) out: the steering y of each step.
+    """
+    P = steer.shape[0]
+    n = predictors.shape[0]
+    learning = ipar[I_LEARN] != 0
+    for p_signed in prange(P):
+        p = np.uint64(p_signed)
+        fcoef, fy1, fy2, fu1 = filt
+        sizes, woff, noff, W, _W0, bias, hbuf, post, slope, sig, rfw, tmp, readout = net
+        lr, rel_m, rel_n, fb, boff = rule_arrays
+        n_pred = np.uint64(fu1.shape[1])
+        for t in range(n):
+            _filter_step(p, predictors, t, p * n_pred, ipar, fcoef, fy1, fy2, fu1)
+            st, y = _forward(
+                p, ipar, tpar, fy1, sizes, woff, noff, W, bias, hbuf, post, slope, readout
+            )
+            if st == STATUS_OK and learning:
+                st, _layer = _learn(
+                    p, errors[t, p], rel_count0 + t + 1, decay64, ipar, tpar, fy1, sizes,
+                    woff, noff, W, bias, post, slope, sig, rfw, tmp, lr, rel_m, rel_n, fb,
+                    boff,
+                )  # fmt: skip
+            if st != STATUS_OK:
+                status[p] = st
+                break
+            steer[p, t] = y

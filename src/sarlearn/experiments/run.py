@@ -39,7 +39,7 @@ from sarlearn import __version__
 from sarlearn.agent import check_rule_name
 from sarlearn.config import ConfigError, RunConfig
 from sarlearn.errors import DivergenceError, NonFiniteError
-from sarlearn.experiments import figures, outputs
+from sarlearn.experiments import outputs
 from sarlearn.loop import ClosedLoop
 from sarlearn.metrics import (
     SuccessCriterion,
@@ -69,26 +69,44 @@ class RunInterrupted(KeyboardInterrupt):
 
 
 class Records:
-    """The per-step records of agent 0 (the trace), accumulated chunk by chunk."""
+    """The per-step records of the run (population-first arrays), accumulated chunk by chunk."""
 
     def __init__(self) -> None:
         self.chunks: list[dict[str, np.ndarray]] = []
+        self._columns: dict[str, tuple[int, np.ndarray]] = {}
 
     def add(self, rec: dict[str, np.ndarray] | None) -> None:
         """Append a chunk as returned by ClosedLoop.run (ignores None and empty chunks)."""
         if rec is not None and len(rec["step"]):
             self.chunks.append(rec)
 
+    @staticmethod
+    def _axis(key: str) -> int:
+        return 0 if key in ("step", "weight_steps") else 1
+
+    def column(self, key: str) -> np.ndarray:
+        """One record over the whole run, e.g. ``error`` ``(P, T)``.
+
+        Cached and extended chunk by chunk, so checking the run after every chunk stays cheap
+        without merging the large records (the ground sensors) each time.
+        """
+        done, arr = self._columns.get(key, (0, None))
+        new = [c[key] for c in self.chunks[done:]]
+        if arr is None or new:
+            parts = new if arr is None else [arr, *new]
+            arr = np.concatenate(parts, axis=self._axis(key))
+            self._columns[key] = (len(self.chunks), arr)
+        return arr
+
     def merged(self) -> dict[str, np.ndarray]:
         """All chunks concatenated along time (``(P, T)`` arrays, ``step`` ``(T,)``)."""
         if not self.chunks:
             return {}
-        out: dict[str, np.ndarray] = {}
-        for key in self.chunks[0]:
-            axis = 0 if key in ("step", "weight_steps") else 1
-            out[key] = np.concatenate([c[key] for c in self.chunks], axis=axis)
-        self.chunks = [out]  # keep merged so later calls are cheap
-        return out
+        if len(self.chunks) > 1:
+            merged = {key: self.column(key) for key in self.chunks[0]}
+            self.chunks = [merged]
+            self._columns = {k: (1, v) for k, v in merged.items()}
+        return self.chunks[0]
 
     def truncate(self, n_steps: int) -> None:
         """Keep the first ``n_steps`` steps (and the weight samples taken within them)."""
@@ -106,6 +124,7 @@ class Records:
                 rec[key] = val[:, wkeep]
             else:
                 rec[key] = val[:, keep]
+        self._columns = {}
 
     @property
     def n_steps(self) -> int:
@@ -114,8 +133,7 @@ class Records:
 
     def errors(self) -> np.ndarray:
         """The error trace of agent 0 ``(T,)``."""
-        rec = self.merged()
-        return rec["error"][0] if rec else np.zeros(0)
+        return self.column("error")[0] if self.chunks else np.zeros(0)
 
 
 def trace_table(rec: dict[str, np.ndarray]) -> Any:
@@ -207,6 +225,7 @@ def run_follow(
     video: bool = False,
     *,
     record_ground: bool = False,
+    figures: bool = True,
     chunk: int = CHUNK,
     on_chunk: Callable[[ClosedLoop, int], None] | None = None,
     console: Any = None,
@@ -220,6 +239,8 @@ def run_follow(
         progress: show a rich progress bar.
         resume: continue the interrupted run in ``out_dir`` from its last checkpoint.
         video: also write ``run.mp4`` (or ``run.gif`` when ffmpeg is unavailable).
+        figures: draw learning.png, path.png and weights.png (about a second; sweeps of many
+            short runs may skip them).
         record_ground: also log every ground sensor (``ground_<k>`` columns of the trace), so
             :class:`~sarlearn.robots.replay.ReplayRobot` can replay the run.
         chunk: steps per chunk between progress updates and stop checks.
@@ -263,7 +284,10 @@ def run_follow(
         if old is not None and old.get("status") in FINAL_STATUSES:
             return old  # nothing left to do
         if ckpt_path.is_file():
-            state = outputs.load_checkpoint(ckpt_path, shared)
+            try:
+                state = outputs.load_checkpoint(ckpt_path, shared)
+            except Exception as exc:  # e.g. written by another version of the code
+                raise ConfigError(f"cannot resume: {ckpt_path} is unreadable ({exc})") from exc
             loop = state["loop"]
             records.add(state["records"])
             resumed_from = loop.t
@@ -319,7 +343,7 @@ def run_follow(
                     resumed_from,
                     loop_time,
                     done - start_step,
-                    figures_too=False,
+                    final=False,
                 )
             if on_chunk is not None:
                 on_chunk(loop, done)
@@ -355,7 +379,8 @@ def run_follow(
         resumed_from,
         loop_time,
         n_run,
-        figures_too=True,
+        final=True,
+        figures_too=figures,
         video=video,
     )
     if exc_out == "interrupt":
@@ -370,20 +395,16 @@ def _stop_step(
     records: Records, cfg: RunConfig, crit: SuccessCriterion
 ) -> tuple[int, str, str] | None:
     """The step at which the run must end early, with its status and message, if any."""
-    rec = records.merged()
     if cfg.stop_at_success:
-        start = steps_to_success(rec["error"][0], crit)
+        start = steps_to_success(records.errors(), crit)
         done = success_confirmed_at(start, crit)
         if done is not None:
             return done, "finished", f"stopped at success (learned at step {start})"
-    off = rec["off_track"].all(axis=0)
+    # Steps are contiguous from 0 (resume restores the earlier records), so index = step.
+    off = records.column("off_track").all(axis=0)
     if off.any():
         first = int(np.argmax(off))
-        return (
-            int(rec["step"][first]),
-            "off_track",
-            (f"the robot lost the line (off track at step {int(rec['step'][first])})"),
-        )
+        return first, "off_track", f"the robot lost the line (off track at step {first})"
     return None
 
 
@@ -424,10 +445,13 @@ def _write_outputs(
     loop_time: float,
     n_run: int,
     *,
-    figures_too: bool,
+    final: bool,
+    figures_too: bool = True,
     video: bool = False,
 ) -> dict[str, Any]:
-    """Write trace, summary and (optionally) figures; never let one failure hide the others."""
+    """Write trace and summary, and at the end of the run (``final``) the figures (if
+    ``figures_too``), the network and the video (if ``video``); never let one failure hide the
+    others."""
     rec = records.merged()
     errors = records.errors()
     off = rec["off_track"][0] if rec else None
@@ -446,7 +470,9 @@ def _write_outputs(
             problems.append(f"{name}: {type(exc).__name__}: {exc}")
 
     attempt("trace.parquet", lambda: outputs.write_trace(out / outputs.TRACE, trace_table(rec)))
-    if figures_too and rec:
+    if final and figures_too and rec:
+        from sarlearn.experiments import figures  # matplotlib: imported only when drawing
+
         label = f"{cfg.rule.name} on {track_label(cfg.world.track)}, seed {cfg.seed}"
         attempt(
             "learning.png",
@@ -473,16 +499,18 @@ def _write_outputs(
             "weights.png",
             lambda: figures.weights_figure(out / "weights.png", wsteps, wvals, title=label),
         )
-        if loop.agent.network is not None and status != "diverged":
-            attempt(
-                "network.npz",
-                lambda: outputs.atomic_write_with(out / "network.npz", loop.agent.network.save),
-            )
-        if video:
-            attempt("video", lambda: write_run_video(out, rec, loop.robot, cfg))
+    if final and loop.agent.network is not None and status != "diverged":
+        attempt(
+            "network.npz",
+            lambda: outputs.atomic_write_with(out / "network.npz", loop.agent.network.save),
+        )
+    if final and video and rec:
+        attempt("video", lambda: write_run_video(out, rec, loop.robot, cfg))
     steps = int(stats["steps"])
     summary: dict[str, Any] = {
         "rule": cfg.rule.name,
+        "lr": None if cfg.rule.name == "reflex" else cfg.rule.learning_rate,
+        "layers": list(cfg.network.layers),
         "seed": cfg.seed,
         "track": cfg.world.track,
         "inputs": cfg.world.inputs,
@@ -530,6 +558,8 @@ def write_run_video(
     Frames come from the world's :class:`~sarlearn.world.render.FrameRenderer` (small: ``size``
     pixels wide), or from a plain fallback when the robot has no track.
     """
+    from sarlearn.experiments import figures
+
     poses = np.stack([rec["x"][0], rec["y"][0], rec["heading"][0]], axis=1)
     track = getattr(robot, "track", None)
     if track is not None:

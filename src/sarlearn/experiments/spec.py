@@ -290,6 +290,10 @@ def _parse_options(raw: Any, source: str, root: Path | None) -> tuple[SweepOptio
         raise ConfigError(f"{source}: [sweep] jobs must be an integer >= 1, got {jobs!r}")
     if not isinstance(every, int) or every < 0:
         raise ConfigError(f"{source}: [sweep] trace_every must be an integer >= 0, got {every!r}")
+    if not isinstance(opts.get("keep_run_dirs", False), bool):
+        raise ConfigError(f"{source}: [sweep] keep_run_dirs must be true or false")
+    if not isinstance(opts.get("name", ""), str):
+        raise ConfigError(f"{source}: [sweep] name must be a string")
     return SweepOptions(**opts), base_cfg
 
 

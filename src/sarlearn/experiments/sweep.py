@@ -122,8 +122,10 @@ def resolve_run_function(run_fn: RunFunction | str | None) -> RunFunction:
     if callable(run_fn):
         return run_fn
     module_name, _, attr = run_fn.partition(":")
-    module = importlib.import_module(module_name)
-    return getattr(module, attr)
+    fn = getattr(importlib.import_module(module_name), attr)
+    if not callable(fn):
+        raise TypeError(f"{run_fn!r} is not a function")
+    return fn
 
 
 def execute_runs(
@@ -325,6 +327,8 @@ def _pool_pass(
                 except BrokenProcessPool:
                     lost.extend(futures[fut])
                     continue
+                except Exception as exc:  # outside any run, e.g. run_fn not importable there
+                    raise SweepError(f"a worker failed outside any run: {exc!r}") from exc
                 for outcome in outcomes:
                     handle(outcome)
         except BaseException:
@@ -380,7 +384,7 @@ def _check_importable(run_fn: str | None) -> None:
             importlib.import_module("sarlearn.experiments.run")
         else:
             resolve_run_function(run_fn)
-    except (ImportError, AttributeError) as exc:
+    except (ImportError, AttributeError, TypeError) as exc:
         name = run_fn or "sarlearn.experiments.run:run_follow"
         raise SweepError(f"cannot load the run function {name!r}: {exc}") from exc
 
@@ -388,11 +392,12 @@ def _check_importable(run_fn: str | None) -> None:
 def _write_manifest(
     store: ResultStore, runs: object, tasks: Sequence[RunTask], name: str | None
 ) -> None:
-    source = runs.source if isinstance(runs, SweepSpec) else "python"
+    spec = runs if isinstance(runs, SweepSpec) else None
     store.write_manifest(
         {
             "name": name,
-            "source": source,
+            "source": spec.source if spec else "python",
+            "spec": {"base": spec.base, "grid": spec.grid, "cases": spec.cases} if spec else None,
             "written_at": now_utc().isoformat(),
             "n_runs": len(tasks),
             "runs": [{"run_id": t.run_id, "params": t.params} for t in tasks],

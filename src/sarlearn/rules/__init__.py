@@ -72,7 +72,7 @@ def make_rule_from_config(
     """Build the rule ``cfg`` describes; rng/seeds seed its feedback matrices (fa, dfa)."""
     return make_rule(
         cfg.name,
-        lr=cfg.lr,
+        lr=cfg.learning_rate,
         layer_lr_scale=cfg.layer_lr_scale,
         relevance=cfg.relevance,
         rng=rng,

@@ -67,20 +67,30 @@ class SimWorld:
         self.sensors: GroundSensors = reflex_pair(cfg) + predictor_rows(cfg)
         fit_camera = cfg.inputs == "camera" if camera is None else camera
         self.camera = PinholeCamera.from_config(cfg.camera) if fit_camera else None
-        self.start = (
-            np.asarray(cfg.start, dtype=np.float64)
-            if cfg.start is not None
-            else start_pose(self.track)
-        )
+        self.starts = self._start_poses(rng)
         # Hot-path constants.
         self._axle, self._dt = float(cfg.axle), float(cfg.dt)
         self._gain = float(cfg.error_gain)
         self.reset()
 
+    def _start_poses(self, rng: np.random.Generator | None) -> NDArray[np.float64]:
+        """``(P, 3)`` start poses: the configured one, a random place on the line per robot
+        (``random_start`` with an rng), or the deterministic automatic start."""
+        if self.cfg.start is not None:
+            return np.tile(np.asarray(self.cfg.start, dtype=np.float64), (self.population, 1))
+        if self.cfg.random_start and rng is not None:
+            return np.stack([start_pose(self.track, rng) for _ in range(self.population)])
+        return np.tile(start_pose(self.track), (self.population, 1))
+
+    @property
+    def start(self) -> NDArray[np.float64]:
+        """``(3,)`` the first robot's start pose (all robots' are in ``starts``)."""
+        return self.starts[0]
+
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
-        """All robots back to the start pose; counters cleared."""
-        self._pose = np.tile(self.start, (self.population, 1))
+        """All robots back to their start poses; counters cleared."""
+        self._pose = self.starts.copy()
         self._lost = np.zeros(self.population, dtype=np.int64)
         self.steps = 0
         self._sense()

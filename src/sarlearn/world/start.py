@@ -1,6 +1,7 @@
 """Automatic start pose: on the line, centred on it, heading along it.
 
-Generated tracks know their centreline and start at its first point. For any other image the
+Generated tracks know their centreline and start at its first point (or, given a random
+generator, at a random point along it). For any other image the
 line is found from its dark pixels: around candidate dark points the principal axes of the
 nearby dark pixels (a PCA, i.e. the structure tensor of the line) give the local direction and
 how line-like the neighbourhood is; the straightest stretch wins, the point is moved onto the
@@ -25,25 +26,36 @@ _MAX_CANDIDATES = 400
 _MAX_PIXELS = 20000
 
 
-def start_pose(track: Track) -> NDArray[np.float64]:
+def start_pose(track: Track, rng: np.random.Generator | None = None) -> NDArray[np.float64]:
     """The automatic start pose ``(3,)``: x, y, heading (radians).
+
+    Without ``rng`` the start is deterministic; with it, a random place on the line (so that
+    seeds differ even where nothing else in a run is random, e.g. a zero-initialised shallow
+    network).
 
     Raises:
         TrackError: if the image has no line-like dark region to start on.
     """
     if track.centreline is not None:
-        return centreline_start(track.centreline)
-    return image_start(track)
+        return centreline_start(track.centreline, rng)
+    return image_start(track, rng=rng)
 
 
-def centreline_start(line: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Start at the first point of a closed centreline ``(N, 2)``, heading along it -> ``(3,)``."""
-    tangent = line[1] - line[-1]
-    return np.array([line[0, 0], line[0, 1], np.arctan2(tangent[1], tangent[0])])
+def centreline_start(
+    line: NDArray[np.float64], rng: np.random.Generator | None = None
+) -> NDArray[np.float64]:
+    """Start on a closed centreline ``(N, 2)`` heading along it -> ``(3,)``: at its first
+    point, or at a random one if ``rng`` is given."""
+    i = 0 if rng is None else int(rng.integers(len(line)))
+    tangent = line[(i + 1) % len(line)] - line[i - 1]
+    return np.array([line[i, 0], line[i, 1], np.arctan2(tangent[1], tangent[0])])
 
 
-def image_start(track: Track, radius: float = NEIGHBOURHOOD) -> NDArray[np.float64]:
-    """Find a start pose ``(3,)`` from the dark pixels of a track image alone."""
+def image_start(
+    track: Track, radius: float = NEIGHBOURHOOD, rng: np.random.Generator | None = None
+) -> NDArray[np.float64]:
+    """Find a start pose ``(3,)`` from the dark pixels of a track image alone: the straightest
+    stretch, or with ``rng`` a random one of the nearly straightest stretches."""
     pts, weight = _dark_points(track)
     if len(pts) == 0:
         raise TrackError(f"track {track.name}: no dark pixels to start on")
@@ -59,6 +71,9 @@ def image_start(track: Track, radius: float = NEIGHBOURHOOD) -> NDArray[np.float
     _, _, straight, _ = _local_pca(cand, pts, weight, 2.0 * radius)
     score = np.where(count >= 0.25 * count.max(), straight, -np.inf)
     pick = int(np.argmax(score))
+    if rng is not None:
+        good = np.flatnonzero(score >= score[pick] - 0.05)
+        pick = int(rng.choice(good))
     # Recentre on the line: the mean of a straight stretch through the disc lies on its middle.
     p = mean[pick]
     for _ in range(2):

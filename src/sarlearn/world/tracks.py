@@ -39,9 +39,10 @@ def _figure8(t: NDArray, rng: np.random.Generator) -> NDArray:
 
 # Curvy: straights joined by bends, drawn as a polygon with rounded corners (vertex, radius of
 # the bend there) on the reference arena, counter-clockwise. Left bends of 90 degrees (radius
-# 25-28), a 120-degree right-hand hairpin (radius 22) and a right-left chicane on the left side:
-# tight enough that the reflex needs large errors, wide enough (radius >= 22) that a controller
-# which sees the bend coming can keep the line between the reflex sensors.
+# 25-28), a 120-degree right-hand hairpin (radius 22) and a chicane on the left side (a right
+# bend of 90 degrees between two half-left bends). Tight enough that the reflex needs large
+# errors; wide enough (radius >= 22) that a controller which sees the bend coming can keep the
+# line between the reflex sensors with the network's bounded steering.
 CURVY_CORNERS: tuple[tuple[float, float, float], ...] = (
     (40.0, 35.0, 28.0),
     (215.0, 35.0, 28.0),
@@ -136,24 +137,29 @@ def centreline(name: str, arena: float = _REF, seed: int = 0, spacing: float = 0
     rng = np.random.default_rng(seed)
     pts = _random_fitted(t, rng) if name == "random" else TRACKS[name][0](t, rng)
     pts = resample_closed(pts * (arena / _REF) + 0.5 * arena, spacing)
-    return np.roll(pts, -_start_index(pts, 40.0 * arena / _REF), axis=0)
+    scale = arena / _REF
+    return np.roll(pts, -_start_index(pts, 40.0 * scale, 20.0 * scale), axis=0)
 
 
-def _start_index(line: NDArray, ahead: float) -> int:
-    """Index of the point whose next ``ahead`` units bend least, away from crossings."""
+def _start_index(line: NDArray, ahead: float, clearance: float) -> int:
+    """Index of the point whose next ``ahead`` units bend least and pass no other part of the
+    line (a crossing) closer than ``clearance``."""
     n = len(line)
     step = np.linalg.norm(line[1] - line[0])
     w = max(1, round(ahead / step))
     bend = np.abs(1.0 / radius_of_curvature(line))
-    ring = np.concatenate([bend, bend[:w]])
-    ahead_bend = np.cumsum(ring)[w - 1 : w - 1 + n] - np.concatenate([[0.0], np.cumsum(ring)])[:n]
-    # Distance to parts of the line that are far along it: small near a crossing.
+    csum = np.concatenate([[0.0], np.cumsum(np.concatenate([bend, bend[:w]]))])
+    ahead_bend = csum[w : w + n] - csum[:n]  # sum over points i .. i + w - 1
+    # Distance from each point to the parts of the line that are far from it along the line.
     idx = np.arange(n)
     gap = np.abs(idx[:, None] - idx[None, :])
-    far_along = np.minimum(gap, n - gap) > w
+    far_along = np.minimum(gap, n - gap) > 2 * w
     dist = np.linalg.norm(line[:, None, :] - line[None, :, :], axis=2)
-    clearance = np.where(far_along, dist, np.inf).min(axis=1)
-    ahead_bend[clearance < ahead] = np.inf
+    near = np.where(far_along, dist, np.inf).min(axis=1) < clearance
+    crossing_ahead = np.zeros(n, dtype=bool)
+    for k in range(w):
+        crossing_ahead |= np.roll(near, -k)
+    ahead_bend[crossing_ahead] = np.inf
     return int(np.argmin(ahead_bend)) if np.isfinite(ahead_bend).any() else 0
 
 
