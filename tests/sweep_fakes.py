@@ -42,7 +42,9 @@ def fake_run(cfg: RunConfig, out_dir: Path | None, progress: bool = False) -> di
     """A deterministic stand-in for ``run_follow`` that writes a small trace."""
     calls = os.environ.get(CALLS_ENV)
     if calls:
-        Path(calls, f"{cfg.rule.name}-{cfg.rule.learning_rate}-{cfg.seed}-{uuid.uuid4().hex}").touch()
+        Path(
+            calls, f"{cfg.rule.name}-{cfg.rule.learning_rate}-{cfg.seed}-{uuid.uuid4().hex}"
+        ).touch()
     if cfg.rule.name == "boom":
         raise ValueError(f"fake failure at lr={cfg.rule.learning_rate}")
     if cfg.rule.name == "crash" and parent_process() is not None:

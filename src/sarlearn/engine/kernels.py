@@ -435,22 +435,21 @@ def _learn(  # noqa: ANN202
 
 
 @njit(cache=True)
-def _agent_steps(  # noqa: ANN201
-    p_signed, t_first, t_last, t_global0, rel_count0, decay64,
-    world, wstate, ipar, tpar, filt, net, rule_arrays, rec, info,
+def _agent_steps(  # noqa: ANN201, PLR0913
+    p_signed, t_first, t_last, t_global0, rel_count0, decay64, ipar, tpar,
+    img, sx, sy, wpar,
+    pose, lost, ground,
+    fcoef, fy1, fy2, fu1,
+    sizes, woff, noff, W, W0, bias, hbuf, post, slope, sig, rfw, tmp, readout,
+    lr, rel_m, rel_n, fb, boff,
+    r_error, r_steer, r_left, r_right, r_x, r_y, r_head, r_off, r_sl, r_sr, r_ground, wc,
+    info,
 ):  # noqa: ANN001 - fmt: skip
     """Advance agent ``p`` over the chunk's steps ``t_first .. t_last - 1`` (the whole loop).
 
     Returns a status code (``STATUS_*``); on failure ``info[p]`` holds (global step, layer).
     """
     p = np.uint64(p_signed)
-    # Unpack once per chunk (each unpacking touches the arrays' shared reference counts).
-    img, sx, sy, wpar = world
-    pose, lost, ground = wstate
-    r_error, r_steer, r_left, r_right, r_x, r_y, r_head, r_off, r_sl, r_sr, r_ground, wc = rec
-    fcoef, fy1, fy2, fu1 = filt
-    sizes, woff, noff, W, W0, bias, hbuf, post, slope, sig, rfw, tmp, readout = net
-    lr, rel_m, rel_n, fb, boff = rule_arrays
     c_net = tpar[T_NET_GAIN]
     L = ipar[I_N_LAYERS]
     every = ipar[I_WEIGHTS_EVERY]
@@ -527,15 +526,27 @@ def run_chunk(  # noqa: ANN201
     ``status[p]`` (``STATUS_*``) and ``info[p] = (global step, layer)`` report failures; a
     failed agent stops where it failed.
     """
-    P = wstate[0].shape[0]
+    # Unpack the tuples once, here: unpacking takes references to the arrays, atomic operations
+    # on counts shared by all agents that the threads would fight over if done per step.
+    img, sx, sy, wpar = world
+    pose, lost, ground = wstate
+    fcoef, fy1, fy2, fu1 = filt
+    sizes, woff, noff, W, W0, bias, hbuf, post, slope, sig, rfw, tmp, readout = net
+    lr, rel_m, rel_n, fb, boff = rule_arrays
+    r_error, r_steer, r_left, r_right, r_x, r_y, r_head, r_off, r_sl, r_sr, r_ground, wc = rec
+    P = pose.shape[0]
     for t0 in range(0, n, block):
         t1 = min(n, t0 + block)
         for p in prange(P):
             if status[p] != STATUS_OK:
                 continue
             status[p] = _agent_steps(
-                p, t0, t1, t_global0, rel_count0 + t0, decay64,
-                world, wstate, ipar, tpar, filt, net, rule_arrays, rec, info,
+                p, t0, t1, t_global0, rel_count0 + t0, decay64, ipar, tpar,
+                img, sx, sy, wpar, pose, lost, ground, fcoef, fy1, fy2, fu1,
+                sizes, woff, noff, W, W0, bias, hbuf, post, slope, sig, rfw, tmp, readout,
+                lr, rel_m, rel_n, fb, boff,
+                r_error, r_steer, r_left, r_right, r_x, r_y, r_head, r_off, r_sl, r_sr,
+                r_ground, wc, info,
             )  # fmt: skip
 
 
@@ -553,12 +564,12 @@ def run_agents(  # noqa: ANN201
     P = steer.shape[0]
     n = predictors.shape[0]
     learning = ipar[I_LEARN] != 0
+    fcoef, fy1, fy2, fu1 = filt
+    sizes, woff, noff, W, _W0, bias, hbuf, post, slope, sig, rfw, tmp, readout = net
+    lr, rel_m, rel_n, fb, boff = rule_arrays
+    n_pred = np.uint64(fu1.shape[1])
     for p_signed in prange(P):
         p = np.uint64(p_signed)
-        fcoef, fy1, fy2, fu1 = filt
-        sizes, woff, noff, W, _W0, bias, hbuf, post, slope, sig, rfw, tmp, readout = net
-        lr, rel_m, rel_n, fb, boff = rule_arrays
-        n_pred = np.uint64(fu1.shape[1])
         for t in range(n):
             _filter_step(p, predictors, t, p * n_pred, ipar, fcoef, fy1, fy2, fu1)
             st, y = _forward(

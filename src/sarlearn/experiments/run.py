@@ -137,11 +137,20 @@ class Records:
 
 
 def trace_table(rec: dict[str, np.ndarray]) -> Any:
-    """The trace DataFrame of agent 0 (weight samples left out: they have their own axis)."""
+    """The trace DataFrame of agent 0, with the sampled weight change per layer carried
+    forward to every step as columns ``weight_change_l<i>`` (0 before the first sample)."""
     cols = {k: v for k, v in rec.items() if k not in ("weight_steps", "weight_change")}
     if not cols:
         cols = {"step": np.zeros(0, np.int64), "error": np.zeros((1, 0))}
-    return outputs.trace_frame(cols, agent=0)
+    frame = outputs.trace_frame(cols, agent=0)
+    wsteps, wvals = rec.get("weight_steps"), rec.get("weight_change")
+    if wsteps is not None and wvals is not None and len(wsteps) and len(frame):
+        # Sample k was taken after step wsteps[k]: it holds from that step on.
+        idx = np.searchsorted(wsteps, frame["step"].to_numpy(), side="right") - 1
+        for layer in range(wvals.shape[2]):
+            values = wvals[0, np.maximum(idx, 0), layer]
+            frame[f"weight_change_l{layer}"] = np.where(idx >= 0, values, 0.0)
+    return frame
 
 
 # ---------------------------------------------------------------------- helpers

@@ -107,11 +107,12 @@ def follow_or_resume(cfg: RunConfig, out_dir: Path | None) -> dict[str, Any]:
     from sarlearn.experiments.outputs import CHECKPOINT, SUMMARY
     from sarlearn.experiments.run import run_follow
 
+    # The report draws its own figures, so per-run figures would only cost time.
     if out_dir is not None and (out_dir / CHECKPOINT).is_file():
-        return run_follow(cfg, out_dir, resume=True)
+        return run_follow(cfg, out_dir, resume=True, figures=False)
     if out_dir is not None:  # killed before its first checkpoint: start again
         (out_dir / SUMMARY).unlink(missing_ok=True)
-    return run_follow(cfg, out_dir)
+    return run_follow(cfg, out_dir, figures=False)
 
 
 def resolve_run_function(run_fn: RunFunction | str | None) -> RunFunction:
