@@ -20,6 +20,7 @@ A population of independent runs (different seeds or learning rates) can be stac
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,7 +29,7 @@ from numpy.typing import NDArray
 
 from sarlearn.config import RunConfig
 from sarlearn.engine import kernels as K
-from sarlearn.errors import DivergenceError
+from sarlearn.errors import DivergenceError, NonFiniteError
 from sarlearn.loop import RECORDS, ClosedLoop
 
 _RULE_CODES = {
@@ -79,6 +80,28 @@ def check_supported(loop: ClosedLoop) -> None:
         raise NotImplementedError(f"filter bank {type(agent.bank).__name__} is not compiled")
     if net.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise NotImplementedError(f"dtype {net.dtype} is not compiled")
+
+
+@functools.cache
+def tanh_saturation(dtype: Any) -> float:
+    """Smallest x > 0 at which numpy's ``tanh`` returns exactly 1 in ``dtype``.
+
+    Found by bisection over the floating-point numbers (numpy's tanh is monotone there); the
+    kernels saturate at the same point (see ``kernels._tanh``).
+    """
+    dt = np.dtype(dtype)
+    it = np.int64 if dt == np.float64 else np.int32
+    lo = int(np.array(1.0, dt).view(it))  # tanh(1) < 1
+    hi = int(np.array(40.0, dt).view(it))  # tanh(40) == 1 in both precisions
+    probe = np.empty(1, dtype=dt)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        probe[0] = np.array(mid, dtype=it).view(dt)
+        if np.tanh(probe)[0] == 1.0:
+            hi = mid
+        else:
+            lo = mid
+    return float(np.array(hi, dtype=it).view(dt))
 
 
 def _rule_uses_relevance(rule: Any) -> bool:
@@ -147,20 +170,14 @@ class FastClosedLoop:
         initial weights or ``rule.lr``/``layer_lr_scale``); the world, network shape, rule and
         filters must agree. The track is loaded once and shared.
         """
-        from sarlearn.world.sim import SimWorld
-
         if not cfgs:
             raise ValueError("from_configs needs at least one config")
-        track = None
-        refs = []
-        for cfg in cfgs:
-            world = SimWorld(cfg.world, population=1, track=track)
-            track = world.track
-            refs.append(
-                ClosedLoop.from_config(
-                    cfg, 1, robot=world, weights_every=weights_every, record_ground=record_ground
-                )
-            )
+        # Each run exactly as ClosedLoop.from_config builds it (seeded weights, start pose);
+        # generated tracks come from load_track's cache, so the track is built once.
+        refs = [
+            ClosedLoop.from_config(cfg, 1, weights_every=weights_every, record_ground=record_ground)
+            for cfg in cfgs
+        ]
         return cls(refs, block=block)
 
     # ------------------------------------------------------------------ state in and out
@@ -244,17 +261,15 @@ class FastClosedLoop:
         self._bias = np.zeros((P, NN if net.biases is not None else 1), dtype=dt)
         for sl, ref in self._slices():
             rnet = ref.agent.network
-            for l in range(L):
-                a, b = self._woff[l], self._woff[l + 1]
-                self._W[sl, a:b] = rnet.weights[l].reshape(-1, b - a)
-                self._W0[sl, a:b] = rnet.initial_weights[l].reshape(-1, b - a)
+            for li in range(L):
+                a, b = self._woff[li], self._woff[li + 1]
+                self._W[sl, a:b] = rnet.weights[li].reshape(-1, b - a)
+                self._W0[sl, a:b] = rnet.initial_weights[li].reshape(-1, b - a)
                 if rnet.biases is not None:
-                    self._bias[sl, self._noff[l] : self._noff[l + 1]] = rnet.biases[l]
+                    self._bias[sl, self._noff[li] : self._noff[li + 1]] = rnet.biases[li]
         self._h = np.concatenate([np.concatenate(r.agent.network.pre, axis=1) for r in refs])
         self._post = np.concatenate([np.concatenate(r.agent.network.post, axis=1) for r in refs])
-        self._slope = np.concatenate(
-            [np.concatenate(r.agent.network.slopes, axis=1) for r in refs]
-        )
+        self._slope = np.concatenate([np.concatenate(r.agent.network.slopes, axis=1) for r in refs])
         self._h, self._post, self._slope = (
             np.ascontiguousarray(a, dtype=dt) for a in (self._h, self._post, self._slope)
         )
@@ -265,8 +280,10 @@ class FastClosedLoop:
 
         # -- rule
         relcfg = rule.relevance.cfg
+        # lr_l = lr * scale_l is a Python float; the rule's `dw *= lr` casts it to the dtype.
+        rates = [np.asarray(r.agent.rule.lr_per_layer, dtype=dt) for r in refs]
         self._lr = np.concatenate(
-            [np.tile(np.asarray(r.agent.rule.lr_per_layer, dtype=dt), (r.population, 1)) for r in refs]
+            [np.tile(lr, (r.population, 1)) for lr, r in zip(rates, refs, strict=True)]
         )
         tpar = np.zeros(K.N_TPAR, dtype=dt)
         from sarlearn.rules.relevance import NORM_EPS
@@ -279,6 +296,7 @@ class FastClosedLoop:
         tpar[K.T_1_DECAY] = 1.0 - relcfg.norm_decay
         tpar[K.T_EPS] = NORM_EPS
         tpar[K.T_NET_GAIN] = first.net_gain
+        tpar[K.T_TANH_SAT] = tanh_saturation(dt)
         self._tpar = tpar
         self._decay = float(relcfg.norm_decay)
         self._rel_m = np.concatenate([r.agent.rule.relevance.lowpassed for r in refs]).astype(dt)
@@ -343,15 +361,15 @@ class FastClosedLoop:
         for sl, ref in self._slices():
             agent, robot = ref.agent, ref.robot
             net = agent.network
-            for l in range(L):
-                a, b = self._woff[l], self._woff[l + 1]
-                net.weights[l][...] = self._W[sl, a:b].reshape(net.weights[l].shape)
-                n0, n1 = self._noff[l], self._noff[l + 1]
+            for li in range(L):
+                a, b = self._woff[li], self._woff[li + 1]
+                net.weights[li][...] = self._W[sl, a:b].reshape(net.weights[li].shape)
+                n0, n1 = self._noff[li], self._noff[li + 1]
                 if net.biases is not None:
-                    net.biases[l][...] = self._bias[sl, n0:n1]
-                net.pre[l][...] = self._h[sl, n0:n1]
-                net.post[l][...] = self._post[sl, n0:n1]
-                net.slopes[l][...] = self._slope[sl, n0:n1]
+                    net.biases[li][...] = self._bias[sl, n0:n1]
+                net.pre[li][...] = self._h[sl, n0:n1]
+                net.post[li][...] = self._post[sl, n0:n1]
+                net.slopes[li][...] = self._slope[sl, n0:n1]
             net.layer_inputs[0][...] = self._fy1[sl]  # the filter output is the network input
             bank = agent.bank
             shape = (-1, bank.n_predictors, self._n_filters)
@@ -417,6 +435,7 @@ class FastClosedLoop:
         Raises:
             DivergenceError: the network's output or weights became non-finite; the records
                 of the steps completed before it are in :attr:`partial`.
+            NonFiniteError: the wheel speeds overflowed (as the simulator raises).
         """
         if self._failed:
             raise RuntimeError("this FastClosedLoop diverged; build a new one")
@@ -472,6 +491,10 @@ class FastClosedLoop:
             layer = int(info[first[0], 1])
             self.t = start + done
             self.partial = self._finish(out, start, done, wc)
+            if code == K.STATUS_WHEELS_NONFINITE:
+                raise NonFiniteError(
+                    "set_wheel_speeds: wheel speeds contain NaN or infinite values"
+                )
             raise DivergenceError(self._message(code, layer, first))
         if self._ipar[K.I_LEARN] and _uses_relevance_code(self._ipar):
             self._rel_count += n
@@ -505,14 +528,64 @@ class FastClosedLoop:
             f"{agents.tolist()}"
         )
 
+    def step_agents(
+        self, predictors: NDArray[np.floating], errors: NDArray[np.floating]
+    ) -> NDArray[np.floating]:
+        """Run only the agents (filters, forward, rule; no world) on given inputs.
+
+        Equivalent to ``n`` calls of ``ClosedLoopAgent.step(errors[t], predictors[t])``: the
+        agents' state (weights, filters, relevance) advances, the world does not and ``t`` is
+        unchanged. Used to time the learner alone (``benchmarks/compare.py``) and to drive the
+        agents from recorded or real sensor data.
+
+        Args:
+            predictors: ``(n, P, n_predictors)`` raw predictors.
+            errors: ``(n, P)`` closed-loop errors.
+
+        Returns:
+            ``(P, n)`` the steering ``y`` of every step.
+
+        Raises:
+            DivergenceError: an output or the weights became non-finite.
+        """
+        if self._ref_exposed:
+            self._ref_exposed = False
+            self._load()
+        P = self.population
+        pred = np.asarray(predictors, dtype=np.float64)
+        err = np.ascontiguousarray(errors, dtype=np.float64)
+        n = pred.shape[0]
+        n_pred = self._fu1.shape[1]
+        if pred.shape != (n, P, n_pred) or err.shape != (n, P):
+            raise ValueError(
+                f"step_agents: need predictors ({n}, {P}, {n_pred}) and errors ({n}, {P}), got "
+                f"{pred.shape} and {err.shape}"
+            )
+        pred = np.ascontiguousarray(pred.reshape(n, P * n_pred))
+        steer = np.zeros((P, n), dtype=self.dtype)
+        status = np.zeros(P, dtype=np.int64)
+        self._ref_stale = True
+        K.run_agents(
+            pred, err, self._rel_count, self._decay, self._ipar, self._tpar, self._filt,
+            self._net, self._rule, steer, status,
+        )  # fmt: skip
+        if status.any():
+            self._failed = True
+            raise DivergenceError(
+                f"the agents' network became non-finite (status {status.tolist()})"
+            )
+        if self._ipar[K.I_LEARN] and _uses_relevance_code(self._ipar):
+            self._rel_count += n
+        return steer
+
     # ------------------------------------------------------------------ read-outs
     def weight_change(self) -> NDArray[np.floating]:
         """``(P, L)`` Frobenius distance of each layer from its initial weights."""
         out = np.empty((self.population, self.n_layers), dtype=self.dtype)
-        for l in range(self.n_layers):
-            a, b = self._woff[l], self._woff[l + 1]
+        for li in range(self.n_layers):
+            a, b = self._woff[li], self._woff[li + 1]
             d = self._W[:, a:b] - self._W0[:, a:b]
-            out[:, l] = np.sqrt(np.sum(d * d, axis=1))
+            out[:, li] = np.sqrt(np.sum(d * d, axis=1))
         return out
 
     def weights(self, layer: int) -> NDArray[np.floating]:

@@ -3,22 +3,27 @@ learning rule, readout and motors, for a population of independent agents.
 
 The maths is that of the readable numpy modules (``sarlearn.world``, ``sarlearn.filters``,
 ``sarlearn.network``, ``sarlearn.rules``, ``sarlearn.loop``), written out element by element in
-the same order of floating-point operations wherever that order is defined by the reference
+the same order of floating-point operations wherever the reference defines that order
 (elementwise formulas, the update ``W += (d x) * lr``, the filter recurrence, the exact-arc
-kinematics, the bilinear lookup). Only the sums of the matrix products (forward pass, backward
-path, forward relevance) are accumulated in a fixed sequential order where numpy's BLAS uses its
-own blocking, so results agree with the reference up to summation order (about 1e-16 relative
-per product). ``fastmath`` stays off: no reassociation, no fused multiply-add.
+kinematics, the bilinear lookup, the relevance filters). Three things differ in the last bits:
 
-Memory layout (per agent, everything population-first):
+- the sums of the matrix products (forward pass, backward path, forward relevance): numpy
+  leaves their order to BLAS, the kernels let LLVM vectorise them (``_dot`` is the only code
+  compiled with a fastmath flag, ``reassoc``; everything else is strict IEEE, no FMA);
+- sin, cos and tanh come from the C library, numpy uses its own SIMD versions (a few ulp); the
+  one place where an ulp changes a result qualitatively, tanh reaching exactly +-1 (a saturated
+  neuron's slope is then exactly 0, and its sign too), copies numpy's saturation point;
+- the weight-change read-out is accumulated in float64.
 
-- weights of all layers in one flat row ``W[p]``; layer ``l`` occupies
-  ``woff[l] .. woff[l + 1]`` and is stored *transposed*, ``(n_in_l, n_out_l)`` row-major, so
-  that the forward pass, the update and the forward relevance run over contiguous rows of
-  ``n_out`` values (vectorisable without reordering any sum);
-- per-neuron values (h, f(h), f'(h), teaching signals) of all layers in flat rows, layer ``l`` at
-  ``noff[l] .. noff[l + 1]``;
-- fixed feedback matrices (fa, dfa) in one flat row, in the reference's own layout.
+Memory layout (per agent, everything population-first, one row per agent):
+
+- weights of all layers in one flat row ``W[p]``; layer ``l`` is its ``(n_out, n_in)`` matrix,
+  row-major as in the reference, at ``woff[l] .. woff[l + 1]``;
+- per-neuron values (h, f(h), f'(h), teaching signals) of all layers in flat rows, layer ``l``
+  at ``noff[l] .. noff[l + 1]``;
+- the filter bank's outputs ``fy1`` (predictor-major, as the bank returns them) double as the
+  network's input;
+- fixed feedback matrices (fa, dfa) in one flat row, in the reference's own layouts.
 
 Time blocking: agents are independent, so :func:`run_chunk` lets each thread advance one agent
 ``block`` steps at a time (``prange`` over agents). With ``block`` equal to the chunk length an
@@ -57,6 +62,7 @@ STATUS_OK = 0
 STATUS_OUTPUT_NONFINITE = 1  # the network's output (forward pass) became NaN/inf
 STATUS_STEERING_NONFINITE = 2  # the readout became NaN/inf
 STATUS_WEIGHTS_NONFINITE = 3  # a layer's weights became NaN/inf after an update
+STATUS_WHEELS_NONFINITE = 4  # e + G y overflowed: the simulator refuses such wheel speeds
 
 # Indices into the float64 world parameters ``wpar``.
 W_INV, W_HEIGHT, W_UMAX, W_VMAX = 0, 1, 2, 3
@@ -74,11 +80,12 @@ N_IPAR = 14
 # combines a Python float with a dtype array, numpy (NEP 50) casts the float to the dtype first.
 T_ZERO, T_ONE, T_HALF = 0, 1, 2
 T_LOWPASS, T_1_LOWPASS, T_GAIN, T_DECAY, T_1_DECAY, T_EPS, T_NET_GAIN = 3, 4, 5, 6, 7, 8, 9
-N_TPAR = 10
+T_TANH_SAT = 10
+N_TPAR = 11
 
 
 @njit(cache=True, inline="always")
-def _sign(x, one, zero):  # noqa: ANN001, ANN202 - numba generic
+def _sign(x, one, zero):
     # numpy's sign with sign(0) = 0 (NaN maps to 0 here; a NaN is caught as divergence anyway).
     if x > 0:
         return one
@@ -88,7 +95,7 @@ def _sign(x, one, zero):  # noqa: ANN001, ANN202 - numba generic
 
 
 @njit(cache=True, inline="always")
-def _lookup(img, stride, inv, height, umax, vmax, x, y):  # noqa: ANN001, ANN202
+def _lookup(img, stride, inv, height, umax, vmax, x, y):
     """Bilinear darkness at (x, y): exactly ``Track._lookup`` (padded image, clamped)."""
     u = x * inv + 0.5
     v = (height - y) * inv + 0.5
@@ -109,7 +116,7 @@ def _lookup(img, stride, inv, height, umax, vmax, x, y):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, inline="always")
-def _sense(p, pose, ground, lost, img, sx, sy, wpar, ipar):  # noqa: ANN001, ANN202
+def _sense(p, pose, ground, lost, img, sx, sy, wpar, ipar):
     """Read every ground sensor at the current pose; update the lost-line counter."""
     stride = ipar[I_STRIDE]
     inv, height, umax, vmax = wpar[W_INV], wpar[W_HEIGHT], wpar[W_UMAX], wpar[W_VMAX]
@@ -133,14 +140,14 @@ def _sense(p, pose, ground, lost, img, sx, sy, wpar, ipar):  # noqa: ANN001, ANN
 
 
 @njit(cache=True, inline="always")
-def _sinc(x):  # noqa: ANN001, ANN202
+def _sinc(x):
     # np.sinc: y = pi * (x if x != 0 else 1e-20); sin(y) / y
     y = math.pi * (x if x != 0.0 else 1.0e-20)
     return math.sin(y) / y
 
 
 @njit(cache=True, inline="always")
-def _advance(p, pose, vl, vr, axle, dt):  # noqa: ANN001, ANN202
+def _advance(p, pose, vl, vr, axle, dt):
     """Exact-arc differential drive, exactly ``world.robot._advance``."""
     x, y, th = pose[p, 0], pose[p, 1], pose[p, 2]
     turn = (vr - vl) * (dt / axle)
@@ -153,13 +160,29 @@ def _advance(p, pose, vl, vr, axle, dt):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, inline="always")
-def _activate(h, act, half, one):  # noqa: ANN001, ANN202
+def _tanh(x, sat, one):
+    """tanh(x), saturating to exactly +-1 where numpy's own tanh does (|x| >= sat).
+
+    numpy's SIMD tanh and the C library's (which numba calls) differ by a few ulp and reach
+    exactly 1.0 at slightly different x. Elsewhere an ulp does not matter, but there it decides
+    whether f'(h) is exactly 0 or about 1e-16, i.e. whether a saturated neuron's sign is 0 or
+    +-1 in the sign-based rules, so the saturation point is copied from numpy.
+    """
+    if x >= sat:
+        return one
+    if x <= -sat:
+        return -one
+    return np.tanh(x)
+
+
+@njit(cache=True, inline="always")
+def _activate(h, act, half, one, sat):
     """(f(h), f'(h)) exactly as ``sarlearn.activations`` computes them."""
     if act == ACT_LOGISTIC:
-        f = np.tanh(h * half) * half
+        f = _tanh(h * half, sat, one) * half
         return f, (half - f) * (half + f)
     if act == ACT_TANH:
-        f = np.tanh(h)
+        f = _tanh(h, sat, one)
         return f, (one - f) * (one + f)
     return h, one
 
@@ -171,7 +194,7 @@ def _activate(h, act, half, one):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, fastmath={"reassoc"})
-def _dot(A, p, a, B, q, b, n, zero):  # noqa: ANN001, ANN202
+def _dot(A, p, a, B, q, b, n, zero):
     """sum_j A[p, a + j] B[q, b + j], j < n.
 
     The one reduction that may be reordered (fastmath "reassoc" and nothing else): it is the
@@ -185,7 +208,7 @@ def _dot(A, p, a, B, q, b, n, zero):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, fastmath={"reassoc"})
-def _nonfinite(A, p, a, n, zero):  # noqa: ANN001, ANN202
+def _nonfinite(A, p, a, n, zero):
     """Whether any A[p, a + j], j < n, is NaN or inf (w * 0 is 0 for finite w, else NaN)."""
     acc = zero
     for j in range(n):
@@ -194,7 +217,7 @@ def _nonfinite(A, p, a, n, zero):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, fastmath={"reassoc"})
-def _sqdist(A, B, p, a, n):  # noqa: ANN001, ANN202
+def _sqdist(A, B, p, a, n):
     """sum_j (A[p, a + j] - B[p, a + j])^2, j < n, accumulated in float64."""
     acc = 0.0
     for j in range(n):
@@ -204,14 +227,14 @@ def _sqdist(A, B, p, a, n):  # noqa: ANN001, ANN202
 
 
 @njit(cache=True, inline="always")
-def _forward_layer(W, p, wo, X, xo, H, ho, nin, nout, zero):  # noqa: ANN001, ANN202
+def _forward_layer(W, p, wo, X, xo, H, ho, nin, nout, zero):
     """H[p, ho + i] = sum_j W_l[i, j] X[p, xo + j]; W_l (n_out, n_in) flat at W[p, wo:]."""
     for i in range(nout):
         H[p, ho + i] = _dot(W, p, wo + i * nin, X, p, xo, nin, zero)
 
 
 @njit(cache=True, inline="always")
-def _filter_step(p, src, row, col, ipar, fcoef, fy1, fy2, fu1):  # noqa: ANN001, ANN202
+def _filter_step(p, src, row, col, ipar, fcoef, fy1, fy2, fu1):
     """Advance agent p's filter bank by one sample of the predictors src[row, col:].
 
     ``fy1`` (predictor-major, like the bank's output) is then the network input x_{-1}.
@@ -245,32 +268,30 @@ def _filter_step(p, src, row, col, ipar, fcoef, fy1, fy2, fu1):  # noqa: ANN001,
 
 
 @njit(cache=True, inline="always")
-def _forward(  # noqa: ANN202
-    p, ipar, tpar, fy1, sizes, woff, noff, W, bias, hbuf, post, slope, readout
-):  # noqa: ANN001
+def _forward(p, ipar, tpar, fy1, sizes, woff, noff, W, bias, hbuf, post, slope, readout):
     """Forward pass of agent p on its filter outputs; returns (status, steering y).
 
     The per-step helpers are inlined into the kernels (``inline="always"``): a real call
     would take and drop references to every array argument, atomic operations on reference
     counts shared by all agents, which the threads would then fight over.
     """
-    zero, one, half = tpar[T_ZERO], tpar[T_ONE], tpar[T_HALF]
+    zero, one, half, sat = tpar[T_ZERO], tpar[T_ONE], tpar[T_HALF], tpar[T_TANH_SAT]
     L = ipar[I_N_LAYERS]
     act = ipar[I_ACT]
     has_bias = ipar[I_BIAS] != 0
-    for l in range(L):
-        nout = sizes[l + 1]
-        o = noff[l]
-        if l == 0:
+    for li in range(L):
+        nout = sizes[li + 1]
+        o = noff[li]
+        if li == 0:
             _forward_layer(W, p, woff[0], fy1, np.uint64(0), hbuf, o, sizes[0], nout, zero)
         else:
-            _forward_layer(W, p, woff[l], post, noff[l - 1], hbuf, o, sizes[l], nout, zero)
+            _forward_layer(W, p, woff[li], post, noff[li - 1], hbuf, o, sizes[li], nout, zero)
         for i in range(nout):
             h = hbuf[p, o + i]
             if has_bias:
                 h += bias[p, o + i]
                 hbuf[p, o + i] = h
-            f, s = _activate(h, act, half, one)
+            f, s = _activate(h, act, half, one, sat)
             post[p, o + i] = f
             slope[p, o + i] = s
     oo = noff[L - 1]
@@ -287,10 +308,30 @@ def _forward(  # noqa: ANN202
 
 
 @njit(cache=True, inline="always")
-def _learn(  # noqa: ANN202
-    p, e64, count, decay64, ipar, tpar, fy1, sizes, woff, noff, W, bias, post, slope, sig,
-    rfw, tmp, lr, rel_m, rel_n, fb, boff,
-):  # noqa: ANN001 - fmt: skip
+def _learn(
+    p,
+    e64,
+    count,
+    decay64,
+    ipar,
+    tpar,
+    fy1,
+    sizes,
+    woff,
+    noff,
+    W,
+    bias,
+    post,
+    slope,
+    sig,
+    rfw,
+    tmp,
+    lr,
+    rel_m,
+    rel_n,
+    fb,
+    boff,
+):
     """One rule step of agent p after :func:`_forward`, with the closed-loop error e64.
 
     ``count`` is the relevance's step count after this step (for the normalisation's bias
@@ -308,8 +349,8 @@ def _learn(  # noqa: ANN202
     n_out = sizes[L]
     n_neurons = noff[L]
     oo = noff[L - 1]
-    sign_out = rule == RULE_SAR or rule == RULE_SAR_EXACT or rule == RULE_SIGN_ONLY
-    sign_hidden = rule == RULE_SAR or rule == RULE_SIGN_ONLY
+    sign_out = rule in (RULE_SAR, RULE_SAR_EXACT, RULE_SIGN_ONLY)
+    sign_hidden = rule in (RULE_SAR, RULE_SIGN_ONLY)
 
     tmp[p, 0] = e64  # the store casts e to the dtype, as the rule does
     E = tmp[p, 0]
@@ -344,14 +385,14 @@ def _learn(  # noqa: ANN202
             if sign_out:
                 v = _sign(v, one, zero)
             sig[p, oo + i] = v
-        for l in range(L - 2, -1, -1):
-            o = noff[l]
-            nl = sizes[l + 1]
-            nu = sizes[l + 2]
-            ou = noff[l + 1]
+        for li in range(L - 2, -1, -1):
+            o = noff[li]
+            nl = sizes[li + 1]
+            nu = sizes[li + 2]
+            ou = noff[li + 1]
             if rule == RULE_DFA:
                 # d_l = (B_l e) f'(h_l), e broadcast to every output; B_l (n_l, n_out)
-                bo = boff[l]
+                bo = boff[li]
                 for j in range(nl):
                     acc = zero
                     for k in range(n_out):
@@ -360,11 +401,11 @@ def _learn(  # noqa: ANN202
                 continue
             # carry layer l+1's signal back: W_{l+1}^T d_{l+1}, or its stand-in
             if rule == RULE_FA:
-                bo = boff[l]  # B_{l+1}: (n_l, n_u)
+                bo = boff[li]  # B_{li+1}: (n_l, n_u)
                 for j in range(nl):
                     tmp[p, j] = _dot(fb, p, bo + j * nu, sig, p, ou, nu, zero)
             else:
-                wo = woff[l + 1]  # W_{l+1}: (n_u, n_l)
+                wo = woff[li + 1]  # W_{l+1}: (n_u, n_l)
                 for j in range(nl):
                     tmp[p, j] = zero
                 for k in range(nu):
@@ -391,10 +432,10 @@ def _learn(  # noqa: ANN202
             # r_1 = |r f'(h_1)|, r_l = |(W_l r_{l-1}) f'(h_l)|
             for i in range(sizes[1]):
                 rfw[p, i] = abs(r * slope[p, i])
-            for l in range(1, L):
-                o = noff[l]
-                nout = sizes[l + 1]
-                _forward_layer(W, p, woff[l], rfw, noff[l - 1], rfw, o, sizes[l], nout, zero)
+            for li in range(1, L):
+                o = noff[li]
+                nout = sizes[li + 1]
+                _forward_layer(W, p, woff[li], rfw, noff[li - 1], rfw, o, sizes[li], nout, zero)
                 for i in range(nout):
                     rfw[p, o + i] = abs(rfw[p, o + i] * slope[p, o + i])
             for k in range(n_neurons):
@@ -404,23 +445,23 @@ def _learn(  # noqa: ANN202
                 sig[p, k] = r * sig[p, k]
 
     # apply: W_l += (d_l x_{l-1}^T) * lr_l, b_l += lr_l d_l; then check finiteness
-    for l in range(L):
-        nin = sizes[l]
-        nout = sizes[l + 1]
-        o = noff[l]
-        lrl = lr[p, l]
-        wo = woff[l]
+    for li in range(L):
+        nin = sizes[li]
+        nout = sizes[li + 1]
+        o = noff[li]
+        lrl = lr[p, li]
+        wo = woff[li]
         bad = False
         for i in range(nout):
             c = sig[p, o + i]
             if c == 0:
                 continue  # adding exact zeros changes nothing
             row = wo + i * nin
-            if l == 0:
+            if li == 0:
                 for j in range(nin):
                     W[p, row + j] = W[p, row + j] + (c * fy1[p, j]) * lrl
             else:
-                xo = noff[l - 1]
+                xo = noff[li - 1]
                 for j in range(nin):
                     W[p, row + j] = W[p, row + j] + (c * post[p, xo + j]) * lrl
             if _nonfinite(W, p, row, nin, zero):
@@ -430,21 +471,63 @@ def _learn(  # noqa: ANN202
                 if not np.isfinite(bias[p, o + i]):
                     bad = True
         if bad:
-            return STATUS_WEIGHTS_NONFINITE, l
+            return STATUS_WEIGHTS_NONFINITE, li
     return STATUS_OK, -1
 
 
 @njit(cache=True)
-def _agent_steps(  # noqa: ANN201, PLR0913
-    p_signed, t_first, t_last, t_global0, rel_count0, decay64, ipar, tpar,
-    img, sx, sy, wpar,
-    pose, lost, ground,
-    fcoef, fy1, fy2, fu1,
-    sizes, woff, noff, W, W0, bias, hbuf, post, slope, sig, rfw, tmp, readout,
-    lr, rel_m, rel_n, fb, boff,
-    r_error, r_steer, r_left, r_right, r_x, r_y, r_head, r_off, r_sl, r_sr, r_ground, wc,
+def _agent_steps(
+    p_signed,
+    t_first,
+    t_last,
+    t_global0,
+    rel_count0,
+    decay64,
+    ipar,
+    tpar,
+    img,
+    sx,
+    sy,
+    wpar,
+    pose,
+    lost,
+    ground,
+    fcoef,
+    fy1,
+    fy2,
+    fu1,
+    sizes,
+    woff,
+    noff,
+    W,
+    W0,
+    bias,
+    hbuf,
+    post,
+    slope,
+    sig,
+    rfw,
+    tmp,
+    readout,
+    lr,
+    rel_m,
+    rel_n,
+    fb,
+    boff,
+    r_error,
+    r_steer,
+    r_left,
+    r_right,
+    r_x,
+    r_y,
+    r_head,
+    r_off,
+    r_sl,
+    r_sr,
+    r_ground,
+    wc,
     info,
-):  # noqa: ANN001 - fmt: skip
+):
     """Advance agent ``p`` over the chunk's steps ``t_first .. t_last - 1`` (the whole loop).
 
     Returns a status code (``STATUS_*``); on failure ``info[p]`` holds (global step, layer).
@@ -503,6 +586,10 @@ def _agent_steps(  # noqa: ANN201, PLR0913
         u_cmd = e64 + float(c_net * y_net)
         vl = speed - u_cmd
         vr = speed + u_cmd
+        if not (np.isfinite(vl) and np.isfinite(vr)):
+            info[p, 0] = tg
+            info[p, 1] = L - 1
+            return STATUS_WHEELS_NONFINITE
         r_left[p, t] = vl
         r_right[p, t] = vr
         _advance(p, pose, vl, vr, wpar[W_AXLE], wpar[W_DT])
@@ -510,17 +597,30 @@ def _agent_steps(  # noqa: ANN201, PLR0913
         # -- weight-change sample after every ``every``-th global step
         if (tg + 1) % every == 0:
             kk = (tg + 1) // every - t_global0 // every - 1
-            for l in range(L):
-                d2 = _sqdist(W, W0, p, woff[l], woff[l + 1] - woff[l])
-                wc[p, kk, l] = math.sqrt(d2)
+            for li in range(L):
+                d2 = _sqdist(W, W0, p, woff[li], woff[li + 1] - woff[li])
+                wc[p, kk, li] = math.sqrt(d2)
     return STATUS_OK
 
 
 @njit(cache=True, parallel=True)
-def run_chunk(  # noqa: ANN201
-    n, block, t_global0, rel_count0, decay64,
-    world, wstate, ipar, tpar, filt, net, rule_arrays, rec, status, info,
-):  # noqa: ANN001 - fmt: skip
+def run_chunk(
+    n,
+    block,
+    t_global0,
+    rel_count0,
+    decay64,
+    world,
+    wstate,
+    ipar,
+    tpar,
+    filt,
+    net,
+    rule_arrays,
+    rec,
+    status,
+    info,
+):
     """Run ``n`` closed-loop steps for every agent; agents in parallel, ``block`` steps at a time.
 
     ``status[p]`` (``STATUS_*``) and ``info[p] = (global step, layer)`` report failures; a
@@ -551,9 +651,19 @@ def run_chunk(  # noqa: ANN201
 
 
 @njit(cache=True, parallel=True)
-def run_agents(  # noqa: ANN201
-    predictors, errors, rel_count0, decay64, ipar, tpar, filt, net, rule_arrays, steer, status,
-):  # noqa: ANN001 - fmt: skip
+def run_agents(
+    predictors,
+    errors,
+    rel_count0,
+    decay64,
+    ipar,
+    tpar,
+    filt,
+    net,
+    rule_arrays,
+    steer,
+    status,
+):
     """The agent alone (no world): ``ClosedLoopAgent.step`` for ``n`` given inputs.
 
     Args:

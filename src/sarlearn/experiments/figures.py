@@ -13,6 +13,7 @@ import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from numpy.typing import ArrayLike, NDArray
 
 from sarlearn.experiments.outputs import atomic_write_with
@@ -86,45 +87,66 @@ def path_figure(
     arena: float = 250.0,
     span: int | None = None,
     title: str = "",
+    errors: ArrayLike | None = None,
+    zoom: float = 70.0,
 ) -> Path:
     """path.png: the robot's path on the track, the early part and the late part in colours.
 
     ``track_image`` is the floor's darkness (row 0 = the top of the arena, 1 = dark). ``span``
-    is the number of steps drawn as "early" and as "late" (default: a third of the run).
+    is the number of steps drawn as "early" and as "late" (default: a third of the run). With
+    the per-step ``errors``, the places where the reflex had to act (e != 0) are marked and a
+    second panel zooms (``zoom`` units wide) on the worst place of the early part.
     """
     x = np.asarray(xs, dtype=np.float64)
     y = np.asarray(ys, dtype=np.float64)
+    e = None if errors is None else np.asarray(errors, dtype=np.float64)
     n = x.size
     span = max(1, n // 3) if span is None else max(1, min(span, n))
-    fig = Figure(figsize=(6, 6), layout="constrained")
-    ax = fig.subplots()
-    if track_image is not None:
-        ax.imshow(
-            np.asarray(track_image),
-            cmap="Greys",
-            vmin=0,
-            vmax=1.4,  # line drawn dark grey, so the coloured paths stay visible on it
-            extent=(0, arena, 0, arena),
-            origin="upper",
-            interpolation="bilinear",
-        )
-    if n:
-        ax.plot(x[:span], y[:span], color=EARLY_COLOUR, lw=1.0, label=f"steps 0–{span - 1}")
-        ax.plot(
-            x[n - span :],
-            y[n - span :],
-            color=LATE_COLOUR,
-            lw=1.0,
-            label=f"steps {n - span}–{n - 1}",
-        )
+    show_zoom = e is not None and n > 0 and np.any(e[:span] != 0)
+    fig = Figure(figsize=(11, 5.6) if show_zoom else (6, 6), layout="constrained")
+    axes = fig.subplots(1, 2 if show_zoom else 1, squeeze=False)[0]
+    early, late = slice(0, span), slice(n - span, n)
+    for ax in axes:
+        if track_image is not None:
+            ax.imshow(
+                np.asarray(track_image),
+                cmap="Greys",
+                vmin=0,
+                vmax=1.4,  # line drawn dark grey, so the coloured paths stay visible on it
+                extent=(0, arena, 0, arena),
+                origin="upper",
+                interpolation="bilinear",
+            )
+        if not n:
+            continue
+        for part, colour in ((early, EARLY_COLOUR), (late, LATE_COLOUR)):
+            ax.plot(x[part], y[part], color=colour, lw=1.0, label=_span_label(part))
+            if e is not None:
+                hit = np.flatnonzero(e[part] != 0) + part.start
+                ax.plot(x[hit], y[hit], ".", color=colour, ms=3, label="_nolegend_")
         ax.plot(x[0], y[0], "o", color="k", ms=4, label="start")
-        ax.legend(loc="upper right", fontsize=8)
-    ax.set_xlim(0, arena)
-    ax.set_ylim(0, arena)
-    ax.set_aspect("equal")
+        ax.set_aspect("equal")
+    axes[0].set_xlim(0, arena)
+    axes[0].set_ylim(0, arena)
+    if n:
+        axes[0].legend(loc="upper right", fontsize=8)
+    if show_zoom:
+        assert e is not None
+        worst = int(np.argmax(np.abs(e[:span])))
+        cx, cy = x[worst], y[worst]
+        axes[1].set_xlim(cx - zoom / 2, cx + zoom / 2)
+        axes[1].set_ylim(cy - zoom / 2, cy + zoom / 2)
+        axes[1].set_title("zoom on the largest early error (dots: reflex acting, e ≠ 0)")
+        axes[0].add_patch(
+            Rectangle((cx - zoom / 2, cy - zoom / 2), zoom, zoom, fill=False, lw=0.8, ls="--")
+        )
     if title:
-        ax.set_title(title)
+        fig.suptitle(title)
     return _save(fig, path)
+
+
+def _span_label(part: slice) -> str:
+    return f"steps {part.start}–{part.stop - 1}"
 
 
 def weights_figure(

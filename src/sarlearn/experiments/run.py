@@ -500,6 +500,7 @@ def _write_outputs(
                 getattr(track, "arena", cfg.world.arena),
                 span=min(1000, max(1, len(errors) // 3)),
                 title=label,
+                errors=errors,
             ),
         )
         wsteps = np.concatenate([[0], rec["weight_steps"]])

@@ -1,0 +1,220 @@
+"""The compiled engine against the numpy reference loop.
+
+The closed loop amplifies last-bit differences (a pose difference of 1e-15 moves the reflex
+error by about 1e-12, and so on; see ``sarlearn.engine.verify``), so exactness is tested in two
+ways: teacher-forced (before every step the reference is reset to the engine's state, then both
+take one step: every stage of every step must agree to ~1e-12) and free-running over horizons
+where the reference itself is not yet chaotic. Everything that involves only the engine
+(population vs single runs, chunking, lockstep vs blocked, checkpoints) must be bit-identical.
+
+Two kernel signatures are compiled (float64, float32); numba caches them on disk.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from sarlearn.config import RunConfig
+from sarlearn.engine import FastClosedLoop, make_closed_loop
+from sarlearn.engine.fast_loop import tanh_saturation
+from sarlearn.engine.verify import stepwise_deviation, trajectory_deviation
+from sarlearn.errors import DivergenceError
+from sarlearn.loop import RECORDS, ClosedLoop
+
+ALL_RULES = ["sar", "gdm", "sign-only", "sar-local", "relevance-only", "sar-exact", "fa", "dfa",
+             "sign-symmetry"]  # fmt: skip
+
+
+def cfg_of(**overrides: object) -> RunConfig:
+    return RunConfig().with_overrides({k.replace("__", "."): v for k, v in overrides.items()})
+
+
+def assert_same_records(a: dict, b: dict) -> None:
+    assert set(a) == set(b)
+    for key in a:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+# ---------------------------------------------------------------------- against the reference
+
+
+@pytest.mark.parametrize("rule", ALL_RULES)
+def test_every_step_matches_reference(rule: str) -> None:
+    """Teacher-forced: 11 layers, 3 agents, 150 steps; records and weights to 1e-12."""
+    lr = 1e-3 if rule in ("gdm", "fa", "dfa", "sign-symmetry") else 1e-4
+    dev = stepwise_deviation(cfg_of(rule__name=rule, rule__lr=lr), steps=150, population=3)
+    assert max(dev.values()) < 1e-12, dev
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"rule.relevance.normalise": True, "rule.relevance.lowpass": 0.5, "rule.relevance.gain": 2},
+        {"rule.relevance.mode": "forward", "network.zero_output": False},
+        {"rule.name": "relevance-only", "rule.relevance.mode": "forward",
+         "network.zero_output": False},
+        {"network.activation": "tanh", "rule.name": "gdm", "rule.lr": 1e-3},
+        {"network.activation": "linear", "network.layers": [5, 2], "rule.name": "gdm"},
+        {"network.bias": True, "network.zero_output": False, "rule.name": "gdm", "rule.lr": 1e-3},
+        {"filters.kind": "delay"},
+        {"filters.kind": "ico", "filters.q": 0.8},
+        {"rule.layer_lr_scale": [1.0] * 10 + [0.5], "network.init": "uniform"},
+    ],
+    ids=["relevance-filters", "forward-relevance", "relevance-only-forward", "tanh", "linear",
+         "bias", "delay-bank", "ico-bank", "layer-rates"],
+)  # fmt: skip
+def test_options_match_reference(overrides: dict) -> None:
+    dev = stepwise_deviation(RunConfig().with_overrides(overrides), steps=60, population=2)
+    assert max(dev.values()) < 1e-12, dev
+
+
+def test_float32_matches_reference_to_float32_precision() -> None:
+    dev = stepwise_deviation(cfg_of(dtype="float32", rule__lr=1e-4), steps=60, population=2)
+    assert max(dev.values()) < 1e-5, dev
+
+
+@pytest.mark.parametrize(
+    ("overrides", "population", "steps"),
+    [
+        ({"rule.name": "sar"}, 1, 60),
+        ({"rule.name": "gdm"}, 3, 60),
+        ({"rule.name": "sign-only"}, 3, 60),
+        ({"rule.name": "relevance-only"}, 1, 60),
+        ({"network.layers": [2]}, 3, 300),
+        ({"network.layers": [10, 10, 2], "rule.name": "gdm", "rule.lr": 1e-3}, 3, 150),
+        ({"network.layers": [10, 10, 2]}, 1, 150),
+    ],
+)
+def test_free_run_matches_reference(overrides: dict, population: int, steps: int) -> None:
+    """Same trajectories, errors and weights without any resetting."""
+    dev = trajectory_deviation(RunConfig().with_overrides(overrides), steps, population)
+    assert max(dev.values()) < 1e-9, dev
+
+
+def test_records_have_the_reference_layout() -> None:
+    cfg = cfg_of(network__layers=[10, 2])
+    fast = FastClosedLoop.from_config(cfg, 2, weights_every=7, record_ground=True)
+    ref = ClosedLoop.from_config(cfg, 2, weights_every=7, record_ground=True)
+    rf, rr = fast.run(30), ref.run(30)
+    assert set(rf) == set(rr)
+    for key in rr:
+        assert rf[key].shape == rr[key].shape, key
+        assert rf[key].dtype == rr[key].dtype, key
+    np.testing.assert_array_equal(rf["weight_steps"], rr["weight_steps"])
+    np.testing.assert_allclose(rf["ground"], rr["ground"], rtol=0, atol=1e-12)
+    assert fast.t == ref.t == 30
+
+
+# ---------------------------------------------------------------------- engine invariants
+
+
+def test_population_equals_single_runs() -> None:
+    """Agent k of a stacked population is bit-identical to the single run of cfgs[k]."""
+    cfgs = [cfg_of(seed=s, rule__lr=lr) for s, lr in ((0, 1e-4), (1, 3e-5), (2, 1e-5))]
+    pop = FastClosedLoop.from_configs(cfgs, weights_every=10)
+    rec = pop.run(120)
+    for k, cfg in enumerate(cfgs):
+        single = FastClosedLoop.from_config(cfg, 1, weights_every=10)
+        one = single.run(120)
+        for key in (*RECORDS, "weight_change"):
+            np.testing.assert_array_equal(rec[key][k], one[key][0], err_msg=key)
+        for layer in range(single.n_layers):
+            np.testing.assert_array_equal(pop.weights(layer)[k], single.weights(layer)[0])
+
+
+def test_chunks_and_lockstep_change_nothing() -> None:
+    cfg = cfg_of(rule__lr=1e-4)
+    whole = FastClosedLoop.from_config(cfg, 3, weights_every=7)
+    lockstep = FastClosedLoop.from_config(cfg, 3, weights_every=7, block=1)
+    chunked = FastClosedLoop.from_config(cfg, 3, weights_every=7)
+    a = whole.run(100)
+    b = lockstep.run(100)
+    c1, c2 = chunked.run(33), chunked.run(67)
+    assert_same_records(a, b)
+    for key in a:
+        joined = np.concatenate([c1[key], c2[key]], axis=0 if a[key].ndim == 1 else 1)
+        np.testing.assert_array_equal(a[key], joined, err_msg=key)
+
+
+def test_reference_objects_stay_in_sync() -> None:
+    cfg = cfg_of(rule__lr=1e-4)
+    fast = FastClosedLoop.from_config(cfg, 2)
+    fast.run(50)
+    net = fast.agent.network  # syncs
+    for layer, w in enumerate(net.weights):
+        np.testing.assert_array_equal(w, fast.weights(layer))
+    assert fast.robot.steps == 50 and fast.loops[0].t == 50
+    np.testing.assert_array_equal(fast.agent.weight_change(), fast.weight_change())
+    # a change made through the reference objects is picked up by the next run
+    net.weights[-1][...] = 0.01
+    ref_copy = pickle.loads(pickle.dumps(fast.loops[0]))
+    a, b = fast.run(20), ref_copy.run(20)
+    np.testing.assert_allclose(a["steering"], b["steering"], rtol=0, atol=1e-12)
+    assert np.all(a["steering"][:, 0] != 0)
+
+
+def test_checkpoint_roundtrip_continues_identically() -> None:
+    cfg = cfg_of(rule__lr=1e-4)
+    a = FastClosedLoop.from_config(cfg, 1)
+    a.run(40)
+    b = pickle.loads(pickle.dumps(a))
+    assert isinstance(b, FastClosedLoop) and b.t == 40
+    assert_same_records(a.run(60), b.run(60))
+
+
+def test_divergence_raises_like_the_reference() -> None:
+    cfg = cfg_of(network__activation="linear", network__layers=[10, 10, 2], rule__name="gdm",
+                 rule__lr=1e3, network__zero_output=False)  # fmt: skip
+    ref = ClosedLoop.from_config(cfg, 1)
+    fast = FastClosedLoop.from_config(cfg, 1)
+    with pytest.raises(DivergenceError):
+        ref.run(400)
+    with pytest.raises(DivergenceError):
+        fast.run(400)
+    # (where exactly exploding weights overflow depends on last bits: same kind, not same step)
+    for loop in (fast, ref):
+        assert loop.partial is not None
+        assert loop.partial["step"].shape == (loop.t,)
+        assert all(loop.partial[key].shape[1] == loop.t for key in RECORDS)
+    with pytest.raises(RuntimeError, match="diverged"):
+        fast.run(1)
+
+
+def test_step_agents_equals_agent_steps() -> None:
+    fast = FastClosedLoop.from_config(cfg_of(rule__lr=1e-4), 2)
+    agent = pickle.loads(pickle.dumps(fast.agent))
+    rng = np.random.default_rng(1)
+    pred = rng.random((80, 2, 144))
+    err = rng.normal(0.0, 5.0, (80, 2))
+    y = fast.step_agents(pred, err)
+    y_ref = np.stack([agent.step(err[t], pred[t]) for t in range(80)], axis=1)
+    np.testing.assert_allclose(y, y_ref, rtol=0, atol=1e-12)
+    for layer, w in enumerate(agent.network.weights):
+        np.testing.assert_allclose(fast.weights(layer), w, rtol=0, atol=1e-12)
+
+
+# ---------------------------------------------------------------------- coverage and fallback
+
+
+def test_unsupported_configurations_fall_back() -> None:
+    camera = cfg_of(world__inputs="camera")
+    with pytest.raises(NotImplementedError, match="inputs"):
+        FastClosedLoop.from_config(camera)
+    assert type(make_closed_loop(camera)) is ClosedLoop
+    with pytest.raises(NotImplementedError):
+        make_closed_loop(camera, engine="fast")
+    reflex = cfg_of(rule__name="reflex")
+    assert type(make_closed_loop(reflex)) is ClosedLoop
+    assert isinstance(make_closed_loop(RunConfig()), FastClosedLoop)
+    assert type(make_closed_loop(RunConfig(), engine="numpy")) is ClosedLoop
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_tanh_saturation_is_numpys(dtype: type) -> None:
+    sat = dtype(tanh_saturation(dtype))
+    below = np.nextafter(sat, dtype(0))
+    assert np.tanh(np.array([sat]))[0] == 1.0
+    assert np.tanh(np.array([below]))[0] < 1.0
