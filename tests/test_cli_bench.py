@@ -22,7 +22,7 @@ def test_bench_prints_a_table_and_writes_json(tmp_path: Path) -> None:
     args = ["bench", *TINY, "--mode", "single", "--mode", "population-dense", "--mode", "numpy"]
     result = runner.invoke(app, [*args, "--json", str(out)])
     assert result.exit_code == 0, result.output
-    assert "agent-steps/s" in result.output
+    assert "steps/s" in result.output
     assert "numpy" in result.output
     data = json.loads(out.read_text())
     assert {"machine", "settings", "results"} <= set(data)

@@ -131,6 +131,7 @@ def test_unreadable_config_file(tmp_path: Path) -> None:
     assert code == 2 and "not valid TOML" in text and "Traceback" not in text
 
 
+@pytest.mark.usefixtures("numpy_engine")
 def test_resume_from_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sarlearn.loop import ClosedLoop
 
@@ -154,6 +155,7 @@ def test_resume_from_the_command_line(tmp_path: Path, monkeypatch: pytest.Monkey
     assert summary["steps"] == 400 and summary["resumed_from"] == 200
 
 
+@pytest.mark.usefixtures("numpy_engine")
 def test_a_crash_is_one_line_and_exit_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from sarlearn.loop import ClosedLoop
 

@@ -152,6 +152,8 @@ def test_record_a_sim_run_and_replay_it(tmp_path) -> None:
             "rule.name": "gdm",
             "rule.lr": 1e-4,
             "steps": 300,
+            # Recorded by the same (reference) loop that replays it, so equal to the bit.
+            "engine": "numpy",
         }
     )
     run_follow(cfg, tmp_path / "run", record_ground=True)

@@ -33,7 +33,14 @@ def cfg_of(**over: Any) -> RunConfig:
 
 
 def fail_at(monkeypatch: pytest.MonkeyPatch, step: int, exc: BaseException) -> None:
-    """Make ClosedLoop.step raise ``exc`` when it is about to run global step ``step``."""
+    """Make ClosedLoop.step raise ``exc`` when it is about to run global step ``step`` (and
+    run the reference loop, whose steps can be patched one by one)."""
+    import sarlearn.engine as engine
+
+    real = engine.make_closed_loop
+    monkeypatch.setattr(
+        engine, "make_closed_loop", lambda cfg, *a, **k: real(cfg, *a, **{**k, "engine": "numpy"})
+    )
     original = ClosedLoop.step
 
     def step_or_fail(self: ClosedLoop) -> dict[str, np.ndarray]:
@@ -146,7 +153,9 @@ def test_crash_leaves_a_readable_folder(tmp_path: Path, monkeypatch: pytest.Monk
 
 
 def test_resume_equals_uninterrupted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    cfg = cfg_of(steps=900, checkpoint_every=300, **{"rule.name": "sar", "rule.lr": 1e-5})
+    cfg = cfg_of(
+        steps=900, checkpoint_every=300, engine="numpy", **{"rule.name": "sar", "rule.lr": 1e-5}
+    )
     whole = run_follow(cfg, tmp_path / "whole")
 
     with monkeypatch.context() as m:
@@ -170,6 +179,31 @@ def test_resume_equals_uninterrupted(tmp_path: Path, monkeypatch: pytest.MonkeyP
     )
     # a finished run has nothing left to resume
     assert run_follow(None, cut, resume=True)["status"] == "finished"
+
+
+def test_fast_engine_resume_equals_uninterrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sarlearn.engine import FastClosedLoop
+
+    cfg = cfg_of(steps=900, checkpoint_every=300, **{"rule.name": "sar", "rule.lr": 1e-3})
+    whole = run_follow(cfg, tmp_path / "whole")
+    original = FastClosedLoop.run
+
+    def run_or_interrupt(self: FastClosedLoop, n: int) -> dict[str, np.ndarray]:
+        if self.t >= 700:
+            raise KeyboardInterrupt
+        return original(self, n)
+
+    with monkeypatch.context() as m:
+        m.setattr(FastClosedLoop, "run", run_or_interrupt)
+        with pytest.raises(RunInterrupted):
+            run_follow(cfg, tmp_path / "cut")
+    resumed = run_follow(None, tmp_path / "cut", resume=True)
+    assert resumed["resumed_from"] == 600
+    assert {k: v for k, v in resumed.items() if k not in VOLATILE} == {
+        k: v for k, v in whole.items() if k not in VOLATILE
+    }
 
 
 def test_folder_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

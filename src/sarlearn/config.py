@@ -262,6 +262,12 @@ class RunConfig(_Section):
     success_hold: int = Field(200, ge=1, description="...for this many consecutive steps.")
     stop_at_success: bool = False
     dtype: DType = "float64"
+    engine: Literal["auto", "fast", "numpy"] = Field(
+        "auto",
+        description="'fast': the compiled (numba) closed loop; 'numpy': the readable reference "
+        "loop; 'auto': fast where the configuration is supported (all rules, ground-sensor "
+        "rows), else numpy (camera inputs, the reflex alone). Both give the same numbers.",
+    )
     checkpoint_every: int = Field(1000, ge=1, description="Steps between on-disk checkpoints.")
 
     @classmethod

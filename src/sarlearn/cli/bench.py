@@ -21,11 +21,11 @@ from sarlearn.config import ConfigError, RunConfig
 EXIT_USAGE = 2
 
 _MODE_LABELS = {
-    "single": "1 agent",
-    "single-dense": "1 agent, dense",
-    "population": "population",
-    "population-dense": "population, dense",
-    "lockstep-dense": "lockstep, dense",
+    "single": "engine",
+    "single-dense": "engine dense",
+    "population": "engine",
+    "population-dense": "engine dense",
+    "lockstep-dense": "lockstep dense",
     "numpy": "numpy loop",
 }
 
@@ -40,9 +40,8 @@ def results_table(result: dict[str, Any]) -> Table:
     table = Table(title="sarlearn bench: closed-loop throughput (median of repeats)")
     table.add_column("rule", no_wrap=True)
     table.add_column("dtype", no_wrap=True)
-    table.add_column("mode", no_wrap=True)
-    table.add_column("agents", justify="right")
-    table.add_column("agent-steps/s", justify="right", min_width=13)
+    table.add_column("mode x agents", no_wrap=True)
+    table.add_column("steps/s", justify="right", min_width=9)
     table.add_column("min-max", justify="right", no_wrap=True)
     table.add_column("learning", justify="right", min_width=8)
     for r in result["results"]:
@@ -51,13 +50,13 @@ def results_table(result: dict[str, Any]) -> Table:
         table.add_row(
             r["rule"],
             r["dtype"],
-            _MODE_LABELS.get(r["mode"], r["mode"]),
-            str(r["population"]),
+            f"{_MODE_LABELS.get(r['mode'], r['mode'])} x{r['population']}",
             f"{r['median']:,.0f}",
             spread,
             "–" if upd is None else f"{upd:.0%}",
         )
     table.caption = (
+        "steps/s: agent-steps per second, all agents together; "
         f"median of {settings['repeats']} chunks of {settings['steps']} steps (1 agent) or "
         f"{settings['population_steps']} steps x {settings['population']} agents; 'dense': "
         "graded floor, every step updates every weight; 'learning': steps with e != 0"

@@ -20,8 +20,9 @@ A population of independent runs (different seeds or learning rates) can be stac
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,7 @@ _RULE_CODES = {
     "sign-symmetry": K.RULE_SIGN_SYMMETRY,
 }
 _ACT_CODES = {"logistic": K.ACT_LOGISTIC, "tanh": K.ACT_TANH, "linear": K.ACT_LINEAR}
+_NO_REPLAY = np.zeros((1, 1))  # the replay inputs of run_chunk when the world runs
 
 #: Rule names the engine runs.
 SUPPORTED_RULES: tuple[str, ...] = tuple(_RULE_CODES)
@@ -80,6 +82,23 @@ def check_supported(loop: ClosedLoop) -> None:
         raise NotImplementedError(f"filter bank {type(agent.bank).__name__} is not compiled")
     if net.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise NotImplementedError(f"dtype {net.dtype} is not compiled")
+
+
+@contextlib.contextmanager
+def _threads_for(population: int) -> Iterator[None]:
+    """Use no more numba threads than agents.
+
+    With one agent a second thread has nothing to do, but the OpenMP layer would keep it
+    spinning (a whole core burnt, which matters when a sweep runs one process per core).
+    """
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(before, population)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 @functools.cache
@@ -206,7 +225,9 @@ class FastClosedLoop:
         # -- world (shared track, per-agent pose / counters / readings)
         track = robot.track
         h_px, w_px = track.image.shape
-        self._img = np.ascontiguousarray(np.pad(track.image, 1).ravel(), dtype=np.float64)
+        if getattr(self, "_img_of", None) is not track:  # the padded copy (8 MB) once per track
+            self._img = np.ascontiguousarray(np.pad(track.image, 1).ravel(), dtype=np.float64)
+            self._img_of = track
         pos = np.asarray(robot.sensors.positions, dtype=np.float64)
         self._sx = np.ascontiguousarray(pos[:, 0])
         self._sy = np.ascontiguousarray(pos[:, 1])
@@ -462,11 +483,12 @@ class FastClosedLoop:
                 rec64[0], steer, rec64[1], rec64[2], rec64[3], rec64[4], rec64[5], off,
                 rec64[6], rec64[7], ground, wc,
             )  # fmt: skip
-            K.run_chunk(
-                n, max(1, block), start, self._rel_count, self._decay, self._world,
-                self._wstate, self._ipar, self._tpar, self._filt, self._net, self._rule,
-                rec, status, info,
-            )  # fmt: skip
+            with _threads_for(P):
+                K.run_chunk(
+                    n, max(1, block), start, self._rel_count, self._decay, self._world,
+                    self._wstate, self._ipar, self._tpar, self._filt, self._net, self._rule,
+                    rec, status, info, False, _NO_REPLAY, _NO_REPLAY,
+                )  # fmt: skip
         out: dict[str, NDArray[Any]] = {
             "error": rec64[0],
             "steering": steer,
@@ -562,13 +584,23 @@ class FastClosedLoop:
                 f"{pred.shape} and {err.shape}"
             )
         pred = np.ascontiguousarray(pred.reshape(n, P * n_pred))
+        rec64 = np.empty((8, P, n))
         steer = np.zeros((P, n), dtype=self.dtype)
-        status = np.zeros(P, dtype=np.int64)
-        self._ref_stale = True
-        K.run_agents(
-            pred, err, self._rel_count, self._decay, self._ipar, self._tpar, self._filt,
-            self._net, self._rule, steer, status,
+        rec = (
+            rec64[0], steer, rec64[1], rec64[2], rec64[3], rec64[4], rec64[5],
+            np.empty((P, n), dtype=np.bool_), rec64[6], rec64[7], np.empty((P, 0, 0)),
+            np.empty((P, 0, self.n_layers), dtype=self.dtype),
         )  # fmt: skip
+        status = np.zeros(P, dtype=np.int64)
+        info = np.zeros((P, 2), dtype=np.int64)
+        self._ref_stale = True
+        if n > 0:
+            with _threads_for(P):
+                K.run_chunk(
+                    n, n, 0, self._rel_count, self._decay, self._world, self._wstate,
+                    self._ipar, self._tpar, self._filt, self._net, self._rule, rec, status,
+                    info, True, pred, err,
+                )  # fmt: skip
         if status.any():
             self._failed = True
             raise DivergenceError(
@@ -604,6 +636,11 @@ def _uses_relevance_code(ipar: NDArray[np.int64]) -> bool:
     return bool(ipar[K.I_USES_REL])
 
 
+def _shape_of(net: Any) -> tuple[Any, ...]:
+    # What the kernels share across agents; the init only shaped the (per-agent) weights.
+    return (net.n_inputs, tuple(net.layers), net.activation.name, net.bias, net.dtype.name)
+
+
 def _check_compatible(refs: list[ClosedLoop]) -> None:
     """Stacked reference loops must share everything but their agents' weights and rates."""
     if len(refs) == 1:
@@ -615,7 +652,7 @@ def _check_compatible(refs: list[ClosedLoop]) -> None:
         checks = {
             "t": (a.t, b.t),
             "track image": (a.robot.track.image.shape, b.robot.track.image.shape),
-            "network": (na.config_dict() | {"population": 0}, nb.config_dict() | {"population": 0}),
+            "network": (_shape_of(na), _shape_of(nb)),
             "rule": (ra.name, rb.name),
             "relevance": (ra.relevance.cfg, rb.relevance.cfg),
             "relevance count": (ra.relevance.count, rb.relevance.count),

@@ -527,12 +527,19 @@ def _agent_steps(
     r_ground,
     wc,
     info,
+    replay,
+    rp_pred,
+    rp_err,
 ):
     """Advance agent ``p`` over the chunk's steps ``t_first .. t_last - 1`` (the whole loop).
 
-    Returns a status code (``STATUS_*``); on failure ``info[p]`` holds (global step, layer).
+    With ``replay`` the world is left out: step t feeds the predictors ``rp_pred[t, p * n:]``
+    and the error ``rp_err[t, p]`` to the agent (``ClosedLoopAgent.step``) and records only the
+    steering. Returns a status code (``STATUS_*``); on failure ``info[p]`` holds (global step,
+    layer).
     """
     p = np.uint64(p_signed)
+    n_pred = np.uint64(fu1.shape[1])
     c_net = tpar[T_NET_GAIN]
     L = ipar[I_N_LAYERS]
     every = ipar[I_WEIGHTS_EVERY]
@@ -547,24 +554,29 @@ def _agent_steps(
 
     for t in range(t_first, t_last):
         tg = t_global0 + t  # global step index
-        # -- sense (the reading was taken after the previous move) and record
-        gl = ground[p, 0]
-        gr = ground[p, 1]
-        e64 = gain64 * (gl - gr)
-        xpos, ypos = pose[p, 0], pose[p, 1]
-        r_x[p, t] = xpos
-        r_y[p, t] = ypos
-        r_head[p, t] = pose[p, 2]
-        outside = (xpos < 0) or (xpos > width) or (ypos < 0) or (ypos > height)
-        r_off[p, t] = outside or (lost[p] >= off_after)
-        r_sl[p, t] = gl
-        r_sr[p, t] = gr
-        r_error[p, t] = e64
-        if record_ground:
-            for k in range(n_ground):
-                r_ground[p, t, k] = ground[p, k]
+        if replay:
+            e64 = rp_err[t, p]
+            src, row, col = rp_pred, np.uint64(t), p * n_pred
+        else:
+            # -- sense (the reading was taken after the previous move) and record
+            gl = ground[p, 0]
+            gr = ground[p, 1]
+            e64 = gain64 * (gl - gr)
+            xpos, ypos = pose[p, 0], pose[p, 1]
+            r_x[p, t] = xpos
+            r_y[p, t] = ypos
+            r_head[p, t] = pose[p, 2]
+            outside = (xpos < 0) or (xpos > width) or (ypos < 0) or (ypos > height)
+            r_off[p, t] = outside or (lost[p] >= off_after)
+            r_sl[p, t] = gl
+            r_sr[p, t] = gr
+            r_error[p, t] = e64
+            if record_ground:
+                for k in range(n_ground):
+                    r_ground[p, t, k] = ground[p, k]
+            src, row, col = ground, p, np.uint64(2)
         # -- agent: filters, forward, readout, rule
-        _filter_step(p, ground, p, np.uint64(2), ipar, fcoef, fy1, fy2, fu1)
+        _filter_step(p, src, row, col, ipar, fcoef, fy1, fy2, fu1)
         status, y_net = _forward(
             p, ipar, tpar, fy1, sizes, woff, noff, W, bias, hbuf, post, slope, readout
         )
@@ -581,8 +593,10 @@ def _agent_steps(
                 info[p, 0] = tg
                 info[p, 1] = layer
                 return status
-        # -- motors and world: u = e + G y, wheels v -+ u, exact arc, sense
         r_steer[p, t] = y_net
+        if replay:
+            continue
+        # -- motors and world: u = e + G y, wheels v -+ u, exact arc, sense
         u_cmd = e64 + float(c_net * y_net)
         vl = speed - u_cmd
         vr = speed + u_cmd
@@ -620,11 +634,16 @@ def run_chunk(
     rec,
     status,
     info,
+    replay,
+    rp_pred,
+    rp_err,
 ):
     """Run ``n`` closed-loop steps for every agent; agents in parallel, ``block`` steps at a time.
 
     ``status[p]`` (``STATUS_*``) and ``info[p] = (global step, layer)`` report failures; a
-    failed agent stops where it failed.
+    failed agent stops where it failed. With ``replay`` the agents run without the world on
+    the predictors ``rp_pred`` (n, P * n_predictors) and errors ``rp_err`` (n, P), float64
+    (otherwise pass any 2-D float64 arrays; one signature serves both uses).
     """
     # Unpack the tuples once, here: unpacking takes references to the arrays, atomic operations
     # on counts shared by all agents that the threads would fight over if done per step.
@@ -646,52 +665,5 @@ def run_chunk(
                 sizes, woff, noff, W, W0, bias, hbuf, post, slope, sig, rfw, tmp, readout,
                 lr, rel_m, rel_n, fb, boff,
                 r_error, r_steer, r_left, r_right, r_x, r_y, r_head, r_off, r_sl, r_sr,
-                r_ground, wc, info,
+                r_ground, wc, info, replay, rp_pred, rp_err,
             )  # fmt: skip
-
-
-@njit(cache=True, parallel=True)
-def run_agents(
-    predictors,
-    errors,
-    rel_count0,
-    decay64,
-    ipar,
-    tpar,
-    filt,
-    net,
-    rule_arrays,
-    steer,
-    status,
-):
-    """The agent alone (no world): ``ClosedLoopAgent.step`` for ``n`` given inputs.
-
-    Args:
-        predictors: (n, P * n_pred) raw predictors per step, agent after agent.
-        errors: (n, P) closed-loop errors (float64).
-        steer: (P, n) out: the steering y of each step.
-    """
-    P = steer.shape[0]
-    n = predictors.shape[0]
-    learning = ipar[I_LEARN] != 0
-    fcoef, fy1, fy2, fu1 = filt
-    sizes, woff, noff, W, _W0, bias, hbuf, post, slope, sig, rfw, tmp, readout = net
-    lr, rel_m, rel_n, fb, boff = rule_arrays
-    n_pred = np.uint64(fu1.shape[1])
-    for p_signed in prange(P):
-        p = np.uint64(p_signed)
-        for t in range(n):
-            _filter_step(p, predictors, t, p * n_pred, ipar, fcoef, fy1, fy2, fu1)
-            st, y = _forward(
-                p, ipar, tpar, fy1, sizes, woff, noff, W, bias, hbuf, post, slope, readout
-            )
-            if st == STATUS_OK and learning:
-                st, _layer = _learn(
-                    p, errors[t, p], rel_count0 + t + 1, decay64, ipar, tpar, fy1, sizes,
-                    woff, noff, W, bias, post, slope, sig, rfw, tmp, lr, rel_m, rel_n, fb,
-                    boff,
-                )  # fmt: skip
-            if st != STATUS_OK:
-                status[p] = st
-                break
-            steer[p, t] = y

@@ -283,7 +283,9 @@ def run_follow(
     out = Path(out_dir) if out_dir is not None else default_out_dir(cfg)
     crit = SuccessCriterion.from_config(cfg)
 
-    loop = ClosedLoop.from_config(cfg, population=1, record_ground=record_ground)
+    from sarlearn.engine import make_closed_loop  # numba: imported only when running
+
+    loop = make_closed_loop(cfg, population=1, engine=cfg.engine, record_ground=record_ground)
     records = Records()
     resumed_from: int | None = None
     ckpt_path = out / outputs.CHECKPOINT
