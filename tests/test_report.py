@@ -179,6 +179,22 @@ def test_group_labels_name_varying_fields(tmp_path: Path) -> None:
     }
 
 
+def test_a_field_unset_in_some_cases_still_labels_its_group(tmp_path: Path) -> None:
+    spec = parse_spec(
+        {
+            "base": {"steps": 1100, "network.layers": [10, 2], "rule.lr": 1e-5},
+            "grid": {"seed": [0, 1]},
+            "cases": [{}, {"rule.layer_lr_scale": [[0, 1]]}],
+        }
+    )
+    run_sweep(spec, tmp_path / "sw", run_fn=fake_run, jobs=1)
+    made = make_report(tmp_path / "sw")
+    assert set(made.best_lr["group"]) == {
+        "sar rule.layer_lr_scale=default",
+        "sar rule.layer_lr_scale=0.0,1.0",
+    }
+
+
 def test_nothing_to_report(tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="no sweep folder"):
         make_report(tmp_path / "missing")

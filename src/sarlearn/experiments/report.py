@@ -120,8 +120,14 @@ def add_groups(results: pd.DataFrame) -> pd.DataFrame:
 def _labels(rule: pd.Series, flat: pd.DataFrame, fields: Sequence[str]) -> pd.Series:
     labels = rule.astype(str)
     for f in fields:
-        labels = labels + f" {_SHORT.get(f, f)}=" + flat[f].astype(str)
+        labels = labels + f" {_SHORT.get(f, f)}=" + flat[f].map(_label_value)
     return labels
+
+
+def _label_value(v: Any) -> str:
+    """A field's value in a group label; unset fields (None, e.g. the rule's default lr or
+    no per-layer rates) read 'default' instead of turning the whole label into NaN."""
+    return "default" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -214,13 +220,28 @@ def _figures(results: pd.DataFrame, report: Report, store: ResultStore) -> list[
     wc = chosen[chosen["weight_change"].notna()]
     if len(wc):
         made.append(_save(_fig_weight_change(wc), out / "weight_change.png"))
-    traces = store.load_traces(run_ids=list(chosen["run_id"]))
+    # Few curves: every learning rate of every group; many: each group's best only.
+    traced = chosen
+    if results.groupby(["group", "lr"]).ngroups <= MAX_TRACE_CURVES:
+        traced = results.assign(group=_group_and_lr(results))
+    traces = store.load_traces(run_ids=list(traced["run_id"]))
     if "abs_error" in traces:
-        traces = traces.merge(chosen[["run_id", "group"]], on="run_id")
+        traces = traces.merge(traced[["run_id", "group"]], on="run_id")
         made.append(_save(_fig_error_traces(traces), out / "error_traces.png"))
         if any(c.startswith("weight_change_l") for c in traces.columns):
             made.append(_save(_fig_weight_change_time(traces), out / "weight_change_time.png"))
     return made
+
+
+#: Most curves in the error-trace figure before it shows only each group's best lr.
+MAX_TRACE_CURVES = 8
+
+
+def _group_and_lr(results: pd.DataFrame) -> pd.Series:
+    """Group labels with ``lr=...`` added for groups that were run at several rates."""
+    several = results.groupby("group")["lr"].transform("nunique") > 1
+    with_lr = results["group"] + " lr=" + results["lr"].map(lambda v: f"{v:g}")
+    return with_lr.where(several, results["group"])
 
 
 def _fig_steps_vs_lr(table: pd.DataFrame) -> Figure:
@@ -309,13 +330,32 @@ def _fig_depth(table: pd.DataFrame) -> Figure:
     return fig
 
 
+#: Window (steps) of the moving mean of |e| in the error-trace figure (the SPEC's window).
+TRACE_WINDOW = 200
+
+
+def smoothed_abs_error(traces: pd.DataFrame, window: int = TRACE_WINDOW) -> pd.DataFrame:
+    """Per run, the moving mean of |e| over ``window`` steps at each trace sample: columns
+    ``group``, ``run_id``, ``step``, ``smooth``. The samples are ``abs_error``, the mean |e|
+    over each block of ``trace_every`` steps, so ``window / trace_every`` of them are
+    averaged (the first ones over what exists so far)."""
+    parts = []
+    for _, g in traces.sort_values("step").groupby("run_id", sort=False):
+        every = int(np.median(np.diff(g["step"].to_numpy()))) if len(g) > 1 else 1
+        k = max(1, window // max(every, 1))
+        smooth = g["abs_error"].rolling(k, min_periods=1).mean()
+        parts.append(g[["group", "run_id", "step"]].assign(smooth=smooth.to_numpy()))
+    return pd.concat(parts, ignore_index=True)
+
+
 def _fig_error_traces(traces: pd.DataFrame) -> Figure:
     fig, ax = _figure()
-    for label, g in traces.groupby("group", sort=True):
-        by_step = g.groupby("step")["abs_error"]
+    smooth = smoothed_abs_error(traces)
+    for label, g in smooth.groupby("group", sort=True):
+        by_step = g.groupby("step")["smooth"]
         med = by_step.median()
         line = ax.plot(
-            med.index, med.to_numpy(), lw=1, label=f"{label} (n={g['run_id'].nunique()})"
+            med.index, med.to_numpy(), lw=1.2, label=f"{label} (n={g['run_id'].nunique()})"
         )
         ax.fill_between(
             med.index,
@@ -325,13 +365,13 @@ def _fig_error_traces(traces: pd.DataFrame) -> Figure:
             alpha=0.2,
             lw=0,
         )
-    positive = traces.loc[traces["abs_error"] > 0, "abs_error"]
+    positive = smooth.loc[smooth["smooth"] > 0, "smooth"]
     if len(positive):
         # symlog: a learned controller's |e| is often exactly 0, which log scale would hide
         ax.set_yscale("symlog", linthresh=float(positive.quantile(0.05)), linscale=0.5)
     ax.set_xlabel("step")
-    ax.set_ylabel("|e| (median over seeds, IQR)")
-    ax.set_title("Reflex error at each group's best learning rate", fontsize=10)
+    ax.set_ylabel(f"moving mean of |e| over {TRACE_WINDOW} steps\n(median over seeds, IQR)")
+    ax.set_title("Reflex error over time", fontsize=10)
     _legend(ax)
     return fig
 
