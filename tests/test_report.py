@@ -195,6 +195,20 @@ def test_a_field_unset_in_some_cases_still_labels_its_group(tmp_path: Path) -> N
     }
 
 
+def test_the_reflex_alone_has_no_learning_rate(tmp_path: Path) -> None:
+    spec = parse_spec(
+        {
+            "base": {"steps": 1100, "network.layers": [2], "rule.lr": 1e-5},
+            "grid": {"seed": [0, 1]},
+            "cases": [{"rule.name": "reflex"}, {"rule.name": "sar"}],
+        }
+    )
+    run_sweep(spec, tmp_path / "sw", run_fn=fake_run, jobs=1)
+    best = make_report(tmp_path / "sw").best_lr.set_index("group")
+    assert np.isnan(best.loc["reflex", "best_lr"]) and best.loc["reflex", "n"] == 2
+    assert best.loc["sar", "best_lr"] == 1e-5
+
+
 def test_nothing_to_report(tmp_path: Path) -> None:
     with pytest.raises(ReportError, match="no sweep folder"):
         make_report(tmp_path / "missing")

@@ -216,7 +216,10 @@ def _figures(results: pd.DataFrame, report: Report, store: ResultStore) -> list[
     if report.depth_table is not None:
         made.append(_save(_fig_depth(report.depth_table), out / "depth.png"))
     chosen = results.merge(best[["group", "best_lr"]], on="group")
-    chosen = chosen[chosen["lr"] == chosen["best_lr"]]
+    # (the reflex alone has no learning rate: NaN on both sides)
+    chosen = chosen[
+        (chosen["lr"] == chosen["best_lr"]) | (chosen["lr"].isna() & chosen["best_lr"].isna())
+    ]
     wc = chosen[chosen["weight_change"].notna()]
     if len(wc):
         made.append(_save(_fig_weight_change(wc), out / "weight_change.png"))
