@@ -1,5 +1,58 @@
-"""sarlearn: closed-loop deep learning with Sign and Relevance (SaR) learning."""
+"""sarlearn: closed-loop deep learning with Sign and Relevance (SaR) learning.
+
+The pieces a user needs most, importable from the top level::
+
+    from sarlearn import ClosedLoopAgent, RunConfig, SimWorld
+
+    cfg = RunConfig()                    # defaults: SaR, 10 hidden layers of 10, track curvy
+    world = SimWorld(cfg.world)
+    agent = ClosedLoopAgent.from_config(cfg, n_predictors=world.n_predictors)
+    for _ in range(2000):
+        world.step(agent.step(*world.observe()))
+
+``run_follow`` (one experiment with its output folder) and ``make_closed_loop`` (the compiled
+engine) are loaded on first use, so ``import sarlearn`` stays light.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+from sarlearn.agent import ClosedLoopAgent
+from sarlearn.config import RunConfig
+from sarlearn.filters import make_filter_bank
+from sarlearn.network import Network
+from sarlearn.rules import RULE_NAMES, make_rule
+from sarlearn.world.sim import SimWorld
+
+if TYPE_CHECKING:
+    from sarlearn.engine import make_closed_loop
+    from sarlearn.experiments.run import run_follow
+
 __version__ = "0.1.0"
+
+_LAZY = {
+    "run_follow": "sarlearn.experiments.run",
+    "make_closed_loop": "sarlearn.engine",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'sarlearn' has no attribute {name!r}")
+
+
+__all__ = [
+    "RULE_NAMES",
+    "ClosedLoopAgent",
+    "Network",
+    "RunConfig",
+    "SimWorld",
+    "make_closed_loop",
+    "make_filter_bank",
+    "make_rule",
+    "run_follow",
+]

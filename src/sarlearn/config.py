@@ -106,9 +106,9 @@ class RelevanceConfig(_Section):
 
 
 #: Default learning rate of each rule for the default deep network (10 x 10 + 2) on the
-#: default world, chosen from the learning-rate sweeps in docs/results.md (the middle of each
-#: rule's range of reliable success). SaR's steps carry |e| (5-50 here), gdm's carry the
-#: products of the slopes and weights on the way back, hence the different scales.
+#: default world: inside each rule's range of 20/20 successes in the learning-rate sweep of
+#: docs/results.md (section 2), towards its fast end. SaR's steps carry |e| (5-50 here), gdm's
+#: carry the products of slopes and weights on the way back, hence the different scales.
 DEFAULT_LR: dict[str, float] = {
     "sar": 1e-2,
     "sar-local": 1e-2,

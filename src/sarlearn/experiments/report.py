@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -397,24 +398,33 @@ def _fig_weight_change(runs: pd.DataFrame) -> Figure:
     return fig
 
 
+def _layer_columns(g: pd.DataFrame) -> list[str]:
+    """The ``weight_change_l<i>`` columns holding data, in layer order."""
+    return sorted(
+        (c for c in g.columns if c.startswith("weight_change_l") and g[c].notna().any()),
+        key=lambda c: int(c.rsplit("l", 1)[1]),
+    )
+
+
 def _fig_weight_change_time(traces: pd.DataFrame) -> Figure:
-    groups = list(traces.groupby("group", sort=True))[:9]  # more panels would be unreadable
-    cols = min(3, len(groups))
-    rows = math.ceil(len(groups) / cols)
+    # Groups without a network (the reflex alone) have nothing to show.
+    groups = [(k, g) for k, g in traces.groupby("group", sort=True) if _layer_columns(g)][:9]
+    cols = max(1, min(3, len(groups)))
+    rows = max(1, math.ceil(len(groups) / cols))
     fig = Figure(figsize=(3.2 * cols, 2.6 * rows))
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     for ax, (label, g) in zip(axes, groups, strict=False):
-        layer_cols = sorted(
-            (c for c in g.columns if c.startswith("weight_change_l") and g[c].notna().any()),
-            key=lambda c: int(c.rsplit("l", 1)[1]),
-        )
+        layer_cols = _layer_columns(g)
         med = g.groupby("step")[layer_cols].median()
-        for c in layer_cols:
-            ax.plot(med.index, med[c].to_numpy(), lw=1, label=f"layer {int(c[15:]) + 1}")
+        colours = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(layer_cols)))
+        for c, colour in zip(layer_cols, colours, strict=True):
+            name = "output" if c == layer_cols[-1] else f"layer {int(c[15:]) + 1}"
+            ax.plot(med.index, med[c].to_numpy(), lw=1, color=colour, label=name)
         ax.set_title(label, fontsize=8)
         ax.set_xlabel("step", fontsize=8)
         ax.tick_params(labelsize=7)
-        ax.legend(fontsize=6)
+        ax.legend(fontsize=5, ncol=2)
+    axes[0].set_ylabel("||W - W0|| (Frobenius)", fontsize=8)
     for ax in axes[len(groups) :]:
         ax.set_visible(False)
     fig.suptitle("Weight change per layer over time (median over seeds)", fontsize=10)
