@@ -91,7 +91,7 @@ def test_parsers() -> None:
     for bad in ("10,x", "0,2", "", "2,-1"):
         with pytest.raises(ConfigError, match="--layers"):
             parse_layers(bad)
-    with pytest.raises(ConfigError, match="key=value"):
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
         parse_set(["novalue"])
 
 

@@ -273,14 +273,7 @@ class RunConfig(_Section):
     @classmethod
     def from_toml(cls, path: str | Path) -> RunConfig:
         """Load a config from a TOML file (sections as above; missing keys keep defaults)."""
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
-        return parse_config(data, source=str(path))
+        return parse_config(read_toml(path, "config file"), source=str(path))
 
     def with_overrides(self, overrides: dict[str, Any]) -> RunConfig:
         """Return a copy with dotted-path overrides applied, e.g. {"rule.lr": 1e-4}."""
@@ -288,6 +281,31 @@ class RunConfig(_Section):
         for key, value in overrides.items():
             set_dotted(data, key, value)
         return parse_config(data, source="overrides")
+
+
+def read_toml(path: str | Path, what: str) -> dict[str, Any]:
+    """Read a TOML file; a missing or malformed file raises ConfigError naming ``what``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} not found: {path}")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{what} {path} is not valid TOML: {exc}") from None
+
+
+def parse_assignment(text: str, flag: str = "--set") -> tuple[str, Any]:
+    """``"rule.relevance.gain=2"`` -> ``("rule.relevance.gain", 2)``; the value is read as TOML
+    (numbers, booleans, ``[10, 2]``, ``{logspace = [-6, -3, 4]}``), else taken as a string."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"{flag} {text!r}: expected KEY=VALUE, e.g. rule.lr=1e-5")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()  # bare words such as curvy or sar
+    return key, value
 
 
 def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:

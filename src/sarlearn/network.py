@@ -13,8 +13,6 @@ layer); the rules (``sarlearn.rules``) read those caches and write the weights i
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sarlearn.activations import get_activation
+from sarlearn.atomic import atomic_write_with
 from sarlearn.config import ConfigError, NetworkConfig
 from sarlearn.errors import DivergenceError, NonFiniteError, ShapeError
 from sarlearn.initialisation import INIT_NAMES, RngLike, agent_generators, init_weights
@@ -287,15 +286,12 @@ class Network:
 
 def save_npz(path: str | Path, arrays: dict[str, Array]) -> None:
     """Write named arrays to ``path`` (exactly that name) atomically: temp file, then rename."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as fh:  # a file object: np.savez would append .npz to a name
             np.savez(fh, **arrays)  # type: ignore[arg-type]
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write_with(path, write)
 
 
 def load_npz(path: str | Path) -> dict[str, Array]:

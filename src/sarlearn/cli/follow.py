@@ -6,7 +6,6 @@ explicit flags < ``--set a.b=value``. Bad options end with a one-line error and 
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sarlearn.config import ConfigError, RunConfig
+from sarlearn.config import ConfigError, RunConfig, parse_assignment
 from sarlearn.errors import TrackError
 
 #: Exit codes: bad options, crash, Ctrl-C.
@@ -39,18 +38,7 @@ def parse_layers(text: str) -> list[int]:
 def parse_set(items: list[str]) -> dict[str, Any]:
     """``["rule.lr=1e-4", "world.track=oval"]`` -> dotted overrides; values are read as TOML
     (numbers, booleans, ``[10, 2]``), anything that is not valid TOML as a plain string."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set expects key=value (e.g. rule.lr=1e-4), got {item!r}")
-        raw = raw.strip()
-        try:
-            value = tomllib.loads(f"v = {raw}")["v"]
-        except tomllib.TOMLDecodeError:
-            value = raw
-        out[key.strip()] = value
-    return out
+    return dict(parse_assignment(item, "--set") for item in items)
 
 
 def build_config(

@@ -17,15 +17,15 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import pickle
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from sarlearn.atomic import atomic_write_bytes, atomic_write_with
 
 SUMMARY = "summary.json"
 TRACE = "trace.parquet"
@@ -34,61 +34,14 @@ CONFIG = "config.json"
 CHECKPOINT_FORMAT = 1
 
 
-def _file_mode() -> int:
-    # mkstemp creates files readable by the owner only; give them the usual umask mode.
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-_MODE = _file_mode()
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder + os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_write_with(path: str | Path, writer: Callable[[Path], object]) -> Path:
-    """Let ``writer(tmp_path)`` write a file (e.g. a figure), then move it to ``path``.
-
-    The temporary name keeps the suffix so libraries that pick the format from it still work.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        writer(Path(tmp))
-        os.chmod(tmp, _MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Turn numpy scalars/arrays and non-finite floats into plain JSON values."""
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
+        return jsonable(value.tolist())
     if isinstance(value, np.bool_):
         return bool(value)
     if isinstance(value, np.integer):
@@ -103,7 +56,7 @@ def _jsonable(value: Any) -> Any:
 
 def write_json(path: str | Path, data: Mapping[str, Any]) -> Path:
     """Atomically write ``data`` as indented JSON (numpy values converted, NaN -> null)."""
-    text = json.dumps(_jsonable(data), indent=2, allow_nan=False) + "\n"
+    text = json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n"
     return atomic_write_bytes(path, text.encode())
 
 

@@ -22,7 +22,6 @@ import hashlib
 import itertools
 import json
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from sarlearn.config import ConfigError, RunConfig
+from sarlearn.config import ConfigError, RunConfig, parse_assignment, read_toml
 
 RANGE_FORMS = ("range", "logspace", "geomspace", "linspace")
 SPEC_TABLES = ("sweep", "base", "grid", "cases")
@@ -113,13 +112,7 @@ def run_id(cfg: RunConfig) -> str:
 def load_spec(path: str | Path) -> SweepSpec:
     """Read a sweep spec TOML file; raises :class:`ConfigError` with a clear message."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"sweep spec not found: {path}")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"sweep spec {path} is not valid TOML: {exc}") from None
-    return parse_spec(data, source=str(path), root=path.parent)
+    return parse_spec(read_toml(path, "sweep spec"), source=str(path), root=path.parent)
 
 
 def parse_spec(
@@ -188,20 +181,6 @@ def parse_lr_range(text: str) -> list[float]:
     except (ValueError, IndexError):
         raise ConfigError(f"--lr-range {text!r}: expected LO:HI:N, e.g. 1e-6:1e-3:7") from None
     return expand_values({"geomspace": [lo, hi, n]}, f"--lr-range {text}")
-
-
-def parse_assignment(text: str, flag: str = "--set") -> tuple[str, Any]:
-    """``"rule.relevance.gain=2"`` -> ``("rule.relevance.gain", 2)``; the value is read as TOML
-    (numbers, booleans, ``[10, 2]``, ``{logspace = [-6, -3, 4]}``), else taken as a string."""
-    key, sep, raw = text.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise ConfigError(f"{flag} {text!r}: expected KEY=VALUE, e.g. rule.lr=1e-5")
-    try:
-        value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()  # bare words such as curvy or sar
-    return key, value
 
 
 def _resolve(base_cfg: RunConfig, params: Mapping[str, Any], source: str) -> RunConfig:

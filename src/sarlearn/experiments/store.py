@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 from sarlearn import __version__
 from sarlearn.config import RunConfig
 from sarlearn.experiments.outputs import (
-    _jsonable,
+    jsonable,
     atomic_write_bytes,
     atomic_write_with,
     read_json,
@@ -123,7 +123,7 @@ def base_record(run_id: str, cfg: RunConfig, params: Mapping[str, Any]) -> dict[
         "worker_pid": os.getpid(),
         "host": socket.gethostname(),
         "sarlearn_version": __version__,
-        "params_json": json.dumps(_jsonable(dict(params)), sort_keys=True),
+        "params_json": json.dumps(jsonable(dict(params)), sort_keys=True),
         "config_json": json.dumps(cfg.model_dump(mode="json"), sort_keys=True),
     }
 
@@ -145,7 +145,7 @@ def fill_summary(record: dict[str, Any], summary: Mapping[str, Any]) -> dict[str
         record[key] = None if _missing(value) else float(value)
     record["weight_change"] = _final_weight_change(summary.get("weight_change"))
     rest = {k: v for k, v in summary.items() if k not in _NOT_IN_SUMMARY_JSON}
-    record["summary_json"] = json.dumps(_jsonable(rest), sort_keys=True)
+    record["summary_json"] = json.dumps(jsonable(rest), sort_keys=True)
     return record
 
 
