@@ -144,6 +144,7 @@ __all__ = [
     "TRACE",
     "atomic_write_bytes",
     "atomic_write_with",
+    "jsonable",
     "load_checkpoint",
     "read_json",
     "read_trace",

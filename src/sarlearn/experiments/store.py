@@ -38,9 +38,9 @@ import pyarrow.parquet as pq
 from sarlearn import __version__
 from sarlearn.config import RunConfig
 from sarlearn.experiments.outputs import (
-    jsonable,
     atomic_write_bytes,
     atomic_write_with,
+    jsonable,
     read_json,
     write_json,
 )
