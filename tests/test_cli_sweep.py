@@ -160,3 +160,38 @@ def test_report_on_nothing_exits_2(tmp_path: Path) -> None:
     result = invoke("report", tmp_path / "missing")
     assert result.exit_code == 2
     assert "no sweep folder" in result.output and "Traceback" not in result.output
+
+
+def test_sharded_sweep_and_merged_report(tmp_path: Path, spec_file: Path) -> None:
+    dry = invoke("sweep", spec_file, "--out", tmp_path / "shard-1", "--shard", "1/2", "--dry-run")
+    assert dry.exit_code == 0 and "shard 1/2: 7 runs planned, 0 done, 7 to run" in dry.output
+    shards = [tmp_path / f"shard-{i}" for i in range(2)]
+    for i, folder in enumerate(shards):
+        result = invoke("sweep", spec_file, "--out", folder, "--shard", f"{i}/2", *FAKE)
+        assert result.exit_code == 0, result.output
+        assert f"shard {i}/2: {8 - i} runs planned: 0 already done" in result.output
+    again = invoke("sweep", spec_file, "--out", shards[1], "--shard", "1/2", *FAKE)
+    assert "shard 1/2: 7 runs planned: 7 already done, 0 ran" in again.output
+    ids = [r for f in shards for r in pd.read_parquet(f / "results.parquet")["run_id"]]
+    assert len(ids) == len(set(ids)) == 15
+
+    whole = tmp_path / "whole"
+    assert invoke("sweep", spec_file, "--out", whole, *FAKE).exit_code == 0
+    assert invoke("report", whole).exit_code == 0
+    result = invoke("report", *shards, "--out", tmp_path / "rep")
+    assert result.exit_code == 0, result.output
+    assert f"report: {tmp_path / 'rep' / 'report.md'}" in result.output
+    for name in ("table_lr.csv", "table_best_lr.csv"):
+        pd.testing.assert_frame_equal(
+            pd.read_csv(tmp_path / "rep" / name), pd.read_csv(whole / "report" / name)
+        )
+    assert "error_traces.png" in result.output  # traces of both shards
+
+
+@pytest.mark.parametrize("value", ["2/2", "-1/2", "0/0", "3", "a/b", "1/2/3", "1/"])
+def test_bad_shard_exits_2(tmp_path: Path, spec_file: Path, value: str) -> None:
+    result = invoke("sweep", spec_file, "--out", tmp_path / "sw", f"--shard={value}", *FAKE)
+    assert result.exit_code == 2, result.output
+    assert f"--shard {value!r}: expected I/N with 0 <= I < N" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "sw").exists()

@@ -11,15 +11,14 @@ import pytest
 
 from sarlearn.experiments.report import FIGURES, ReportError, make_report
 from sarlearn.experiments.spec import parse_spec
+from sarlearn.experiments.store import MergedStore, ResultStore
 from sarlearn.experiments.sweep import run_sweep
 from sweep_fakes import fake_run, no_trace_run
 
 
-@pytest.fixture(scope="module")
-def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def report_spec() -> object:
     """sar and gdm at their own lrs, two depths, five seeds, and a rule that always raises."""
-    out = tmp_path_factory.mktemp("report") / "sw"
-    spec = parse_spec(
+    return parse_spec(
         {
             "base": {"steps": 1200},
             "grid": {"seed": {"range": [0, 5]}, "network.layers": [[2], [10, 10, 10, 2]]},
@@ -30,7 +29,12 @@ def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             ],
         }
     )
-    run_sweep(spec, out, run_fn=fake_run, jobs=1, trace_every=20)
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("report") / "sw"
+    run_sweep(report_spec(), out, run_fn=fake_run, jobs=1, trace_every=20)
     return out
 
 
@@ -132,6 +136,56 @@ def test_errors_are_listed(made: object) -> None:
     text = made.markdown.read_text()
     assert "| ValueError | 10 | fake failure at lr=0.0001 |" in text  # 2 depths x 5 seeds
     assert "10 raised an error" in text
+
+
+@pytest.fixture(scope="module")
+def shard_dirs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The sweep of ``sweep_dir`` split in three shards, each in its own folder."""
+    root = tmp_path_factory.mktemp("shards")
+    dirs = [root / f"shard-{i}" for i in range(3)]
+    for i, d in enumerate(dirs):
+        run_sweep(report_spec(), d, run_fn=fake_run, jobs=1, trace_every=20, shard=(i, 3))
+    return dirs
+
+
+def test_report_of_shards_equals_report_of_the_whole_sweep(
+    sweep_dir: Path, made: object, shard_dirs: list[Path], tmp_path: Path
+) -> None:
+    merged = make_report(shard_dirs, tmp_path / "rep")
+    assert merged.out_dir == tmp_path / "rep"
+    for name in ("lr", "best_lr", "depth"):
+        pd.testing.assert_frame_equal(
+            pd.read_csv(merged.out_dir / f"table_{name}.csv"),
+            pd.read_csv(made.out_dir / f"table_{name}.csv"),
+        )
+    whole, parts = made.markdown.read_text(), merged.markdown.read_text()
+    for heading in ("Steps to success per group and learning rate", "Errors"):
+        pd.testing.assert_frame_equal(read_md_table(parts, heading), read_md_table(whole, heading))
+    assert "3 folders merged" in parts and "shard-0, shard-1, shard-2" in parts
+    assert "shards are not in this report" not in parts
+    assert [p.name for p in merged.figures] == [p.name for p in made.figures]
+    # traces merge too: the same rows as the unsharded sweep's
+    key = ["run_id", "step"]
+    want = ResultStore(sweep_dir).load_traces().sort_values(key, ignore_index=True)
+    got = MergedStore(shard_dirs).load_traces().sort_values(key, ignore_index=True)
+    pd.testing.assert_frame_equal(got[want.columns], want)
+
+
+def test_report_names_missing_shards(shard_dirs: list[Path], tmp_path: Path) -> None:
+    two = make_report(shard_dirs[:2], tmp_path / "two").markdown.read_text()
+    assert "1 of 3 shards are not in this report: 2/3." in two
+    one = make_report(shard_dirs[2]).markdown.read_text()  # default: DIR/report
+    assert "2 of 3 shards are not in this report: 0/3, 1/3." in one
+    assert (shard_dirs[2] / "report" / "report.md").exists()
+
+
+def test_several_folders_must_all_exist(shard_dirs: list[Path], tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="no sweep folder at"):
+        make_report([shard_dirs[0], tmp_path / "typo"])
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with pytest.raises(ReportError, match="none of the 2 folders holds results"):
+        make_report([tmp_path / "a", tmp_path / "b"])
 
 
 def test_only_supported_figures(tmp_path: Path) -> None:

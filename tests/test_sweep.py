@@ -19,8 +19,14 @@ from sarlearn.experiments.spec import (
     parse_spec,
     run_id,
 )
-from sarlearn.experiments.store import LOCK, ResultStore, StoreLockedError
-from sarlearn.experiments.sweep import SweepError, SweepInterrupted, run_sweep
+from sarlearn.experiments.store import LOCK, MergedStore, ResultStore, StoreLockedError
+from sarlearn.experiments.sweep import (
+    SweepError,
+    SweepInterrupted,
+    parse_shard,
+    run_sweep,
+    select_shard,
+)
 from sweep_fakes import CALLS_ENV, bad_summary_run, expected_steps, fake_run, no_trace_run
 
 BASE = {"steps": 1500, "network.layers": [2]}
@@ -262,6 +268,72 @@ def test_resume_skips_what_is_done(tmp_path: Path, calls: Path) -> None:
     assert (bigger.skipped, bigger.ran) == (10, 5)
     assert n_calls(calls) == 15
     assert len(ResultStore(out).load()) == 15
+
+
+def test_shards_partition_the_plan_and_resume_each(tmp_path: Path, calls: Path) -> None:
+    spec = small_spec()
+    planned = [r.run_id for r in spec.expand()]
+    folders = [tmp_path / f"shard-{i}" for i in range(3)]
+    summaries = [
+        run_sweep(spec, folder, run_fn=fake_run, jobs=1, shard=(i, 3))
+        for i, folder in enumerate(folders)
+    ]
+    assert [s.planned for s in summaries] == [4, 3, 3]
+    assert n_calls(calls) == 10  # every run exactly once over all shards
+    ids = [rid for folder in folders for rid in ResultStore(folder).load()["run_id"]]
+    assert sorted(ids) == sorted(planned) and len(set(ids)) == len(ids)
+    for i, folder in enumerate(folders):
+        assert set(ResultStore(folder).load()["run_id"]) == set(planned[i::3])  # by position
+        assert ResultStore(folder).read_manifest()["shard"] == [i, 3]
+    merged = MergedStore(folders)
+    assert sorted(merged.load()["run_id"]) == sorted(planned)
+    ok_ids = {r.run_id for r in spec.expand() if r.config.rule.name != "boom"}
+    assert merged.finished_ids(include_failed=False) == ok_ids
+    assert set(merged.load_traces()["run_id"]) == ok_ids
+    assert sorted(merged.read_manifest()["shards"]) == [[0, 3], [1, 3], [2, 3]]
+
+    again = run_sweep(spec, folders[1], run_fn=fake_run, jobs=1, shard=(1, 3))
+    assert (again.planned, again.skipped, again.ran) == (3, 3, 0)
+    assert n_calls(calls) == 10
+
+
+def test_merged_store_keeps_the_latest_attempt_of_a_run(tmp_path: Path) -> None:
+    spec = small_spec()
+    run_sweep(spec, tmp_path / "all", run_fn=fake_run, jobs=1, trace_every=100)
+    run_sweep(spec, tmp_path / "again", run_fn=fake_run, jobs=1, trace_every=100, shard=(0, 2))
+    old, new = ResultStore(tmp_path / "all").load(), ResultStore(tmp_path / "again").load()
+    for roots in ([tmp_path / "all", tmp_path / "again"], [tmp_path / "again", tmp_path / "all"]):
+        merged = MergedStore(roots)
+        df = merged.load()
+        assert sorted(df["run_id"]) == sorted(old["run_id"])  # no duplicates
+        newer = set(new["attempt_id"])
+        assert set(df["attempt_id"]) == newer | set(
+            old.loc[~old["run_id"].isin(new["run_id"]), "attempt_id"]
+        )
+        assert len(merged.load(latest=False)) == len(old) + len(new)
+        traces = merged.load_traces()
+        assert not traces.duplicated(["run_id", "step"]).any()
+        assert set(traces["run_id"]) == set(old.loc[old["status"] == "ok", "run_id"])
+
+
+@pytest.mark.parametrize("shard", [(2, 2), (-1, 2), (0, 0), (3, -4), (1.5, 2), (1,), "0/2"])
+def test_bad_shards_are_config_errors(tmp_path: Path, shard: object) -> None:
+    with pytest.raises(ConfigError, match="shard"):
+        run_sweep(small_spec(), tmp_path / "sw", run_fn=fake_run, jobs=1, shard=shard)
+    assert not (tmp_path / "sw").exists()
+
+
+def test_parse_and_select_shard() -> None:
+    assert parse_shard("3/16") == (3, 16) and parse_shard("0/1") == (0, 1)
+    for bad in ("16/16", "-1/4", "1", "a/b", "0/0", "1/2/3", "1.0/2", ""):
+        with pytest.raises(ConfigError, match=r"--shard .*0 <= I < N"):
+            parse_shard(bad)
+    items = list(range(10))
+    assert select_shard(items, None) == items
+    assert [select_shard(items, (i, 4)) for i in range(4)] == [
+        [0, 4, 8], [1, 5, 9], [2, 6], [3, 7],
+    ]  # fmt: skip
+    assert select_shard(items[:2], (3, 4)) == []  # more shards than runs: some are empty
 
 
 def test_retry_failed_reruns_only_failures(tmp_path: Path, calls: Path) -> None:

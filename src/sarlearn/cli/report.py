@@ -1,4 +1,4 @@
-"""`sarlearn report`: figures and tables (report.md) from a sweep folder."""
+"""`sarlearn report`: figures and tables (report.md) from a sweep folder, or several merged."""
 
 from __future__ import annotations
 
@@ -9,16 +9,25 @@ import typer
 
 
 def report(
-    sweep_dir: Annotated[Path, typer.Argument(help="Sweep folder written by `sarlearn sweep`.")],
+    sweep_dirs: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Sweep folder(s) written by `sarlearn sweep`; several (e.g. the shards of a "
+            "cluster sweep) are merged into one report.",
+            metavar="DIR...",
+            show_default=False,
+        ),
+    ],
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Report folder (default: DIR/report).")
+        Path | None,
+        typer.Option("--out", "-o", help="Report folder (default: the first DIR/report)."),
     ] = None,
 ) -> None:
-    """Write report.md, CSV tables and PNG figures for a sweep."""
+    """Write report.md, CSV tables and PNG figures for a sweep (or several merged)."""
     from sarlearn.experiments.report import ReportError, make_report
 
     try:
-        made = make_report(sweep_dir, out)
+        made = make_report(sweep_dirs, out)
     except ReportError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None

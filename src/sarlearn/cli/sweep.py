@@ -73,6 +73,13 @@ def sweep(
         bool, typer.Option("--dry-run", help="Show what would run, run nothing.")
     ] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            "--shard",
+            help="I/N: run only planned runs I, I+N, I+2N, ... (0-based; one folder per shard).",
+        ),
+    ] = None,
     run_fn: Annotated[
         str | None,
         typer.Option("--run-fn", hidden=True, help="module:function replacing run_follow."),
@@ -83,9 +90,16 @@ def sweep(
     Finished runs (ok or failed) are skipped when the same sweep is run again.
     """
     from sarlearn.experiments.store import ResultStore, StoreLockedError
-    from sarlearn.experiments.sweep import SweepError, SweepInterrupted, run_sweep
+    from sarlearn.experiments.sweep import (
+        SweepError,
+        SweepInterrupted,
+        parse_shard,
+        run_sweep,
+        select_shard,
+    )
 
     try:
+        the_shard = parse_shard(shard) if shard is not None else None
         base_spec = load_spec(spec) if spec is not None else SweepSpec(source="flags")
         if config is not None:
             base_spec = replace(base_spec, base_config=RunConfig.from_toml(config))
@@ -93,17 +107,21 @@ def sweep(
             base=_base_flags(steps, set_ or []),
             grid=_grid_flags(rule, lr, lr_range, layers, seeds, track, grid or []),
         )
-        planned = the_spec.expand()  # checks every run's config before anything starts
+        # checks every run's config (of every shard) before anything starts
+        planned = select_shard(the_spec.expand(), the_shard)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
 
     opts = the_spec.options
+    of_shard = f"shard {the_shard[0]}/{the_shard[1]}: " if the_shard else ""
     every = trace_every if trace_every is not None else opts.trace_every
     if dry_run:
         done = ResultStore(out).finished_ids(include_failed=not retry_failed)
         todo = sum(r.run_id not in done for r in planned)
-        typer.echo(f"{len(planned)} runs planned, {len(planned) - todo} done, {todo} to run")
+        typer.echo(
+            f"{of_shard}{len(planned)} runs planned, {len(planned) - todo} done, {todo} to run"
+        )
         for key, values in {**the_spec.grid, **_case_axes(the_spec)}.items():
             typer.echo(f"  {key}: {values}")
         return
@@ -118,6 +136,7 @@ def sweep(
             retry_failed=retry_failed,
             progress=progress,
             name=opts.name,
+            shard=the_shard,
         )
     except SweepInterrupted as exc:
         s = exc.summary
@@ -128,7 +147,8 @@ def sweep(
         raise typer.Exit(code=1) from None
 
     typer.echo(
-        f"{summary.planned} runs planned: {summary.skipped} already done, {summary.ok} ran "
+        f"{of_shard}{summary.planned} runs planned: {summary.skipped} already done, "
+        f"{summary.ok} ran "
         f"({summary.succeeded} reached success), {summary.failed} failed -> "
         f"{Path(out) / 'results.parquet'}"
     )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sarlearn.experiments.outputs import atomic_write_bytes, atomic_write_with
-from sarlearn.experiments.store import ResultStore
+from sarlearn.experiments.store import MergedStore, ResultStore
 
 #: Summarised over, so never part of a group label.
 AXES = ("rule.name", "rule.lr", "seed")
@@ -67,20 +68,31 @@ class Report:
     depth_table: pd.DataFrame | None = None
 
 
-def make_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> Report:
+def make_report(
+    sweep_dir: str | Path | Sequence[str | Path], out_dir: str | Path | None = None
+) -> Report:
     """Write ``report.md``, CSV tables and PNG figures for the sweep in ``sweep_dir``.
 
-    ``out_dir`` defaults to ``sweep_dir/report``. Raises :class:`ReportError` if there are
-    no results.
+    ``sweep_dir`` may be several folders (e.g. the shards of a cluster sweep): their results
+    and traces are merged, a run id found in several counting by its latest attempt (see
+    :class:`~sarlearn.experiments.store.MergedStore`). ``out_dir`` defaults to the (first)
+    folder's ``report/``. Raises :class:`ReportError` if there are no results.
     """
-    sweep_dir = Path(sweep_dir)
-    if not sweep_dir.is_dir():
-        raise ReportError(f"no sweep folder at {sweep_dir}")
-    store = ResultStore(sweep_dir)
+    dirs = [Path(sweep_dir)] if isinstance(sweep_dir, str | Path) else [Path(d) for d in sweep_dir]
+    if not dirs:
+        raise ReportError("no sweep folder given")
+    for d in dirs:
+        if not d.is_dir():
+            raise ReportError(f"no sweep folder at {d}")
+    store = ResultStore(dirs[0]) if len(dirs) == 1 else MergedStore(dirs)
     results = store.load(latest=True)
     if results.empty:
-        raise ReportError(f"{sweep_dir} holds no results (run `sarlearn sweep` into it first)")
-    out = Path(out_dir) if out_dir is not None else sweep_dir / "report"
+        if len(dirs) == 1:
+            msg = f"{dirs[0]} holds no results (run `sarlearn sweep` into it first)"
+        else:
+            msg = f"none of the {len(dirs)} folders holds results (run `sarlearn sweep` first)"
+        raise ReportError(msg)
+    out = Path(out_dir) if out_dir is not None else dirs[0] / "report"
     out.mkdir(parents=True, exist_ok=True)
     results = add_groups(results)
     report = Report(out, out / "report.md")
@@ -94,7 +106,7 @@ def make_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> Rep
             _save_csv(table, out / f"table_{name}.csv")
     report.figures = _figures(results, report, store)
     manifest = store.read_manifest()
-    text = _markdown(sweep_dir, results, report, manifest)
+    text = _markdown(dirs, results, report, manifest)
     atomic_write_bytes(report.markdown, text.encode())
     return report
 
@@ -205,7 +217,7 @@ def depth_table(results: pd.DataFrame) -> pd.DataFrame | None:
 # -- figures --------------------------------------------------------------------------------
 
 
-def _figures(results: pd.DataFrame, report: Report, store: ResultStore) -> list[Path]:
+def _figures(results: pd.DataFrame, report: Report, store: ResultStore | MergedStore) -> list[Path]:
     out, lr_tab, best = report.out_dir, report.lr_table, report.best_lr
     assert lr_tab is not None and best is not None
     made: list[Path] = []
@@ -456,12 +468,17 @@ def _save_csv(table: pd.DataFrame, path: Path) -> None:
 
 
 def _markdown(
-    sweep_dir: Path, results: pd.DataFrame, report: Report, manifest: dict[str, Any] | None
+    dirs: Sequence[Path], results: pd.DataFrame, report: Report, manifest: dict[str, Any] | None
 ) -> str:
     n = len(results)
     n_err = int((results["status"] == "error").sum())
     n_succ = int(results["success"].sum())
-    lines = [f"# Sweep report: {sweep_dir.name}", ""]
+    if len(dirs) == 1:
+        lines = [f"# Sweep report: {dirs[0].name}", ""]
+    else:
+        parent = Path(os.path.commonpath([d.resolve() for d in dirs])).name
+        lines = [f"# Sweep report: {parent} ({len(dirs)} folders merged)", ""]
+        lines += [f"Merged from: {', '.join(d.name for d in dirs)}.", ""]
     lines.append(
         f"{n} runs: {n_succ} reached the success criterion, {n - n_err - n_succ} ran without "
         f"reaching it, {n_err} raised an error."
@@ -474,6 +491,8 @@ def _markdown(
         pending = {r["run_id"] for r in manifest.get("runs", [])} - set(results["run_id"])
         if pending:
             lines.append(f"{len(pending)} runs of the last sweep plan are not done yet.")
+        one = [manifest["shard"]] if manifest.get("shard") else []
+        lines += _missing_shards(manifest.get("shards", one))
     lines += [
         "",
         "Failures (no success, or an error) have no steps to success; median and quartiles "
@@ -499,6 +518,19 @@ def _markdown(
         lines += ["", "## Figures", ""]
         lines += [f"![{p.stem}]({p.name})" for p in report.figures]
     return "\n".join(lines) + "\n"
+
+
+def _missing_shards(shards: Sequence[Sequence[int]]) -> list[str]:
+    """A warning per shard count ``n`` of which not every shard ``0..n-1`` is merged."""
+    lines = []
+    for n in sorted({n for _, n in shards}):
+        have = {i for i, m in shards if m == n}
+        if len(have) < n:
+            missing = sorted(set(range(n)) - have)
+            listed = ", ".join(f"{i}/{n}" for i in missing[:10])
+            listed += " ..." if len(missing) > 10 else ""
+            lines.append(f"{len(missing)} of {n} shards are not in this report: {listed}.")
+    return lines
 
 
 _STAT_COLUMNS = [

@@ -371,6 +371,71 @@ class ResultStore:
         return pd.concat(frames, ignore_index=True).drop(columns="attempt_id")
 
 
+class MergedStore:
+    """Several sweep folders read as one (e.g. the shards of a cluster sweep), read-only.
+
+    Same reading API as :class:`ResultStore`. A run id recorded in several folders counts by
+    its latest attempt (by ``finished_at``) across all of them, and its trace comes from the
+    folder that holds that attempt.
+    """
+
+    def __init__(self, roots: Sequence[str | Path]) -> None:
+        if not roots:
+            raise ValueError("MergedStore needs at least one folder")
+        self.stores = [ResultStore(r) for r in roots]
+
+    def load(self, latest: bool = True) -> pd.DataFrame:
+        """All records of all folders (see :meth:`ResultStore.load`)."""
+        return self._load(latest).drop(columns="_folder")
+
+    def _load(self, latest: bool) -> pd.DataFrame:
+        frames = [s.load(latest=latest).assign(_folder=k) for k, s in enumerate(self.stores)]
+        nonempty = [f for f in frames if len(f)]
+        if not nonempty:
+            return frames[0]
+        frame = pd.concat(nonempty, ignore_index=True).drop_duplicates("attempt_id")
+        frame = frame.sort_values("finished_at", kind="stable")  # later folders win ties
+        if latest:
+            frame = frame.drop_duplicates("run_id", keep="last")
+        return frame.reset_index(drop=True)
+
+    def finished_ids(self, include_failed: bool = True) -> set[str]:
+        """See :meth:`ResultStore.finished_ids`."""
+        frame = self.load(latest=True)
+        if not include_failed:
+            frame = frame[frame["status"] == "ok"]
+        return set(frame["run_id"])
+
+    def load_traces(
+        self, run_ids: Sequence[str] | None = None, columns: Sequence[str] | None = None
+    ) -> pd.DataFrame:
+        """Traces of the latest attempt of each run (see :meth:`ResultStore.load_traces`)."""
+        results = self._load(latest=True)
+        if run_ids is not None:
+            results = results[results["run_id"].isin(list(run_ids))]
+        frames = []
+        for k, store in enumerate(self.stores):
+            # the winning attempt from folder k is also folder k's own latest attempt
+            ids = list(results.loc[results["_folder"] == k, "run_id"])
+            if ids:
+                frame = store.load_traces(run_ids=ids, columns=columns)
+                if len(frame):
+                    frames.append(frame)
+        if not frames:
+            return pd.DataFrame(columns=["run_id", "step"])
+        return pd.concat(frames, ignore_index=True)
+
+    def read_manifest(self) -> dict[str, Any] | None:
+        """The folders' plans as one: the union of their runs, and ``shards``, the
+        ``[i, n]`` of each folder written by a sharded sweep (None if no folder has a plan)."""
+        manifests = [m for s in self.stores if (m := s.read_manifest()) is not None]
+        if not manifests:
+            return None
+        runs = {r["run_id"]: r for m in manifests for r in m.get("runs", [])}
+        shards = [m["shard"] for m in manifests if m.get("shard")]
+        return {**manifests[0], "runs": list(runs.values()), "n_runs": len(runs), "shards": shards}
+
+
 def _write_parquet(path: Path, table: pa.Table) -> None:
     buf = io.BytesIO()
     pq.write_table(table, buf)
@@ -438,6 +503,7 @@ __all__ = [
     "RESULTS",
     "RESULT_SCHEMA",
     "TRACES",
+    "MergedStore",
     "ResultStore",
     "StoreLockedError",
     "SummaryError",

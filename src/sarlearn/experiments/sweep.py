@@ -10,12 +10,18 @@ A run that raises is recorded with its error type and message. A worker process 
 (out of memory, a crash in compiled code) breaks the pool; the runs that were in flight are
 then retried one at a time in a fresh process, and a run that kills its process again is
 recorded as ``WorkerCrashed``.
+
+On a cluster, ``shard=(i, n)`` runs only the runs at positions ``i, i + n, i + 2n, ...`` of the
+deterministic plan, each shard into its own folder; :class:`~sarlearn.experiments.store.MergedStore`
+and the report read the folders back as one sweep.
 """
 
 from __future__ import annotations
 
 import importlib
+import operator
 import os
+import pickle
 import shutil
 import time
 import uuid
@@ -26,11 +32,11 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
-from sarlearn.config import RunConfig
+from sarlearn.config import ConfigError, RunConfig
 from sarlearn.experiments.spec import PlannedRun, SweepSpec, run_id
 from sarlearn.experiments.store import (
     ResultStore,
@@ -44,6 +50,7 @@ from sarlearn.experiments.store import (
 #: ``run_fn(config, out_dir) -> summary``; the default is :func:`follow_or_resume`.
 RunFunction = Callable[[RunConfig, Path | None], Mapping[str, Any]]
 _STARTED = ".sweep-started"
+_T = TypeVar("_T")
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
@@ -201,6 +208,35 @@ def plan_tasks(
     return tasks
 
 
+def check_shard(shard: tuple[int, int]) -> tuple[int, int]:
+    """``shard`` as ``(i, n)`` if both are integers and ``0 <= i < n``; raises
+    :class:`ConfigError` otherwise."""
+    try:
+        i, n = (operator.index(x) for x in shard)
+    except (TypeError, ValueError):
+        raise ConfigError(f"shard {shard!r}: expected (i, n), two integers") from None
+    if not 0 <= i < n:
+        raise ConfigError(f"shard {i}/{n}: expected I/N with 0 <= I < N, e.g. 3/16 (0-based I)")
+    return i, n
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"I/N"`` (as given to ``--shard``) as ``(i, n)``; raises :class:`ConfigError`."""
+    i, sep, n = text.partition("/")
+    if sep and i.strip().isdigit() and n.strip().isdigit() and int(i) < int(n):
+        return int(i), int(n)
+    raise ConfigError(f"--shard {text!r}: expected I/N with 0 <= I < N, e.g. 3/16 (0-based I)")
+
+
+def select_shard(planned: Sequence[_T], shard: tuple[int, int] | None) -> list[_T]:
+    """The planned runs of shard ``(i, n)``: those at positions ``p`` with ``p % n == i``
+    (all of them for ``None``). The shards of one plan are disjoint and cover it."""
+    if shard is None:
+        return list(planned)
+    i, n = check_shard(shard)
+    return list(planned[i::n])
+
+
 def run_sweep(
     runs: SweepSpec | Sequence[PlannedRun | RunConfig],
     out: str | Path,
@@ -214,6 +250,7 @@ def run_sweep(
     progress: bool = False,
     on_outcome: Callable[[Outcome], None] | None = None,
     name: str | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> SweepSummary:
     """Run every planned run not yet in ``out``'s store and record each outcome.
 
@@ -226,21 +263,28 @@ def run_sweep(
     - ``retry_failed``: also rerun runs whose latest attempt raised (they are skipped
       otherwise: a recorded failure is a result).
     - ``batch_size``: runs per work unit sent to a worker.
+    - ``shard``: ``(i, n)`` runs only the planned runs whose position ``p`` in the plan has
+      ``p % n == i`` (for a cluster: one shard per machine, each into its own ``out``; see
+      :func:`select_shard`). ``planned`` then counts the shard's runs.
 
     Raises :class:`SweepInterrupted` on Ctrl-C after storing what finished.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if shard is not None:
+        shard = check_shard(shard)  # before the folder is created
     store = ResultStore(out)
     with store.lock():
-        tasks = plan_tasks(runs, store, trace_every, keep_run_dirs)
+        tasks = select_shard(plan_tasks(runs, store, trace_every, keep_run_dirs), shard)
         done = store.finished_ids(include_failed=not retry_failed)
         todo = [t for t in tasks if t.run_id not in done]
         summary = SweepSummary(Path(out), planned=len(tasks), skipped=len(tasks) - len(todo))
         if todo and not callable(run_fn):
             _check_importable(run_fn)
-        _write_manifest(store, runs, tasks, name)
+        _write_manifest(store, runs, tasks, name, shard)
         jobs = max(1, min(jobs or usable_cores(), len(todo) or 1))
+        if jobs > 1 and callable(run_fn):
+            _check_picklable(run_fn)
         compactor = _Compactor(store)
 
         def handle(outcome: Outcome) -> None:
@@ -379,6 +423,20 @@ class _Compactor:
         self.interval = max(5.0, 20 * (self.last - t0))
 
 
+def _check_picklable(run_fn: RunFunction) -> None:
+    """A run function sent to worker processes must pickle (a module-level function). Checked
+    here, before any pool exists: a task that fails to pickle inside ProcessPoolExecutor's
+    feeder thread can leave the pool hung at interpreter exit."""
+    try:
+        pickle.dumps(run_fn)
+    except Exception as exc:
+        raise SweepError(
+            f"a worker failed outside any run: the run function {run_fn!r} cannot be sent to "
+            f"worker processes ({exc}); use a module-level function, a 'module:function' "
+            "path, or jobs=1"
+        ) from exc
+
+
 def _check_importable(run_fn: str | None) -> None:
     try:
         if run_fn is None:
@@ -391,12 +449,17 @@ def _check_importable(run_fn: str | None) -> None:
 
 
 def _write_manifest(
-    store: ResultStore, runs: object, tasks: Sequence[RunTask], name: str | None
+    store: ResultStore,
+    runs: object,
+    tasks: Sequence[RunTask],
+    name: str | None,
+    shard: tuple[int, int] | None = None,
 ) -> None:
     spec = runs if isinstance(runs, SweepSpec) else None
     store.write_manifest(
         {
             "name": name,
+            "shard": list(shard) if shard else None,
             "source": spec.source if spec else "python",
             "spec": {"base": spec.base, "grid": spec.grid, "cases": spec.cases} if spec else None,
             "written_at": now_utc().isoformat(),
@@ -453,10 +516,13 @@ __all__ = [
     "SweepInterrupted",
     "SweepSummary",
     "WorkerCrashed",
+    "check_shard",
     "execute_runs",
     "follow_or_resume",
+    "parse_shard",
     "plan_tasks",
     "resolve_run_function",
     "run_sweep",
+    "select_shard",
     "usable_cores",
 ]
