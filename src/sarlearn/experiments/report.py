@@ -260,6 +260,21 @@ def _group_and_lr(results: pd.DataFrame) -> pd.Series:
     return with_lr.where(several, results["group"])
 
 
+def _median_with_iqr(ax: Any, stats: pd.DataFrame, x: str, label: str) -> Any:
+    """Median steps to success with interquartile error bars, for the points that have any
+    success (failures have no steps to plot)."""
+    ok = stats[stats["n_success"] > 0]
+    return ax.errorbar(
+        ok[x],
+        ok["median"],
+        yerr=[ok["median"] - ok["q1"], ok["q3"] - ok["median"]],
+        marker="o",
+        ms=4,
+        capsize=3,
+        label=label,
+    )
+
+
 def _fig_steps_vs_lr(table: pd.DataFrame) -> Figure:
     groups = list(table.groupby("group", sort=True))
     fig = Figure(figsize=(6.0, 4.0 + 0.15 * len(groups)))
@@ -268,16 +283,7 @@ def _fig_steps_vs_lr(table: pd.DataFrame) -> Figure:
     )
     for i, (label, g) in enumerate(groups):
         g = g.sort_values("lr")
-        ok = g[g["n_success"] > 0]
-        line = ax.errorbar(
-            ok["lr"],
-            ok["median"],
-            yerr=[ok["median"] - ok["q1"], ok["q3"] - ok["median"]],
-            marker="o",
-            ms=4,
-            capsize=3,
-            label=label,
-        )
+        line = _median_with_iqr(ax, g, "lr", label)
         # failures get their own strip: they have no steps to success to plot
         for lr, n_fail, n in zip(g["lr"], g["n"] - g["n_success"], g["n"], strict=True):
             strip.text(
@@ -322,16 +328,7 @@ def _fig_depth(table: pd.DataFrame) -> Figure:
     ax_steps, ax_rate = fig.subplots(1, 2)
     for label, g in table.groupby("depth_group", sort=True):
         g = g.sort_values("n_hidden")
-        ok = g[g["n_success"] > 0]
-        ax_steps.errorbar(
-            ok["n_hidden"],
-            ok["median"],
-            yerr=[ok["median"] - ok["q1"], ok["q3"] - ok["median"]],
-            marker="o",
-            ms=4,
-            capsize=3,
-            label=label,
-        )
+        _median_with_iqr(ax_steps, g, "n_hidden", label)
         ax_rate.plot(g["n_hidden"], g["success_rate"], marker="o", ms=4, label=label)
     ax_steps.set_xlabel("hidden layers")
     ax_steps.set_ylabel("steps to success (median, IQR)")

@@ -204,7 +204,22 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-class ResultStore:
+class _Finished:
+    """What resume needs from any store: which runs already have a record."""
+
+    def load(self, latest: bool = True) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def finished_ids(self, include_failed: bool = True) -> set[str]:
+        """Run ids with a record: all of them, or only those whose latest attempt succeeded
+        in running (status ``ok``, whether or not it reached the success criterion)."""
+        frame = self.load(latest=True)
+        if not include_failed:
+            frame = frame[frame["status"] == "ok"]
+        return set(frame["run_id"])
+
+
+class ResultStore(_Finished):
     """The results of a sweep folder: append records, load them, compact, lock."""
 
     def __init__(self, root: str | Path) -> None:
@@ -336,14 +351,6 @@ class ResultStore:
             frame = frame.drop_duplicates("run_id", keep="last")
         return frame.sort_values(["finished_at"], kind="stable").reset_index(drop=True)
 
-    def finished_ids(self, include_failed: bool = True) -> set[str]:
-        """Run ids with a record: all of them, or only those whose latest attempt succeeded
-        in running (status ``ok``, whether or not it reached the success criterion)."""
-        frame = self.load(latest=True)
-        if not include_failed:
-            frame = frame[frame["status"] == "ok"]
-        return set(frame["run_id"])
-
     def load_traces(
         self, run_ids: Sequence[str] | None = None, columns: Sequence[str] | None = None
     ) -> pd.DataFrame:
@@ -371,7 +378,7 @@ class ResultStore:
         return pd.concat(frames, ignore_index=True).drop(columns="attempt_id")
 
 
-class MergedStore:
+class MergedStore(_Finished):
     """Several sweep folders read as one (e.g. the shards of a cluster sweep), read-only.
 
     Same reading API as :class:`ResultStore`. A run id recorded in several folders counts by
@@ -398,13 +405,6 @@ class MergedStore:
         if latest:
             frame = frame.drop_duplicates("run_id", keep="last")
         return frame.reset_index(drop=True)
-
-    def finished_ids(self, include_failed: bool = True) -> set[str]:
-        """See :meth:`ResultStore.finished_ids`."""
-        frame = self.load(latest=True)
-        if not include_failed:
-            frame = frame[frame["status"] == "ok"]
-        return set(frame["run_id"])
 
     def load_traces(
         self, run_ids: Sequence[str] | None = None, columns: Sequence[str] | None = None
