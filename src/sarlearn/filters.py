@@ -84,14 +84,17 @@ class _Bank:
 
     n_filters: int
 
-    def __init__(self, n_predictors: int, population: int, dtype: np.dtype) -> None:
+    def __init__(self, n_predictors: int, population: int, n_filters: int, dtype: np.dtype) -> None:
         if n_predictors < 1 or population < 1:
             raise ConfigError(
                 f"a filter bank needs n_predictors >= 1 and population >= 1, got "
                 f"n_predictors={n_predictors}, population={population}"
             )
+        if n_filters < 1:
+            raise ConfigError(f"n_filters must be >= 1, got {n_filters}")
         self.n_predictors = n_predictors
         self.population = population
+        self.n_filters = n_filters
         self.dtype = np.dtype(dtype)
 
     @property
@@ -144,10 +147,7 @@ class ResonatorBank(_Bank):
         kind: str = "resonator",
         dtype: type[np.floating] | np.dtype = np.float64,
     ) -> None:
-        super().__init__(n_predictors, population, np.dtype(dtype))
-        if n_filters < 1:
-            raise ConfigError(f"n_filters must be >= 1, got {n_filters}")
-        self.n_filters = n_filters
+        super().__init__(n_predictors, population, n_filters, np.dtype(dtype))
         self.kind = kind
         self.q = q
         self.frequencies = np.linspace(f_min, f_max, n_filters)
@@ -213,10 +213,7 @@ class DelayLineBank(_Bank):
         n_filters: int = 5,
         dtype: type[np.floating] | np.dtype = np.float64,
     ) -> None:
-        super().__init__(n_predictors, population, np.dtype(dtype))
-        if n_filters < 1:
-            raise ConfigError(f"n_filters must be >= 1, got {n_filters}")
-        self.n_filters = n_filters
+        super().__init__(n_predictors, population, n_filters, np.dtype(dtype))
         self._taps = np.zeros((population, n_predictors, n_filters), dtype=self.dtype)
 
     @property
