@@ -218,3 +218,16 @@ def test_tanh_saturation_is_numpys(dtype: type) -> None:
     below = np.nextafter(sat, dtype(0))
     assert np.tanh(np.array([sat]))[0] == 1.0
     assert np.tanh(np.array([below]))[0] < 1.0
+
+
+def test_run_zero_compiles_without_stepping() -> None:
+    from sarlearn.engine import kernels
+
+    loop = make_closed_loop(cfg_of())
+    assert isinstance(loop, FastClosedLoop)
+    loop.run(0)  # the warm-up run_follow does before its clock starts
+    assert loop.t == 0 and len(kernels.run_chunk.signatures) >= 1
+    warm = loop.run(120)
+    cold = make_closed_loop(cfg_of()).run(120)
+    for key in RECORDS:
+        np.testing.assert_array_equal(warm[key], cold[key])

@@ -478,7 +478,9 @@ class FastClosedLoop:
         info = np.zeros((P, 2), dtype=np.int64)
         block = n if self.block is None else self.block
         self._ref_stale = True
-        if n > 0:
+        # n == 0 runs no step but still calls the kernel, which compiles it (or loads it from
+        # numba's cache): run(0) is the warm-up that keeps compile time out of timings.
+        if n >= 0:
             rec = (
                 rec64[0], steer, rec64[1], rec64[2], rec64[3], rec64[4], rec64[5], off,
                 rec64[6], rec64[7], ground, wc,
