@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from engine_switch import force_numpy_engine
 from sarlearn.config import ConfigError, RunConfig
 from sarlearn.experiments import outputs
 from sarlearn.experiments.run import RunInterrupted, run_follow
@@ -35,12 +36,7 @@ def cfg_of(**over: Any) -> RunConfig:
 def fail_at(monkeypatch: pytest.MonkeyPatch, step: int, exc: BaseException) -> None:
     """Make ClosedLoop.step raise ``exc`` when it is about to run global step ``step`` (and
     run the reference loop, whose steps can be patched one by one)."""
-    import sarlearn.engine as engine
-
-    real = engine.make_closed_loop
-    monkeypatch.setattr(
-        engine, "make_closed_loop", lambda cfg, *a, **k: real(cfg, *a, **{**k, "engine": "numpy"})
-    )
+    force_numpy_engine(monkeypatch)
     original = ClosedLoop.step
 
     def step_or_fail(self: ClosedLoop) -> dict[str, np.ndarray]:

@@ -191,25 +191,13 @@ class _Progress:
         self.bar = None
         if not enabled:
             return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from sarlearn.progress import progress_bar
 
-        self.bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("|e| {task.fields[err]}"),
-            TextColumn("{task.fields[rate]} steps/s"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
+        self.bar = progress_bar(
+            "{task.description}",
+            "|e| {task.fields[err]}",
+            "{task.fields[rate]} steps/s",
             console=console,
-            transient=False,
         )
         self.bar.start()
         self.task = self.bar.add_task(label, total=total, completed=start, err="–", rate="–")

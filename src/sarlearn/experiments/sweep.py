@@ -472,24 +472,13 @@ def _write_manifest(
 @contextmanager
 def _progress_bar(total: int, summary: SweepSummary) -> Iterator[Callable[[], None]]:
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
-    columns = (
-        TextColumn("[bold]sweep"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("ok {task.fields[ok]}  failed {task.fields[failed]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
+    from sarlearn.progress import progress_bar
+
+    bar = progress_bar(
+        "sweep", "ok {task.fields[ok]}  failed {task.fields[failed]}", console=Console(stderr=True)
     )
-    with Progress(*columns, console=Console(stderr=True)) as bar:
+    with bar:
         task = bar.add_task("sweep", total=total, ok=0, failed=0)
 
         def tick() -> None:
