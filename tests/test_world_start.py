@@ -107,3 +107,20 @@ def test_explicit_start_is_used_by_the_simulator() -> None:
 def test_no_dark_pixels_is_a_track_error() -> None:
     with pytest.raises(TrackError, match="no dark pixels"):
         start_pose(Track(np.zeros((50, 50)), 50.0, name="blank"))
+
+
+def test_start_poses_draw_as_repeated_single_starts(tmp_path) -> None:
+    """n starts at once equal n single draws from the same generator, on a generated track
+    and on an image (whose line is analysed only once)."""
+    from sarlearn.world.start import start_poses
+    from sarlearn.world.tracks import load_track
+
+    oval = load_track("oval")
+    oval.save_png(tmp_path / "oval.png")
+    image = Track.from_image(tmp_path / "oval.png")
+    for track in (oval, image):
+        many = start_poses(track, 4, np.random.default_rng(7))
+        rng = np.random.default_rng(7)
+        one_by_one = np.stack([start_pose(track, rng) for _ in range(4)])
+        np.testing.assert_array_equal(many, one_by_one)
+        assert np.all(track.darkness(many[:, :2]) > 0.5)  # every start is on the line

@@ -17,7 +17,7 @@ from sarlearn.perception import mirror_differences, n_camera_predictors, segment
 from sarlearn.world.camera import PinholeCamera
 from sarlearn.world.robot import _advance
 from sarlearn.world.sensors import GroundSensors, predictor_rows, reflex_pair
-from sarlearn.world.start import start_pose
+from sarlearn.world.start import start_pose, start_poses
 from sarlearn.world.track import Track
 from sarlearn.world.tracks import load_track
 
@@ -79,7 +79,7 @@ class SimWorld:
         if self.cfg.start is not None:
             return np.tile(np.asarray(self.cfg.start, dtype=np.float64), (self.population, 1))
         if self.cfg.random_start and rng is not None:
-            return np.stack([start_pose(self.track, rng) for _ in range(self.population)])
+            return start_poses(self.track, self.population, rng)
         return np.tile(start_pose(self.track), (self.population, 1))
 
     @property

@@ -36,9 +36,17 @@ def start_pose(track: Track, rng: np.random.Generator | None = None) -> NDArray[
     Raises:
         TrackError: if the image has no line-like dark region to start on.
     """
+    return start_poses(track, 1, rng)[0]
+
+
+def start_poses(
+    track: Track, n: int, rng: np.random.Generator | None = None
+) -> NDArray[np.float64]:
+    """``n`` start poses ``(n, 3)`` as :func:`start_pose` draws them one after the other; an
+    image's line is analysed once for all of them."""
     if track.centreline is not None:
-        return centreline_start(track.centreline, rng)
-    return image_start(track, rng=rng)
+        return np.stack([centreline_start(track.centreline, rng) for _ in range(n)])
+    return image_starts(track, n, rng=rng)
 
 
 def centreline_start(
@@ -56,6 +64,16 @@ def image_start(
 ) -> NDArray[np.float64]:
     """Find a start pose ``(3,)`` from the dark pixels of a track image alone: the straightest
     stretch, or with ``rng`` a random one of the nearly straightest stretches."""
+    return image_starts(track, 1, radius, rng)[0]
+
+
+def image_starts(
+    track: Track,
+    n: int,
+    radius: float = NEIGHBOURHOOD,
+    rng: np.random.Generator | None = None,
+) -> NDArray[np.float64]:
+    """``n`` start poses ``(n, 3)`` as :func:`image_start` finds them (one draw each)."""
     pts, weight = _dark_points(track)
     if len(pts) == 0:
         raise TrackError(f"track {track.name}: no dark pixels to start on")
@@ -70,17 +88,23 @@ def image_start(
     # the disc covers about 2 r x width, so far fewer dark pixels means a speck, not the line.
     _, _, straight, _ = _local_pca(cand, pts, weight, 2.0 * radius)
     score = np.where(count >= 0.25 * count.max(), straight, -np.inf)
-    pick = int(np.argmax(score))
-    if rng is not None:
-        good = np.flatnonzero(score >= score[pick] - 0.05)
-        pick = int(rng.choice(good))
+    best = int(np.argmax(score))
+    good = np.flatnonzero(score >= score[best] - 0.05)
+    picks = [best if rng is None else int(rng.choice(good)) for _ in range(n)]
+    return np.stack([_pose_near(track, mean[i], cand[i], pts, weight, radius) for i in picks])
+
+
+def _pose_near(
+    track: Track, centre: NDArray, dark_point: NDArray, pts: NDArray, weight: NDArray, radius: float
+) -> NDArray[np.float64]:
+    """The pose on the line through the disc around ``centre``, heading along it."""
     # Recentre on the line: the mean of a straight stretch through the disc lies on its middle.
-    p = mean[pick]
+    p = centre
     for _ in range(2):
         m, a, _, _ = _local_pca(p[None], pts, weight, radius)
         p, direction = m[0], a[0]
     if track.darkness(p) < DARK:  # e.g. two lines through the disc: stay on the dark point
-        p = cand[pick]
+        p = dark_point
     direction = _orient(track, p, direction, pts, weight)
     return np.array([p[0], p[1], np.arctan2(direction[1], direction[0])])
 
@@ -158,4 +182,12 @@ def _ahead(track: Track, p: NDArray, direction: NDArray) -> float:
     return float(track.darkness(q).max(axis=1).mean())
 
 
-__all__ = ["BORDER", "NEIGHBOURHOOD", "centreline_start", "image_start", "start_pose"]
+__all__ = [
+    "BORDER",
+    "NEIGHBOURHOOD",
+    "centreline_start",
+    "image_start",
+    "image_starts",
+    "start_pose",
+    "start_poses",
+]
