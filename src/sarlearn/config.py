@@ -21,16 +21,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from sarlearn.errors import ConfigError
+
 Activation = Literal["logistic", "tanh", "linear"]
 InitName = Literal["scaled", "uniform", "symmetric"]
 RelevanceMode = Literal["global", "forward"]
 FilterKind = Literal["resonator", "ico", "delay"]
 InputKind = Literal["rows", "camera"]
 DType = Literal["float64", "float32"]
-
-
-class ConfigError(ValueError):
-    """An impossible or malformed configuration; the message names the offending field."""
 
 
 class _Section(BaseModel):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from sarlearn.config import ConfigError
-
 
 class SarlearnError(Exception):
     """Base class of sarlearn's own errors."""
+
+
+class ConfigError(SarlearnError, ValueError):
+    """An impossible or malformed configuration; the message names the offending field."""
 
 
 class ShapeError(SarlearnError, ValueError):

@@ -203,14 +203,17 @@ class Network:
     # -- readouts -------------------------------------------------------------------------
 
     def weight_change(self) -> Array:
-        """Frobenius distance of each layer's weights from their initial values: (P, L)."""
-        return np.stack(
-            [
-                np.sqrt(np.sum((w - w0) ** 2, axis=(1, 2)))
-                for w, w0 in zip(self.weights, self.initial_weights, strict=True)
-            ],
-            axis=1,
-        )
+        """Frobenius distance of each layer's weights from their initial values: (P, L).
+
+        Weights near overflow (a diverging run) give ``inf`` here, without a warning."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.stack(
+                [
+                    np.sqrt(np.sum((w - w0) ** 2, axis=(1, 2)))
+                    for w, w0 in zip(self.weights, self.initial_weights, strict=True)
+                ],
+                axis=1,
+            )
 
     # -- persistence -------------------------------------------------------------------------
 
