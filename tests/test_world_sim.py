@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -137,13 +135,11 @@ def test_bad_commands() -> None:
         SimWorld(WorldConfig(track="circle"), population=0)
 
 
-def test_a_step_costs_tens_of_microseconds() -> None:
+def test_many_steps_stay_on_a_closed_track() -> None:
+    # (its speed, ~40 us per step, is measured in benchmarks/test_bench_world.py, not here)
     world = SimWorld(WorldConfig(), track=load_track("curvy"))
     world.step()
-    n = 2000
-    t = time.perf_counter()
-    for _ in range(n):
+    for _ in range(2000):
         world.set_wheel_speeds(30.0, 30.5)
         world.read_ground()
-    per_step = (time.perf_counter() - t) / n
-    assert per_step < 300e-6  # typically ~40 us; generous for loaded CI machines
+    assert np.all(np.isfinite(world.pose))
