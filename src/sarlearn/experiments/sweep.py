@@ -477,6 +477,8 @@ def run_sweep(
         raise ValueError(f"population must be >= 1, got {population}")
     if backend not in BACKENDS:
         raise ConfigError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    if backend == "ray" and keep_run_dirs:
+        raise ConfigError("keep_run_dirs (--keep-run-dirs) works with the local backend only")
     if shard is not None:
         shard = check_shard(shard)  # before the folder is created
     out = Path(out)
@@ -534,6 +536,7 @@ def run_sweep(
                     handle,
                     summary,
                     address=address,
+                    jobs=jobs,
                     batch_size=batch_size,
                     population=population,
                     max_retries=max_retries,
