@@ -113,3 +113,13 @@ def die_once_run(cfg: RunConfig, out_dir: Path | None) -> dict[str, Any]:
             marker.touch()
             os.kill(os.getpid(), signal.SIGKILL)
     return fake_run(cfg, out_dir)
+
+
+def disk_full_run(cfg: RunConfig, out_dir: Path | None) -> dict[str, Any]:
+    """``fake_run``, except that seed 1 fails as a full disk does (an OSError: not a result)
+    while ``$SARLEARN_FAKE_DISK_FULL`` is set."""
+    import errno
+
+    if cfg.seed == 1 and os.environ.get("SARLEARN_FAKE_DISK_FULL"):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out_dir))
+    return fake_run(cfg, out_dir)
