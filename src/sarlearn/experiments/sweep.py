@@ -657,8 +657,8 @@ def _pool_pass(
                 for outcome in outcomes:
                     handle(outcome)
         except BaseException:
+            _kill_workers(pool)  # before shutdown, which forgets the processes
             pool.shutdown(wait=False, cancel_futures=True)
-            _kill_workers(pool)
             raise
     suspects = [t for t in lost if _started_in(t, token)]
     return suspects, [t for t in lost if not _started_in(t, token)]
