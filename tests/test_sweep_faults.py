@@ -28,7 +28,7 @@ from sarlearn.experiments.store import (
     StoreCorruptError,
     StoreLockedError,
 )
-from sarlearn.experiments.sweep import SweepInfraError, run_sweep
+from sarlearn.experiments.sweep import SweepError, SweepInfraError, run_sweep
 from sweep_fakes import disk_full_run, fake_run
 
 HAS_PROC = Path("/proc/self/stat").exists()
@@ -201,6 +201,7 @@ def test_the_lock_is_atomic_and_never_empty(tmp_path: Path) -> None:
 # -- scripts ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # three Python processes: ~5 s
 def test_an_unguarded_script_gets_a_clear_message(tmp_path: Path) -> None:
     script = tmp_path / "sweep_script.py"
     body = f"""
@@ -356,3 +357,15 @@ def test_workers_watch_their_parent() -> None:
     proc.start()
     proc.join(30)
     assert proc.exitcode == 1
+
+
+def test_backend_flags_are_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = tmp_path / "sw"
+    result = invoke("sweep", "--out", out, "--seeds", "1", "--backend", "spark")
+    assert result.exit_code == 2 and "--backend 'spark'" in result.output
+    result = invoke("sweep", "--out", out, "--seeds", "1", "--address", "auto")
+    assert result.exit_code == 2 and "--address needs --backend ray" in result.output
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    with pytest.raises(SweepError, match=r"sarlearn\[ray\]"):
+        run_sweep(spec(1), out, run_fn=fake_run, backend="ray")
+    assert ResultStore(out).load().empty

@@ -450,7 +450,9 @@ def run_sweep(
     - ``run_fn``: ``(config, out_dir) -> summary`` or ``"module:function"``; default
       ``run_follow`` (with population batching). With ``jobs > 1`` or Ray it must be importable
       by the workers (top-level).
-    - ``jobs``: worker processes (default: all usable cores); 1 runs in this process.
+    - ``jobs``: worker processes (default: all usable cores; a small sweep of populations,
+      under ``IN_PROCESS_STEPS`` agent-steps, runs in this process with the engine's threads
+      on all usable cores); 1 runs in this process (one engine thread).
     - ``trace_every``: keep every n-th step of each run's trace in ``traces.parquet``
       (0: keep none).
     - ``retry_failed``: also rerun runs whose latest attempt raised (they are skipped
@@ -497,7 +499,13 @@ def run_sweep(
         if todo and run_fn is None:
             validate_plan(todo)
         _write_manifest(store, runs, tasks, name, shard)
-        jobs = max(1, min(jobs or usable_cores(), len(todo) or 1))
+        threads = jobs or usable_cores()  # engine threads when populations run in-process
+        in_process = (
+            jobs is None
+            and backend == "local"
+            and _small_population_sweep(todo, run_fn, population)
+        )
+        jobs = 1 if in_process else max(1, min(jobs or usable_cores(), len(todo) or 1))
         if (jobs > 1 or backend == "ray") and callable(run_fn):
             _check_picklable(run_fn)
         compactor = _Compactor(store)
@@ -545,7 +553,7 @@ def run_sweep(
             else:
                 units = make_units(todo, run_fn, jobs, batch_size, population)
                 bar = _progress_bar(len(todo), summary) if progress else nullcontext(None)
-                with bar as tick:
+                with bar as tick, _engine_threads(threads if jobs == 1 else None):
                     _execute(units, run_fn, jobs, _with_tick(handle, tick) if tick else handle)
         except KeyboardInterrupt:
             _compact_quietly(store)
@@ -561,6 +569,41 @@ def run_sweep(
                 "is stored in its part file, run the same command again to compact"
             ) from exc
     return summary
+
+
+#: Below this many agent-steps in all, a sweep of populations runs in this process (the
+#: engine's threads spread each population over the cores): starting worker processes (~2 s
+#: of imports and compiled-kernel loading each) would cost more than they save.
+IN_PROCESS_STEPS = 2_000_000
+
+
+def _small_population_sweep(
+    todo: Sequence[RunTask], run_fn: RunFunction | str | None, population: int | None
+) -> bool:
+    """True if every run to do goes into a population and all of them are little work."""
+    from sarlearn.experiments.population import population_key
+
+    if run_fn is not None or population == 1 or not todo:
+        return False
+    if sum(t.config.steps for t in todo) > IN_PROCESS_STEPS:
+        return False
+    return all(not t.keep_run_dir and population_key(t.config) is not None for t in todo)
+
+
+@contextmanager
+def _engine_threads(n: int | None) -> Iterator[None]:
+    """Let the compiled engine use ``n`` threads in this process (None: leave it alone)."""
+    if n is None:
+        yield
+        return
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def _compact_quietly(store: ResultStore) -> None:
