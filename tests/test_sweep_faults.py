@@ -369,3 +369,12 @@ def test_backend_flags_are_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     with pytest.raises(SweepError, match=r"sarlearn\[ray\]"):
         run_sweep(spec(1), out, run_fn=fake_run, backend="ray")
     assert ResultStore(out).load().empty
+
+
+def test_a_spec_that_is_not_text_is_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "spec.toml"
+    bad.write_bytes(b"\xff\xfe[grid]\nseed = [0]\n")
+    result = invoke("sweep", bad, "--out", tmp_path / "sw")
+    assert result.exit_code == 2 and "not UTF-8" in result.output, result.output
+    result = invoke("sweep", tmp_path, "--out", tmp_path / "sw")
+    assert result.exit_code == 2 and "is a folder" in result.output, result.output
