@@ -553,7 +553,8 @@ def run_sweep(
             else:
                 units = make_units(todo, run_fn, jobs, batch_size, population)
                 bar = _progress_bar(len(todo), summary) if progress else nullcontext(None)
-                with bar as tick, _engine_threads(threads if jobs == 1 else None):
+                here = jobs == 1 and run_fn is None  # the engine runs in this process
+                with bar as tick, _engine_threads(threads if here else None):
                     _execute(units, run_fn, jobs, _with_tick(handle, tick) if tick else handle)
         except KeyboardInterrupt:
             _compact_quietly(store)
