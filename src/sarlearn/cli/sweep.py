@@ -57,7 +57,13 @@ def sweep(
     ] = None,
     jobs: Annotated[
         int | None,
-        typer.Option("--jobs", "-j", help="Parallel runs (default: all cores).", min=1),
+        typer.Option(
+            "--jobs",
+            "-j",
+            help="Worker processes (default: all cores; a small sweep of engine populations "
+            "runs in-process on all cores).",
+            min=1,
+        ),
     ] = None,
     trace_every: Annotated[
         int | None,
