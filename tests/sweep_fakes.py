@@ -99,3 +99,40 @@ def no_trace_run(cfg: RunConfig, out_dir: Path | None) -> dict[str, Any]:
 def bad_summary_run(cfg: RunConfig, out_dir: Path | None) -> dict[str, Any]:
     """Returns a summary without ``steps_to_success``."""
     return {"steps": cfg.steps}
+
+
+#: A folder where ``die_once_run`` leaves one marker per run it has killed a process for.
+DIE_ENV = "SARLEARN_FAKE_DIE_DIR"
+
+
+def slow_run(cfg: RunConfig, out_dir: Path | None) -> dict[str, Any]:
+    """``fake_run`` after 0.4 s, so a sweep can be killed while runs are in flight."""
+    import time
+
+    time.sleep(0.4)
+    return fake_run(cfg, out_dir)
+
+
+def die_once_run(cfg: RunConfig, out_dir: Path | None) -> dict[str, Any]:
+    """Kills its own process (SIGKILL, mid-run) the first time it meets a run with seed 1
+    (when ``$SARLEARN_FAKE_DIE_DIR`` is set), then behaves as ``fake_run``: a worker killed
+    once, to be retried."""
+    import signal
+
+    folder = os.environ.get(DIE_ENV)
+    if folder and cfg.seed == 1:
+        marker = Path(folder, f"{cfg.rule.name}-{cfg.rule.learning_rate}-{cfg.seed}")
+        if not marker.exists():
+            marker.touch()
+            os.kill(os.getpid(), signal.SIGKILL)
+    return fake_run(cfg, out_dir)
+
+
+def disk_full_run(cfg: RunConfig, out_dir: Path | None) -> dict[str, Any]:
+    """``fake_run``, except that seed 1 fails as a full disk does (an OSError: not a result)
+    while ``$SARLEARN_FAKE_DISK_FULL`` is set."""
+    import errno
+
+    if cfg.seed == 1 and os.environ.get("SARLEARN_FAKE_DISK_FULL"):
+        raise OSError(errno.ENOSPC, "No space left on device", str(out_dir))
+    return fake_run(cfg, out_dir)

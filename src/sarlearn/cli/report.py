@@ -22,13 +22,33 @@ def report(
         Path | None,
         typer.Option("--out", "-o", help="Report folder (default: the first DIR/report)."),
     ] = None,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="First rebuild an unreadable results.parquet from the per-run parts, and set "
+            "aside an unreadable traces.parquet or sweep.json (needs no sweep running there).",
+        ),
+    ] = False,
 ) -> None:
     """Write report.md, CSV tables and PNG figures for a sweep (or several merged)."""
     from sarlearn.experiments.report import ReportError, make_report
+    from sarlearn.experiments.store import ResultStore, StoreCorruptError, StoreLockedError
 
+    if out is not None and out.exists() and not out.is_dir():
+        typer.echo(f"error: --out {out} is an existing file; the report needs a folder", err=True)
+        raise typer.Exit(code=2)
     try:
+        if repair:
+            for folder in sweep_dirs:
+                if not folder.is_dir():
+                    continue  # make_report names it
+                store = ResultStore(folder)
+                with store.lock():
+                    for line in store.repair():
+                        typer.echo(f"repaired: {line}", err=True)
         made = make_report(sweep_dirs, out)
-    except ReportError as exc:
+    except (ReportError, StoreCorruptError, StoreLockedError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
     typer.echo(f"report: {made.markdown}")

@@ -57,7 +57,13 @@ def sweep(
     ] = None,
     jobs: Annotated[
         int | None,
-        typer.Option("--jobs", "-j", help="Parallel runs (default: all cores).", min=1),
+        typer.Option(
+            "--jobs",
+            "-j",
+            help="Worker processes (default: all cores; a small sweep of engine populations "
+            "runs in-process on all cores).",
+            min=1,
+        ),
     ] = None,
     trace_every: Annotated[
         int | None,
@@ -80,6 +86,30 @@ def sweep(
             help="I/N: run only planned runs I, I+N, I+2N, ... (0-based; one folder per shard).",
         ),
     ] = None,
+    backend: Annotated[
+        str,
+        typer.Option("--backend", help="Where runs execute: local (process pool) or ray."),
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            "--address",
+            help="Ray cluster to join: auto, host:port or ray://host:port "
+            "(default: start a local Ray).",
+        ),
+    ] = None,
+    population: Annotated[
+        int | None,
+        typer.Option(
+            "--population",
+            help="Most runs per engine population (default: automatic; 1: one run per task).",
+            min=1,
+        ),
+    ] = None,
+    max_retries: Annotated[
+        int,
+        typer.Option("--max-retries", help="Ray: retries of a task whose worker died.", min=0),
+    ] = 3,
     run_fn: Annotated[
         str | None,
         typer.Option("--run-fn", hidden=True, help="module:function replacing run_follow."),
@@ -89,8 +119,9 @@ def sweep(
 
     Finished runs (ok or failed) are skipped when the same sweep is run again.
     """
-    from sarlearn.experiments.store import ResultStore, StoreLockedError
+    from sarlearn.experiments.store import ResultStore, StoreCorruptError, StoreLockedError
     from sarlearn.experiments.sweep import (
+        BACKENDS,
         SweepError,
         SweepInterrupted,
         parse_shard,
@@ -99,6 +130,12 @@ def sweep(
     )
 
     try:
+        if out.exists() and not out.is_dir():
+            raise ConfigError(f"--out {out} is an existing file; a sweep needs a folder")
+        if backend not in BACKENDS:
+            raise ConfigError(f"--backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+        if address is not None and backend != "ray":
+            raise ConfigError("--address needs --backend ray")
         the_shard = parse_shard(shard) if shard is not None else None
         base_spec = load_spec(spec) if spec is not None else SweepSpec(source="flags")
         if config is not None:
@@ -117,7 +154,11 @@ def sweep(
     of_shard = f"shard {the_shard[0]}/{the_shard[1]}: " if the_shard else ""
     every = trace_every if trace_every is not None else opts.trace_every
     if dry_run:
-        done = ResultStore(out).finished_ids(include_failed=not retry_failed)
+        try:
+            done = ResultStore(out).finished_ids(include_failed=not retry_failed)
+        except StoreCorruptError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=2) from None
         todo = sum(r.run_id not in done for r in planned)
         typer.echo(
             f"{of_shard}{len(planned)} runs planned, {len(planned) - todo} done, {todo} to run"
@@ -137,14 +178,24 @@ def sweep(
             progress=progress,
             name=opts.name,
             shard=the_shard,
+            backend=backend,
+            address=address,
+            population=population,
+            max_retries=max_retries,
         )
     except SweepInterrupted as exc:
         s = exc.summary
         typer.echo(f"interrupted: {s.ran} runs stored in {out}; run again to resume", err=True)
         raise typer.Exit(code=130) from None
-    except (SweepError, StoreLockedError) as exc:
+    except ConfigError as exc:  # the plan cannot run (checked before any worker starts)
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    except (SweepError, StoreLockedError, StoreCorruptError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None
+
+    for line in summary.repaired:
+        typer.echo(f"repaired: {line}", err=True)
 
     typer.echo(
         f"{of_shard}{summary.planned} runs planned: {summary.skipped} already done, "
@@ -158,6 +209,14 @@ def sweep(
             "--retry-failed runs them again",
             err=True,
         )
+    if summary.infra:
+        typer.echo(
+            f"error: {summary.infra} runs hit infrastructure errors and were NOT recorded "
+            f"(first: {summary.infra_errors[0]}); fix the cause (disk space, memory, the "
+            "cluster) and run the same command again to run them",
+            err=True,
+        )
+        raise typer.Exit(code=1)
 
 
 def _base_flags(steps: int | None, sets: list[str]) -> dict[str, object]:

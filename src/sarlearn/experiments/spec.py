@@ -112,7 +112,15 @@ def run_id(cfg: RunConfig) -> str:
 def load_spec(path: str | Path) -> SweepSpec:
     """Read a sweep spec TOML file; raises :class:`ConfigError` with a clear message."""
     path = Path(path)
-    return parse_spec(read_toml(path, "sweep spec"), source=str(path), root=path.parent)
+    if path.is_dir():
+        raise ConfigError(f"sweep spec {path} is a folder, not a TOML file")
+    try:
+        data = read_toml(path, "sweep spec")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"sweep spec {path} is not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise ConfigError(f"sweep spec {path} cannot be read: {exc.strerror or exc}") from None
+    return parse_spec(data, source=str(path), root=path.parent)
 
 
 def parse_spec(

@@ -3,6 +3,8 @@
 Layout of a sweep folder ``DIR``::
 
     DIR/results/part-*.parquet   one file per finished run attempt, written atomically
+    DIR/results/compacted/       the same parts once compacted (kept: results.parquet can be
+                                 rebuilt from them, see :meth:`ResultStore.repair`)
     DIR/traces/part-*.parquet    its downsampled per-step trace (optional)
     DIR/results.parquet          compacted: all records so far (rewritten atomically)
     DIR/traces.parquet           compacted traces
@@ -10,18 +12,23 @@ Layout of a sweep folder ``DIR``::
     DIR/runs/<run_id>/           a run's output folder while it runs (kept on request)
 
 A part file appears complete or not at all (temporary file + ``os.replace``), and compaction
-only deletes parts after the compacted file that contains them is in place, so Ctrl-C or a
-crash at any moment loses at most the runs that were in flight. Readers merge the compacted
+only moves parts away after the compacted file that contains them is in place, so Ctrl-C or a
+crash at any moment loses at most the runs that were in flight. A damaged ``results.parquet``
+(bit rot, a truncated copy) raises :class:`StoreCorruptError`; :meth:`ResultStore.repair`
+rebuilds it from the kept parts (trace parts are not kept: a damaged ``traces.parquet`` costs
+the traces, never the results). Readers merge the compacted
 file with any parts and drop duplicate attempts, so they never depend on compaction having run.
 Only the sweep's main process writes here (workers return their records to it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import socket
+import tempfile
 import time
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
@@ -37,6 +44,7 @@ import pyarrow.parquet as pq
 
 from sarlearn import __version__
 from sarlearn.config import RunConfig
+from sarlearn.errors import SarlearnError
 from sarlearn.experiments.outputs import (
     atomic_write_bytes,
     atomic_write_with,
@@ -49,6 +57,7 @@ RESULTS = "results.parquet"
 TRACES = "traces.parquet"
 MANIFEST = "sweep.json"
 LOCK = ".sweep.lock"
+COMPACTED = "compacted"
 
 #: Summary keys copied into their own columns (all optional except ``steps_to_success``).
 METRICS = (
@@ -119,6 +128,10 @@ class SummaryError(ValueError):
 
 class StoreLockedError(RuntimeError):
     """Another live sweep process is writing to the same folder."""
+
+
+class StoreCorruptError(SarlearnError):
+    """A file of a sweep folder is unreadable (truncated, damaged, not what it should be)."""
 
 
 def base_record(run_id: str, cfg: RunConfig, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -278,11 +291,14 @@ class ResultStore(_Finished):
         """
         parts = _parts(self.parts)
         if parts or not self.results_path.exists():
-            table = _concat([*_existing(self.results_path), *parts], RESULT_SCHEMA)
+            table = _concat([*_existing(self.results_path), *parts], RESULT_SCHEMA, self.root)
             table = _drop_duplicate_attempts(table)
             atomic_write_with(self.results_path, lambda p: pq.write_table(table, p))
-            for part in parts:
-                part.unlink(missing_ok=True)
+            kept = self.parts / COMPACTED
+            kept.mkdir(exist_ok=True)
+            for part in parts:  # kept, so that results.parquet can be rebuilt from them
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(part, kept / part.name)
         if traces:
             self._compact_traces()
 
@@ -293,7 +309,7 @@ class ResultStore(_Finished):
         keep = set(self.load(latest=True)["attempt_id"])
         sources = [*_existing(self.traces_path), *parts]
         schema = pa.unify_schemas(
-            [pq.read_schema(s) for s in sources], promote_options="permissive"
+            [_read_schema(s, self.root) for s in sources], promote_options="permissive"
         )
 
         def write(tmp: Path) -> None:
@@ -316,37 +332,135 @@ class ResultStore(_Finished):
         write_json(self.root / MANIFEST, manifest)
 
     def read_manifest(self) -> dict[str, Any] | None:
-        """The last sweep's plan, or None if this folder has none."""
+        """The last sweep's plan, or None if this folder has none.
+
+        Raises :class:`StoreCorruptError` if ``sweep.json`` is not a readable plan (the next
+        invocation of the sweep rewrites it).
+        """
         path = self.root / MANIFEST
-        return read_json(path) if path.exists() else None
+        if not path.exists():
+            return None
+        try:
+            data = read_json(path)
+        except (ValueError, UnicodeDecodeError, OSError) as exc:
+            raise StoreCorruptError(
+                f"{path} is unreadable ({type(exc).__name__}: {exc}); running the sweep again "
+                "rewrites it, or delete it (it only records the plan)"
+            ) from None
+        if not isinstance(data, dict) or not isinstance(data.get("runs", []), list):
+            raise StoreCorruptError(
+                f"{path} is not a sweep plan; running the sweep again rewrites it"
+            )
+        return data
+
+    # -- damage ----------------------------------------------------------------------------
+
+    def check(self) -> None:
+        """Raise :class:`StoreCorruptError` naming the first unreadable file of the folder
+        (``results.parquet``, ``traces.parquet``'s footer, ``sweep.json``, a part file)."""
+        self.load(latest=False)
+        if self.traces_path.exists():
+            _read_schema(self.traces_path, self.root, full=True)
+        self.read_manifest()
+
+    def repair(self) -> list[str]:
+        """Set every unreadable file aside (``*.corrupt-<time>``) and rebuild what can be.
+
+        ``results.parquet`` is rebuilt from the kept run parts (``results/compacted/`` and
+        any pending parts); a damaged part is set aside too. ``traces.parquet`` cannot be
+        rebuilt (its parts are not kept): the traces compacted into it are lost, the results
+        are not. A damaged ``sweep.json`` is set aside (the next sweep rewrites it). Returns
+        one line per file repaired (empty: nothing was wrong). Only the folder's writer may
+        call this (hold :meth:`lock`).
+        """
+        done: list[str] = []
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        kept = self.parts / COMPACTED
+        for folder in (self.parts, kept):
+            for part in _parts(folder):
+                try:
+                    pq.read_table(part)
+                except Exception as exc:
+                    os.replace(part, part.with_name(f".{part.name}.corrupt-{stamp}"))
+                    done.append(f"{part} was unreadable ({_short(exc)}); set aside")
+        if self.results_path.exists():
+            try:
+                pq.read_table(self.results_path)
+            except Exception as exc:
+                aside = self.results_path.with_name(f"{RESULTS}.corrupt-{stamp}")
+                os.replace(self.results_path, aside)
+                sources = [*_parts(kept), *_parts(self.parts)]
+                table = _drop_duplicate_attempts(_concat(sources, RESULT_SCHEMA, self.root))
+                atomic_write_with(self.results_path, lambda p: pq.write_table(table, p))
+                n_runs = len(set(table.column("run_id").to_pylist()))
+                done.append(
+                    f"{self.results_path} was unreadable ({_short(exc)}); rebuilt from "
+                    f"{len(sources)} run parts ({n_runs} runs), the damaged file is {aside.name}"
+                )
+        if self.traces_path.exists():
+            try:
+                _read_schema(self.traces_path, self.root, full=True)
+            except StoreCorruptError as exc:
+                aside = self.traces_path.with_name(f"{TRACES}.corrupt-{stamp}")
+                os.replace(self.traces_path, aside)
+                done.append(
+                    f"{self.traces_path} was unreadable ({exc.__cause__ or exc}); set aside as "
+                    f"{aside.name}: the traces compacted into it are lost, the results are not"
+                )
+        try:
+            self.read_manifest()
+        except StoreCorruptError:
+            path = self.root / MANIFEST
+            aside = path.with_name(f"{MANIFEST}.corrupt-{stamp}")
+            os.replace(path, aside)
+            done.append(f"{path} was unreadable; set aside as {aside.name} (the sweep rewrites it)")
+        return done
 
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold the folder's write lock; a lock left by a dead process is taken over."""
+        """Hold the folder's write lock; a lock left by a dead process is taken over.
+
+        The lock file appears with its holder ("host pid") already in it: it is written to a
+        temporary file first and hard-linked into place, which fails if the lock exists
+        (atomic, like ``O_CREAT | O_EXCL``). So a lock is never seen empty; one that is (or
+        holds anything but "host pid") is treated as alive. Taking over a dead process's lock
+        happens under an ``flock`` on ``.sweep.lock.guard`` (POSIX), so two processes cannot
+        both take it over.
+        """
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreLockedError(f"{self.root} is a file, not a sweep folder")
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / LOCK
         me = f"{socket.gethostname()} {os.getpid()}"
-        for _ in range(2):
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                holder = path.read_text().strip() if path.exists() else ""
-                if _holder_alive(holder):
-                    raise StoreLockedError(
-                        f"another sweep ({holder}) is writing to {self.root}; "
-                        f"wait for it, or delete {path} if that process is gone"
-                    ) from None
-                path.unlink(missing_ok=True)
-                continue
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".sweep.lock.")
+        try:
             with os.fdopen(fd, "w") as fh:
                 fh.write(me)
-            break
-        else:
-            raise StoreLockedError(f"could not take the lock {path}")
+                fh.flush()
+                os.fsync(fh.fileno())
+            with _guard(self.root / f"{LOCK}.guard"):
+                try:
+                    os.link(tmp, path)
+                except FileExistsError:
+                    try:
+                        holder = path.read_text().strip()
+                    except FileNotFoundError:
+                        holder = ""  # released meanwhile
+                    if path.exists() and _holder_alive(holder):
+                        raise StoreLockedError(
+                            f"another sweep ({holder or 'unknown process'}) is writing to "
+                            f"{self.root}; wait for it, or delete {path} if that process is gone"
+                        ) from None
+                    path.unlink(missing_ok=True)
+                    os.link(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
         try:
             yield
         finally:
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                if path.read_text().strip() == me:
+                    path.unlink()
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -360,7 +474,7 @@ class ResultStore(_Finished):
         for _ in range(3):  # a part can vanish under us if a compaction runs meanwhile
             try:
                 sources = [*_existing(self.results_path), *_parts(self.parts)]
-                table = _drop_duplicate_attempts(_concat(sources, RESULT_SCHEMA))
+                table = _drop_duplicate_attempts(_concat(sources, RESULT_SCHEMA, self.root))
                 break
             except FileNotFoundError:
                 continue
@@ -386,12 +500,15 @@ class ResultStore(_Finished):
             return pd.DataFrame(columns=["run_id", "step"])
         frames = []
         for src in sources:
-            names = pq.read_schema(src).names
+            names = _read_schema(src, self.root).names
             cols = None
             if columns is not None:
                 want = ["run_id", "attempt_id", "step", *columns]
                 cols = [c for c in dict.fromkeys(want) if c in names]
-            tab = pq.read_table(src, columns=cols, filters=[("attempt_id", "in", attempts)])
+            try:
+                tab = pq.read_table(src, columns=cols, filters=[("attempt_id", "in", attempts)])
+            except (pa.ArrowException, OSError) as exc:
+                raise _corrupt(src, self.root, exc) from exc
             if tab.num_rows:
                 frames.append(tab.to_pandas())
         if not frames:
@@ -472,8 +589,18 @@ def _existing(path: Path) -> list[Path]:
     return [path] if path.exists() else []
 
 
-def _concat(sources: Sequence[Path], schema: pa.Schema) -> pa.Table:
-    tables = [_conform(pq.read_table(s), schema) for s in sources]
+def _concat(sources: Sequence[Path], schema: pa.Schema, root: Path | None = None) -> pa.Table:
+    tables = []
+    for src in sources:
+        try:
+            table = pq.read_table(src)
+        except FileNotFoundError:
+            raise
+        except (pa.ArrowException, OSError) as exc:
+            raise _corrupt(src, root, exc) from exc
+        if "attempt_id" not in table.column_names or "run_id" not in table.column_names:
+            raise _corrupt(src, root, ValueError("no run_id/attempt_id columns"))
+        tables.append(_conform(table, schema))
     if not tables:
         return schema.empty_table()
     return pa.concat_tables(tables, promote_options="permissive")
@@ -506,10 +633,59 @@ def _drop_duplicate_attempts(table: pa.Table) -> pa.Table:
     return table if all(keep) else table.filter(pa.array(keep))
 
 
+def _read_schema(path: Path, root: Path | None, full: bool = False) -> pa.Schema:
+    """A parquet file's schema (``full``: also check every row group's metadata)."""
+    try:
+        if full:
+            pf = pq.ParquetFile(path)
+            for i in range(pf.num_row_groups):
+                pf.metadata.row_group(i)
+            return pf.schema_arrow
+        return pq.read_schema(path)
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowException, OSError) as exc:
+        raise _corrupt(path, root, exc) from exc
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text[:200]}"
+
+
+def _corrupt(path: Path, root: Path | None, exc: BaseException) -> StoreCorruptError:
+    folder = root if root is not None else path.parent
+    if path.name == TRACES:
+        fix = "its traces cannot be rebuilt; repairing sets it aside and keeps the results"
+    else:
+        fix = "it can be rebuilt from the run parts kept in results/"
+    return StoreCorruptError(
+        f"{path} is unreadable ({_short(exc)}); {fix}: run `sarlearn report {folder} --repair`, "
+        f"or resume the sweep (it repairs the folder first)"
+    )
+
+
+@contextmanager
+def _guard(path: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``path`` (POSIX; elsewhere nothing), released on exit or
+    when the process dies."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: the hard link alone
+        yield
+        return
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _holder_alive(holder: str) -> bool:
     host, _, pid = holder.partition(" ")
     if host != socket.gethostname() or not pid.isdigit():
-        return bool(holder)  # another machine's lock: assume it is alive
+        return True  # another machine's lock, or not ours to judge: assume it is alive
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
@@ -526,6 +702,7 @@ __all__ = [
     "TRACES",
     "MergedStore",
     "ResultStore",
+    "StoreCorruptError",
     "StoreLockedError",
     "SummaryError",
     "base_record",

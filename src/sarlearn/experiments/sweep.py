@@ -1,15 +1,30 @@
 """Running a sweep: many single runs, in parallel, resumable, every outcome recorded.
 
-The unit of work is a list of :class:`RunTask` handed to :func:`execute_runs` (one task per
-list today; a population engine can later take a whole list of seeds at once). Workers are
-spawned processes (safe with numba and threads on every platform), each limited to one BLAS/
-numba thread so ``jobs`` processes use ``jobs`` cores. Workers only compute; the main process
-is the only writer of the store, so the store needs no cross-process locking.
+The unit of work is a list of :class:`RunTask`. With the default run function, runs that share
+a rule, network shape, track and world (they differ in seed and learning rate) are batched into
+one engine population (:mod:`sarlearn.experiments.population`): one process, one compiled
+loop, the same per-run numbers as run one by one. Other runs (custom run functions, kept run
+folders, configurations the engine does not cover) go one run per task through the run
+function.
 
-A run that raises is recorded with its error type and message. A worker process that dies
-(out of memory, a crash in compiled code) breaks the pool; the runs that were in flight are
-then retried one at a time in a fresh process, and a run that kills its process again is
-recorded as ``WorkerCrashed``.
+Units run in spawned worker processes (safe with numba and threads on every platform), each
+limited to one BLAS/numba thread so ``jobs`` processes use ``jobs`` cores, or on a Ray cluster
+(``backend="ray"``, :mod:`sarlearn.experiments.ray_backend`). Workers only compute; the main
+process is the only writer of the store, so the store needs no cross-process locking. Workers
+exit when the main process dies (a parent-death watch), so a ``kill -9`` leaves no orphans.
+
+Outcomes:
+
+- a run that raises is recorded with its error type, message and traceback (a result);
+- an *infrastructure* error (``OSError`` such as a full disk, ``MemoryError``) is not a result:
+  it is counted and reported, nothing is recorded, and the next invocation runs it again;
+- a worker process that dies (out of memory, a crash in compiled code) breaks the pool; the
+  runs that were in flight are then retried one at a time in a fresh process, and a run that
+  kills its process again is recorded as ``WorkerCrashed``.
+
+Before anything runs, :func:`validate_plan` builds one loop of every distinct configuration
+(rules, tracks, world, network), so a bad rule name or a missing track image is a
+:class:`~sarlearn.config.ConfigError`, not a sweep of recorded failures.
 
 On a cluster, ``shard=(i, n)`` runs only the runs at positions ``i, i + n, i + 2n, ...`` of the
 deterministic plan, each shard into its own folder; :class:`~sarlearn.experiments.store.MergedStore`
@@ -19,17 +34,24 @@ and the report read the folders back as one sweep.
 from __future__ import annotations
 
 import importlib
+import itertools
+import json
+import math
+import multiprocessing
 import operator
 import os
 import pickle
 import shutil
+import signal
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, replace
+from contextlib import contextmanager, nullcontext, suppress
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,9 +59,11 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from sarlearn.config import ConfigError, RunConfig
+from sarlearn.errors import SarlearnError
 from sarlearn.experiments.spec import PlannedRun, SweepSpec, run_id
 from sarlearn.experiments.store import (
     ResultStore,
+    StoreCorruptError,
     base_record,
     downsample_trace,
     fill_error,
@@ -49,13 +73,26 @@ from sarlearn.experiments.store import (
 
 #: ``run_fn(config, out_dir) -> summary``; the default is :func:`follow_or_resume`.
 RunFunction = Callable[[RunConfig, Path | None], Mapping[str, Any]]
+#: Errors of the machine, not of the run: never recorded as results, retried on the next run.
+INFRA_ERRORS: tuple[type[BaseException], ...] = (OSError, MemoryError)
+#: Largest engine population a sweep builds by default (memory grows with it).
+MAX_POPULATION = 64
+BACKENDS = ("local", "ray")
 _STARTED = ".sweep-started"
 _T = TypeVar("_T")
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+_GUARD_HINT = (
+    'if run_sweep is called from a script, put the call under `if __name__ == "__main__":` '
+    "(worker processes are spawned and import the script again)"
+)
 
 
 class SweepError(RuntimeError):
     """The sweep cannot run at all (e.g. the run function cannot be imported)."""
+
+
+class SweepInfraError(SweepError):
+    """The machine failed the sweep (e.g. the results cannot be written: disk full)."""
 
 
 class WorkerCrashed(RuntimeError):
@@ -77,7 +114,11 @@ class RunTask:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One finished run: its results record and downsampled trace (or None)."""
+    """One finished run: its results record and downsampled trace (or None).
+
+    ``record["status"]`` is ``ok``, ``error`` (the run raised: a result) or ``infra`` (the
+    machine failed: not a result, never stored).
+    """
 
     record: dict[str, Any]
     trace: pd.DataFrame | None
@@ -93,10 +134,13 @@ class SweepSummary:
     ok: int = 0
     failed: int = 0
     succeeded: int = 0  # ok runs that reached the success criterion
+    infra: int = 0  # runs lost to infrastructure errors (not recorded; run again next time)
+    infra_errors: list[str] = field(default_factory=list)  # the first few, "Type: message"
+    repaired: list[str] = field(default_factory=list)  # what resume rebuilt (corrupt files)
 
     @property
     def ran(self) -> int:
-        """Runs finished by this invocation."""
+        """Runs finished (and recorded) by this invocation."""
         return self.ok + self.failed
 
 
@@ -148,19 +192,76 @@ def execute_runs(
     return [_execute_one(task, fn) for task in tasks]
 
 
+def execute_population(tasks: Sequence[RunTask]) -> list[Outcome]:
+    """Run the tasks (default run function, one population key) as one engine population.
+
+    Per-run records as :func:`execute_runs` would make them (same metrics). If the population
+    fails (a run diverged, the engine declines the configs), it is split in halves that run
+    again, so a failing run ends up alone and goes through run_follow, which records it
+    exactly as a solo run.
+    """
+    from sarlearn.experiments.population import run_population
+
+    if len(tasks) <= 1:
+        return execute_runs(tasks)
+    started = now_utc()
+    for task in tasks:
+        _mark_started(task)
+    t0 = time.perf_counter()
+    try:
+        summaries = run_population([t.config for t in tasks], trace_every=tasks[0].trace_every)
+    except INFRA_ERRORS as exc:
+        return [_infra_outcome(t, exc, started) for t in tasks]
+    except Exception:  # a run diverged, or the engine cannot run these configs together
+        half = len(tasks) // 2
+        return execute_population(tasks[:half]) + execute_population(tasks[half:])
+    wall = (time.perf_counter() - t0) / len(tasks)  # each run's share of the population
+    finished = now_utc()
+    outcomes = []
+    for task, summary in zip(tasks, summaries, strict=True):
+        record = base_record(task.run_id, task.config, task.params)
+        record["started_at"] = started
+        trace = summary.pop("trace", None)
+        fill_summary(record, summary)
+        record["wall_time_s"] = wall
+        record["finished_at"] = finished
+        if not task.keep_run_dir:
+            shutil.rmtree(task.out_dir, ignore_errors=True)
+        outcomes.append(Outcome(record, trace))
+    return outcomes
+
+
+def execute_unit(
+    tasks: Sequence[RunTask],
+    run_fn: RunFunction | str | None = None,
+    population: bool = False,
+) -> list[Outcome]:
+    """One unit of work: an engine population, or the runs one by one."""
+    if population and run_fn is None:
+        return execute_population(tasks)
+    return execute_runs(tasks, run_fn)
+
+
+def _mark_started(task: RunTask) -> None:
+    # tells the main process, should this worker die, that this run was in flight
+    task.out_dir.mkdir(parents=True, exist_ok=True)
+    (task.out_dir / _STARTED).write_text(task.pass_token)
+
+
 def _execute_one(task: RunTask, fn: RunFunction) -> Outcome:
     record = base_record(task.run_id, task.config, task.params)
     record["started_at"] = now_utc()
     trace = None
     t0 = time.perf_counter()
-    task.out_dir.mkdir(parents=True, exist_ok=True)
-    # tells the main process, should this worker die, that this run was in flight
-    (task.out_dir / _STARTED).write_text(task.pass_token)
     try:
+        _mark_started(task)
         summary = fn(task.config, task.out_dir)
         fill_summary(record, summary)
         if task.trace_every:
             trace = _read_trace(summary, task.out_dir, task.trace_every)
+    except INFRA_ERRORS as exc:
+        # not a result: the run folder (and any checkpoint) stays for the next invocation
+        return _infra_outcome(task, exc, record["started_at"])
     except Exception as exc:
         fill_error(record, exc)
         trace = None
@@ -169,6 +270,15 @@ def _execute_one(task: RunTask, fn: RunFunction) -> Outcome:
     if not task.keep_run_dir:
         shutil.rmtree(task.out_dir, ignore_errors=True)
     return Outcome(record, trace)
+
+
+def _infra_outcome(task: RunTask, exc: BaseException, started: Any) -> Outcome:
+    record = base_record(task.run_id, task.config, task.params)
+    fill_error(record, exc)
+    record["status"] = "infra"
+    record["started_at"] = started
+    record["finished_at"] = now_utc()
+    return Outcome(record, None)
 
 
 def _read_trace(summary: Mapping[str, Any], out_dir: Path, every: int) -> pd.DataFrame | None:
@@ -208,6 +318,41 @@ def plan_tasks(
     return tasks
 
 
+def validate_plan(runs: Sequence[PlannedRun | RunTask | RunConfig]) -> None:
+    """Check that every run of a plan can start, before any of them does.
+
+    Builds the closed loop of one run of each distinct configuration (all fields but seed and
+    learning rate): the rule name, the track (a missing or unreadable image), the world,
+    network and filters. Raises :class:`ConfigError` naming the first run that cannot start.
+    """
+    from sarlearn.agent import check_rule_name
+    from sarlearn.experiments.population import PER_AGENT_FIELDS
+    from sarlearn.loop import ClosedLoop
+
+    seen: set[str] = set()
+    for item in runs:
+        cfg = item if isinstance(item, RunConfig) else item.config
+        data = cfg.model_dump(mode="json")
+        for path in PER_AGENT_FIELDS:
+            node = data
+            for part in path[:-1]:
+                node = node[part]
+            node.pop(path[-1], None)
+        key = json.dumps(data, sort_keys=True)
+        if key in seen:
+            continue
+        seen.add(key)
+        params = getattr(item, "params", None) or {}
+        what = ", ".join(f"{k}={v!r}" for k, v in params.items()) or f"run {run_id(cfg)}"
+        try:
+            check_rule_name(cfg.rule.name)
+            ClosedLoop.from_config(cfg, 1)
+        except SarlearnError as exc:
+            raise ConfigError(f"the run {what} cannot start: {exc}") from None
+        except Exception as exc:  # anything else a valid-looking config trips over
+            raise ConfigError(f"the run {what} cannot start: {type(exc).__name__}: {exc}") from None
+
+
 def check_shard(shard: tuple[int, int]) -> tuple[int, int]:
     """``shard`` as ``(i, n)`` if both are integers and ``0 <= i < n``; raises
     :class:`ConfigError` otherwise."""
@@ -237,6 +382,49 @@ def select_shard(planned: Sequence[_T], shard: tuple[int, int] | None) -> list[_
     return list(planned[i::n])
 
 
+#: A unit of work: its tasks, and whether they run as one engine population.
+Unit = tuple[list[RunTask], bool]
+
+
+def make_units(
+    todo: Sequence[RunTask],
+    run_fn: RunFunction | str | None,
+    slots: int,
+    batch_size: int = 1,
+    population: int | None = None,
+) -> list[Unit]:
+    """Split the runs to do into work units.
+
+    With the default run function, runs with the same population key become populations of
+    at most ``population`` runs (default: enough units to keep ``slots`` workers busy, at most
+    :data:`MAX_POPULATION`); the rest, and everything with a custom run function, go in
+    batches of ``batch_size`` runs run one by one. ``population=1`` turns batching off.
+    """
+    from sarlearn.experiments.population import population_key
+
+    plain: list[RunTask] = list(todo)
+    units: list[Unit] = []
+    if run_fn is None and population != 1:
+        groups: dict[str, list[RunTask]] = {}
+        plain = []
+        for task in todo:
+            # a kept run folder, or a checkpoint to resume from: run_follow's own business
+            solo = task.keep_run_dir or (task.out_dir / "checkpoint.pkl").is_file()
+            key = None if solo else population_key(task.config)
+            if key is None:
+                plain.append(task)
+            else:
+                groups.setdefault(key, []).append(task)
+        size = population or min(MAX_POPULATION, max(1, math.ceil(len(todo) / max(1, slots))))
+        for group in groups.values():
+            # shares differing by at most one run, so no unit is a small remainder
+            n_units = math.ceil(len(group) / size)
+            cuts = [len(group) * i // n_units for i in range(n_units + 1)]
+            units += [(group[a:b], True) for a, b in itertools.pairwise(cuts)]
+    units += [(plain[i : i + batch_size], False) for i in range(0, len(plain), batch_size)]
+    return units
+
+
 def run_sweep(
     runs: SweepSpec | Sequence[PlannedRun | RunConfig],
     out: str | Path,
@@ -247,69 +435,190 @@ def run_sweep(
     keep_run_dirs: bool = False,
     retry_failed: bool = False,
     batch_size: int = 1,
+    population: int | None = None,
     progress: bool = False,
     on_outcome: Callable[[Outcome], None] | None = None,
     name: str | None = None,
     shard: tuple[int, int] | None = None,
+    backend: str = "local",
+    address: str | None = None,
+    max_retries: int = 3,
 ) -> SweepSummary:
     """Run every planned run not yet in ``out``'s store and record each outcome.
 
     - ``runs``: a :class:`SweepSpec`, or planned runs / configs (ids are computed).
     - ``run_fn``: ``(config, out_dir) -> summary`` or ``"module:function"``; default
-      ``run_follow``. With ``jobs > 1`` it must be importable by spawned workers (top-level).
-    - ``jobs``: worker processes (default: all usable cores); 1 runs in this process.
+      ``run_follow`` (with population batching). With ``jobs > 1`` or Ray it must be importable
+      by the workers (top-level).
+    - ``jobs``: worker processes (default: all usable cores; a small sweep of populations,
+      under ``IN_PROCESS_STEPS`` agent-steps, runs in this process with the engine's threads
+      on all usable cores); 1 runs in this process (one engine thread).
     - ``trace_every``: keep every n-th step of each run's trace in ``traces.parquet``
       (0: keep none).
     - ``retry_failed``: also rerun runs whose latest attempt raised (they are skipped
       otherwise: a recorded failure is a result).
-    - ``batch_size``: runs per work unit sent to a worker.
+    - ``batch_size``: runs per work unit run one by one (custom run functions).
+    - ``population``: most runs per engine population (default: automatic, see
+      :func:`make_units`); 1 runs every run on its own through ``run_follow``.
     - ``shard``: ``(i, n)`` runs only the planned runs whose position ``p`` in the plan has
       ``p % n == i`` (for a cluster: one shard per machine, each into its own ``out``; see
       :func:`select_shard`). ``planned`` then counts the shard's runs.
+    - ``backend``: ``"local"`` (a process pool) or ``"ray"`` (Ray tasks, at ``address``:
+      ``None`` starts a local Ray, ``"auto"`` or ``"ray://host:port"`` joins a cluster);
+      ``max_retries``: Ray's retries of a task whose worker process died.
 
-    Raises :class:`SweepInterrupted` on Ctrl-C after storing what finished.
+    Raises :class:`ConfigError` (before anything runs) if a run of the plan cannot start,
+    :class:`SweepError` if the sweep cannot run, :class:`SweepInfraError` if the results cannot
+    be written, and :class:`SweepInterrupted` on Ctrl-C after storing what finished.
     """
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise SweepError(f"run_sweep was called while a worker process was starting: {_GUARD_HINT}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if population is not None and population < 1:
+        raise ValueError(f"population must be >= 1, got {population}")
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
+    if backend == "ray" and keep_run_dirs:
+        raise ConfigError("keep_run_dirs (--keep-run-dirs) works with the local backend only")
     if shard is not None:
         shard = check_shard(shard)  # before the folder is created
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is an existing file; a sweep needs a folder")
     store = ResultStore(out)
     with store.lock():
         tasks = select_shard(plan_tasks(runs, store, trace_every, keep_run_dirs), shard)
+        summary = SweepSummary(out, planned=len(tasks))
+        summary.repaired = _repair_if_needed(store)
         done = store.finished_ids(include_failed=not retry_failed)
         todo = [t for t in tasks if t.run_id not in done]
-        summary = SweepSummary(Path(out), planned=len(tasks), skipped=len(tasks) - len(todo))
+        summary.skipped = len(tasks) - len(todo)
         if todo and not callable(run_fn):
             _check_importable(run_fn)
+        if todo and run_fn is None:
+            validate_plan(todo)
         _write_manifest(store, runs, tasks, name, shard)
-        jobs = max(1, min(jobs or usable_cores(), len(todo) or 1))
-        if jobs > 1 and callable(run_fn):
+        threads = jobs or usable_cores()  # engine threads when populations run in-process
+        in_process = (
+            jobs is None
+            and backend == "local"
+            and _small_population_sweep(todo, run_fn, population)
+        )
+        jobs = 1 if in_process else max(1, min(jobs or usable_cores(), len(todo) or 1))
+        if (jobs > 1 or backend == "ray") and callable(run_fn):
             _check_picklable(run_fn)
         compactor = _Compactor(store)
 
         def handle(outcome: Outcome) -> None:
-            store.add(outcome.record, outcome.trace)
-            if outcome.record["status"] == "ok":
-                summary.ok += 1
-                summary.succeeded += bool(outcome.record["success"])
+            status = outcome.record["status"]
+            if status == "infra":
+                summary.infra += 1
+                if len(summary.infra_errors) < 3:
+                    rec = outcome.record
+                    summary.infra_errors.append(f"{rec['error_type']}: {rec['error_message']}")
             else:
-                summary.failed += 1
+                try:
+                    store.add(outcome.record, outcome.trace)
+                except INFRA_ERRORS as exc:
+                    raise SweepInfraError(
+                        f"cannot write the results to {out}: {type(exc).__name__}: {exc}; the "
+                        "runs stored so far are kept, run the same command again to resume"
+                    ) from exc
+                if status == "ok":
+                    summary.ok += 1
+                    summary.succeeded += bool(outcome.record["success"])
+                else:
+                    summary.failed += 1
             if on_outcome is not None:
                 on_outcome(outcome)
             compactor.maybe()
 
-        batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
-        bar = _progress_bar(len(todo), summary) if progress else nullcontext(None)
         try:
-            with bar as tick:
-                if tick is not None:
-                    handle = _with_tick(handle, tick)
-                _execute(batches, run_fn, jobs, handle)
+            if backend == "ray":
+                from sarlearn.experiments.ray_backend import execute_on_ray
+
+                execute_on_ray(
+                    todo,
+                    run_fn,
+                    handle,
+                    summary,
+                    address=address,
+                    jobs=jobs,
+                    batch_size=batch_size,
+                    population=population,
+                    max_retries=max_retries,
+                    progress=progress,
+                )
+            else:
+                units = make_units(todo, run_fn, jobs, batch_size, population)
+                bar = _progress_bar(len(todo), summary) if progress else nullcontext(None)
+                here = jobs == 1 and run_fn is None  # the engine runs in this process
+                with bar as tick, _engine_threads(threads if here else None):
+                    _execute(units, run_fn, jobs, _with_tick(handle, tick) if tick else handle)
         except KeyboardInterrupt:
-            store.compact()
+            _compact_quietly(store)
             raise SweepInterrupted(summary) from None
-        store.compact()
+        except BaseException:
+            _compact_quietly(store)
+            raise
+        try:
+            store.compact()
+        except INFRA_ERRORS as exc:
+            raise SweepInfraError(
+                f"cannot compact the results in {out}: {type(exc).__name__}: {exc}; every run "
+                "is stored in its part file, run the same command again to compact"
+            ) from exc
     return summary
+
+
+#: Below this many agent-steps in all, a sweep of populations runs in this process (the
+#: engine's threads spread each population over the cores): starting worker processes (~2 s
+#: of imports and compiled-kernel loading each) would cost more than they save.
+IN_PROCESS_STEPS = 2_000_000
+
+
+def _small_population_sweep(
+    todo: Sequence[RunTask], run_fn: RunFunction | str | None, population: int | None
+) -> bool:
+    """True if every run to do goes into a population and all of them are little work."""
+    from sarlearn.experiments.population import population_key
+
+    if run_fn is not None or population == 1 or not todo:
+        return False
+    if sum(t.config.steps for t in todo) > IN_PROCESS_STEPS:
+        return False
+    return all(not t.keep_run_dir and population_key(t.config) is not None for t in todo)
+
+
+@contextmanager
+def _engine_threads(n: int | None) -> Iterator[None]:
+    """Let the compiled engine use ``n`` threads in this process (None: leave it alone)."""
+    if n is None:
+        yield
+        return
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
+
+
+def _compact_quietly(store: ResultStore) -> None:
+    with suppress(Exception):  # the parts stay; the next invocation compacts them
+        store.compact()
+
+
+def _repair_if_needed(store: ResultStore) -> list[str]:
+    """Rebuild an unreadable results/traces file from the run parts (resume does this)."""
+    try:
+        store.check()
+        return []
+    except StoreCorruptError:
+        return store.repair()
 
 
 def usable_cores() -> int:
@@ -321,49 +630,64 @@ def usable_cores() -> int:
 
 
 def _execute(
-    batches: list[list[RunTask]],
+    units: list[Unit],
     run_fn: RunFunction | str | None,
     jobs: int,
     handle: Callable[[Outcome], None],
 ) -> None:
     if jobs == 1:
-        for batch in batches:
-            for outcome in execute_runs(batch, run_fn):
+        for tasks, as_population in units:
+            for outcome in execute_unit(tasks, run_fn, as_population):
                 handle(outcome)
         return
-    while batches:
-        suspects, requeue = _pool_pass(batches, run_fn, jobs, handle)
+    while units:
+        suspects, requeue = _pool_pass(units, run_fn, jobs, handle)
         if requeue and not suspects:
-            raise SweepError("worker processes died before starting any run")
+            raise SweepError(
+                "worker processes died before starting any run (out of memory? see their "
+                f"messages above); {_GUARD_HINT}"
+            )
         for task in suspects:  # alone in a fresh process: a second crash is its own doing
-            if any(_pool_pass([[task]], run_fn, 1, handle)):
-                record = base_record(task.run_id, task.config, task.params)
-                record["started_at"] = record["finished_at"] = now_utc()
-                record["worker_pid"] = None  # the dead worker's pid is not known here
-                fill_error(record, WorkerCrashed("the process running this run died"))
-                handle(Outcome(record, None))
+            if any(_pool_pass([([task], False)], run_fn, 1, handle)):
+                handle(crashed_outcome(task))
                 if not task.keep_run_dir:
                     shutil.rmtree(task.out_dir, ignore_errors=True)
-        batches = [[t] for t in requeue]
+        units = [([t], False) for t in requeue]
+
+
+def crashed_outcome(task: RunTask) -> Outcome:
+    """The record of a run that killed the process running it, alone, again."""
+    record = base_record(task.run_id, task.config, task.params)
+    record["started_at"] = record["finished_at"] = now_utc()
+    record["worker_pid"] = None  # the dead worker's pid is not known here
+    fill_error(record, WorkerCrashed("the process running this run died"))
+    return Outcome(record, None)
 
 
 def _pool_pass(
-    batches: list[list[RunTask]],
+    units: list[Unit],
     run_fn: RunFunction | str | None,
     jobs: int,
     handle: Callable[[Outcome], None],
 ) -> tuple[list[RunTask], list[RunTask]]:
-    """Run batches in a pool; if it breaks, return (runs in flight, runs not started)."""
+    """Run units in a pool; if it breaks, return (runs in flight, runs not started)."""
     token = uuid.uuid4().hex
     lost: list[RunTask] = []
-    workers = min(jobs, len(batches))
+    workers = min(jobs, len(units))
     with (
         _single_threaded_workers(),
-        ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool,
+        ProcessPoolExecutor(
+            workers,
+            mp_context=get_context("spawn"),
+            initializer=watch_parent,
+            initargs=(os.getpid(),),
+        ) as pool,
     ):
         futures = {
-            pool.submit(execute_runs, [replace(t, pass_token=token) for t in b], run_fn): b
-            for b in batches
+            pool.submit(
+                execute_unit, [replace(t, pass_token=token) for t in tasks], run_fn, as_pop
+            ): tasks
+            for tasks, as_pop in units
         }
         try:
             for fut in as_completed(futures):
@@ -377,15 +701,54 @@ def _pool_pass(
                 for outcome in outcomes:
                     handle(outcome)
         except BaseException:
+            _kill_workers(pool)  # before shutdown, which forgets the processes
             pool.shutdown(wait=False, cancel_futures=True)
             raise
     suspects = [t for t in lost if _started_in(t, token)]
     return suspects, [t for t in lost if not _started_in(t, token)]
 
 
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """Stop the pool's workers now (Ctrl-C, an error): their runs are not waited for."""
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        with suppress(Exception):
+            proc.terminate()
+
+
 def _started_in(task: RunTask, token: str) -> bool:
     marker = task.out_dir / _STARTED
-    return marker.exists() and marker.read_text() == token
+    try:
+        return marker.read_text() == token
+    except OSError:
+        return False
+
+
+def watch_parent(parent_pid: int, interval: float = 0.5) -> None:
+    """Worker initializer: exit when the process that started this worker dies.
+
+    On Linux the kernel sends SIGKILL on the parent's death (``prctl(PR_SET_PDEATHSIG)``);
+    everywhere a daemon thread also polls ``os.getppid()`` (a dead parent's children are
+    re-parented) and exits the process. Either way a ``kill -9`` of a sweep leaves no
+    workers behind.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except Exception:  # no libc prctl: the polling thread still works
+            pass
+    if os.getppid() != parent_pid:  # the parent died before the watch was set
+        os._exit(1)
+
+    def poll() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=poll, name="sarlearn-parent-watch", daemon=True).start()
 
 
 @contextmanager
@@ -470,16 +833,20 @@ def _write_manifest(
 
 
 @contextmanager
-def _progress_bar(total: int, summary: SweepSummary) -> Iterator[Callable[[], None]]:
+def _progress_bar(
+    total: int, summary: SweepSummary, label: str = "sweep"
+) -> Iterator[Callable[[], None]]:
     from rich.console import Console
 
     from sarlearn.progress import progress_bar
 
     bar = progress_bar(
-        "sweep", "ok {task.fields[ok]}  failed {task.fields[failed]}", console=Console(stderr=True)
+        "{task.description}",
+        "ok {task.fields[ok]}  failed {task.fields[failed]}",
+        console=Console(stderr=True),
     )
     with bar:
-        task = bar.add_task("sweep", total=total, ok=0, failed=0)
+        task = bar.add_task(label, total=total, ok=0, failed=0)
 
         def tick() -> None:
             bar.update(task, advance=1, ok=summary.ok, failed=summary.failed)
@@ -498,20 +865,30 @@ def _with_tick(
 
 
 __all__ = [
+    "BACKENDS",
+    "INFRA_ERRORS",
+    "MAX_POPULATION",
     "Outcome",
     "RunFunction",
     "RunTask",
     "SweepError",
+    "SweepInfraError",
     "SweepInterrupted",
     "SweepSummary",
     "WorkerCrashed",
     "check_shard",
+    "crashed_outcome",
+    "execute_population",
     "execute_runs",
+    "execute_unit",
     "follow_or_resume",
+    "make_units",
     "parse_shard",
     "plan_tasks",
     "resolve_run_function",
     "run_sweep",
     "select_shard",
     "usable_cores",
+    "validate_plan",
+    "watch_parent",
 ]
