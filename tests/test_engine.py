@@ -62,9 +62,15 @@ def test_every_step_matches_reference(rule: str) -> None:
         {"filters.kind": "delay"},
         {"filters.kind": "ico", "filters.q": 0.8},
         {"rule.layer_lr_scale": [1.0] * 10 + [0.5], "network.init": "uniform"},
+        {"rule.slope_gate": True, "rule.step_norm": "sqrt-fan-in", "rule.lr": 0.1},
+        {"rule.weight_bound": 0.5, "rule.relevance.cap": 2.0, "rule.output_share": "readout"},
+        {"rule.name": "gdm", "rule.lr": 1e-2, "rule.weight_bound": 0.3,
+         "rule.output_share": "readout", "rule.step_norm": "fan-in"},
+        {"rule.name": "sar-local", "rule.slope_gate": True, "network.activation": "tanh"},
     ],
     ids=["relevance-filters", "forward-relevance", "relevance-only-forward", "tanh", "linear",
-         "bias", "delay-bank", "ico-bank", "layer-rates"],
+         "bias", "delay-bank", "ico-bank", "layer-rates", "slope-gate-sqrt-fan-in",
+         "bound-cap-readout-share", "gdm-bound-share-fan-in", "sar-local-slope-gate-tanh"],
 )  # fmt: skip
 def test_options_match_reference(overrides: dict) -> None:
     dev = stepwise_deviation(RunConfig().with_overrides(overrides), steps=60, population=2)

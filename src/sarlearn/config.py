@@ -28,6 +28,8 @@ InitName = Literal["scaled", "uniform", "symmetric"]
 RelevanceMode = Literal["global", "forward"]
 FilterKind = Literal["resonator", "ico", "delay"]
 InputKind = Literal["rows", "camera"]
+StepNorm = Literal["none", "fan-in", "sqrt-fan-in"]
+OutputShare = Literal["equal", "readout"]
 DType = Literal["float64", "float32"]
 
 
@@ -101,6 +103,12 @@ class RelevanceConfig(_Section):
         description="Decay of the running mean of |e| used by 'normalise' "
         "(exponential, bias-corrected; 0.999 = a memory of about 1000 steps).",
     )
+    cap: float | None = Field(
+        None,
+        gt=0,
+        description="Upper bound of r (a bounded step: |dW| <= lr * cap * |x| per synapse); "
+        "None = unbounded (issue 9).",
+    )
 
 
 #: Default learning rate of each rule for the default deep network (10 x 10 + 2) on the
@@ -131,6 +139,29 @@ class RuleConfig(_Section):
         None, description="Per-layer multipliers of lr, one per layer (first hidden .. output)."
     )
     relevance: RelevanceConfig = Field(default_factory=RelevanceConfig)
+    # Issue 9: options against saturation and bang-bang steering (docs/learning-rules.md).
+    step_norm: StepNorm = Field(
+        "none",
+        description="Per-layer step normalisation: lr_l /= fan-in ('fan-in') or sqrt(fan-in) "
+        "('sqrt-fan-in') of layer l, so a step moves a pre-activation by the same amount "
+        "whatever the number of inputs.",
+    )
+    slope_gate: bool = Field(
+        False,
+        description="Sign rules: scale each neuron's step by its own f'(h)/f'(0) (local); the "
+        "sign still decides LTP/LTD and only signs travel back.",
+    )
+    weight_bound: float | None = Field(
+        None,
+        gt=0,
+        description="Max L2 norm of each neuron's incoming weights (a max-norm, Oja-like bound); "
+        "rows that grow past it are scaled back after each step. None = unbounded.",
+    )
+    output_share: OutputShare = Field(
+        "equal",
+        description="'equal': every output neuron gets the whole error (the paper); 'readout': "
+        "output k's step is scaled by |readout_k| / max|readout| (its share of the steering).",
+    )
 
     @property
     def learning_rate(self) -> float:

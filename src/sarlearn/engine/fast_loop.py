@@ -82,6 +82,11 @@ def check_supported(loop: ClosedLoop) -> None:
         raise NotImplementedError(f"filter bank {type(agent.bank).__name__} is not compiled")
     if net.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise NotImplementedError(f"dtype {net.dtype} is not compiled")
+    from sarlearn.rules import readout_share
+
+    scale = getattr(rule, "output_scale", None)
+    if scale is not None and list(scale) != readout_share(agent.readout):
+        raise NotImplementedError("the engine's output_scale is the readout share only")
 
 
 @contextlib.contextmanager
@@ -318,6 +323,12 @@ class FastClosedLoop:
         tpar[K.T_EPS] = NORM_EPS
         tpar[K.T_NET_GAIN] = first.net_gain
         tpar[K.T_TANH_SAT] = tanh_saturation(dt)
+        # issue 9 options (step_norm is already in the per-layer rates)
+        tpar[K.T_SLOPE0_INV] = 1.0 / net.activation.slope_at_zero
+        if rule.output_scale is not None:
+            tpar[K.T_OUT_INV] = 1.0 / max(abs(float(c)) for c in agent.readout)
+        tpar[K.T_WEIGHT_BOUND] = rule.weight_bound or 0.0
+        tpar[K.T_REL_CAP] = relcfg.cap or 0.0
         self._tpar = tpar
         self._decay = float(relcfg.norm_decay)
         self._rel_m = np.concatenate([r.agent.rule.relevance.lowpassed for r in refs]).astype(dt)
@@ -350,6 +361,10 @@ class FastClosedLoop:
         ipar[K.I_WEIGHTS_EVERY] = first.weights_every
         ipar[K.I_RECORD_GROUND] = int(first.record_ground)
         ipar[K.I_N_FILTERS] = n_f
+        ipar[K.I_SLOPE_GATE] = int(rule.slope_gate)
+        ipar[K.I_OUTPUT_SHARE] = int(rule.output_scale is not None)
+        ipar[K.I_WEIGHT_BOUND] = int(rule.weight_bound is not None)
+        ipar[K.I_REL_CAP] = int(uses_rel and relcfg.cap is not None)
         self._ipar = ipar
         self.weights_every = first.weights_every
         self.record_ground = first.record_ground
@@ -657,6 +672,10 @@ def _check_compatible(refs: list[ClosedLoop]) -> None:
             "network": (_shape_of(na), _shape_of(nb)),
             "rule": (ra.name, rb.name),
             "relevance": (ra.relevance.cfg, rb.relevance.cfg),
+            "rule options": (
+                (ra.slope_gate, ra.weight_bound, ra.output_scale),
+                (rb.slope_gate, rb.weight_bound, rb.output_scale),
+            ),
             "relevance count": (ra.relevance.count, rb.relevance.count),
             "world": (a.robot.cfg, b.robot.cfg),
             "loop": (

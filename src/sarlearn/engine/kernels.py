@@ -74,14 +74,18 @@ N_WPAR = 11
 I_STRIDE, I_OFF_AFTER, I_N_LAYERS, I_ACT, I_RULE, I_FILTER = 0, 1, 2, 3, 4, 5
 I_BIAS, I_LEARN, I_USES_REL, I_REL_FORWARD, I_NORMALISE, I_WEIGHTS_EVERY = 6, 7, 8, 9, 10, 11
 I_RECORD_GROUND, I_N_FILTERS = 12, 13
-N_IPAR = 14
+# issue 9 options of the learning step (0 = off)
+I_SLOPE_GATE, I_OUTPUT_SHARE, I_WEIGHT_BOUND, I_REL_CAP = 14, 15, 16, 17
+N_IPAR = 18
 
 # Indices into the constants ``tpar``, stored in the agent's dtype: where the reference
 # combines a Python float with a dtype array, numpy (NEP 50) casts the float to the dtype first.
 T_ZERO, T_ONE, T_HALF = 0, 1, 2
 T_LOWPASS, T_1_LOWPASS, T_GAIN, T_DECAY, T_1_DECAY, T_EPS, T_NET_GAIN = 3, 4, 5, 6, 7, 8, 9
 T_TANH_SAT = 10
-N_TPAR = 11
+# issue 9 options: 1/f'(0), 1/max|readout|, the row-norm bound, the relevance cap
+T_SLOPE0_INV, T_OUT_INV, T_WEIGHT_BOUND, T_REL_CAP = 11, 12, 13, 14
+N_TPAR = 15
 
 
 @njit(cache=True, inline="always")
@@ -331,6 +335,7 @@ def _learn(
     rel_n,
     fb,
     boff,
+    readout,
 ):
     """One rule step of agent p after :func:`_forward`, with the closed-loop error e64.
 
@@ -370,6 +375,8 @@ def _learn(
             tmp[p, 0] = 1.0 - math.pow(decay64, float(count))
             mean = rel_n[p] / tmp[p, 0]
             r = r / max(mean, c_eps)
+        if ipar[I_REL_CAP] != 0:
+            r = min(r, tpar[T_REL_CAP])  # a bounded step
 
     # teaching signals of every layer, top-down (sig: d_l, or s_l before the relevance)
     if rule == RULE_RELEVANCE_ONLY:
@@ -443,8 +450,20 @@ def _learn(
         elif rule != RULE_RELEVANCE_ONLY:
             for k in range(n_neurons):
                 sig[p, k] = r * sig[p, k]
+    if ipar[I_SLOPE_GATE] != 0:
+        # d_l * (f'(h_l) / f'(0)): a local size; the signs above travelled back alone
+        c_inv0 = tpar[T_SLOPE0_INV]
+        for k in range(n_neurons):
+            sig[p, k] = sig[p, k] * (slope[p, k] * c_inv0)
+    if ipar[I_OUTPUT_SHARE] != 0:
+        # output k's step times |readout_k| / max|readout|, after the backward path
+        c_oinv = tpar[T_OUT_INV]
+        for k in range(n_out):
+            sig[p, oo + k] = sig[p, oo + k] * (abs(readout[k]) * c_oinv)
 
-    # apply: W_l += (d_l x_{l-1}^T) * lr_l, b_l += lr_l d_l; then check finiteness
+    # apply: W_l += (d_l x_{l-1}^T) * lr_l, b_l += lr_l d_l; then bound and check finiteness
+    bounded = ipar[I_WEIGHT_BOUND] != 0
+    c_b = tpar[T_WEIGHT_BOUND]
     for li in range(L):
         nin = sizes[li]
         nout = sizes[li + 1]
@@ -454,16 +473,26 @@ def _learn(
         bad = False
         for i in range(nout):
             c = sig[p, o + i]
-            if c == 0:
+            if c == 0 and not bounded:
                 continue  # adding exact zeros changes nothing
             row = wo + i * nin
-            if li == 0:
+            if c == 0:
+                pass
+            elif li == 0:
                 for j in range(nin):
                     W[p, row + j] = W[p, row + j] + (c * fy1[p, j]) * lrl
             else:
                 xo = noff[li - 1]
                 for j in range(nin):
                     W[p, row + j] = W[p, row + j] + (c * post[p, xo + j]) * lrl
+            if bounded:
+                # max-norm bound: scale the row back onto ||w|| = bound
+                n2 = _dot(W, p, row, W, p, row, nin, zero)
+                if n2 > c_b * c_b:
+                    tmp[p, 0] = c_b / math.sqrt(n2)
+                    f = tmp[p, 0]
+                    for j in range(nin):
+                        W[p, row + j] = W[p, row + j] * f
             if _nonfinite(W, p, row, nin, zero):
                 bad = True
             if has_bias:
@@ -587,7 +616,7 @@ def _agent_steps(
         if learning:
             status, layer = _learn(
                 p, e64, rel_count0 + (t - t_first) + 1, decay64, ipar, tpar, fy1, sizes, woff,
-                noff, W, bias, post, slope, sig, rfw, tmp, lr, rel_m, rel_n, fb, boff,
+                noff, W, bias, post, slope, sig, rfw, tmp, lr, rel_m, rel_n, fb, boff, readout,
             )  # fmt: skip
             if status != STATUS_OK:
                 info[p, 0] = tg

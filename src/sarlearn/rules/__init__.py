@@ -51,6 +51,10 @@ def make_rule(
     relevance: RelevanceConfig | None = None,
     rng: RngLike | Sequence[np.random.Generator] = None,
     seeds: Sequence[int] | None = None,
+    step_norm: str = "none",
+    slope_gate: bool = False,
+    weight_bound: float | None = None,
+    output_scale: Sequence[float] | None = None,
 ) -> LearningRule:
     """Build a learning rule by name (arguments as :class:`LearningRule`).
 
@@ -61,15 +65,34 @@ def make_rule(
         cls = RULES[name]
     except KeyError:
         raise ConfigError(f"unknown rule {name!r}; known rules: {', '.join(RULE_NAMES)}") from None
-    return cls(lr=lr, layer_lr_scale=layer_lr_scale, relevance=relevance, rng=rng, seeds=seeds)
+    return cls(
+        lr=lr,
+        layer_lr_scale=layer_lr_scale,
+        relevance=relevance,
+        rng=rng,
+        seeds=seeds,
+        step_norm=step_norm,
+        slope_gate=slope_gate,
+        weight_bound=weight_bound,
+        output_scale=output_scale,
+    )
 
 
 def make_rule_from_config(
     cfg: RuleConfig,
     rng: RngLike | Sequence[np.random.Generator] = None,
     seeds: Sequence[int] | None = None,
+    readout: Sequence[float] | None = None,
 ) -> LearningRule:
-    """Build the rule ``cfg`` describes; rng/seeds seed its feedback matrices (fa, dfa)."""
+    """Build the rule ``cfg`` describes; rng/seeds seed its feedback matrices (fa, dfa).
+
+    ``readout`` (the network's readout coefficients) is needed for ``output_share="readout"``.
+    """
+    output_scale = None
+    if cfg.output_share == "readout":
+        if readout is None:
+            raise ConfigError("output_share='readout' needs the network's readout coefficients")
+        output_scale = readout_share(readout)
     return make_rule(
         cfg.name,
         lr=cfg.learning_rate,
@@ -77,7 +100,21 @@ def make_rule_from_config(
         relevance=cfg.relevance,
         rng=rng,
         seeds=seeds,
+        step_norm=cfg.step_norm,
+        slope_gate=cfg.slope_gate,
+        weight_bound=cfg.weight_bound,
+        output_scale=output_scale,
     )
+
+
+def readout_share(readout: Sequence[float]) -> list[float]:
+    """Each output's share of the steering: ``|c_k| / max_k |c_k|`` ([1, 2] -> [0.5, 1])."""
+    c = [abs(float(v)) for v in readout]
+    top = max(c)
+    if not top > 0:
+        raise ConfigError(f"readout {list(readout)} is all zero: the network cannot steer")
+    inv = 1.0 / top
+    return [v * inv for v in c]
 
 
 __all__ = [
@@ -98,6 +135,7 @@ __all__ = [
     "load_learner",
     "make_rule",
     "make_rule_from_config",
+    "readout_share",
     "rule_from_state",
     "save_learner",
 ]

@@ -37,6 +37,7 @@ class SaR(LearningRule):
 
     name: ClassVar[str] = "sar"
     uses_relevance: ClassVar[bool] = True
+    has_sign_path: ClassVar[bool] = True
 
     def sign_path(self, net: Network, e: Array) -> list[Array]:
         """The sign signals s_l of every layer (P, n_out_l); e: (P, n_out)."""
