@@ -45,11 +45,12 @@ def results_table(result: dict[str, Any]) -> Table:
     table.add_column("mode x agents", no_wrap=True)
     table.add_column("steps/s", justify="right", min_width=9)
     table.add_column("min-max", justify="right", no_wrap=True)
+    table.add_column("per CPU-s", justify="right", min_width=9)
     table.add_column("learning", justify="right", min_width=8)
     for r in result["results"]:
         if "skipped" in r:
             label = f"{_MODE_LABELS.get(r['mode'], r['mode'])} x{r['population']}"
-            table.add_row(r["rule"], r["dtype"], label, "skipped", "", "")
+            table.add_row(r["rule"], r["dtype"], label, "skipped", "", "", "")
             continue
         spread = f"{_k(min(r['rates']))}-{_k(max(r['rates']))}"
         upd = r.get("update_fraction")
@@ -59,10 +60,13 @@ def results_table(result: dict[str, Any]) -> Table:
             f"{_MODE_LABELS.get(r['mode'], r['mode'])} x{r['population']}",
             f"{r['median']:,.0f}",
             spread,
+            f"{r['cpu_median']:,.0f}" if "cpu_median" in r else "–",
             "–" if upd is None else f"{upd:.0%}",
         )
     table.caption = (
-        "steps/s: agent-steps per second, all agents together; "
+        "steps/s: agent-steps per second of wall time, all agents together; 'per CPU-s': per "
+        "second of this process's CPU time (all threads; under load the wall-clock rate drops, "
+        "this one much less); "
         f"median of {settings['repeats']} chunks of {settings['steps']} steps (1 agent) or "
         f"{settings['population_steps']} steps x {settings['population']} agents; 'dense': "
         "graded floor, every step updates every weight; 'learning': steps with e != 0; "
