@@ -297,6 +297,7 @@ def import_cpp() -> tuple[Any | None, str]:
 def _quiet_stdout() -> Any:
     """Silence C-level writes to stdout (the C++ library prints when threads are toggled)."""
     import contextlib
+    import ctypes
     import sys
 
     @contextlib.contextmanager
@@ -309,6 +310,8 @@ def _quiet_stdout() -> Any:
                 yield
             finally:
                 sys.stdout.flush()
+                with contextlib.suppress(OSError, AttributeError):
+                    ctypes.CDLL(None).fflush(None)  # C stdio buffers, still to /dev/null
                 os.dup2(saved, 1)
                 os.close(saved)
 
