@@ -32,6 +32,7 @@ from sarlearn.config import RunConfig
 from sarlearn.engine import kernels as K
 from sarlearn.errors import DivergenceError, NonFiniteError
 from sarlearn.loop import LAYER_RECORDS, RECORDS, ClosedLoop
+from sarlearn.numerics import flush_threshold
 
 _RULE_CODES = {
     "gdm": K.RULE_GDM,
@@ -263,23 +264,29 @@ class FastClosedLoop:
         n_pred = bank.n_predictors
         n_f = bank.n_filters
         # States flattened predictor-major, (P, n_pred * n_f): y[n] is the network input.
+        # The resonators' coefficients and previous inputs are expanded to one entry per state
+        # (N = n_pred * n_f), so the kernel advances all states in one contiguous loop.
         if isinstance(bank, DelayLineBank):
             fkind = K.FILTER_DELAY
-            self._fcoef = np.zeros((4, n_f), dtype=dt)
+            self._fcoef = np.zeros((4, n_pred * n_f), dtype=dt)
             self._fy1 = np.concatenate([r.agent.bank.state_dict()["taps"] for r in refs])
             self._fy2 = np.zeros((P, n_pred, n_f), dtype=dt)
-            self._fu1 = np.zeros((P, n_pred), dtype=dt)
+            self._fu1 = np.zeros((P, n_pred, n_f), dtype=dt)
         else:
             fkind = K.FILTER_RESONATOR
-            self._fcoef = np.stack([bank._b0, bank._b1, bank._c1, bank._c2]).astype(dt)
+            coef = np.stack([bank._b0, bank._b1, bank._c1, bank._c2]).astype(dt)
+            self._fcoef = np.ascontiguousarray(np.tile(coef, (1, n_pred)))
             states = [r.agent.bank.state_dict() for r in refs]
             self._fy1 = np.concatenate([s["y1"] for s in states])
             self._fy2 = np.concatenate([s["y2"] for s in states])
-            self._fu1 = np.concatenate([s["u1"][:, :, 0] for s in states])
+            u1 = np.concatenate([s["u1"] for s in states])  # (P, n_pred, 1)
+            self._fu1 = np.broadcast_to(u1, (P, n_pred, n_f))
         self._fy1 = np.ascontiguousarray(self._fy1.reshape(P, -1), dtype=dt)
         self._fy2 = np.ascontiguousarray(self._fy2.reshape(P, -1), dtype=dt)
-        self._fu1 = np.ascontiguousarray(self._fu1, dtype=dt)
+        self._fu1 = np.ascontiguousarray(self._fu1.reshape(P, -1), dtype=dt)
+        self._fux = np.zeros_like(self._fu1)
         self._n_filters = n_f
+        self._n_pred = n_pred
 
         # -- network: all layers' (n_out, n_in) matrices in one flat row per agent
         self._W = np.empty((P, NW), dtype=dt)
@@ -323,6 +330,7 @@ class FastClosedLoop:
         tpar[K.T_EPS] = NORM_EPS
         tpar[K.T_NET_GAIN] = first.net_gain
         tpar[K.T_TANH_SAT] = tanh_saturation(dt)
+        tpar[K.T_FLUSH] = flush_threshold(dt)
         # issue 9 options (step_norm is already in the per-layer rates)
         tpar[K.T_SLOPE0_INV] = 1.0 / net.activation.slope_at_zero
         if rule.output_scale is not None:
@@ -361,6 +369,7 @@ class FastClosedLoop:
         ipar[K.I_WEIGHTS_EVERY] = first.weights_every
         ipar[K.I_RECORD_GROUND] = int(first.record_ground)
         ipar[K.I_N_FILTERS] = n_f
+        ipar[K.I_N_PRED] = n_pred
         ipar[K.I_SLOPE_GATE] = int(rule.slope_gate)
         ipar[K.I_OUTPUT_SHARE] = int(rule.output_scale is not None)
         ipar[K.I_WEIGHT_BOUND] = int(rule.weight_bound is not None)
@@ -372,10 +381,14 @@ class FastClosedLoop:
         # The kernels take their arrays grouped in tuples (see kernels.run_chunk).
         self._world = (self._img, self._sx, self._sy, self._wpar)
         self._wstate = (self._pose, self._lost, self._ground)
-        self._filt = (self._fcoef, self._fy1, self._fy2, self._fu1)
+        self._filt = (self._fcoef, self._fy1, self._fy2, self._fu1, self._fux)
+        # the last weight-change sample, and whether the weights may have changed since
+        self._wc_last = np.zeros((P, L), dtype=dt)
+        self._wc_dirty = np.ones(P, dtype=np.uint8)
         self._net = (
             self._sizes, self._woff, self._noff, self._W, self._W0, self._bias, self._h,
             self._post, self._slope, self._sig, self._rfw, self._tmp, self._readout,
+            self._wc_last, self._wc_dirty,
         )  # fmt: skip
         self._rule = (self._lr, self._rel_m, self._rel_n, self._fb, self._boff)
         self._ref_stale = False  # reference objects lag behind the engine
@@ -416,7 +429,7 @@ class FastClosedLoop:
                     {
                         "y1": self._fy1[sl].reshape(shape),
                         "y2": self._fy2[sl].reshape(shape),
-                        "u1": self._fu1[sl, :, None],
+                        "u1": self._fu1[sl].reshape(shape)[:, :, :1],
                     }
                 )
             rel = agent.rule.relevance
@@ -596,7 +609,7 @@ class FastClosedLoop:
         pred = np.asarray(predictors, dtype=np.float64)
         err = np.ascontiguousarray(errors, dtype=np.float64)
         n = pred.shape[0]
-        n_pred = self._fu1.shape[1]
+        n_pred = self._n_pred
         if pred.shape != (n, P, n_pred) or err.shape != (n, P):
             raise ValueError(
                 f"step_agents: need predictors ({n}, {P}, {n_pred}) and errors ({n}, {P}), got "

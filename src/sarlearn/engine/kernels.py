@@ -75,19 +75,19 @@ N_WPAR = 11
 # Indices into the int64 parameters ``ipar``.
 I_STRIDE, I_OFF_AFTER, I_N_LAYERS, I_ACT, I_RULE, I_FILTER = 0, 1, 2, 3, 4, 5
 I_BIAS, I_LEARN, I_USES_REL, I_REL_FORWARD, I_NORMALISE, I_WEIGHTS_EVERY = 6, 7, 8, 9, 10, 11
-I_RECORD_GROUND, I_N_FILTERS = 12, 13
+I_RECORD_GROUND, I_N_FILTERS, I_N_PRED = 12, 13, 14
 # issue 9 options of the learning step (0 = off)
-I_SLOPE_GATE, I_OUTPUT_SHARE, I_WEIGHT_BOUND, I_REL_CAP = 14, 15, 16, 17
-N_IPAR = 18
+I_SLOPE_GATE, I_OUTPUT_SHARE, I_WEIGHT_BOUND, I_REL_CAP = 15, 16, 17, 18
+N_IPAR = 19
 
 # Indices into the constants ``tpar``, stored in the agent's dtype: where the reference
 # combines a Python float with a dtype array, numpy (NEP 50) casts the float to the dtype first.
 T_ZERO, T_ONE, T_HALF = 0, 1, 2
 T_LOWPASS, T_1_LOWPASS, T_GAIN, T_DECAY, T_1_DECAY, T_EPS, T_NET_GAIN = 3, 4, 5, 6, 7, 8, 9
-T_TANH_SAT = 10
+T_TANH_SAT, T_FLUSH = 10, 11
 # issue 9 options: 1/f'(0), 1/max|readout|, the row-norm bound, the relevance cap
-T_SLOPE0_INV, T_OUT_INV, T_WEIGHT_BOUND, T_REL_CAP = 11, 12, 13, 14
-N_TPAR = 15
+T_SLOPE0_INV, T_OUT_INV, T_WEIGHT_BOUND, T_REL_CAP = 12, 13, 14, 15
+N_TPAR = 16
 
 
 @njit(cache=True, inline="always")
@@ -240,14 +240,18 @@ def _forward_layer(W, p, wo, X, xo, H, ho, nin, nout, zero):
 
 
 @njit(cache=True, inline="always")
-def _filter_step(p, src, row, col, ipar, fcoef, fy1, fy2, fu1):
+def _filter_step(p, src, row, col, ipar, fcoef, fy1, fy2, fu1, fux, flush, zero):
     """Advance agent p's filter bank by one sample of the predictors src[row, col:].
 
-    ``fy1`` (predictor-major, like the bank's output) is then the network input x_{-1}.
+    ``fy1`` (predictor-major, like the bank's output) is then the network input x_{-1}. The
+    resonators run as one contiguous loop over all ``n_pred * n_filters`` states (it
+    vectorises): their coefficients ``fcoef`` (4, N) and the previous input ``fu1`` (P, N) are
+    stored expanded to one entry per state, and ``fux`` (P, N) holds this step's input, so
+    expanded. States below ``flush`` in magnitude become exactly 0 (``sarlearn.numerics``).
     """
     U = np.uint64
     n_f = U(ipar[I_N_FILTERS])
-    n_pred = U(fu1.shape[1])
+    n_pred = U(ipar[I_N_PRED])
     one = U(1)
     if ipar[I_FILTER] == FILTER_DELAY:
         for k in range(n_pred):
@@ -256,21 +260,23 @@ def _filter_step(p, src, row, col, ipar, fcoef, fy1, fy2, fu1):
                 q = b + n_f - one - f
                 fy1[p, q] = fy1[p, q - one]
             fy1[p, b] = src[row, col + k]  # the store casts to the dtype
-    else:
-        for k in range(n_pred):
-            uprev = fu1[p, k]
-            fu1[p, k] = src[row, col + k]  # u[n] in the dtype (the store casts)
-            u = fu1[p, k]
-            b = k * n_f
-            for f in range(n_f):
-                q = b + f
-                # tmp = c1 y1 - c2 y2 + b0 u + b1 u1  (ResonatorBank.filter, same order)
-                y = fcoef[2, f] * fy1[p, q]
-                y -= fcoef[3, f] * fy2[p, q]
-                y += fcoef[0, f] * u
-                y += fcoef[1, f] * uprev
-                fy2[p, q] = fy1[p, q]
-                fy1[p, q] = y
+        return
+    for k in range(n_pred):
+        fux[p, k * n_f] = src[row, col + k]  # u[n] in the dtype (the store casts)
+        u = fux[p, k * n_f]
+        for f in range(one, n_f):
+            fux[p, k * n_f + f] = u
+    for q in range(n_pred * n_f):
+        # tmp = c1 y1 - c2 y2 + b0 u + b1 u1  (ResonatorBank.filter, same order)
+        y = fcoef[2, q] * fy1[p, q]
+        y -= fcoef[3, q] * fy2[p, q]
+        y += fcoef[0, q] * fux[p, q]
+        y += fcoef[1, q] * fu1[p, q]
+        if abs(y) < flush:
+            y = zero
+        fy2[p, q] = fy1[p, q]
+        fy1[p, q] = y
+        fu1[p, q] = fux[p, q]
 
 
 @njit(cache=True, inline="always")
@@ -365,12 +371,17 @@ def _learn(
     r = one
     if uses_rel:
         # Relevance.__call__: m = a m + (1 - a)|e|; n = d n + (1 - d)|e|; r = g m [/ n_hat]
+        flush = tpar[T_FLUSH]
         m = rel_m[p] * c_low
         m += c_1low * absE
+        if abs(m) < flush:
+            m = zero  # decayed to (almost) nothing: exactly 0 (sarlearn.numerics)
         rel_m[p] = m
         if normalise:
             nn = rel_n[p] * c_dec
             nn += c_1dec * absE
+            if abs(nn) < flush:
+                nn = zero
             rel_n[p] = nn
         r = c_gain * m
         if normalise:
@@ -379,6 +390,12 @@ def _learn(
             r = r / max(mean, c_eps)
         if ipar[I_REL_CAP] != 0:
             r = min(r, tpar[T_REL_CAP])  # a bounded step
+
+    if E == 0 and ipar[I_WEIGHT_BOUND] == 0:
+        # Every rule's teaching signals are then exactly 0 (E or sign(E) is a factor of each),
+        # so the update would add exact zeros: skip it (bit-identical). With a weight bound
+        # the rows are still held to it (the reference bounds after every step).
+        return STATUS_OK, -1
 
     # teaching signals of every layer, top-down (sig: d_l, or s_l before the relevance)
     if rule == RULE_RELEVANCE_ONLY:
@@ -478,15 +495,16 @@ def _learn(
             if c == 0 and not bounded:
                 continue  # adding exact zeros changes nothing
             row = wo + i * nin
+            a = lrl * c  # the rule's (lr d) x^T, same order
             if c == 0:
                 pass
             elif li == 0:
                 for j in range(nin):
-                    W[p, row + j] = W[p, row + j] + (c * fy1[p, j]) * lrl
+                    W[p, row + j] = W[p, row + j] + a * fy1[p, j]
             else:
                 xo = noff[li - 1]
                 for j in range(nin):
-                    W[p, row + j] = W[p, row + j] + (c * post[p, xo + j]) * lrl
+                    W[p, row + j] = W[p, row + j] + a * post[p, xo + j]
             if bounded:
                 # max-norm bound: scale the row back onto ||w|| = bound
                 n2 = _dot(W, p, row, W, p, row, nin, zero)
@@ -498,7 +516,7 @@ def _learn(
             if _nonfinite(W, p, row, nin, zero):
                 bad = True
             if has_bias:
-                bias[p, o + i] += lrl * c
+                bias[p, o + i] += a
                 if not np.isfinite(bias[p, o + i]):
                     bad = True
         if bad:
@@ -527,6 +545,7 @@ def _agent_steps(
     fy1,
     fy2,
     fu1,
+    fux,
     sizes,
     woff,
     noff,
@@ -540,6 +559,8 @@ def _agent_steps(
     rfw,
     tmp,
     readout,
+    wc_last,
+    wc_dirty,
     lr,
     rel_m,
     rel_n,
@@ -568,10 +589,13 @@ def _agent_steps(
     With ``replay`` the world is left out: step t feeds the predictors ``rp_pred[t, p * n:]``
     and the error ``rp_err[t, p]`` to the agent (``ClosedLoopAgent.step``) and records only the
     steering. Returns a status code (``STATUS_*``); on failure ``info[p]`` holds (global step,
-    layer).
+    layer). The weight-change samples are recomputed only if the weights may have changed
+    since the last one (``wc_dirty[p]``); otherwise the last sample ``wc_last[p]`` is repeated.
     """
     p = np.uint64(p_signed)
-    n_pred = np.uint64(fu1.shape[1])
+    n_pred = np.uint64(ipar[I_N_PRED])
+    flush = tpar[T_FLUSH]
+    zero = tpar[T_ZERO]
     c_net = tpar[T_NET_GAIN]
     L = ipar[I_N_LAYERS]
     every = ipar[I_WEIGHTS_EVERY]
@@ -610,7 +634,7 @@ def _agent_steps(
                     r_ground[p, t, k] = ground[p, k]
             src, row, col = ground, p, np.uint64(2)
         # -- agent: filters, forward, readout, rule
-        _filter_step(p, src, row, col, ipar, fcoef, fy1, fy2, fu1)
+        _filter_step(p, src, row, col, ipar, fcoef, fy1, fy2, fu1, fux, flush, zero)
         status, y_net = _forward(
             p, ipar, tpar, fy1, sizes, woff, noff, W, bias, hbuf, post, slope, readout
         )
@@ -625,6 +649,8 @@ def _agent_steps(
                     n_sat += 1
             r_sat[p, t, li] = n_sat / sizes[li + 1]
         if learning:
+            if e64 != 0.0:
+                wc_dirty[p] = 1  # the weights may change (e = 0 is a no-op for every rule)
             status, layer = _learn(
                 p, e64, rel_count0 + (t - t_first) + 1, decay64, ipar, tpar, fy1, sizes, woff,
                 noff, W, bias, post, slope, sig, rfw, tmp, lr, rel_m, rel_n, fb, boff, readout,
@@ -651,9 +677,13 @@ def _agent_steps(
         # -- weight-change sample after every ``every``-th global step
         if (tg + 1) % every == 0:
             kk = (tg + 1) // every - t_global0 // every - 1
+            if wc_dirty[p] != 0:
+                for li in range(L):
+                    d2 = _sqdist(W, W0, p, woff[li], woff[li + 1] - woff[li])
+                    wc_last[p, li] = math.sqrt(d2)
+                wc_dirty[p] = 0
             for li in range(L):
-                d2 = _sqdist(W, W0, p, woff[li], woff[li + 1] - woff[li])
-                wc[p, kk, li] = math.sqrt(d2)
+                wc[p, kk, li] = wc_last[p, li]
     return STATUS_OK
 
 
@@ -689,8 +719,10 @@ def run_chunk(
     # on counts shared by all agents that the threads would fight over if done per step.
     img, sx, sy, wpar = world
     pose, lost, ground = wstate
-    fcoef, fy1, fy2, fu1 = filt
-    sizes, woff, noff, W, W0, bias, hbuf, post, slope, sig, rfw, tmp, readout = net
+    fcoef, fy1, fy2, fu1, fux = filt
+    sizes, woff, noff, W, W0, bias, hbuf, post, slope, sig, rfw, tmp, readout, wc_last, wc_dirty = (
+        net
+    )
     lr, rel_m, rel_n, fb, boff = rule_arrays
     r_error, r_steer, r_left, r_right, r_x, r_y, r_head, r_off, r_sl, r_sr, r_ground, wc, r_sat = (
         rec
@@ -703,8 +735,9 @@ def run_chunk(
                 continue
             status[p] = _agent_steps(
                 p, t0, t1, t_global0, rel_count0 + t0, decay64, ipar, tpar,
-                img, sx, sy, wpar, pose, lost, ground, fcoef, fy1, fy2, fu1,
+                img, sx, sy, wpar, pose, lost, ground, fcoef, fy1, fy2, fu1, fux,
                 sizes, woff, noff, W, W0, bias, hbuf, post, slope, sig, rfw, tmp, readout,
+                wc_last, wc_dirty,
                 lr, rel_m, rel_n, fb, boff,
                 r_error, r_steer, r_left, r_right, r_x, r_y, r_head, r_off, r_sl, r_sr,
                 r_ground, wc, r_sat, info, replay, rp_pred, rp_err,
