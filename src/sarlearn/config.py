@@ -252,9 +252,12 @@ class WorldConfig(_Section):
     """The simulated line-following world (SPEC section 4)."""
 
     track: str = Field("curvy", description="Built-in track name or path to a PNG/JPEG image.")
-    track_seed: int = Field(0, description="Seed of the 'random' track generator.")
+    track_seed: int = Field(0, description="Seed of the 'random' track and the 'photo' floor.")
     arena: float = Field(
-        250.0, gt=0, description="Side of the square arena (units); an image's longer side."
+        250.0,
+        gt=0,
+        description="Side of the square arena (units); an image's longer side. Generated "
+        "tracks scale with it ('wide' is 1.4 x 0.8 arena).",
     )
     resolution: float = Field(4.0, gt=0, description="Pixels per unit of generated tracks.")
     line_width: float = Field(
