@@ -117,10 +117,10 @@ class RelevanceConfig(_Section):
 #: docs/results.md (section 2), towards its fast end. SaR's steps carry |e| (5-50 here), gdm's
 #: carry the products of slopes and weights on the way back, hence the different scales.
 DEFAULT_LR: dict[str, float] = {
-    # sar with its issue-9 step (DEFAULT_STEP_OPTIONS: sqrt-fan-in, slope gate, bound 3); the
-    # best-settling rate of the screening on four built-in tracks (docs/results.md, section 6).
-    # The plain step's rate was 1e-2.
-    "sar": 1.0,
+    # sar with its issue-9 step (DEFAULT_STEP_OPTIONS: sqrt-fan-in, slope gate, bound 3): the
+    # best-settling of 0.1, 1 and 10 on the nine settling built-in tracks, 30,000 steps
+    # (docs/results.md, section 6). The plain step's rate was 1e-2.
+    "sar": 10.0,
     "sar-local": 1e-2,
     "sar-exact": 1e-2,
     "sign-only": 1e-1,

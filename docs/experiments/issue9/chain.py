@@ -11,6 +11,8 @@ HERE = Path(__file__).resolve().parent
 OUT = Path(os.environ.get("ISSUE9_OUT", "runs/issue9"))
 OUT.mkdir(parents=True, exist_ok=True)
 ALL = ["curvy", "hairpin", "random", "figure8", "circle", "oval", "thick", "photo", "wide", "tight"]
+if os.environ.get("TRACKS"):  # a subset, comma-separated
+    ALL = os.environ["TRACKS"].split(",")
 for tag, base, lrs, seed0, seeds in json.load(open(sys.argv[1])):
     spec = {"base": base, "tracks": ALL, "seeds": seeds, "seed0": seed0, "lrs": lrs,
             "steps": 30000, "tag": tag, "out": str(OUT / "confirm.jsonl")}
