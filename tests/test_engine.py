@@ -85,7 +85,9 @@ def test_float32_matches_reference_to_float32_precision() -> None:
 @pytest.mark.parametrize(
     ("overrides", "population", "steps"),
     [
-        ({"rule.name": "sar"}, 1, 60),
+        # sar's default rate (10) amplifies last-bit differences 1e5-fold per 20 steps (its
+        # teacher-forced deviation stays ~1e-14): free-run it at a calmer rate
+        ({"rule.name": "sar", "rule.lr": 1.0}, 1, 60),
         ({"rule.name": "gdm"}, 3, 60),
         ({"rule.name": "sign-only"}, 3, 60),
         ({"rule.name": "relevance-only"}, 1, 60),
