@@ -13,6 +13,7 @@ Two kernel signatures are compiled (float64, float32); numba caches them on disk
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -62,9 +63,15 @@ def test_every_step_matches_reference(rule: str) -> None:
         {"filters.kind": "delay"},
         {"filters.kind": "ico", "filters.q": 0.8},
         {"rule.layer_lr_scale": [1.0] * 10 + [0.5], "network.init": "uniform"},
+        {"rule.slope_gate": True, "rule.step_norm": "sqrt-fan-in", "rule.lr": 0.1},
+        {"rule.weight_bound": 0.5, "rule.relevance.cap": 2.0, "rule.output_share": "readout"},
+        {"rule.name": "gdm", "rule.lr": 1e-2, "rule.weight_bound": 0.3,
+         "rule.output_share": "readout", "rule.step_norm": "fan-in"},
+        {"rule.name": "sar-local", "rule.slope_gate": True, "network.activation": "tanh"},
     ],
     ids=["relevance-filters", "forward-relevance", "relevance-only-forward", "tanh", "linear",
-         "bias", "delay-bank", "ico-bank", "layer-rates"],
+         "bias", "delay-bank", "ico-bank", "layer-rates", "slope-gate-sqrt-fan-in",
+         "bound-cap-readout-share", "gdm-bound-share-fan-in", "sar-local-slope-gate-tanh"],
 )  # fmt: skip
 def test_options_match_reference(overrides: dict) -> None:
     dev = stepwise_deviation(RunConfig().with_overrides(overrides), steps=60, population=2)
@@ -148,8 +155,9 @@ def test_reference_objects_stay_in_sync() -> None:
         np.testing.assert_array_equal(w, fast.weights(layer))
     assert fast.robot.steps == 50 and fast.loops[0].t == 50
     np.testing.assert_array_equal(fast.agent.weight_change(), fast.weight_change())
-    # a change made through the reference objects is picked up by the next run
+    # a change made through the reference objects is put into the engine by reload()
     net.weights[-1][...] = 0.01
+    fast.reload()
     ref_copy = pickle.loads(pickle.dumps(fast.loops[0]))
     a, b = fast.run(20), ref_copy.run(20)
     np.testing.assert_allclose(a["steering"], b["steering"], rtol=0, atol=1e-12)
@@ -170,11 +178,15 @@ def test_divergence_raises_like_the_reference() -> None:
                  rule__lr=1e3, network__zero_output=False)  # fmt: skip
     ref = ClosedLoop.from_config(cfg, 1)
     fast = FastClosedLoop.from_config(cfg, 1)
-    with pytest.raises(DivergenceError):
-        ref.run(400)
-    with pytest.raises(DivergenceError):
-        fast.run(400)
-    # (where exactly exploding weights overflow depends on last bits: same kind, not same step)
+    # Where exploding weights first overflow (forward pass, a layer's update, the steering
+    # command) depends on BLAS's last bits; each is a DivergenceError, with no overflow warning
+    # on the way (warnings are errors here).
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DivergenceError):
+            ref.run(400)
+        with pytest.raises(DivergenceError):
+            fast.run(400)
     for loop in (fast, ref):
         assert loop.partial is not None
         assert loop.partial["step"].shape == (loop.t,)

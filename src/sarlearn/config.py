@@ -22,12 +22,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sarlearn.errors import ConfigError
+from sarlearn.recipes import RECIPES
 
 Activation = Literal["logistic", "tanh", "linear"]
 InitName = Literal["scaled", "uniform", "symmetric"]
 RelevanceMode = Literal["global", "forward"]
 FilterKind = Literal["resonator", "ico", "delay"]
 InputKind = Literal["rows", "camera"]
+StepNorm = Literal["none", "fan-in", "sqrt-fan-in"]
+OutputShare = Literal["equal", "readout"]
 DType = Literal["float64", "float32"]
 
 
@@ -101,23 +104,20 @@ class RelevanceConfig(_Section):
         description="Decay of the running mean of |e| used by 'normalise' "
         "(exponential, bias-corrected; 0.999 = a memory of about 1000 steps).",
     )
+    cap: float | None = Field(
+        None,
+        gt=0,
+        description="Upper bound of r (a bounded step: |dW| <= lr * cap * |x| per synapse); "
+        "None = unbounded (issue 9).",
+    )
 
 
 #: Default learning rate of each rule for the default deep network (10 x 10 + 2) on the
 #: default world: inside each rule's range of 20/20 successes in the learning-rate sweep of
 #: docs/results.md (section 2), towards its fast end. SaR's steps carry |e| (5-50 here), gdm's
 #: carry the products of slopes and weights on the way back, hence the different scales.
-DEFAULT_LR: dict[str, float] = {
-    "sar": 1e-2,
-    "sar-local": 1e-2,
-    "sar-exact": 1e-2,
-    "sign-only": 1e-1,
-    "relevance-only": 1e-1,
-    "gdm": 1e-1,
-    "fa": 1e-1,
-    "dfa": 1e-1,
-    "sign-symmetry": 1e-1,
-}
+#: Declared with each rule in :mod:`sarlearn.recipes`.
+DEFAULT_LR: dict[str, float] = {name: r.default_lr for name, r in RECIPES.items()}
 
 
 class RuleConfig(_Section):
@@ -131,6 +131,29 @@ class RuleConfig(_Section):
         None, description="Per-layer multipliers of lr, one per layer (first hidden .. output)."
     )
     relevance: RelevanceConfig = Field(default_factory=RelevanceConfig)
+    # Issue 9: options against saturation and bang-bang steering (docs/learning-rules.md).
+    step_norm: StepNorm = Field(
+        "none",
+        description="Per-layer step normalisation: lr_l /= fan-in ('fan-in') or sqrt(fan-in) "
+        "('sqrt-fan-in') of layer l, so a step moves a pre-activation by the same amount "
+        "whatever the number of inputs.",
+    )
+    slope_gate: bool = Field(
+        False,
+        description="Sign rules: scale each neuron's step by its own f'(h)/f'(0) (local); the "
+        "sign still decides LTP/LTD and only signs travel back.",
+    )
+    weight_bound: float | None = Field(
+        None,
+        gt=0,
+        description="Max L2 norm of each neuron's incoming weights (a max-norm, Oja-like bound); "
+        "rows that grow past it are scaled back after each step. None = unbounded.",
+    )
+    output_share: OutputShare = Field(
+        "equal",
+        description="'equal': every output neuron gets the whole error (the paper); 'readout': "
+        "output k's step is scaled by |readout_k| / max|readout| (its share of the steering).",
+    )
 
     @property
     def learning_rate(self) -> float:
@@ -264,7 +287,9 @@ class RunConfig(_Section):
         "auto",
         description="'fast': the compiled (numba) closed loop; 'numpy': the readable reference "
         "loop; 'auto': fast where the configuration is supported (all rules, ground-sensor "
-        "rows), else numpy (camera inputs, the reflex alone). Both give the same numbers.",
+        "rows), else numpy (camera inputs, the reflex alone). One step of the two agrees to "
+        "~1e-12; free runs separate after ~100s of steps (the loop is chaotic at the last bit), "
+        "and each engine is reproducible on a given CPU (docs/architecture.md).",
     )
     checkpoint_every: int = Field(1000, ge=1, description="Steps between on-disk checkpoints.")
 

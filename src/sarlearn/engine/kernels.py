@@ -38,21 +38,22 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from sarlearn.motor import command_formula, error_formula
+from sarlearn.recipes import Carrier, SignAt
+from sarlearn.world.robot import arc_formula
+
 # -- codes shared with fast_loop.py -----------------------------------------------------------
 
 #: Activations.
 ACT_LOGISTIC, ACT_TANH, ACT_LINEAR = 0, 1, 2
 
-#: Rules.
-RULE_GDM = 0
-RULE_SAR = 1
-RULE_SAR_LOCAL = 2
-RULE_SAR_EXACT = 3
-RULE_SIGN_ONLY = 4
-RULE_RELEVANCE_ONLY = 5
-RULE_FA = 6
-RULE_DFA = 7
-RULE_SIGN_SYMMETRY = 8
+#: Rules are not named here: the kernel reads each rule's recipe (``sarlearn.recipes``),
+#: i.e. where the sign is taken (``I_SIGN_AT``) and what carries the signal back
+#: (``I_CARRIER``), as these codes.
+SIGN_NONE, SIGN_OUTPUT, SIGN_PATH, SIGN_LOCAL = (int(s) for s in SignAt)
+CARRY_WEIGHTS, CARRY_WEIGHT_SIGNS, CARRY_FEEDBACK, CARRY_DIRECT, CARRY_NONE = (
+    int(c) for c in Carrier
+)
 
 #: Filter banks.
 FILTER_RESONATOR, FILTER_DELAY = 0, 1
@@ -71,17 +72,23 @@ W_WIDTH, W_LINE_SEEN = 9, 10
 N_WPAR = 11
 
 # Indices into the int64 parameters ``ipar``.
-I_STRIDE, I_OFF_AFTER, I_N_LAYERS, I_ACT, I_RULE, I_FILTER = 0, 1, 2, 3, 4, 5
+I_STRIDE, I_OFF_AFTER, I_N_LAYERS, I_ACT, I_SIGN_AT, I_FILTER = 0, 1, 2, 3, 4, 5
 I_BIAS, I_LEARN, I_USES_REL, I_REL_FORWARD, I_NORMALISE, I_WEIGHTS_EVERY = 6, 7, 8, 9, 10, 11
-I_RECORD_GROUND, I_N_FILTERS, I_N_PRED = 12, 13, 14
-N_IPAR = 15
+I_RECORD_GROUND, I_N_FILTERS = 12, 13
+# issue 9 options of the learning step (0 = off)
+I_SLOPE_GATE, I_OUTPUT_SHARE, I_WEIGHT_BOUND, I_REL_CAP = 14, 15, 16, 17
+I_N_PRED, I_CARRIER = 18, 19
+N_IPAR = 20
 
 # Indices into the constants ``tpar``, stored in the agent's dtype: where the reference
 # combines a Python float with a dtype array, numpy (NEP 50) casts the float to the dtype first.
 T_ZERO, T_ONE, T_HALF = 0, 1, 2
 T_LOWPASS, T_1_LOWPASS, T_GAIN, T_DECAY, T_1_DECAY, T_EPS, T_NET_GAIN = 3, 4, 5, 6, 7, 8, 9
-T_TANH_SAT, T_FLUSH = 10, 11
-N_TPAR = 12
+T_TANH_SAT = 10
+# issue 9 options: 1/f'(0), 1/max|readout|, the row-norm bound, the relevance cap
+T_SLOPE0_INV, T_OUT_INV, T_WEIGHT_BOUND, T_REL_CAP = 11, 12, 13, 14
+T_FLUSH = 15
+N_TPAR = 16
 
 
 @njit(cache=True, inline="always")
@@ -139,24 +146,20 @@ def _sense(p, pose, ground, lost, img, sx, sy, wpar, ipar):
         lost[p] += 1
 
 
-@njit(cache=True, inline="always")
-def _sinc(x):
-    # np.sinc: y = pi * (x if x != 0 else 1e-20); sin(y) / y
-    y = math.pi * (x if x != 0.0 else 1.0e-20)
-    return math.sin(y) / y
+# The formulas of the world and the motors are the reference's own functions, compiled as they
+# are (one source of truth): the exact arc, the reflex error, the turn command u = e + G y.
+_arc = njit(cache=True, inline="always")(arc_formula)
+_error = njit(cache=True, inline="always")(error_formula)
+_command = njit(cache=True, inline="always")(command_formula)
 
 
 @njit(cache=True, inline="always")
 def _advance(p, pose, vl, vr, axle, dt):
-    """Exact-arc differential drive, exactly ``world.robot._advance``."""
-    x, y, th = pose[p, 0], pose[p, 1], pose[p, 2]
-    turn = (vr - vl) * (dt / axle)
-    chord = (vr + vl) * (0.5 * dt) * _sinc(turn * (0.5 / math.pi))
-    mid = th + 0.5 * turn
-    pose[p, 0] = x + chord * math.cos(mid)
-    pose[p, 1] = y + chord * math.sin(mid)
-    # Python's float % has numpy's remainder semantics (sign of the divisor).
-    pose[p, 2] = (th + turn + math.pi) % (2.0 * math.pi) - math.pi
+    """Exact-arc differential drive of agent p (``world.robot.arc_formula``)."""
+    x, y, th = _arc(pose[p, 0], pose[p, 1], pose[p, 2], vl, vr, axle, dt)
+    pose[p, 0] = x
+    pose[p, 1] = y
+    pose[p, 2] = th
 
 
 @njit(cache=True, inline="always")
@@ -337,6 +340,7 @@ def _learn(
     rel_n,
     fb,
     boff,
+    readout,
 ):
     """One rule step of agent p after :func:`_forward`, with the closed-loop error e64.
 
@@ -347,7 +351,8 @@ def _learn(
     c_low, c_1low, c_gain = tpar[T_LOWPASS], tpar[T_1_LOWPASS], tpar[T_GAIN]
     c_dec, c_1dec, c_eps = tpar[T_DECAY], tpar[T_1_DECAY], tpar[T_EPS]
     L = ipar[I_N_LAYERS]
-    rule = ipar[I_RULE]
+    sign_at = ipar[I_SIGN_AT]
+    carrier = ipar[I_CARRIER]
     uses_rel = ipar[I_USES_REL] != 0
     rel_forward = ipar[I_REL_FORWARD] != 0
     normalise = ipar[I_NORMALISE] != 0
@@ -355,8 +360,8 @@ def _learn(
     n_out = sizes[L]
     n_neurons = noff[L]
     oo = noff[L - 1]
-    sign_out = rule in (RULE_SAR, RULE_SAR_EXACT, RULE_SIGN_ONLY)
-    sign_hidden = rule in (RULE_SAR, RULE_SIGN_ONLY)
+    sign_out = sign_at in (SIGN_OUTPUT, SIGN_PATH)
+    sign_hidden = sign_at == SIGN_PATH
 
     tmp[p, 0] = e64  # the store casts e to the dtype, as the rule does
     E = tmp[p, 0]
@@ -381,14 +386,17 @@ def _learn(
             tmp[p, 0] = 1.0 - math.pow(decay64, float(count))
             mean = rel_n[p] / tmp[p, 0]
             r = r / max(mean, c_eps)
+        if ipar[I_REL_CAP] != 0:
+            r = min(r, tpar[T_REL_CAP])  # a bounded step
 
-    if E == 0:
+    if E == 0 and ipar[I_WEIGHT_BOUND] == 0:
         # Every rule's teaching signals are then exactly 0 (E or sign(E) is a factor of each),
-        # so the update would add exact zeros: skip it (bit-identical).
+        # so the update would add exact zeros: skip it (bit-identical). Not with a weight
+        # bound, which rescales rows even when they did not learn.
         return STATUS_OK, -1
 
     # teaching signals of every layer, top-down (sig: d_l, or s_l before the relevance)
-    if rule == RULE_RELEVANCE_ONLY:
+    if carrier == CARRY_NONE:  # the global error broadcast to every neuron
         gs = _sign(E, one, zero)
         for k in range(n_neurons):
             if rel_forward:
@@ -406,7 +414,7 @@ def _learn(
             nl = sizes[li + 1]
             nu = sizes[li + 2]
             ou = noff[li + 1]
-            if rule == RULE_DFA:
+            if carrier == CARRY_DIRECT:
                 # d_l = (B_l e) f'(h_l), e broadcast to every output; B_l (n_l, n_out)
                 bo = boff[li]
                 for j in range(nl):
@@ -416,7 +424,7 @@ def _learn(
                     sig[p, o + j] = acc * slope[p, o + j]
                 continue
             # carry layer l+1's signal back: W_{l+1}^T d_{l+1}, or its stand-in
-            if rule == RULE_FA:
+            if carrier == CARRY_FEEDBACK:
                 bo = boff[li]  # B_{li+1}: (n_l, n_u)
                 for j in range(nl):
                     tmp[p, j] = _dot(fb, p, bo + j * nu, sig, p, ou, nu, zero)
@@ -427,7 +435,7 @@ def _learn(
                 for k in range(nu):
                     c = sig[p, ou + k]
                     row = wo + k * nl
-                    if rule == RULE_SIGN_SYMMETRY:
+                    if carrier == CARRY_WEIGHT_SIGNS:
                         for j in range(nl):
                             tmp[p, j] += c * _sign(W[p, row + j], one, zero)
                     else:
@@ -438,7 +446,7 @@ def _learn(
                 if sign_hidden:
                     v = _sign(v, one, zero)
                 sig[p, o + j] = v
-        if rule == RULE_SAR_LOCAL:
+        if sign_at == SIGN_LOCAL:
             for k in range(n_neurons):
                 sig[p, k] = _sign(sig[p, k], one, zero)
 
@@ -456,11 +464,23 @@ def _learn(
                     rfw[p, o + i] = abs(rfw[p, o + i] * slope[p, o + i])
             for k in range(n_neurons):
                 sig[p, k] = rfw[p, k] * sig[p, k]
-        elif rule != RULE_RELEVANCE_ONLY:
+        elif carrier != CARRY_NONE:
             for k in range(n_neurons):
                 sig[p, k] = r * sig[p, k]
+    if ipar[I_SLOPE_GATE] != 0:
+        # d_l * (f'(h_l) / f'(0)): a local size; the signs above travelled back alone
+        c_inv0 = tpar[T_SLOPE0_INV]
+        for k in range(n_neurons):
+            sig[p, k] = sig[p, k] * (slope[p, k] * c_inv0)
+    if ipar[I_OUTPUT_SHARE] != 0:
+        # output k's step times |readout_k| / max|readout|, after the backward path
+        c_oinv = tpar[T_OUT_INV]
+        for k in range(n_out):
+            sig[p, oo + k] = sig[p, oo + k] * (abs(readout[k]) * c_oinv)
 
-    # apply: W_l += (d_l x_{l-1}^T) * lr_l, b_l += lr_l d_l; then check finiteness
+    # apply: W_l += (d_l x_{l-1}^T) * lr_l, b_l += lr_l d_l; then bound and check finiteness
+    bounded = ipar[I_WEIGHT_BOUND] != 0
+    c_b = tpar[T_WEIGHT_BOUND]
     for li in range(L):
         nin = sizes[li]
         nout = sizes[li + 1]
@@ -470,17 +490,27 @@ def _learn(
         bad = False
         for i in range(nout):
             c = sig[p, o + i]
-            if c == 0:
+            if c == 0 and not bounded:
                 continue  # adding exact zeros changes nothing
             row = wo + i * nin
             a = lrl * c  # the rule's (lr d) x^T, same order
-            if li == 0:
+            if c == 0:
+                pass
+            elif li == 0:
                 for j in range(nin):
                     W[p, row + j] = W[p, row + j] + a * fy1[p, j]
             else:
                 xo = noff[li - 1]
                 for j in range(nin):
                     W[p, row + j] = W[p, row + j] + a * post[p, xo + j]
+            if bounded:
+                # max-norm bound: scale the row back onto ||w|| = bound
+                n2 = _dot(W, p, row, W, p, row, nin, zero)
+                if n2 > c_b * c_b:
+                    tmp[p, 0] = c_b / math.sqrt(n2)
+                    f = tmp[p, 0]
+                    for j in range(nin):
+                        W[p, row + j] = W[p, row + j] * f
             if _nonfinite(W, p, row, nin, zero):
                 bad = True
             if has_bias:
@@ -584,7 +614,7 @@ def _agent_steps(
             # -- sense (the reading was taken after the previous move) and record
             gl = ground[p, 0]
             gr = ground[p, 1]
-            e64 = gain64 * (gl - gr)
+            e64 = _error(gl, gr, gain64)
             xpos, ypos = pose[p, 0], pose[p, 1]
             r_x[p, t] = xpos
             r_y[p, t] = ypos
@@ -608,11 +638,11 @@ def _agent_steps(
             info[p, 1] = L - 1
             return status
         if learning:
-            if e64 != 0.0:
-                wc_dirty[p] = 1  # the weights may change (e = 0 is a no-op for every rule)
+            if e64 != 0.0 or ipar[I_WEIGHT_BOUND] != 0:
+                wc_dirty[p] = 1  # the weights may change (e = 0 is a no-op unless bounded)
             status, layer = _learn(
                 p, e64, rel_count0 + (t - t_first) + 1, decay64, ipar, tpar, fy1, sizes, woff,
-                noff, W, bias, post, slope, sig, rfw, tmp, lr, rel_m, rel_n, fb, boff,
+                noff, W, bias, post, slope, sig, rfw, tmp, lr, rel_m, rel_n, fb, boff, readout,
             )  # fmt: skip
             if status != STATUS_OK:
                 info[p, 0] = tg
@@ -622,7 +652,7 @@ def _agent_steps(
         if replay:
             continue
         # -- motors and world: u = e + G y, wheels v -+ u, exact arc, sense
-        u_cmd = e64 + float(c_net * y_net)
+        u_cmd = _command(e64, y_net, c_net)  # G y in the network's dtype, as numpy does
         vl = speed - u_cmd
         vr = speed + u_cmd
         if not (np.isfinite(vl) and np.isfinite(vr)):

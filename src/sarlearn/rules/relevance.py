@@ -89,11 +89,14 @@ class Relevance:
             flush_small(self.mean_abs)
         self.count += 1
         if external is not None:
-            return self.check_external(external)
-        r = cfg.gain * self.lowpassed
-        if cfg.normalise:
-            mean = self.mean_abs / (1.0 - cfg.norm_decay**self.count)
-            r = r / np.maximum(mean, NORM_EPS)
+            r = self.check_external(external)
+        else:
+            r = cfg.gain * self.lowpassed
+            if cfg.normalise:
+                mean = self.mean_abs / (1.0 - cfg.norm_decay**self.count)
+                r = r / np.maximum(mean, NORM_EPS)
+        if cfg.cap is not None:
+            r = np.minimum(r, r.dtype.type(cfg.cap))  # a bounded step
         return r
 
     def check_external(self, external: Array) -> Array:
