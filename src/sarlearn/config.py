@@ -282,6 +282,12 @@ class RunConfig(_Section):
     success_threshold: float = Field(0.1, gt=0, description="Moving sum of |e| must stay below.")
     success_hold: int = Field(200, ge=1, description="...for this many consecutive steps.")
     stop_at_success: bool = False
+    settle_window: int | None = Field(
+        None,
+        ge=1,
+        description="Last steps judged by 'settled' (moving sum below threshold at every one); "
+        "None = 5,000, clipped to the steps after warm-up; a set value must fit in 'steps'.",
+    )
     dtype: DType = "float64"
     engine: Literal["auto", "fast", "numpy"] = Field(
         "auto",
@@ -292,6 +298,15 @@ class RunConfig(_Section):
         "and each engine is reproducible on a given CPU (docs/architecture.md).",
     )
     checkpoint_every: int = Field(1000, ge=1, description="Steps between on-disk checkpoints.")
+
+    @model_validator(mode="after")
+    def _settle_window_fits(self) -> RunConfig:
+        if self.settle_window is not None and self.settle_window > self.steps:
+            raise ValueError(
+                f"settle_window {self.settle_window} is longer than the run (steps "
+                f"{self.steps}); leave it unset to judge min(5000, steps after warm-up)"
+            )
+        return self
 
     @classmethod
     def from_toml(cls, path: str | Path) -> RunConfig:

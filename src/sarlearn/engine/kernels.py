@@ -38,6 +38,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from sarlearn.metrics import SATURATION_SLOPE
 from sarlearn.motor import command_formula, error_formula
 from sarlearn.recipes import Carrier, SignAt
 from sarlearn.world.robot import arc_formula
@@ -576,6 +577,7 @@ def _agent_steps(
     r_sr,
     r_ground,
     wc,
+    r_sat,
     info,
     replay,
     rp_pred,
@@ -604,6 +606,8 @@ def _agent_steps(
     width = wpar[W_WIDTH]
     height = wpar[W_HEIGHT]
     n_ground = ground.shape[1]
+    # slope below this -> saturated unit (metrics.SATURATION_SLOPE of f'(0))
+    sat_cut = SATURATION_SLOPE * (0.25 if ipar[I_ACT] == ACT_LOGISTIC else 1.0)
 
     for t in range(t_first, t_last):
         tg = t_global0 + t  # global step index
@@ -637,6 +641,12 @@ def _agent_steps(
             info[p, 0] = tg
             info[p, 1] = L - 1
             return status
+        for li in range(L):  # the ``saturated`` record: share of saturated units per layer
+            n_sat = 0
+            for i in range(sizes[li + 1]):
+                if abs(slope[p, noff[li] + i]) < sat_cut:
+                    n_sat += 1
+            r_sat[p, t, li] = n_sat / sizes[li + 1]
         if learning:
             if e64 != 0.0 or ipar[I_WEIGHT_BOUND] != 0:
                 wc_dirty[p] = 1  # the weights may change (e = 0 is a no-op unless bounded)
@@ -713,7 +723,9 @@ def run_chunk(
         net
     )
     lr, rel_m, rel_n, fb, boff = rule_arrays
-    r_error, r_steer, r_left, r_right, r_x, r_y, r_head, r_off, r_sl, r_sr, r_ground, wc = rec
+    r_error, r_steer, r_left, r_right, r_x, r_y, r_head, r_off, r_sl, r_sr, r_ground, wc, r_sat = (
+        rec
+    )
     P = pose.shape[0]
     for t0 in range(0, n, block):
         t1 = min(n, t0 + block)
@@ -727,5 +739,5 @@ def run_chunk(
                 wc_last, wc_dirty,
                 lr, rel_m, rel_n, fb, boff,
                 r_error, r_steer, r_left, r_right, r_x, r_y, r_head, r_off, r_sl, r_sr,
-                r_ground, wc, info, replay, rp_pred, rp_err,
+                r_ground, wc, r_sat, info, replay, rp_pred, rp_err,
             )  # fmt: skip
