@@ -240,7 +240,7 @@ class ClosedLoop:
         try:
             with loop_errstate():
                 for i in range(n):
-                    rec = self._step()
+                    rec = self.step()
                     if not out:
                         for key, val in rec.items():
                             out[key] = np.empty((p, n, *val.shape[1:]), dtype=val.dtype)
