@@ -109,7 +109,7 @@ def tanh_saturation(dtype: Any) -> float:
     """Smallest x > 0 at which numpy's ``tanh`` returns exactly 1 in ``dtype``.
 
     Found by bisection over the floating-point numbers (numpy's tanh is monotone there); the
-    kernels saturate at the same point (see ``kernels._tanh``).
+    kernels saturate at the same point (see ``stage_forward.tanh_sat``).
     """
     dt = np.dtype(dtype)
     it = np.int64 if dt == np.float64 else np.int32
