@@ -160,6 +160,22 @@ def test_config_rejects_bad_options(override: dict) -> None:
         RunConfig().with_overrides(override)
 
 
+def test_rule_defaults_of_the_step_options() -> None:
+    """None = the rule's default: sar has the issue-9 step, every other rule the plain one;
+    an infinite bound is no bound; explicit values win."""
+    from sarlearn.config import DEFAULT_STEP_OPTIONS
+
+    assert RuleConfig(name="sar").step_options == DEFAULT_STEP_OPTIONS["sar"]
+    for name in ("gdm", "relevance-only", "sar-local", "dfa"):
+        plain = {"step_norm": "none", "slope_gate": False, "weight_bound": None}
+        assert RuleConfig(name=name).step_options == plain
+    off = RuleConfig(name="sar", step_norm="none", slope_gate=False, weight_bound=float("inf"))
+    assert off.step_options == {"step_norm": "none", "slope_gate": False, "weight_bound": None}
+    rule = make_rule_from_config(RuleConfig(name="sar", lr=1.0), readout=[1.0, 2.0])
+    assert (rule.step_norm, rule.slope_gate) == ("sqrt-fan-in", True)
+    assert make_rule_from_config(RuleConfig(name="gdm")).weight_bound is None
+
+
 def test_output_scale_length_checked_at_bind() -> None:
     net, _ = tiny()
     with pytest.raises(ConfigError, match="output layer has 2"):
@@ -175,3 +191,20 @@ def test_options_survive_state_dict() -> None:
     again.load_state_dict(rule.state_dict())
     assert again.config_dict() == rule.config_dict()
     assert again.lr_per_layer == rule.lr_per_layer
+
+
+def test_default_rule_keeps_its_first_layer_alive_where_plain_sar_kills_it() -> None:
+    """End to end (engine, curvy, seed 2, 2,000 steps): plain sar at 10x its old default rate
+    saturates every first-layer unit at every one of the last 1,000 steps (issue 9); the
+    default rule at 10x its own default rate does not."""
+    from sarlearn.config import DEFAULT_LR
+    from sarlearn.engine import FastClosedLoop
+
+    plain = {"rule.step_norm": "none", "rule.slope_gate": False,
+             "rule.weight_bound": float("inf"), "rule.lr": 0.1}  # fmt: skip
+    default_lr = 10 * DEFAULT_LR["sar"]
+    for overrides, dead in ((plain, True), ({"rule.lr": default_lr}, False)):
+        cfg = RunConfig().with_overrides({"seed": 2, "world.track": "curvy", **overrides})
+        rec = FastClosedLoop.from_config(cfg, 1).run(2000)
+        first_layer = rec["saturated"][0, 1000:, 0]  # fraction of saturated units per step
+        assert (first_layer.min() == 1.0) is dead, (overrides, first_layer.min())

@@ -15,6 +15,7 @@ Sections (and who reads them):
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -116,8 +117,18 @@ class RelevanceConfig(_Section):
 #: default world: inside each rule's range of 20/20 successes in the learning-rate sweep of
 #: docs/results.md (section 2), towards its fast end. SaR's steps carry |e| (5-50 here), gdm's
 #: carry the products of slopes and weights on the way back, hence the different scales.
-#: Declared with each rule in :mod:`sarlearn.recipes`.
+#: Declared with each rule in :mod:`sarlearn.recipes` (sar's is that of its issue-9 step).
 DEFAULT_LR: dict[str, float] = {name: r.default_lr for name, r in RECIPES.items()}
+
+
+_NO_STEP_OPTIONS: dict[str, Any] = {"step_norm": "none", "slope_gate": False, "weight_bound": None}
+
+#: Step options of a rule when its config leaves them None (issue 9). Only ``sar`` changed:
+#: chosen from the screening sweeps on the built-in tracks (docs/results.md, section 6);
+#: every other rule keeps the plain step its DEFAULT_LR was measured with.
+DEFAULT_STEP_OPTIONS: dict[str, dict[str, Any]] = {
+    "sar": {"step_norm": "sqrt-fan-in", "slope_gate": True, "weight_bound": 3.0},
+}
 
 
 class RuleConfig(_Section):
@@ -132,22 +143,23 @@ class RuleConfig(_Section):
     )
     relevance: RelevanceConfig = Field(default_factory=RelevanceConfig)
     # Issue 9: options against saturation and bang-bang steering (docs/learning-rules.md).
-    step_norm: StepNorm = Field(
-        "none",
+    # None = the rule's default (DEFAULT_STEP_OPTIONS), like lr.
+    step_norm: StepNorm | None = Field(
+        None,
         description="Per-layer step normalisation: lr_l /= fan-in ('fan-in') or sqrt(fan-in) "
-        "('sqrt-fan-in') of layer l, so a step moves a pre-activation by the same amount "
-        "whatever the number of inputs.",
+        "('sqrt-fan-in') of layer l, or 'none'; None = the rule's default.",
     )
-    slope_gate: bool = Field(
-        False,
+    slope_gate: bool | None = Field(
+        None,
         description="Sign rules: scale each neuron's step by its own f'(h)/f'(0) (local); the "
-        "sign still decides LTP/LTD and only signs travel back.",
+        "sign still decides LTP/LTD and only signs travel back. None = the rule's default.",
     )
     weight_bound: float | None = Field(
         None,
         gt=0,
         description="Max L2 norm of each neuron's incoming weights (a max-norm, Oja-like bound); "
-        "rows that grow past it are scaled back after each step. None = unbounded.",
+        "rows that grow past it are scaled back after each step. inf = unbounded; None = the "
+        "rule's default.",
     )
     output_share: OutputShare = Field(
         "equal",
@@ -161,6 +173,18 @@ class RuleConfig(_Section):
         if self.lr is not None:
             return self.lr
         return DEFAULT_LR.get(self.name, DEFAULT_LR["sar"])
+
+    @property
+    def step_options(self) -> dict[str, Any]:
+        """``step_norm``, ``slope_gate``, ``weight_bound`` in force (the rule's defaults where
+        None; an infinite bound is no bound, returned as None)."""
+        defaults = {**_NO_STEP_OPTIONS, **DEFAULT_STEP_OPTIONS.get(self.name, {})}
+        given = {"step_norm": self.step_norm, "slope_gate": self.slope_gate,
+                 "weight_bound": self.weight_bound}  # fmt: skip
+        out = {k: defaults[k] if v is None else v for k, v in given.items()}
+        if out["weight_bound"] is not None and math.isinf(out["weight_bound"]):
+            out["weight_bound"] = None
+        return out
 
     @field_validator("layer_lr_scale")
     @classmethod
@@ -217,9 +241,12 @@ class WorldConfig(_Section):
     """The simulated line-following world (SPEC section 4)."""
 
     track: str = Field("curvy", description="Built-in track name or path to a PNG/JPEG image.")
-    track_seed: int = Field(0, description="Seed of the 'random' track generator.")
+    track_seed: int = Field(0, description="Seed of the 'random' track and the 'photo' floor.")
     arena: float = Field(
-        250.0, gt=0, description="Side of the square arena (units); an image's longer side."
+        250.0,
+        gt=0,
+        description="Side of the square arena (units); an image's longer side. Generated "
+        "tracks scale with it ('wide' is 1.4 x 0.8 arena).",
     )
     resolution: float = Field(4.0, gt=0, description="Pixels per unit of generated tracks.")
     line_width: float = Field(

@@ -103,9 +103,7 @@ def make_rule_from_config(
         relevance=cfg.relevance,
         rng=rng,
         seeds=seeds,
-        step_norm=cfg.step_norm,
-        slope_gate=cfg.slope_gate,
-        weight_bound=cfg.weight_bound,
+        **cfg.step_options,
         output_scale=output_scale,
     )
 
