@@ -396,7 +396,9 @@ class FastClosedLoop:
             self._post, self._slope, self._sig, self._rfw, self._tmp, self._readout,
             self._wc_last, self._wc_dirty,
         )  # fmt: skip
-        self._rule = (self._lr, self._rel_m, self._rel_n, self._fb, self._boff)
+        # rows known to lie inside the weight bound (none yet: the next check looks at all)
+        self._inside = np.zeros((P, NN), dtype=np.uint8)
+        self._rule = (self._lr, self._rel_m, self._rel_n, self._fb, self._boff, self._inside)
         self._failed = False
 
     def _slices(self) -> list[tuple[slice, ClosedLoop]]:

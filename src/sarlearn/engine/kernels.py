@@ -113,6 +113,7 @@ def _agent_steps(
     readout,
     wc_last,
     wc_dirty,
+    inside,
     lr,
     rel_m,
     rel_n,
@@ -206,6 +207,7 @@ def _agent_steps(
             status, layer = learn(
                 p, e64, rel_count0 + (t - t_first) + 1, decay64, ipar, tpar, fy1, sizes, woff,
                 noff, W, bias, post, slope, sig, rfw, tmp, lr, rel_m, rel_n, fb, boff, readout,
+                inside,
             )  # fmt: skip
             if status != STATUS_OK:
                 info[p, 0] = tg
@@ -275,7 +277,7 @@ def run_chunk(
     sizes, woff, noff, W, W0, bias, hbuf, post, slope, sig, rfw, tmp, readout, wc_last, wc_dirty = (
         net
     )
-    lr, rel_m, rel_n, fb, boff = rule_arrays
+    lr, rel_m, rel_n, fb, boff, inside = rule_arrays
     r_error, r_steer, r_left, r_right, r_x, r_y, r_head, r_off, r_sl, r_sr, r_ground, wc, r_sat = (
         rec
     )
@@ -289,7 +291,7 @@ def run_chunk(
                 p, t0, t1, t_global0, rel_count0 + t0, decay64, ipar, tpar,
                 img, sx, sy, wpar, pose, lost, ground, fcoef, fy1, fy2, fu1, fux,
                 sizes, woff, noff, W, W0, bias, hbuf, post, slope, sig, rfw, tmp, readout,
-                wc_last, wc_dirty,
+                wc_last, wc_dirty, inside,
                 lr, rel_m, rel_n, fb, boff,
                 r_error, r_steer, r_left, r_right, r_x, r_y, r_head, r_off, r_sl, r_sr,
                 r_ground, wc, r_sat, info, replay, rp_pred, rp_err,

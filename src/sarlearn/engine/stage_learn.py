@@ -51,6 +51,21 @@ from sarlearn.engine.stage_forward import dot, forward_layer, nonfinite, sign_of
 
 
 @njit(cache=True, inline="always")
+def bound_row(W, p, row, nin, c_b, zero, tmp, inside, k):
+    """Max-norm bound of one row (``LearningRule._bounded``): scale it back onto ||w|| = bound
+    if it lies outside; ``inside[p, k]`` records whether it was found inside."""
+    n2 = dot(W, p, row, W, p, row, nin, zero)
+    if n2 > c_b * c_b:
+        tmp[p, 0] = c_b / math.sqrt(n2)
+        f = tmp[p, 0]
+        for j in range(nin):
+            W[p, row + j] = W[p, row + j] * f
+        inside[p, k] = 0
+    else:
+        inside[p, k] = 1
+
+
+@njit(cache=True, inline="always")
 def learn(
     p,
     e64,
@@ -75,8 +90,13 @@ def learn(
     fb,
     boff,
     readout,
+    inside,
 ):
     """One rule step of agent p after :func:`forward`, with the closed-loop error e64.
+
+    With a weight bound, ``inside[p, k]`` is 1 while neuron k's incoming weights are unchanged
+    since a check found them within the bound: checking them again would change nothing, so
+    such rows are skipped (bit-identical), which keeps a step with ``e = 0`` cheap.
 
     ``count`` is the relevance's step count after this step (for the normalisation's bias
     correction). Returns (status, layer): the first layer that became non-finite, if any.
@@ -123,10 +143,18 @@ def learn(
         if ipar[I_REL_CAP] != 0:
             r = min(r, tpar[T_REL_CAP])  # a bounded step
 
-    if E == 0 and ipar[I_WEIGHT_BOUND] == 0:
+    if E == 0:
         # Every rule's teaching signals are then exactly 0 (E or sign(E) is a factor of each),
-        # so the update would add exact zeros: skip it (bit-identical). Not with a weight
-        # bound, which rescales rows even when they did not learn.
+        # so the update would add exact zeros: skip it (bit-identical). A weight bound still
+        # rescales the rows not known to be inside it.
+        if ipar[I_WEIGHT_BOUND] != 0:
+            c_b = tpar[T_WEIGHT_BOUND]
+            for li in range(L):
+                nin = sizes[li]
+                for i in range(sizes[li + 1]):
+                    k = noff[li] + i
+                    if inside[p, k] == 0:
+                        bound_row(W, p, woff[li] + i * nin, nin, c_b, zero, tmp, inside, k)
         return STATUS_OK, -1
 
     # teaching signals of every layer, top-down (sig: d_l, or s_l before the relevance)
@@ -224,8 +252,8 @@ def learn(
         bad = False
         for i in range(nout):
             c = sig[p, o + i]
-            if c == 0 and not bounded:
-                continue  # adding exact zeros changes nothing
+            if c == 0 and (not bounded or inside[p, o + i] != 0):
+                continue  # adding exact zeros (to a row inside the bound) changes nothing
             row = wo + i * nin
             a = lrl * c  # the rule's (lr d) x^T, same order
             if c == 0:
@@ -238,13 +266,7 @@ def learn(
                 for j in range(nin):
                     W[p, row + j] = W[p, row + j] + a * post[p, xo + j]
             if bounded:
-                # max-norm bound: scale the row back onto ||w|| = bound
-                n2 = dot(W, p, row, W, p, row, nin, zero)
-                if n2 > c_b * c_b:
-                    tmp[p, 0] = c_b / math.sqrt(n2)
-                    f = tmp[p, 0]
-                    for j in range(nin):
-                        W[p, row + j] = W[p, row + j] * f
+                bound_row(W, p, row, nin, c_b, zero, tmp, inside, o + i)
             if nonfinite(W, p, row, nin, zero):
                 bad = True
             if has_bias:
