@@ -207,4 +207,4 @@ def test_default_rule_keeps_its_first_layer_alive_where_plain_sar_kills_it() -> 
         cfg = RunConfig().with_overrides({"seed": 2, "world.track": "curvy", **overrides})
         rec = FastClosedLoop.from_config(cfg, 1).run(2000)
         first_layer = rec["saturated"][0, 1000:, 0]  # fraction of saturated units per step
-        assert (first_layer.min() == 1.0) is dead, (overrides, first_layer.min())
+        assert bool(first_layer.min() == 1.0) is dead, (overrides, first_layer.min())

@@ -218,7 +218,7 @@ class Track:
         path = Path(path)
         img = read_darkness(path)
         if normalise:
-            img = _normalise(img)
+            img = normalise_darkness(img)
         return cls(img, arena, name=path.name)
 
     def to_uint8(self) -> NDArray[np.uint8]:
@@ -312,7 +312,7 @@ def _to_grey(im: object) -> NDArray[np.float64]:
     return np.asarray(im.convert("L"), dtype=np.float64) / 255.0
 
 
-def _normalise(dark: NDArray[np.float64]) -> NDArray[np.float64]:
+def normalise_darkness(dark: NDArray[np.float64]) -> NDArray[np.float64]:
     """Stretch darkness so the floor reads 0 and the darkest pixel 1.
 
     The floor level is the median (most of an image is floor) plus a dead zone: four robust
@@ -328,4 +328,11 @@ def _normalise(dark: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.clip((dark - floor) / (top - floor), 0.0, 1.0)
 
 
-__all__ = ["DARK", "IMAGE_FORMATS", "LookupTable", "Track", "read_darkness"]
+__all__ = [
+    "DARK",
+    "IMAGE_FORMATS",
+    "LookupTable",
+    "Track",
+    "normalise_darkness",
+    "read_darkness",
+]
