@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sarlearn.errors import ConfigError
+from sarlearn.recipes import RECIPES
 
 Activation = Literal["logistic", "tanh", "linear"]
 InitName = Literal["scaled", "uniform", "symmetric"]
@@ -116,20 +117,10 @@ class RelevanceConfig(_Section):
 #: default world: inside each rule's range of 20/20 successes in the learning-rate sweep of
 #: docs/results.md (section 2), towards its fast end. SaR's steps carry |e| (5-50 here), gdm's
 #: carry the products of slopes and weights on the way back, hence the different scales.
-DEFAULT_LR: dict[str, float] = {
-    # sar with its issue-9 step (DEFAULT_STEP_OPTIONS: sqrt-fan-in, slope gate, bound 3): the
-    # best-settling of 0.1, 1 and 10 on the nine settling built-in tracks, 30,000 steps
-    # (docs/results.md, section 6). The plain step's rate was 1e-2.
-    "sar": 10.0,
-    "sar-local": 1e-2,
-    "sar-exact": 1e-2,
-    "sign-only": 1e-1,
-    "relevance-only": 1e-1,
-    "gdm": 1e-1,
-    "fa": 1e-1,
-    "dfa": 1e-1,
-    "sign-symmetry": 1e-1,
-}
+#: Declared with each rule in :mod:`sarlearn.recipes`. sar's (10) is that of its issue-9 step
+#: (DEFAULT_STEP_OPTIONS): the best-settling of 0.1, 1 and 10 on the nine settling built-in
+#: tracks, 30,000 steps (docs/results.md, section 6); the plain step's rate was 1e-2.
+DEFAULT_LR: dict[str, float] = {name: r.default_lr for name, r in RECIPES.items()}
 
 
 _NO_STEP_OPTIONS: dict[str, Any] = {"step_norm": "none", "slope_gate": False, "weight_bound": None}
@@ -331,7 +322,9 @@ class RunConfig(_Section):
         "auto",
         description="'fast': the compiled (numba) closed loop; 'numpy': the readable reference "
         "loop; 'auto': fast where the configuration is supported (all rules, ground-sensor "
-        "rows), else numpy (camera inputs, the reflex alone). Both give the same numbers.",
+        "rows), else numpy (camera inputs, the reflex alone). One step of the two agrees to "
+        "~1e-12; free runs separate after ~100s of steps (the loop is chaotic at the last bit), "
+        "and each engine is reproducible on a given CPU (docs/architecture.md).",
     )
     checkpoint_every: int = Field(1000, ge=1, description="Steps between on-disk checkpoints.")
 

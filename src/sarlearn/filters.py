@@ -163,6 +163,11 @@ class ResonatorBank(_Bank):
         self._tmp = np.zeros(shape, dtype=self.dtype)
 
     @property
+    def coefficients(self) -> tuple[Array, Array, Array, Array]:
+        """Copies of ``(b0, b1, c1, c2)``, each ``(n_filters,)`` in the bank's dtype."""
+        return (self._b0.copy(), self._b1.copy(), self._c1.copy(), self._c2.copy())
+
+    @property
     def peaks(self) -> Array:
         """Peak time (samples) of each filter's impulse response: (n_filters,)."""
         return np.argmax(self.impulse_response(200), axis=1).astype(float)

@@ -14,6 +14,13 @@ operation), both loops set such states to exactly 0 once ``|y| < sqrt(tiny)`` of
   would anyway have been lost below the last bit, and the two loops flush identically;
 - the product of two values that survive the flush is at least ``tiny``, so no product of
   states, weights and inputs of normal size can become subnormal either.
+
+**One error-state policy at each loop boundary.** Inside a loop (:meth:`ClosedLoop.run` and
+``step``, :meth:`FastClosedLoop.run` and ``step_agents``, a rule's step, the forward pass, the
+weight-change read-out) overflow and invalid operations are not warnings: a diverging network
+produces inf/NaN, which the loop detects itself and reports as
+:class:`~sarlearn.errors.DivergenceError` naming the stage (forward pass, a layer's update, the
+steering command). :func:`loop_errstate` is that policy, used at every such boundary.
 """
 
 from __future__ import annotations
@@ -34,4 +41,13 @@ def flush_small(a: NDArray[np.floating]) -> None:
     a[np.abs(a) < flush_threshold(a.dtype)] = 0.0
 
 
-__all__ = ["flush_small", "flush_threshold"]
+#: numpy's error state inside a loop: non-finite values are detected and raised explicitly.
+LOOP_ERRSTATE: dict[str, str] = {"over": "ignore", "invalid": "ignore", "divide": "ignore"}
+
+
+def loop_errstate() -> np.errstate:
+    """``np.errstate`` of :data:`LOOP_ERRSTATE` (a context manager)."""
+    return np.errstate(**LOOP_ERRSTATE)  # type: ignore[arg-type]
+
+
+__all__ = ["LOOP_ERRSTATE", "flush_small", "flush_threshold", "loop_errstate"]

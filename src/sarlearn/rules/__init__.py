@@ -5,9 +5,10 @@
     net.forward(x)
     rule.step(net, error)            # error: (P,) or (P, n_out)
 
-Rule names (``RULE_NAMES``): ``gdm``, ``sar``, ``sar-local``, ``sar-exact``, ``sign-only``,
-``relevance-only``, ``fa``, ``dfa``, ``sign-symmetry``. The maths of each is in its module
-docstring and in docs/learning-rules.md.
+Rule names (``RULE_NAMES``) and what each rule is (where the sign is taken, what carries the
+signal back, whether the relevance applies, its default rate) are declared once, in
+:mod:`sarlearn.recipes`. The maths of each is in its module docstring and in
+docs/learning-rules.md.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 
 from sarlearn.config import ConfigError, RelevanceConfig, RuleConfig
 from sarlearn.initialisation import RngLike
+from sarlearn.recipes import RECIPES, RULE_NAMES
 from sarlearn.rules.alignment import DirectFeedbackAlignment, FeedbackAlignment, SignSymmetry
 from sarlearn.rules.backprop import GDM
 from sarlearn.rules.base import LearningRule, fan_in_lr_scale
@@ -25,7 +27,7 @@ from sarlearn.rules.checkpoint import load_learner, rule_from_state, save_learne
 from sarlearn.rules.relevance import Relevance
 from sarlearn.rules.sar import RelevanceOnly, SaR, SaRExact, SaRLocal, SignOnly
 
-RULES: dict[str, type[LearningRule]] = {
+_CLASSES: dict[str, type[LearningRule]] = {
     cls.name: cls
     for cls in (
         GDM,
@@ -39,9 +41,10 @@ RULES: dict[str, type[LearningRule]] = {
         SignSymmetry,
     )
 }
-"""Registry: rule name -> class."""
-
-RULE_NAMES: tuple[str, ...] = tuple(RULES)
+if set(_CLASSES) != set(RULE_NAMES):  # every recipe has its numpy statement, and vice versa
+    raise ImportError(f"rule classes {sorted(_CLASSES)} do not match the recipes {RULE_NAMES}")
+RULES: dict[str, type[LearningRule]] = {name: _CLASSES[name] for name in RULE_NAMES}
+"""Registry: rule name -> class, in the order of :data:`sarlearn.recipes.RULE_NAMES`."""
 
 
 def make_rule(
@@ -117,6 +120,7 @@ def readout_share(readout: Sequence[float]) -> list[float]:
 
 __all__ = [
     "GDM",
+    "RECIPES",
     "RULES",
     "RULE_NAMES",
     "DirectFeedbackAlignment",

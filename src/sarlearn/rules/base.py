@@ -39,6 +39,8 @@ from sarlearn.config import ConfigError, RelevanceConfig
 from sarlearn.errors import DivergenceError, NonFiniteError, ShapeError
 from sarlearn.initialisation import RngLike, agent_generators
 from sarlearn.network import Network
+from sarlearn.numerics import loop_errstate
+from sarlearn.recipes import Recipe
 from sarlearn.rules.relevance import Relevance
 
 Array = NDArray[np.floating]
@@ -66,6 +68,15 @@ class LearningRule:
 
     name: ClassVar[str] = "base"
     uses_relevance: ClassVar[bool] = False
+    recipe: ClassVar[Recipe | None] = None
+    """The rule's declaration (:mod:`sarlearn.recipes`): name and relevance flag come from it."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("recipe") is not None:
+            cls.name = cls.recipe.name
+            cls.uses_relevance = cls.recipe.relevance
+
     """Whether phi(|e|) (or an external relevance) scales the update; if False it is ignored."""
     has_sign_path: ClassVar[bool] = False
     """Whether the teaching signal is a sign (so ``slope_gate`` can give it a size)."""
@@ -248,7 +259,7 @@ class LearningRule:
         signals = self.teaching_signals(net, error, relevance)
         layers = zip(self.lr_per_layer, signals, net.layer_inputs, strict=True)
         # Overflow is reported below as a DivergenceError naming the layer, not as a warning.
-        with np.errstate(over="ignore", invalid="ignore"):
+        with loop_errstate():
             for i, (lr, d, x) in enumerate(layers):
                 dw = self._deltas[i]
                 # outer product per agent, evaluated as (lr d) x^T exactly like updates()
