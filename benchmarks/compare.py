@@ -33,14 +33,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
-import os
 import statistics
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +45,13 @@ import numpy as np
 
 from sarlearn.agent import ClosedLoopAgent
 from sarlearn.config import RunConfig
-from sarlearn.engine import FastClosedLoop
 from sarlearn.engine.bench import (
+    bench_cpp_learner,
     bench_engine,
+    bench_learner,
     bench_numpy,
+    import_cpp,
+    learner_inputs,
     machine_info,
     measure_bandwidth,
     roofline,
@@ -71,30 +71,12 @@ def median_rate(run: Callable[[], int], repeats: int) -> dict[str, Any]:
     return {"median": statistics.median(rates), "rates": rates}
 
 
-def learner_inputs(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Predictors in [0, 1] (floor darkness) and errors that are never 0, for n steps."""
-    rng = np.random.default_rng(seed)
-    pred = rng.random((n, N_PRED))
-    err = rng.normal(0.0, 5.0, n)
-    err[err == 0] = 1.0
-    return pred, err
-
-
 # ---------------------------------------------------------------------- the learner alone
 
 
 def engine_learner(rule: str, dtype: str, n: int, repeats: int) -> dict[str, Any]:
     cfg = RunConfig().with_overrides({"rule.name": rule, "dtype": dtype})
-    loop = FastClosedLoop.from_config(cfg, 1)
-    pred, err = learner_inputs(n)
-    p3, e2 = pred[:, None, :], err[:, None]
-    loop.step_agents(p3[:50], e2[:50])  # compile / warm up
-
-    def run() -> int:
-        loop.step_agents(p3, e2)
-        return n
-
-    return median_rate(run, repeats)
+    return bench_learner(cfg, n, repeats)
 
 
 def numpy_learner(rule: str, n: int, repeats: int) -> dict[str, Any]:
@@ -113,83 +95,19 @@ def numpy_learner(rule: str, n: int, repeats: int) -> dict[str, Any]:
     return median_rate(run, repeats)
 
 
-@contextlib.contextmanager
-def quiet_stdout() -> Iterator[None]:
-    """Silence C-level writes to stdout (the C++ library prints when threads are toggled)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    with open(os.devnull, "w") as devnull:
-        os.dup2(devnull.fileno(), 1)
-        try:
-            yield
-        finally:
-            sys.stdout.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
-
-
 def cpp_learner(
-    fcl: Any,
-    filterbank: bool,
-    threads: bool,
-    n: int,
-    repeats: int,
-    lr: float = 1e-5,
-    convert: bool = False,
+    fcl: Any, filterbank: bool, threads: bool, n: int, repeats: int, convert: bool = False
 ) -> dict[str, Any]:
-    """The C++ library's doStep (filters if ``filterbank``, forward, error propagation, learning).
-
-    Inputs are converted to the library's vectors before timing, so only the library runs;
-    with ``convert`` each step converts its numpy inputs (what a Python closed loop must do).
-    """
-    layers = fcl.IntVector(LAYERS)
-    if filterbank:
-        # periods 3 .. 10 samples = the default bank's 1/3 .. 1/10 cycles per sample
-        net = fcl.FeedforwardClosedloopLearningWithFilterbank(N_PRED, layers, 5, 3.0, 10.0)
-        n_in = N_PRED
-    else:
-        net = fcl.FeedforwardClosedloopLearning(N_PRED * 5, layers)
-        n_in = N_PRED * 5
-    net.initWeights(1.0, 0, fcl.FCLNeuron.MAX_OUTPUT_RANDOM)
-    net.setLearningRate(lr)
-    if not threads:
-        with quiet_stdout():
-            for i in range(net.getNumLayers()):
-                net.getLayer(i).setUseThreads(0)
-    rng = np.random.default_rng(0)
-    m = min(n, 2000)  # distinct input vectors, cycled
-    inputs = [fcl.DoubleVector(rng.random(n_in).tolist()) for _ in range(m)]
-    errors = [fcl.DoubleVector([float(e)] * n_in) for e in rng.normal(0.0, 5.0, m)]
-    for t in range(min(20, n)):
-        net.doStep(inputs[t % m], errors[t % m])
-
-    raw_in = rng.random((m, n_in))
-    raw_err = rng.normal(0.0, 5.0, m)
-
-    def run() -> int:
-        for t in range(n):
-            if convert:
-                x = fcl.DoubleVector(raw_in[t % m].tolist())
-                e = fcl.DoubleVector([float(raw_err[t % m])] * n_in)
-                net.doStep(x, e)
-            else:
-                net.doStep(inputs[t % m], errors[t % m])
-            net.getOutput(0)
-        return n
-
-    return median_rate(run, repeats)
+    """The C++ library's doStep (see :func:`sarlearn.engine.bench.bench_cpp_learner`)."""
+    return bench_cpp_learner(
+        fcl, LAYERS, n, repeats, filterbank=filterbank, threads=threads, convert=convert
+    )
 
 
 def import_fcl() -> Any | None:
-    try:
-        import feedforward_closedloop_learning as fcl
-    except ImportError as exc:
-        print(
-            f"C++ comparison skipped: feedforward-closedloop-learning is not installed ({exc}).\n"
-            "  pip install swig && PATH=$VIRTUAL_ENV/bin:$PATH "
-            "pip install --no-build-isolation feedforward-closedloop-learning==2.2.1"
-        )
-        return None
+    fcl, why = import_cpp()
+    if fcl is None:
+        print(f"C++ comparison skipped: {why}")
     return fcl
 
 

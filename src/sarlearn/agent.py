@@ -116,7 +116,7 @@ class ClosedLoopAgent:
         net = Network.from_config(
             cfg.network, bank.n_outputs, population=population, rng=net_rng, dtype=dt
         )
-        rule = make_rule_from_config(cfg.rule, rng=rule_rng)
+        rule = make_rule_from_config(cfg.rule, rng=rule_rng, readout=cfg.network.readout)
         rule.bind(net)
         return cls(net, rule, bank, readout=cfg.network.readout)
 

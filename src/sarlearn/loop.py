@@ -24,10 +24,17 @@ from numpy.typing import NDArray
 
 from sarlearn.agent import ClosedLoopAgent
 from sarlearn.config import RunConfig
-from sarlearn.errors import ShapeError
+from sarlearn.errors import DivergenceError, ShapeError
 from sarlearn.metrics import layer_saturation
 from sarlearn.motor import reflex_error, wheel_speeds
+from sarlearn.numerics import loop_errstate
 from sarlearn.robots.interface import Robot, off_track_of, population_of, pose_of
+
+#: The error of a steering command that overflowed (a diverging network), in both loops.
+COMMAND_OVERFLOW = (
+    "the steering command u = e + G y overflowed (the network's output is near the float "
+    "range: weights blew up?)"
+)
 
 #: Per-step record names, each ``(P, n)`` in the dict returned by :meth:`ClosedLoop.run`.
 RECORDS = (
@@ -160,6 +167,10 @@ class ClosedLoop:
     # ------------------------------------------------------------------ one control cycle
     def step(self) -> dict[str, NDArray[Any]]:
         """One control cycle for every agent; returns this step's values, each ``(P,)``."""
+        with loop_errstate():
+            return self._step()
+
+    def _step(self) -> dict[str, NDArray[Any]]:
         robot = self.robot
         ground = np.asarray(robot.read_ground())
         pose = pose_of(robot)
@@ -175,6 +186,8 @@ class ClosedLoop:
         y = self.agent.step(e, predictors)
         saturated = self._saturation()
         left, right = wheel_speeds(self.speed, e, y, self.net_gain)
+        if not (np.all(np.isfinite(left)) and np.all(np.isfinite(right))):
+            raise DivergenceError(COMMAND_OVERFLOW)  # y itself is finite (checked by the agent)
         robot.set_wheel_speeds(left, right)
         self.t += 1
         nan = np.full(self.population, np.nan)
@@ -225,16 +238,17 @@ class ClosedLoop:
         self.partial = None
         i = 0
         try:
-            for i in range(n):
-                rec = self.step()
-                if not out:
+            with loop_errstate():
+                for i in range(n):
+                    rec = self.step()
+                    if not out:
+                        for key, val in rec.items():
+                            out[key] = np.empty((p, n, *val.shape[1:]), dtype=val.dtype)
                     for key, val in rec.items():
-                        out[key] = np.empty((p, n, *val.shape[1:]), dtype=val.dtype)
-                for key, val in rec.items():
-                    out[key][:, i] = val
-                if self.t % self.weights_every == 0:
-                    w_steps.append(self.t - 1)
-                    w_change.append(self.agent.weight_change())
+                        out[key][:, i] = val
+                    if self.t % self.weights_every == 0:
+                        w_steps.append(self.t - 1)
+                        w_change.append(self.agent.weight_change())
             i = n
         except BaseException:
             self.partial = _finish(out, start, i, w_steps, w_change, p, self.agent.n_layers)
@@ -275,9 +289,9 @@ class CameraPredictors:
         self.rows, self.cols = int(rows), int(cols)
 
     def __call__(self, frame: NDArray[np.floating]) -> NDArray[np.floating]:
-        from sarlearn.perception import mirror_differences, segment_grid
+        from sarlearn.perception import darkness_predictors
 
-        return mirror_differences(segment_grid(frame, self.rows, self.cols))
+        return darkness_predictors(frame, self.rows, self.cols)
 
 
 def make_perception(cfg: RunConfig) -> CameraPredictors:

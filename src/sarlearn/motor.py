@@ -1,7 +1,8 @@
 """From sensor readings and network outputs to wheel speeds (SPEC section 4).
 
-The three formulas of the motor side of the loop, in one place so the Python loop, the robot
-backends and the compiled engine all agree:
+The three formulas of the motor side of the loop, written once: the Python loop, the
+simulator and the robot backends call the functions below, and the compiled engine compiles
+the same formula functions (:func:`error_formula`, :func:`command_formula`) with numba:
 
 - reflex error ``e = error_gain * (left - right)`` (darkness of the reflex sensor pair);
 - steering of the network ``y = sum_k readout[k] * output_k``;
@@ -11,15 +12,29 @@ backends and the compiled engine all agree:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from sarlearn.errors import ShapeError
 
 
+def error_formula(left: Any, right: Any, gain: Any) -> Any:
+    """``gain * (left - right)`` for numbers or arrays (compiled as it is by the engine)."""
+    return gain * (left - right)
+
+
+def command_formula(reflex: Any, steering: Any, net_gain: Any) -> Any:
+    """``u = e + G * y`` for numbers or arrays (compiled as it is by the engine).
+
+    ``G * y`` is evaluated in the dtype of ``y`` (the network's), then added to ``e``."""
+    return reflex + net_gain * steering
+
+
 def reflex_error(left: ArrayLike, right: ArrayLike, gain: float) -> NDArray[np.floating]:
     """``e = gain * (left - right)``: positive when the line is under the left sensor."""
-    return gain * (np.asarray(left) - np.asarray(right))
+    return error_formula(np.asarray(left), np.asarray(right), gain)
 
 
 def readout(outputs: NDArray[np.floating], coefficients: ArrayLike) -> NDArray[np.floating]:
@@ -35,7 +50,7 @@ def readout(outputs: NDArray[np.floating], coefficients: ArrayLike) -> NDArray[n
 
 def steering_command(reflex: ArrayLike, steering: ArrayLike, net_gain: float) -> NDArray:
     """The total turn command ``u = e + G * y``."""
-    return np.asarray(reflex) + net_gain * np.asarray(steering)
+    return command_formula(np.asarray(reflex), np.asarray(steering), net_gain)
 
 
 def wheel_speeds(
@@ -47,4 +62,11 @@ def wheel_speeds(
     return v - u, v + u
 
 
-__all__ = ["readout", "reflex_error", "steering_command", "wheel_speeds"]
+__all__ = [
+    "command_formula",
+    "error_formula",
+    "readout",
+    "reflex_error",
+    "steering_command",
+    "wheel_speeds",
+]

@@ -25,6 +25,7 @@ from sarlearn.atomic import atomic_write_with
 from sarlearn.config import ConfigError, NetworkConfig
 from sarlearn.errors import DivergenceError, NonFiniteError, ShapeError
 from sarlearn.initialisation import INIT_NAMES, RngLike, agent_generators, init_weights
+from sarlearn.numerics import loop_errstate
 
 Array = NDArray[np.floating]
 
@@ -184,7 +185,7 @@ class Network:
         self.layer_inputs[0][...] = x
         f = self.activation
         # Overflow (only possible with huge weights) is reported below as a DivergenceError.
-        with np.errstate(over="ignore", invalid="ignore"):
+        with loop_errstate():
             for i, w in enumerate(self.weights):
                 h = self.pre[i]
                 # (P, n_out, n_in) @ (P, n_in, 1) -> (P, n_out, 1): one matmul for all agents.
@@ -206,7 +207,7 @@ class Network:
         """Frobenius distance of each layer's weights from their initial values: (P, L).
 
         Weights near overflow (a diverging run) give ``inf`` here, without a warning."""
-        with np.errstate(over="ignore", invalid="ignore"):
+        with loop_errstate():
             return np.stack(
                 [
                     np.sqrt(np.sum((w - w0) ** 2, axis=(1, 2)))

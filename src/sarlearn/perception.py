@@ -103,6 +103,13 @@ def mirror_differences(grid: ArrayLike) -> NDArray[np.float64]:
     return diff.reshape(*g.shape[:-2], g.shape[-2] * half)
 
 
+def darkness_predictors(frame: ArrayLike, rows: int, cols: int) -> NDArray[np.float64]:
+    """The camera pipeline on darkness frames: ``(..., H, W) -> (..., rows * cols / 2)``,
+    segment grid then mirror differences. The one place it is written: the simulator, the
+    closed loop's camera input and :func:`frame_to_predictors` all call it."""
+    return mirror_differences(segment_grid(frame, rows, cols))
+
+
 def frame_to_predictors(
     image: ArrayLike, rows: int, cols: int, kind: FrameKind = "auto"
 ) -> NDArray[np.float64]:
@@ -112,7 +119,7 @@ def frame_to_predictors(
     """
     if cols % 2:
         raise ShapeError(f"frame_to_predictors: cols must be even (mirror pairs), got {cols}")
-    return mirror_differences(segment_grid(as_darkness(image, kind), rows, cols))
+    return darkness_predictors(as_darkness(image, kind), rows, cols)
 
 
 def n_camera_predictors(rows: int, cols: int) -> int:
@@ -123,6 +130,7 @@ def n_camera_predictors(rows: int, cols: int) -> int:
 __all__ = [
     "FrameKind",
     "as_darkness",
+    "darkness_predictors",
     "frame_to_predictors",
     "mirror_differences",
     "n_camera_predictors",

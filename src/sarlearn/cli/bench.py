@@ -27,6 +27,8 @@ _MODE_LABELS = {
     "population-dense": "engine dense",
     "lockstep-dense": "lockstep dense",
     "numpy": "numpy loop",
+    "learner": "learner alone",
+    "cpp": "C++ library, learner alone",
 }
 
 
@@ -43,8 +45,13 @@ def results_table(result: dict[str, Any]) -> Table:
     table.add_column("mode x agents", no_wrap=True)
     table.add_column("steps/s", justify="right", min_width=9)
     table.add_column("min-max", justify="right", no_wrap=True)
+    table.add_column("per CPU-s", justify="right", min_width=9)
     table.add_column("learning", justify="right", min_width=8)
     for r in result["results"]:
+        if "skipped" in r:
+            label = f"{_MODE_LABELS.get(r['mode'], r['mode'])} x{r['population']}"
+            table.add_row(r["rule"], r["dtype"], label, "skipped", "", "", "")
+            continue
         spread = f"{_k(min(r['rates']))}-{_k(max(r['rates']))}"
         upd = r.get("update_fraction")
         table.add_row(
@@ -53,14 +60,31 @@ def results_table(result: dict[str, Any]) -> Table:
             f"{_MODE_LABELS.get(r['mode'], r['mode'])} x{r['population']}",
             f"{r['median']:,.0f}",
             spread,
+            f"{r['cpu_median']:,.0f}" if "cpu_median" in r else "–",
             "–" if upd is None else f"{upd:.0%}",
         )
     table.caption = (
-        "steps/s: agent-steps per second, all agents together; "
+        "steps/s: agent-steps per second of wall time, all agents together; 'per CPU-s': per "
+        "second of this process's CPU time (all threads; under load the wall-clock rate drops, "
+        "this one much less); "
         f"median of {settings['repeats']} chunks of {settings['steps']} steps (1 agent) or "
         f"{settings['population_steps']} steps x {settings['population']} agents; 'dense': "
-        "graded floor, every step updates every weight; 'learning': steps with e != 0"
+        "graded floor, every step updates every weight; 'learning': steps with e != 0; "
+        f"CPU: {result['machine']['cpu']}"
     )
+    return table
+
+
+def ratios_table(result: dict[str, Any]) -> Table:
+    """Ratios of medians from the same run (the targets of docs/performance.md)."""
+    table = Table(title="ratios (same process)", show_header=False)
+    table.add_column("what")
+    table.add_column("ratio", justify="right")
+    for name, value in result.get("ratios", {}).items():
+        table.add_row(name, f"{value:.2f}x")
+    skipped = [r["skipped"] for r in result["results"] if "skipped" in r]
+    for why in skipped:
+        table.add_row("C++ comparison skipped", why)
     return table
 
 
@@ -112,9 +136,17 @@ def bench(
         typer.Option(
             "--mode",
             help="Mode(s): single, single-dense, population, population-dense, "
-            "lockstep-dense, numpy [all]. 'dense': a graded floor on which every step learns.",
+            "lockstep-dense, numpy, learner, cpp [all]. 'dense': a graded floor on which every "
+            "step learns; 'learner'/'cpp': the learner alone, engine / the lab's C++ library "
+            "(threads off; skipped when not installed).",
         ),
     ] = None,
+    warmup: Annotated[
+        int,
+        typer.Option(
+            "--warmup", min=0, help="Steps each loop runs before timing (past the states' decay)."
+        ),
+    ] = 2000,
     bandwidth: Annotated[
         bool, typer.Option(help="Measure memory bandwidth for the roofline (512 MB copy).")
     ] = True,
@@ -145,20 +177,22 @@ def bench(
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(code=EXIT_USAGE) from None
 
-    with console.status("measuring ...") as status:
-        result = run_bench(
-            steps=steps,
-            population=population,
-            rules=rules,
-            dtypes=dtypes,
-            repeats=repeats,
-            modes=modes,
-            bandwidth=bandwidth,
-            base=base,
-            progress=lambda label: status.update(f"measuring {label} ..."),
-        )
+    # One line per measurement as it starts and as it ends (also when not on a terminal).
+    result = run_bench(
+        steps=steps,
+        population=population,
+        rules=rules,
+        dtypes=dtypes,
+        repeats=repeats,
+        modes=modes,
+        bandwidth=bandwidth,
+        base=base,
+        warmup=warmup,
+        progress=lambda line: console.print(line, highlight=False),
+    )
     console.print(machine_table(result))
     console.print(results_table(result))
+    console.print(ratios_table(result))
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(result, indent=2))

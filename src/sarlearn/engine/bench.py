@@ -1,7 +1,9 @@
 """Throughput of the closed loop: what ``sarlearn bench`` measures.
 
-Every figure is the median over ``repeats`` timed chunks of one live loop (compilation and a
-short warm-up happen before the first chunk):
+Every figure is the median over ``repeats`` timed chunks of one live loop. Compilation and a
+warm-up of :data:`WARMUP_STEPS` steps happen before the first chunk: long enough for the filter
+and relevance states of predictors that left the line to decay (and be flushed to 0, see
+:mod:`sarlearn.numerics`), so the chunks time the loop as it runs for most of a long run.
 
 - ``single``: one agent, the whole closed-loop step (world, sensors, filters, forward pass,
   rule, update, readout, motors), steps per second;
@@ -9,7 +11,13 @@ short warm-up happen before the first chunk):
   per second (agents in parallel on all cores, each advanced a whole chunk at a time);
 - ``lockstep``: the population stepped strictly together (``block=1``), the access pattern of
   a batched numpy loop, for the memory-bandwidth comparison;
-- ``numpy``: the readable reference loop (:class:`sarlearn.loop.ClosedLoop`), one agent.
+- ``numpy``: the readable reference loop (:class:`sarlearn.loop.ClosedLoop`), one agent;
+- ``learner``: the agent alone (filters, forward pass, rule; no world) on random predictors
+  with a non-zero error every step, :meth:`FastClosedLoop.step_agents`;
+- ``cpp``: the same for the lab's C++ library ``feedforward-closedloop-learning``
+  (``FeedforwardClosedloopLearningWithFilterbank``, 144 inputs x 5 filters -> 10 x 10 -> 2,
+  threads off per layer), in the same process, when it is installed (otherwise the result
+  says it was skipped and why).
 
 The ``-dense`` variants replace the track by a graded floor (:func:`dense_floor`, concentric
 rings of darkness): the reflex error is then never exactly 0, so every step of every agent
@@ -44,6 +52,19 @@ MODES = (
     "population-dense",
     "lockstep-dense",
     "numpy",
+    "learner",
+    "cpp",
+)
+
+#: Steps every loop runs before timing: the filter states of a predictor that left the line
+#: decay for several hundred steps before they are flushed to 0, so an earlier timing would
+#: measure a transient.
+WARMUP_STEPS = 2000
+
+#: Installing the optional C++ library (it builds from source with SWIG).
+CPP_INSTALL = (
+    "pip install swig && PATH=$VIRTUAL_ENV/bin:$PATH "
+    "pip install --no-build-isolation feedforward-closedloop-learning==2.2.1"
 )
 
 
@@ -150,13 +171,26 @@ def roofline(cfg: RunConfig, bandwidth_gbs: float, n_predictors: int = 144) -> d
     return out
 
 
-def _median_rate(run: Callable[[], int], repeats: int) -> tuple[float, list[float]]:
-    rates = []
+def _median_rate(run: Callable[[], int], repeats: int) -> dict[str, Any]:
+    """Wall-clock rates (``median``, ``rates``) and CPU-time rates (``cpu_median``,
+    ``cpu_rates``: work per CPU-second of this process, all its threads together).
+
+    On a machine shared with other processes the wall-clock rate drops with the load; the
+    CPU-time rate of a single-threaded measurement stays close to the unloaded speed.
+    """
+    rates, cpu_rates = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         work = run()
-        rates.append(work / (time.perf_counter() - t0))
-    return statistics.median(rates), rates
+        t1, c1 = time.perf_counter(), time.process_time()
+        rates.append(work / (t1 - t0))
+        cpu_rates.append(work / max(c1 - c0, 1e-9))
+    return {
+        "median": statistics.median(rates),
+        "rates": rates,
+        "cpu_median": statistics.median(cpu_rates),
+        "cpu_rates": cpu_rates,
+    }
 
 
 def bench_engine(
@@ -166,6 +200,7 @@ def bench_engine(
     repeats: int,
     block: int | None = None,
     dense: bool = False,
+    warmup: int = WARMUP_STEPS,
 ) -> dict[str, Any]:
     """Median agent-steps/s of :class:`~sarlearn.engine.FastClosedLoop` (warm, compiled).
 
@@ -182,7 +217,7 @@ def bench_engine(
         loop = FastClosedLoop(ClosedLoop.from_config(cfg, population, robot=world), block=block)
     else:
         loop = FastClosedLoop.from_config(cfg, population, block=block)
-    loop.run(min(steps, 50))  # compile (or load from cache) and warm up
+    loop.run(warmup)  # compile (or load from cache), then past the states' decay
     updates: list[float] = []
 
     def run() -> int:
@@ -190,10 +225,9 @@ def bench_engine(
         updates.append(float(np.mean(rec["error"] != 0)))
         return population * steps
 
-    median, rates = _median_rate(run, repeats)
+    timing = _median_rate(run, repeats)
     return {
-        "median": median,
-        "rates": rates,
+        **timing,
         "steps": steps,
         "population": population,
         "block": block,
@@ -202,19 +236,171 @@ def bench_engine(
     }
 
 
-def bench_numpy(cfg: RunConfig, population: int, steps: int, repeats: int) -> dict[str, Any]:
-    """Median agent-steps/s of the reference numpy loop."""
+def bench_numpy(
+    cfg: RunConfig, population: int, steps: int, repeats: int, warmup: int = WARMUP_STEPS
+) -> dict[str, Any]:
+    """Median agent-steps/s of the reference numpy loop (after ``warmup`` agent-steps)."""
     from sarlearn.loop import ClosedLoop
 
     loop = ClosedLoop.from_config(cfg, population)
-    loop.run(min(steps, 20))
+    loop.run(max(1, warmup // population))
 
     def run() -> int:
         loop.run(steps)
         return population * steps
 
-    median, rates = _median_rate(run, repeats)
-    return {"median": median, "rates": rates, "steps": steps, "population": population}
+    timing = _median_rate(run, repeats)
+    return {**timing, "steps": steps, "population": population}
+
+
+N_PREDICTORS = 144
+
+
+def learner_inputs(n: int, n_in: int = N_PREDICTORS, seed: int = 0) -> tuple[Any, Any]:
+    """Predictors in [0, 1) ``(n, n_in)`` and errors ``(n,)`` that are never 0."""
+    rng = np.random.default_rng(seed)
+    pred = rng.random((n, n_in))
+    err = rng.normal(0.0, 5.0, n)
+    err[err == 0] = 1.0
+    return pred, err
+
+
+def bench_learner(cfg: RunConfig, steps: int, repeats: int) -> dict[str, Any]:
+    """Median steps/s of one agent alone (filters, forward, rule; no world), every step learning.
+
+    Uses :meth:`~sarlearn.engine.FastClosedLoop.step_agents` on random predictors and errors.
+    """
+    from sarlearn.engine import FastClosedLoop
+
+    loop = FastClosedLoop.from_config(cfg, 1)
+    pred, err = learner_inputs(steps)
+    p3, e2 = pred[:, None, :], err[:, None]
+    loop.step_agents(p3[:50], e2[:50])  # compile / load
+
+    def run() -> int:
+        loop.step_agents(p3, e2)
+        return steps
+
+    timing = _median_rate(run, repeats)
+    return {**timing, "steps": steps, "population": 1}
+
+
+def import_cpp() -> tuple[Any | None, str]:
+    """The C++ library's module, or None and the reason it could not be imported."""
+    try:
+        import feedforward_closedloop_learning as fcl
+    except ImportError as exc:
+        return None, f"feedforward-closedloop-learning is not installed ({exc}); {CPP_INSTALL}"
+    return fcl, ""
+
+
+def _quiet_stdout() -> Any:
+    """Silence C-level writes to stdout (the C++ library prints when threads are toggled)."""
+    import contextlib
+    import ctypes
+    import sys
+
+    @contextlib.contextmanager
+    def quiet() -> Any:
+        sys.stdout.flush()
+        saved = os.dup(1)
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            try:
+                yield
+            finally:
+                sys.stdout.flush()
+                with contextlib.suppress(OSError, AttributeError):
+                    ctypes.CDLL(None).fflush(None)  # C stdio buffers, still to /dev/null
+                os.dup2(saved, 1)
+                os.close(saved)
+
+    return quiet()
+
+
+def bench_cpp_learner(
+    fcl: Any,
+    layers: Sequence[int],
+    steps: int,
+    repeats: int,
+    *,
+    filterbank: bool = True,
+    threads: bool = False,
+    convert: bool = False,
+    lr: float = 1e-5,
+) -> dict[str, Any]:
+    """Median steps/s of the C++ library's ``doStep`` (filters if ``filterbank``, forward, error
+    propagation, learning), 144 predictors x 5 filters (or 720 plain inputs).
+
+    Inputs are converted to the library's vectors before timing, so only the library runs;
+    with ``convert`` each step converts its numpy inputs (what a Python closed loop must do).
+    ``threads=False`` switches the library's per-layer threads off (its default starts threads
+    at every step, which costs far more than the arithmetic at these sizes).
+    """
+    ivec = fcl.IntVector(list(layers))
+    if filterbank:
+        # periods 3 .. 10 samples = the default bank's 1/3 .. 1/10 cycles per sample
+        net = fcl.FeedforwardClosedloopLearningWithFilterbank(N_PREDICTORS, ivec, 5, 3.0, 10.0)
+        n_in = N_PREDICTORS
+    else:
+        net = fcl.FeedforwardClosedloopLearning(N_PREDICTORS * 5, ivec)
+        n_in = N_PREDICTORS * 5
+    net.initWeights(1.0, 0, fcl.FCLNeuron.MAX_OUTPUT_RANDOM)
+    net.setLearningRate(lr)
+    if not threads:
+        with _quiet_stdout():
+            for i in range(net.getNumLayers()):
+                net.getLayer(i).setUseThreads(0)
+    rng = np.random.default_rng(0)
+    m = min(steps, 2000)  # distinct input vectors, cycled
+    inputs = [fcl.DoubleVector(rng.random(n_in).tolist()) for _ in range(m)]
+    errors = [fcl.DoubleVector([float(e)] * n_in) for e in rng.normal(0.0, 5.0, m)]
+    for t in range(min(WARMUP_STEPS, steps)):
+        net.doStep(inputs[t % m], errors[t % m])
+    raw_in = rng.random((m, n_in))
+    raw_err = rng.normal(0.0, 5.0, m)
+
+    def run() -> int:
+        for t in range(steps):
+            if convert:
+                x = fcl.DoubleVector(raw_in[t % m].tolist())
+                e = fcl.DoubleVector([float(raw_err[t % m])] * n_in)
+                net.doStep(x, e)
+            else:
+                net.doStep(inputs[t % m], errors[t % m])
+            net.getOutput(0)
+        return steps
+
+    timing = _median_rate(run, repeats)
+    return {**timing, "steps": steps, "population": 1}
+
+
+def ratios(results: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Ratios of medians measured in the same run, per rule and dtype (the issue's targets).
+
+    ``single/dense`` (the track against the every-step-learning floor, target >= 0.8),
+    ``population/single`` (agent-steps/s of the population over one agent, target >= 1.3
+    with 2 cores), ``single/numpy`` and ``learner/cpp`` (the engine's learner alone over the
+    C++ library's with threads off, target >= 6).
+    """
+    by = {(r["rule"], r["dtype"], r["mode"]): r.get("median") for r in results}
+    cpp = next((r["median"] for r in results if r["mode"] == "cpp" and "median" in r), None)
+    out: dict[str, float] = {}
+    for rule, dtype, _ in list(by):
+
+        def get(mode: str, rule: str = rule, dtype: str = dtype) -> float | None:
+            return by.get((rule, dtype, mode))
+
+        pairs = {
+            "single/dense": (get("single"), get("single-dense")),
+            "population/single": (get("population"), get("single")),
+            "single/numpy": (get("single"), get("numpy", dtype="float64")),
+            "learner/cpp": (get("learner"), cpp),
+        }
+        for name, (a, b) in pairs.items():
+            if a and b and rule != "fcl":
+                out[f"{rule} {dtype} {name}"] = a / b
+    return out
 
 
 def run_bench(
@@ -227,6 +413,7 @@ def run_bench(
     bandwidth: bool = True,
     base: RunConfig | None = None,
     progress: Callable[[str], None] | None = None,
+    warmup: int = WARMUP_STEPS,
 ) -> dict[str, Any]:
     """Measure every (rule, dtype, mode) at the default configuration.
 
@@ -240,7 +427,9 @@ def run_bench(
         modes: a subset of :data:`MODES`.
         bandwidth: also measure the memory bandwidth (a 512 MB copy) for the roofline.
         base: the configuration to start from (default: ``RunConfig()``).
-        progress: called with a short label before each measurement.
+        warmup: steps every loop runs before it is timed (:data:`WARMUP_STEPS`).
+        progress: called with a short label before each measurement and with a line of
+            its result after it.
 
     Returns:
         ``{"machine", "settings", "results": [...], "roofline"}``; each result has ``rule``,
@@ -252,24 +441,45 @@ def run_bench(
     base = base if base is not None else RunConfig()
     pop_steps = max(10, -(-10 * steps // population))
     results: list[dict[str, Any]] = []
-    for rule in rules:
-        for dtype in dtypes:
-            cfg = base.with_overrides({"rule.name": rule, "dtype": dtype})
-            for mode in modes:
-                if mode == "numpy" and dtype != "float64":
-                    continue
-                if progress is not None:
-                    progress(f"{rule} {dtype} {mode}")
-                dense = mode.endswith("-dense")
-                if mode.startswith("single"):
-                    res = bench_engine(cfg, 1, steps, repeats, dense=dense)
-                elif mode.startswith("population"):
-                    res = bench_engine(cfg, population, pop_steps, repeats, dense=dense)
-                elif mode.startswith("lockstep"):
-                    res = bench_engine(cfg, population, pop_steps, repeats, 1, dense=dense)
-                else:
-                    res = bench_numpy(cfg, 1, max(10, steps // 10), repeats)
-                results.append({"rule": rule, "dtype": dtype, "mode": mode, **res})
+    say = progress if progress is not None else (lambda _msg: None)
+    say(f"CPU: {cpu_model()}, {os.cpu_count()} logical cores")
+    plan = [
+        (rule, dtype, mode)
+        for rule in rules
+        for dtype in dtypes
+        for mode in modes
+        if mode != "cpp" and not (mode == "numpy" and dtype != "float64")
+    ]
+    if "cpp" in modes:
+        plan.append(("fcl", "float64", "cpp"))
+    for k, (rule, dtype, mode) in enumerate(plan, 1):
+        cfg = base.with_overrides({"rule.name": rule if rule != "fcl" else "sar", "dtype": dtype})
+        label = f"[{k}/{len(plan)}] {rule} {dtype} {mode}"
+        say(f"{label} ...")
+        dense = mode.endswith("-dense")
+        res: dict[str, Any]
+        if mode.startswith("single"):
+            res = bench_engine(cfg, 1, steps, repeats, dense=dense, warmup=warmup)
+        elif mode.startswith("population"):
+            res = bench_engine(cfg, population, pop_steps, repeats, dense=dense, warmup=warmup)
+        elif mode.startswith("lockstep"):
+            res = bench_engine(cfg, population, pop_steps, repeats, 1, dense=dense, warmup=warmup)
+        elif mode == "learner":
+            res = bench_learner(cfg, steps, repeats)
+        elif mode == "cpp":
+            fcl, why = import_cpp()
+            if fcl is None:
+                res = {"skipped": why, "population": 1}
+            else:
+                res = bench_cpp_learner(fcl, base.network.layers, max(10, steps // 4), repeats)
+                res["library"] = "feedforward-closedloop-learning (threads off)"
+        else:
+            res = bench_numpy(cfg, 1, max(10, steps // 10), repeats, warmup=warmup)
+        results.append({"rule": rule, "dtype": dtype, "mode": mode, **res})
+        if "skipped" in res:
+            say(f"{label}: {res['skipped']}")
+        else:
+            say(f"{label}: {res['median']:,.0f} steps/s ({res['cpu_median']:,.0f} per CPU-s)")
     out: dict[str, Any] = {
         "machine": machine_info(),
         "settings": {
@@ -277,9 +487,11 @@ def run_bench(
             "population": population,
             "population_steps": pop_steps,
             "repeats": repeats,
+            "warmup": warmup,
             "config": base.model_dump(mode="json"),
         },
         "results": results,
+        "ratios": ratios(results),
     }
     if bandwidth:
         out["roofline"] = roofline(base, measure_bandwidth())
@@ -288,13 +500,19 @@ def run_bench(
 
 __all__ = [
     "MODES",
+    "WARMUP_STEPS",
+    "bench_cpp_learner",
     "bench_engine",
+    "bench_learner",
     "bench_numpy",
     "cpu_model",
     "dense_floor",
+    "import_cpp",
+    "learner_inputs",
     "machine_info",
     "measure_bandwidth",
     "network_bytes",
+    "ratios",
     "roofline",
     "run_bench",
 ]

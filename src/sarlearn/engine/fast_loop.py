@@ -4,10 +4,17 @@ It is built *from* reference objects (a :class:`~sarlearn.loop.ClosedLoop` with 
 :class:`~sarlearn.world.sim.SimWorld`, its agent, network, filter bank and rule), copies their
 state (initial weights, filter state, relevance state, feedback matrices, start pose, sensor
 readings) into flat arrays, and offers the same chunk interface: :meth:`FastClosedLoop.run`
-returns the same per-step records as :meth:`ClosedLoop.run`. The reference objects stay the
-home of the state: :attr:`agent`, :attr:`robot` and :meth:`sync` write the engine's state back
-into them (so checkpoints, ``network.save`` and weight read-outs work unchanged), and the next
-:meth:`run` reloads from them if they were handed out.
+returns the same per-step records as :meth:`ClosedLoop.run`.
+
+State moves explicitly, in the manner of MuJoCo's MJX ``put``/``get``, and only through the
+objects' public state (``state_dict()``/``load_state_dict()``, public arrays):
+
+- :meth:`FastClosedLoop.reload` (put) copies the reference objects into the engine; it runs at
+  construction and must be called again after changing them;
+- :meth:`FastClosedLoop.sync` (get) writes the engine's state back into them; every chunk
+  ends with it, so :attr:`agent`, :attr:`robot` and :attr:`loops` (plain properties without
+  side effects) are up to date after each :meth:`run`, and checkpoints, ``network.save`` and
+  weight read-outs work unchanged.
 
 Anything the kernels do not cover raises :class:`NotImplementedError` at construction (camera
 inputs, robots other than the simulator, custom rule classes, the reflex-only agent); callers
@@ -30,25 +37,16 @@ from numpy.typing import NDArray
 
 from sarlearn.config import RunConfig
 from sarlearn.engine import kernels as K
-from sarlearn.errors import DivergenceError, NonFiniteError
-from sarlearn.loop import LAYER_RECORDS, RECORDS, ClosedLoop
+from sarlearn.errors import DivergenceError
+from sarlearn.loop import COMMAND_OVERFLOW, LAYER_RECORDS, RECORDS, ClosedLoop
+from sarlearn.numerics import flush_threshold, loop_errstate
+from sarlearn.recipes import RULE_NAMES
 
-_RULE_CODES = {
-    "gdm": K.RULE_GDM,
-    "sar": K.RULE_SAR,
-    "sar-local": K.RULE_SAR_LOCAL,
-    "sar-exact": K.RULE_SAR_EXACT,
-    "sign-only": K.RULE_SIGN_ONLY,
-    "relevance-only": K.RULE_RELEVANCE_ONLY,
-    "fa": K.RULE_FA,
-    "dfa": K.RULE_DFA,
-    "sign-symmetry": K.RULE_SIGN_SYMMETRY,
-}
 _ACT_CODES = {"logistic": K.ACT_LOGISTIC, "tanh": K.ACT_TANH, "linear": K.ACT_LINEAR}
 _NO_REPLAY = np.zeros((1, 1))  # the replay inputs of run_chunk when the world runs
 
 #: Rule names the engine runs.
-SUPPORTED_RULES: tuple[str, ...] = tuple(_RULE_CODES)
+SUPPORTED_RULES: tuple[str, ...] = RULE_NAMES
 
 
 def check_supported(loop: ClosedLoop) -> None:
@@ -73,7 +71,7 @@ def check_supported(loop: ClosedLoop) -> None:
         raise NotImplementedError("the reflex-only agent has no network to accelerate")
     rule = agent.rule
     name = getattr(rule, "name", None)
-    if name not in _RULE_CODES or type(rule) is not RULES.get(name):
+    if name not in RULE_NAMES or type(rule) is not RULES.get(name):
         raise NotImplementedError(f"rule {name!r} ({type(rule).__name__}) is not compiled")
     net = agent.network
     if net.activation.name not in _ACT_CODES:
@@ -82,6 +80,11 @@ def check_supported(loop: ClosedLoop) -> None:
         raise NotImplementedError(f"filter bank {type(agent.bank).__name__} is not compiled")
     if net.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise NotImplementedError(f"dtype {net.dtype} is not compiled")
+    from sarlearn.rules import readout_share
+
+    scale = getattr(rule, "output_scale", None)
+    if scale is not None and list(scale) != readout_share(agent.readout):
+        raise NotImplementedError("the engine's output_scale is the readout share only")
 
 
 @contextlib.contextmanager
@@ -106,7 +109,7 @@ def tanh_saturation(dtype: Any) -> float:
     """Smallest x > 0 at which numpy's ``tanh`` returns exactly 1 in ``dtype``.
 
     Found by bisection over the floating-point numbers (numpy's tanh is monotone there); the
-    kernels saturate at the same point (see ``kernels._tanh``).
+    kernels saturate at the same point (see ``stage_forward.tanh_sat``).
     """
     dt = np.dtype(dtype)
     it = np.int64 if dt == np.float64 else np.int32
@@ -155,7 +158,8 @@ class FastClosedLoop:
         self.block = None if block is None else max(1, int(block))
         self.partial: dict[str, Any] | None = None
         """Records of the steps completed in a chunk that raised (divergence)."""
-        self._load()
+        self._img_of: Any = None  # the track whose padded image the engine holds
+        self.reload()
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -200,8 +204,12 @@ class FastClosedLoop:
         return cls(refs, block=block)
 
     # ------------------------------------------------------------------ state in and out
-    def _load(self) -> None:
-        """Copy the reference objects' state into the engine's flat arrays."""
+    def reload(self) -> None:
+        """Put: copy the reference objects' public state into the engine's flat arrays.
+
+        Called at construction; call it again after changing the reference objects (weights,
+        filter or relevance state, the world's state) so that the next chunk starts from
+        them. The engine never reads them behind your back."""
         refs = self._refs
         first = refs[0]
         robot, agent = first.robot, first.agent
@@ -224,9 +232,10 @@ class FastClosedLoop:
 
         # -- world (shared track, per-agent pose / counters / readings)
         track = robot.track
-        h_px, w_px = track.image.shape
-        if getattr(self, "_img_of", None) is not track:  # the padded copy (8 MB) once per track
-            self._img = np.ascontiguousarray(np.pad(track.image, 1).ravel(), dtype=np.float64)
+        # The track's own padded image and clamps: one lookup rule for both loops.
+        table = track.lookup_table
+        if self._img_of is not track:  # a writable copy (8 MB) once per track
+            self._img = np.array(table.flat, dtype=np.float64)
             self._img_of = track
         pos = np.asarray(robot.sensors.positions, dtype=np.float64)
         self._sx = np.ascontiguousarray(pos[:, 0])
@@ -234,22 +243,23 @@ class FastClosedLoop:
         from sarlearn.world.sim import LINE_SEEN
 
         wpar = np.zeros(K.N_WPAR)
-        wpar[K.W_INV] = 1.0 / track.scale
-        wpar[K.W_HEIGHT] = track.height
-        wpar[K.W_UMAX] = float(w_px)
-        wpar[K.W_VMAX] = float(h_px)
+        wpar[K.W_INV] = table.inv
+        wpar[K.W_HEIGHT] = table.height
+        wpar[K.W_UMAX] = table.umax
+        wpar[K.W_VMAX] = table.vmax
         wpar[K.W_SPEED] = first.speed
-        wpar[K.W_DT] = robot._dt
-        wpar[K.W_AXLE] = robot._axle
+        wpar[K.W_DT] = robot.dt
+        wpar[K.W_AXLE] = robot.axle
         wpar[K.W_ERROR_GAIN] = first.error_gain
         wpar[K.W_NET_GAIN] = first.net_gain
         wpar[K.W_WIDTH] = track.width
         wpar[K.W_LINE_SEEN] = LINE_SEEN
         self._wpar = wpar
-        self._pose = np.concatenate([r.robot._pose for r in refs]).astype(np.float64)
-        self._lost = np.concatenate([r.robot._lost for r in refs]).astype(np.int64)
+        worlds = [r.robot.state_dict() for r in refs]
+        self._pose = np.concatenate([w["pose"] for w in worlds]).astype(np.float64)
+        self._lost = np.concatenate([w["lost"] for w in worlds]).astype(np.int64)
         self._ground = np.ascontiguousarray(
-            np.concatenate([r.robot._ground for r in refs]), dtype=np.float64
+            np.concatenate([w["ground"] for w in worlds]), dtype=np.float64
         )
 
         # -- filter bank
@@ -258,23 +268,29 @@ class FastClosedLoop:
         n_pred = bank.n_predictors
         n_f = bank.n_filters
         # States flattened predictor-major, (P, n_pred * n_f): y[n] is the network input.
+        # The resonators' coefficients and previous inputs are expanded to one entry per state
+        # (N = n_pred * n_f), so the kernel advances all states in one contiguous loop.
         if isinstance(bank, DelayLineBank):
             fkind = K.FILTER_DELAY
-            self._fcoef = np.zeros((4, n_f), dtype=dt)
+            self._fcoef = np.zeros((4, n_pred * n_f), dtype=dt)
             self._fy1 = np.concatenate([r.agent.bank.state_dict()["taps"] for r in refs])
             self._fy2 = np.zeros((P, n_pred, n_f), dtype=dt)
-            self._fu1 = np.zeros((P, n_pred), dtype=dt)
+            self._fu1 = np.zeros((P, n_pred, n_f), dtype=dt)
         else:
             fkind = K.FILTER_RESONATOR
-            self._fcoef = np.stack([bank._b0, bank._b1, bank._c1, bank._c2]).astype(dt)
+            coef = np.stack(bank.coefficients).astype(dt)
+            self._fcoef = np.ascontiguousarray(np.tile(coef, (1, n_pred)))
             states = [r.agent.bank.state_dict() for r in refs]
             self._fy1 = np.concatenate([s["y1"] for s in states])
             self._fy2 = np.concatenate([s["y2"] for s in states])
-            self._fu1 = np.concatenate([s["u1"][:, :, 0] for s in states])
+            u1 = np.concatenate([s["u1"] for s in states])  # (P, n_pred, 1)
+            self._fu1 = np.broadcast_to(u1, (P, n_pred, n_f))
         self._fy1 = np.ascontiguousarray(self._fy1.reshape(P, -1), dtype=dt)
         self._fy2 = np.ascontiguousarray(self._fy2.reshape(P, -1), dtype=dt)
-        self._fu1 = np.ascontiguousarray(self._fu1, dtype=dt)
+        self._fu1 = np.ascontiguousarray(self._fu1.reshape(P, -1), dtype=dt)
+        self._fux = np.zeros_like(self._fu1)
         self._n_filters = n_f
+        self._n_pred = n_pred
 
         # -- network: all layers' (n_out, n_in) matrices in one flat row per agent
         self._W = np.empty((P, NW), dtype=dt)
@@ -318,6 +334,13 @@ class FastClosedLoop:
         tpar[K.T_EPS] = NORM_EPS
         tpar[K.T_NET_GAIN] = first.net_gain
         tpar[K.T_TANH_SAT] = tanh_saturation(dt)
+        tpar[K.T_FLUSH] = flush_threshold(dt)
+        # issue 9 options (step_norm is already in the per-layer rates)
+        tpar[K.T_SLOPE0_INV] = 1.0 / net.activation.slope_at_zero
+        if rule.output_scale is not None:
+            tpar[K.T_OUT_INV] = 1.0 / max(abs(float(c)) for c in agent.readout)
+        tpar[K.T_WEIGHT_BOUND] = rule.weight_bound or 0.0
+        tpar[K.T_REL_CAP] = relcfg.cap or 0.0
         self._tpar = tpar
         self._decay = float(relcfg.norm_decay)
         self._rel_m = np.concatenate([r.agent.rule.relevance.lowpassed for r in refs]).astype(dt)
@@ -335,11 +358,13 @@ class FastClosedLoop:
             self._fb = np.zeros((P, 1), dtype=dt)
 
         ipar = np.zeros(K.N_IPAR, dtype=np.int64)
-        ipar[K.I_STRIDE] = w_px + 2
+        ipar[K.I_STRIDE] = table.stride
         ipar[K.I_OFF_AFTER] = robot.cfg.off_track_after
         ipar[K.I_N_LAYERS] = L
         ipar[K.I_ACT] = _ACT_CODES[net.activation.name]
-        ipar[K.I_RULE] = _RULE_CODES[rule.name]
+        # the rule's recipe, not its name: where the sign is taken, what carries it back
+        ipar[K.I_SIGN_AT] = int(rule.recipe.sign_at)
+        ipar[K.I_CARRIER] = int(rule.recipe.carrier)
         ipar[K.I_FILTER] = fkind
         ipar[K.I_BIAS] = int(net.biases is not None)
         ipar[K.I_LEARN] = int(agent.learning)
@@ -350,6 +375,11 @@ class FastClosedLoop:
         ipar[K.I_WEIGHTS_EVERY] = first.weights_every
         ipar[K.I_RECORD_GROUND] = int(first.record_ground)
         ipar[K.I_N_FILTERS] = n_f
+        ipar[K.I_N_PRED] = n_pred
+        ipar[K.I_SLOPE_GATE] = int(rule.slope_gate)
+        ipar[K.I_OUTPUT_SHARE] = int(rule.output_scale is not None)
+        ipar[K.I_WEIGHT_BOUND] = int(rule.weight_bound is not None)
+        ipar[K.I_REL_CAP] = int(uses_rel and relcfg.cap is not None)
         self._ipar = ipar
         self.weights_every = first.weights_every
         self.record_ground = first.record_ground
@@ -357,14 +387,18 @@ class FastClosedLoop:
         # The kernels take their arrays grouped in tuples (see kernels.run_chunk).
         self._world = (self._img, self._sx, self._sy, self._wpar)
         self._wstate = (self._pose, self._lost, self._ground)
-        self._filt = (self._fcoef, self._fy1, self._fy2, self._fu1)
+        self._filt = (self._fcoef, self._fy1, self._fy2, self._fu1, self._fux)
+        # the last weight-change sample, and whether the weights may have changed since
+        self._wc_last = np.zeros((P, L), dtype=dt)
+        self._wc_dirty = np.ones(P, dtype=np.uint8)
         self._net = (
             self._sizes, self._woff, self._noff, self._W, self._W0, self._bias, self._h,
             self._post, self._slope, self._sig, self._rfw, self._tmp, self._readout,
+            self._wc_last, self._wc_dirty,
         )  # fmt: skip
-        self._rule = (self._lr, self._rel_m, self._rel_n, self._fb, self._boff)
-        self._ref_stale = False  # reference objects lag behind the engine
-        self._ref_exposed = False  # reference objects were handed out (may have changed)
+        # rows known to lie inside the weight bound (none yet: the next check looks at all)
+        self._inside = np.zeros((P, NN), dtype=np.uint8)
+        self._rule = (self._lr, self._rel_m, self._rel_n, self._fb, self._boff, self._inside)
         self._failed = False
 
     def _slices(self) -> list[tuple[slice, ClosedLoop]]:
@@ -375,9 +409,10 @@ class FastClosedLoop:
         return out
 
     def sync(self) -> None:
-        """Write the engine's state back into the reference objects (no-op if up to date)."""
-        if not self._ref_stale:
-            return
+        """Get: write the engine's state into the reference objects' public state.
+
+        Every :meth:`run` and :meth:`step_agents` ends with it, so :attr:`agent`,
+        :attr:`robot` and :attr:`loops` are always up to date after a chunk."""
         L = self.n_layers
         for sl, ref in self._slices():
             agent, robot = ref.agent, ref.robot
@@ -401,28 +436,29 @@ class FastClosedLoop:
                     {
                         "y1": self._fy1[sl].reshape(shape),
                         "y2": self._fy2[sl].reshape(shape),
-                        "u1": self._fu1[sl, :, None],
+                        "u1": self._fu1[sl].reshape(shape)[:, :, :1],
                     }
                 )
             rel = agent.rule.relevance
             rel.lowpassed[...] = self._rel_m[sl]
             rel.mean_abs[...] = self._rel_n[sl]
             rel.count = self._rel_count
-            # SimWorld has no public setter that keeps the lost-line counter (its pose setter
-            # re-senses), so the state goes back into its attributes directly.
             moved = self.t - ref.t
-            robot._pose = self._pose[sl].copy()
-            robot._lost = self._lost[sl].copy()
-            robot._ground = self._ground[sl].copy()
-            robot.steps += moved
+            robot.load_state_dict(
+                {
+                    "pose": self._pose[sl],
+                    "lost": self._lost[sl],
+                    "ground": self._ground[sl],
+                    "steps": robot.steps + moved,
+                }
+            )
             ref.t = self.t
-        self._ref_stale = False
 
     @property
     def loops(self) -> list[ClosedLoop]:
-        """The reference loops, brought up to date (the next :meth:`run` reloads from them)."""
-        self.sync()
-        self._ref_exposed = True
+        """The reference loops (up to date after every chunk; no side effect).
+
+        After changing them, call :meth:`reload` before the next chunk."""
         return self._refs
 
     @property
@@ -436,14 +472,14 @@ class FastClosedLoop:
         return self._single().robot
 
     def _single(self) -> ClosedLoop:
-        loops = self.loops
+        loops = self._refs
         if len(loops) != 1:
             raise AttributeError("a stacked population has several agents/robots; use .loops")
         return loops[0]
 
     def __getstate__(self) -> dict[str, Any]:
-        # Checkpoints pickle the reference objects only; the engine rebuilds from them.
-        self.sync()
+        # Checkpoints pickle the reference objects only (in sync after every chunk); the
+        # engine rebuilds from them.
         return {"refs": self._refs, "block": self.block}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -454,15 +490,13 @@ class FastClosedLoop:
         """Run ``n`` control cycles; records exactly as :meth:`ClosedLoop.run` returns them.
 
         Raises:
-            DivergenceError: the network's output or weights became non-finite; the records
-                of the steps completed before it are in :attr:`partial`.
-            NonFiniteError: the wheel speeds overflowed (as the simulator raises).
+            DivergenceError: the network's output, its weights or the steering command became
+                non-finite; the records of the steps completed before it are in
+                :attr:`partial`. (The compiled kernels raise no floating-point warnings; they
+                check finiteness where the reference does.)
         """
         if self._failed:
             raise RuntimeError("this FastClosedLoop diverged; build a new one")
-        if self._ref_exposed:
-            self._ref_exposed = False
-            self._load()
         n = int(n)
         P, dt = self.population, self.dtype
         start = self.t
@@ -478,7 +512,6 @@ class FastClosedLoop:
         status = np.zeros(P, dtype=np.int64)
         info = np.zeros((P, 2), dtype=np.int64)
         block = n if self.block is None else self.block
-        self._ref_stale = True
         # n == 0 runs no step but still calls the kernel, which compiles it (or loads it from
         # numba's cache): run(0) is the warm-up that keeps compile time out of timings.
         if n >= 0:
@@ -517,14 +550,14 @@ class FastClosedLoop:
             layer = int(info[first[0], 1])
             self.t = start + done
             self.partial = self._finish(out, start, done, wc)
+            self.sync()
             if code == K.STATUS_WHEELS_NONFINITE:
-                raise NonFiniteError(
-                    "set_wheel_speeds: wheel speeds contain NaN or infinite values"
-                )
+                raise DivergenceError(COMMAND_OVERFLOW)
             raise DivergenceError(self._message(code, layer, first))
         if self._ipar[K.I_LEARN] and _uses_relevance_code(self._ipar):
             self._rel_count += n
         self.t = start + n
+        self.sync()
         return self._finish(out, start, n, wc)
 
     def _finish(
@@ -574,14 +607,11 @@ class FastClosedLoop:
         Raises:
             DivergenceError: an output or the weights became non-finite.
         """
-        if self._ref_exposed:
-            self._ref_exposed = False
-            self._load()
         P = self.population
         pred = np.asarray(predictors, dtype=np.float64)
         err = np.ascontiguousarray(errors, dtype=np.float64)
         n = pred.shape[0]
-        n_pred = self._fu1.shape[1]
+        n_pred = self._n_pred
         if pred.shape != (n, P, n_pred) or err.shape != (n, P):
             raise ValueError(
                 f"step_agents: need predictors ({n}, {P}, {n_pred}) and errors ({n}, {P}), got "
@@ -597,7 +627,6 @@ class FastClosedLoop:
         )  # fmt: skip
         status = np.zeros(P, dtype=np.int64)
         info = np.zeros((P, 2), dtype=np.int64)
-        self._ref_stale = True
         if n > 0:
             with _threads_for(P):
                 K.run_chunk(
@@ -607,21 +636,24 @@ class FastClosedLoop:
                 )  # fmt: skip
         if status.any():
             self._failed = True
+            self.sync()
             raise DivergenceError(
                 f"the agents' network became non-finite (status {status.tolist()})"
             )
         if self._ipar[K.I_LEARN] and _uses_relevance_code(self._ipar):
             self._rel_count += n
+        self.sync()
         return steer
 
     # ------------------------------------------------------------------ read-outs
     def weight_change(self) -> NDArray[np.floating]:
         """``(P, L)`` Frobenius distance of each layer from its initial weights."""
         out = np.empty((self.population, self.n_layers), dtype=self.dtype)
-        for li in range(self.n_layers):
-            a, b = self._woff[li], self._woff[li + 1]
-            d = self._W[:, a:b] - self._W0[:, a:b]
-            out[:, li] = np.sqrt(np.sum(d * d, axis=1))
+        with loop_errstate():  # near-overflow weights give inf, as the reference's read-out
+            for li in range(self.n_layers):
+                a, b = self._woff[li], self._woff[li + 1]
+                d = self._W[:, a:b] - self._W0[:, a:b]
+                out[:, li] = np.sqrt(np.sum(d * d, axis=1))
         return out
 
     def weights(self, layer: int) -> NDArray[np.floating]:
@@ -659,6 +691,10 @@ def _check_compatible(refs: list[ClosedLoop]) -> None:
             "network": (_shape_of(na), _shape_of(nb)),
             "rule": (ra.name, rb.name),
             "relevance": (ra.relevance.cfg, rb.relevance.cfg),
+            "rule options": (
+                (ra.slope_gate, ra.weight_bound, ra.output_scale),
+                (rb.slope_gate, rb.weight_bound, rb.output_scale),
+            ),
             "relevance count": (ra.relevance.count, rb.relevance.count),
             "world": (a.robot.cfg, b.robot.cfg),
             "loop": (
@@ -677,8 +713,8 @@ def _check_compatible(refs: list[ClosedLoop]) -> None:
         ):
             raise ValueError("stacked loops run on different tracks")
         fa, fb = a.agent.bank, b.agent.bank
-        if hasattr(fa, "_c1") and not all(
-            np.array_equal(getattr(fa, k), getattr(fb, k)) for k in ("_b0", "_b1", "_c1", "_c2")
+        if hasattr(fa, "coefficients") and not all(
+            np.array_equal(x, y) for x, y in zip(fa.coefficients, fb.coefficients, strict=True)
         ):
             raise ValueError("stacked loops have different filter coefficients")
 

@@ -66,8 +66,7 @@ def stepwise_deviation(cfg: RunConfig, steps: int, population: int = 1) -> dict[
     fast = FastClosedLoop.from_config(cfg, population, weights_every=1)
     out: dict[str, float] = {}
     for _ in range(steps):
-        fast.sync()
-        ref = _copy_loop(fast._refs[0])
+        ref = _copy_loop(fast.loops[0])
         rr = ref.run(1)
         rf = fast.run(1)
         _record_diffs(rr, rf, out)
@@ -78,7 +77,7 @@ def stepwise_deviation(cfg: RunConfig, steps: int, population: int = 1) -> dict[
 def trajectory_deviation(cfg: RunConfig, steps: int, population: int = 1) -> dict[str, float]:
     """Free-running comparison from the same initial state (see module docstring)."""
     fast = FastClosedLoop.from_config(cfg, population)
-    ref = _copy_loop(fast._refs[0])
+    ref = _copy_loop(fast.loops[0])
     rr = ref.run(steps)
     rf = fast.run(steps)
     out: dict[str, float] = {}

@@ -22,6 +22,7 @@ import numpy as np
 
 from sarlearn.initialisation import init_layer
 from sarlearn.network import Network
+from sarlearn.recipes import RECIPES, Recipe
 from sarlearn.rules.base import Array, LearningRule
 
 
@@ -31,7 +32,7 @@ class FeedbackAlignment(LearningRule):
     ``feedback[l]`` is B_{l+1}: (P, n_in_{l+1}, n_out_{l+1}) for l = 0 .. L-2.
     """
 
-    name: ClassVar[str] = "fa"
+    recipe: ClassVar[Recipe] = RECIPES["fa"]
 
     def _draw_feedback(self, net: Network) -> list[Array]:
         shapes = [w.shape[1:] for w in net.weights[1:]]  # (n_out, n_in) of W_{l+1}
@@ -54,7 +55,7 @@ class DirectFeedbackAlignment(LearningRule):
     ``feedback[l]`` is B_l: (P, n_out_l, n_outputs) for the hidden layers l = 0 .. L-2.
     """
 
-    name: ClassVar[str] = "dfa"
+    recipe: ClassVar[Recipe] = RECIPES["dfa"]
 
     def _draw_feedback(self, net: Network) -> list[Array]:
         n_out = net.n_outputs
@@ -75,7 +76,7 @@ class DirectFeedbackAlignment(LearningRule):
 class SignSymmetry(LearningRule):
     """Backprop through sign(W)^T: only the forward weights' signs travel back."""
 
-    name: ClassVar[str] = "sign-symmetry"
+    recipe: ClassVar[Recipe] = RECIPES["sign-symmetry"]
 
     def _transmit(self, net: Network, i: int, d: Array) -> Array:
         return np.matmul(d[:, None, :], np.sign(net.weights[i]))[:, 0, :]

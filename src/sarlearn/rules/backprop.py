@@ -12,13 +12,14 @@ from __future__ import annotations
 from typing import ClassVar
 
 from sarlearn.network import Network
+from sarlearn.recipes import RECIPES, Recipe
 from sarlearn.rules.base import Array, LearningRule
 
 
 class GDM(LearningRule):
     """Exact backpropagation of the error through the forward weights (``gdm``)."""
 
-    name: ClassVar[str] = "gdm"
+    recipe: ClassVar[Recipe] = RECIPES["gdm"]
 
     def _signals(self, net: Network, e: Array, r: Array | None) -> list[Array]:
         return self._error_path(net, e)

@@ -11,6 +11,18 @@ layers l = 1 .. L; the code indexes the lists by i = l - 1 = 0 .. L-1 (0 = first
 L-1 = output layer).
 
 The error ``e`` plays the role of (target - output): ``gdm``'s step is ``-lr * d(e^2/2)/dW``.
+
+Options against saturation and bang-bang steering (issue 9; every one is off by default in
+the base class, the config's defaults are in :class:`sarlearn.config.RuleConfig`):
+
+- ``step_norm``: ``lr_l = lr * layer_lr_scale[l] / fan_in_l`` (``"fan-in"``) or
+  ``/ sqrt(fan_in_l)`` (``"sqrt-fan-in"``);
+- ``slope_gate`` (rules with a sign path): ``d_l <- d_l * f'(h_l) / f'(0)``, a local,
+  per-neuron factor applied after the sign path (only signs travel back);
+- ``output_scale``: the output layer's ``d_L`` times a fixed factor per output neuron (its
+  readout share), applied after the backward path;
+- ``weight_bound``: after each step every row of ``W_l`` (a neuron's incoming weights) whose L2
+  norm exceeds the bound is scaled back onto it (a max-norm / Oja-style bound).
 """
 
 from __future__ import annotations
@@ -27,6 +39,8 @@ from sarlearn.config import ConfigError, RelevanceConfig
 from sarlearn.errors import DivergenceError, NonFiniteError, ShapeError
 from sarlearn.initialisation import RngLike, agent_generators
 from sarlearn.network import Network
+from sarlearn.numerics import loop_errstate
+from sarlearn.recipes import Recipe
 from sarlearn.rules.relevance import Relevance
 
 Array = NDArray[np.floating]
@@ -45,11 +59,27 @@ class LearningRule:
         rng: random source of the fixed feedback matrices (fa, dfa): a Generator shared by
             the agents (drawn from agent after agent), an int seed, or one Generator per agent.
         seeds: instead of rng, one int seed per agent.
+        step_norm: ``"none"``, ``"fan-in"`` or ``"sqrt-fan-in"``: divide each layer's rate by
+            its fan-in or its square root.
+        slope_gate: multiply each neuron's teaching signal by ``f'(h)/f'(0)`` (sign rules).
+        weight_bound: max L2 norm of each neuron's incoming weight row (> 0), or None.
+        output_scale: one factor (>= 0) per output neuron for the output layer's step, or None.
     """
 
     name: ClassVar[str] = "base"
     uses_relevance: ClassVar[bool] = False
+    recipe: ClassVar[Recipe | None] = None
+    """The rule's declaration (:mod:`sarlearn.recipes`): name and relevance flag come from it."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("recipe") is not None:
+            cls.name = cls.recipe.name
+            cls.uses_relevance = cls.recipe.relevance
+
     """Whether phi(|e|) (or an external relevance) scales the update; if False it is ignored."""
+    has_sign_path: ClassVar[bool] = False
+    """Whether the teaching signal is a sign (so ``slope_gate`` can give it a size)."""
 
     def __init__(
         self,
@@ -58,7 +88,32 @@ class LearningRule:
         relevance: RelevanceConfig | None = None,
         rng: RngLike | Sequence[np.random.Generator] = None,
         seeds: Sequence[int] | None = None,
+        step_norm: str = "none",
+        slope_gate: bool = False,
+        weight_bound: float | None = None,
+        output_scale: Sequence[float] | None = None,
     ) -> None:
+        if step_norm not in STEP_NORMS:
+            raise ConfigError(
+                f"unknown step normalisation {step_norm!r}; known: {', '.join(STEP_NORMS)}"
+            )
+        if weight_bound is not None and not (np.isfinite(weight_bound) and weight_bound > 0):
+            raise ConfigError(
+                f"weight_bound must be a finite number > 0 or None, got {weight_bound}"
+            )
+        if slope_gate and not self.has_sign_path:
+            raise ConfigError(
+                f"slope_gate applies to rules with a sign path (sar, sar-local, sar-exact, "
+                f"sign-only); {self.name!r} already carries f'(h) in its teaching signal"
+            )
+        if output_scale is not None:
+            output_scale = [float(c) for c in output_scale]
+            if any(not (np.isfinite(c) and c >= 0) for c in output_scale):
+                raise ConfigError(f"output_scale entries must be >= 0, got {output_scale}")
+        self.step_norm = step_norm
+        self.slope_gate = bool(slope_gate)
+        self.weight_bound = None if weight_bound is None else float(weight_bound)
+        self.output_scale = output_scale
         if not (np.isfinite(lr) and lr > 0):
             raise ConfigError(f"lr must be a finite number > 0, got {lr}")
         if layer_lr_scale is not None:
@@ -109,9 +164,18 @@ class LearningRule:
                 f"layer_lr_scale has {len(scale)} entries but the network has {len(layers)} "
                 f"layers (one per hidden layer plus the output layer)"
             )
-        self.lr_per_layer = [self.lr * s for s in scale] if scale else [self.lr] * len(layers)
-        self.relevance.bind(population, dtype)
+        if self.output_scale is not None and len(self.output_scale) != layers[-1]:
+            raise ConfigError(
+                f"output_scale has {len(self.output_scale)} entries but the output layer has "
+                f"{layers[-1]} neurons"
+            )
         sizes = [n_inputs, *layers]
+        rates = [self.lr * s for s in scale] if scale else [self.lr] * len(layers)
+        self.lr_per_layer = [
+            rate * norm
+            for rate, norm in zip(rates, step_norm_scale(self.step_norm, sizes), strict=True)
+        ]
+        self.relevance.bind(population, dtype)
         self._deltas = [np.zeros((population, n, m), dtype) for m, n in itertools.pairwise(sizes)]
         self._signature = signature
 
@@ -153,7 +217,16 @@ class LearningRule:
         r = None
         if self.uses_relevance:
             r = self.relevance(self._error_magnitude(e, e_agent), relevance)
-        return self._signals(net, e, r)
+        signals = self._signals(net, e, r)
+        if self.slope_gate:
+            # local size of each neuron's step: its own slope, relative to the slope at 0
+            inv0 = 1.0 / net.activation.slope_at_zero
+            signals = [d * (f * inv0) for d, f in zip(signals, net.slopes, strict=True)]
+        if self.output_scale is not None:
+            # after the backward path: only the output layer's own step is scaled
+            scale = np.asarray(self.output_scale, dtype=net.dtype)
+            signals[-1] = signals[-1] * scale
+        return signals
 
     def updates(self, net: Network, error: Array, relevance: Array | None = None) -> list[Array]:
         """The weight changes this step would make, without applying them.
@@ -162,10 +235,14 @@ class LearningRule:
             list over layers of dW_l, (P, n_out_l, n_in_l) (new arrays).
         """
         signals = self.teaching_signals(net, error, relevance)
-        return [
+        deltas = [
             lr * d[:, :, None] * x[:, None, :]
             for lr, d, x in zip(self.lr_per_layer, signals, net.layer_inputs, strict=True)
         ]
+        if self.weight_bound is not None:
+            # the change the bound makes of it: bounded(W + dW) - W
+            deltas = [self._bounded(w + dw) - w for w, dw in zip(net.weights, deltas, strict=True)]
+        return deltas
 
     def step(self, net: Network, error: Array, relevance: Array | None = None) -> list[Array]:
         """Apply one update in place, after ``net.forward()``.
@@ -182,7 +259,7 @@ class LearningRule:
         signals = self.teaching_signals(net, error, relevance)
         layers = zip(self.lr_per_layer, signals, net.layer_inputs, strict=True)
         # Overflow is reported below as a DivergenceError naming the layer, not as a warning.
-        with np.errstate(over="ignore", invalid="ignore"):
+        with loop_errstate():
             for i, (lr, d, x) in enumerate(layers):
                 dw = self._deltas[i]
                 # outer product per agent, evaluated as (lr d) x^T exactly like updates()
@@ -190,8 +267,19 @@ class LearningRule:
                 net.weights[i] += dw
                 if net.biases is not None:
                     net.biases[i] += lr * d
+                if self.weight_bound is not None:
+                    self._bounded(net.weights[i], out=net.weights[i])
         self._check_finite(net)
         return signals
+
+    def _bounded(self, w: Array, out: Array | None = None) -> Array:
+        """Rows of ``w`` (P, n_out, n_in) with L2 norm above ``weight_bound`` scaled onto it."""
+        assert self.weight_bound is not None
+        norm2 = np.einsum("pij,pij->pi", w, w)
+        b = w.dtype.type(self.weight_bound)
+        over = norm2 > b * b
+        factor = np.where(over, b / np.sqrt(np.where(over, norm2, 1)), 1).astype(w.dtype)
+        return np.multiply(w, factor[:, :, None], out=out)
 
     # -- what a rule defines ------------------------------------------------------------------
 
@@ -269,6 +357,10 @@ class LearningRule:
             "lr": self.lr,
             "layer_lr_scale": self.layer_lr_scale,
             "relevance": self.relevance.cfg.model_dump(),
+            "step_norm": self.step_norm,
+            "slope_gate": self.slope_gate,
+            "weight_bound": self.weight_bound,
+            "output_scale": self.output_scale,
         }
 
     def state_dict(self) -> dict[str, Array]:
@@ -289,6 +381,10 @@ class LearningRule:
             raise ConfigError(f"state of rule {cfg['name']!r} cannot be loaded into {self.name!r}")
         self.lr = float(cfg["lr"])
         self.layer_lr_scale = cfg["layer_lr_scale"]
+        self.step_norm = cfg.get("step_norm", "none")
+        self.slope_gate = bool(cfg.get("slope_gate", False))
+        self.weight_bound = cfg.get("weight_bound")
+        self.output_scale = cfg.get("output_scale")
         self.relevance = Relevance(RelevanceConfig.model_validate(cfg["relevance"]))
         self._signature = None
         if "signature" not in state:
@@ -308,7 +404,9 @@ class LearningRule:
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(name={self.name!r}, lr={self.lr:g}, "
-            f"layer_lr_scale={self.layer_lr_scale}, relevance={self.relevance.cfg!r})"
+            f"layer_lr_scale={self.layer_lr_scale}, relevance={self.relevance.cfg!r}, "
+            f"step_norm={self.step_norm!r}, slope_gate={self.slope_gate}, "
+            f"weight_bound={self.weight_bound}, output_scale={self.output_scale})"
         )
 
 
@@ -317,10 +415,26 @@ def sign(x: Array) -> Array:
     return np.sign(x)
 
 
+STEP_NORMS: tuple[str, ...] = ("none", "fan-in", "sqrt-fan-in")
+"""Known per-layer step normalisations (``step_norm``)."""
+
+
+def step_norm_scale(step_norm: str, sizes: Sequence[int]) -> list[float]:
+    """Multiplier of each layer's rate for ``step_norm``; sizes = [n_inputs, *layers]."""
+    fan_in = [float(m) for m in sizes[:-1]]
+    if step_norm == "fan-in":
+        return [1.0 / m for m in fan_in]
+    if step_norm == "sqrt-fan-in":
+        return [1.0 / float(np.sqrt(m)) for m in fan_in]
+    if step_norm == "none":
+        return [1.0] * len(fan_in)
+    raise ConfigError(f"unknown step normalisation {step_norm!r}; known: {', '.join(STEP_NORMS)}")
+
+
 def fan_in_lr_scale(n_inputs: int, layers: Sequence[int]) -> list[float]:
     """``layer_lr_scale`` of 1 / fan-in per layer (the inputs each layer's neurons sum over)."""
     sizes = [n_inputs, *layers]
     return [1.0 / m for m in sizes[:-1]]
 
 
-__all__ = ["LearningRule", "fan_in_lr_scale", "sign"]
+__all__ = ["STEP_NORMS", "LearningRule", "fan_in_lr_scale", "sign", "step_norm_scale"]

@@ -7,9 +7,10 @@ just |e| for the usual scalar closed-loop error):
     n_t  = bias-corrected exponential mean of |e|     (decay cfg.norm_decay), only if normalise
     r_t  = gain * m_t                                 or  gain * m_t / max(n_t, eps)
 
-The low-pass starts from m_0 = 0, as the recursion says. An external relevance ``(P,)``
-(e.g. the curvature of the road ahead) replaces ``r_t``; the filters keep tracking |e| so that
-switching between the two is seamless.
+The low-pass starts from m_0 = 0, as the recursion says. Both filter states are set to exactly
+0 once they decay below ``sqrt(tiny)`` of their dtype (:mod:`sarlearn.numerics`). An external
+relevance ``(P,)`` (e.g. the curvature of the road ahead) replaces ``r_t``; the filters keep
+tracking |e| so that switching between the two is seamless.
 
 Modes (``cfg.mode``):
 
@@ -29,6 +30,7 @@ from numpy.typing import NDArray
 from sarlearn.config import RelevanceConfig
 from sarlearn.errors import NonFiniteError, ShapeError
 from sarlearn.network import Network
+from sarlearn.numerics import flush_small
 
 Array = NDArray[np.floating]
 
@@ -79,17 +81,22 @@ class Relevance:
         a = cfg.lowpass
         self.lowpassed *= a
         self.lowpassed += (1.0 - a) * abs_error
+        flush_small(self.lowpassed)  # decays while e = 0: no subnormals (sarlearn.numerics)
         if cfg.normalise:
             d = cfg.norm_decay
             self.mean_abs *= d
             self.mean_abs += (1.0 - d) * abs_error
+            flush_small(self.mean_abs)
         self.count += 1
         if external is not None:
-            return self.check_external(external)
-        r = cfg.gain * self.lowpassed
-        if cfg.normalise:
-            mean = self.mean_abs / (1.0 - cfg.norm_decay**self.count)
-            r = r / np.maximum(mean, NORM_EPS)
+            r = self.check_external(external)
+        else:
+            r = cfg.gain * self.lowpassed
+            if cfg.normalise:
+                mean = self.mean_abs / (1.0 - cfg.norm_decay**self.count)
+                r = r / np.maximum(mean, NORM_EPS)
+        if cfg.cap is not None:
+            r = np.minimum(r, r.dtype.type(cfg.cap))  # a bounded step
         return r
 
     def check_external(self, external: Array) -> Array:

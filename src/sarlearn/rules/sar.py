@@ -29,14 +29,15 @@ from typing import ClassVar
 import numpy as np
 
 from sarlearn.network import Network
+from sarlearn.recipes import RECIPES, Recipe
 from sarlearn.rules.base import Array, LearningRule, sign
 
 
 class SaR(LearningRule):
     """Sign and Relevance: pure signs travel back, |e| is broadcast (``sar``)."""
 
-    name: ClassVar[str] = "sar"
-    uses_relevance: ClassVar[bool] = True
+    recipe: ClassVar[Recipe] = RECIPES["sar"]
+    has_sign_path: ClassVar[bool] = True
 
     def sign_path(self, net: Network, e: Array) -> list[Array]:
         """The sign signals s_l of every layer (P, n_out_l); e: (P, n_out)."""
@@ -51,7 +52,7 @@ class SaR(LearningRule):
 class SaRLocal(SaR):
     """The exact error backpropagates; each neuron keeps only its sign (``sar-local``)."""
 
-    name: ClassVar[str] = "sar-local"
+    recipe: ClassVar[Recipe] = RECIPES["sar-local"]
 
     def sign_path(self, net: Network, e: Array) -> list[Array]:
         return [sign(d) for d in self._error_path(net, e)]
@@ -60,7 +61,7 @@ class SaRLocal(SaR):
 class SaRExact(SaR):
     """Sign only at the output; the real-valued sign signal travels back (``sar-exact``)."""
 
-    name: ClassVar[str] = "sar-exact"
+    recipe: ClassVar[Recipe] = RECIPES["sar-exact"]
 
     def sign_path(self, net: Network, e: Array) -> list[Array]:
         return self._backpropagate(net, sign(e * net.slopes[-1]), lambda i, v: v * net.slopes[i])
@@ -69,8 +70,7 @@ class SaRExact(SaR):
 class SignOnly(SaR):
     """``sar`` without relevance, r = 1: the step size ignores |e| (``sign-only``)."""
 
-    name: ClassVar[str] = "sign-only"
-    uses_relevance: ClassVar[bool] = False
+    recipe: ClassVar[Recipe] = RECIPES["sign-only"]
 
     def _signals(self, net: Network, e: Array, r: Array | None) -> list[Array]:
         return self.sign_path(net, e)
@@ -79,8 +79,7 @@ class SignOnly(SaR):
 class RelevanceOnly(LearningRule):
     """Global error broadcast to every neuron, no backward path (``relevance-only``)."""
 
-    name: ClassVar[str] = "relevance-only"
-    uses_relevance: ClassVar[bool] = True
+    recipe: ClassVar[Recipe] = RECIPES["relevance-only"]
 
     @staticmethod
     def global_error(e: Array, e_agent: Array | None = None) -> Array:

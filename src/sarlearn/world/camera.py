@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from sarlearn.errors import ShapeError
-from sarlearn.world.sensors import GroundSensors, _as_poses
+from sarlearn.world.sensors import GroundSensors, as_poses
 
 if TYPE_CHECKING:
     from sarlearn.config import CameraConfig
@@ -126,7 +126,7 @@ class PinholeCamera:
         Returns:
             ``(P, H, W)`` darkness in [0, 1] (1 = dark line).
         """
-        p = _as_poses(pose)
+        p = as_poses(pose)
         h, w = self.shape
         s = self.supersample
         d = self._sensors.read(track, p).reshape(p.shape[0], h, w, s * s)

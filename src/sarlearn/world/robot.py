@@ -8,6 +8,8 @@ the wheel speeds change.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
@@ -61,10 +63,27 @@ def step_poses(
         )
     if not (np.isfinite(vl).all() and np.isfinite(vr).all()):
         raise NonFiniteError("step_poses: wheel speeds contain NaN or infinite values")
-    return _advance(p, vl, vr, axle, dt, out)
+    return advance(p, vl, vr, axle, dt, out)
 
 
-def _advance(
+def arc_formula(x: Any, y: Any, th: Any, vl: Any, vr: Any, axle: Any, dt: Any) -> Any:
+    """The exact arc, for numbers or arrays: ``(x, y, heading)`` after one control cycle.
+
+    Written once: :func:`advance` applies it to arrays and the compiled engine compiles this
+    very function with numba.
+    """
+    turn = (vr - vl) * (dt / axle)
+    # np.sinc(x) = sin(pi x) / (pi x): the chord of an arc of angle a is 2 r sin(a/2).
+    chord = (vr + vl) * (0.5 * dt) * np.sinc(turn * (0.5 / np.pi))
+    mid = th + 0.5 * turn
+    return (
+        x + chord * np.cos(mid),
+        y + chord * np.sin(mid),
+        (th + turn + np.pi) % (2.0 * np.pi) - np.pi,
+    )
+
+
+def advance(
     p: NDArray[np.float64],
     vl: NDArray[np.float64],
     vr: NDArray[np.float64],
@@ -73,15 +92,12 @@ def _advance(
     out: NDArray[np.float64] | None,
 ) -> NDArray[np.float64]:
     """:func:`step_poses` without validation (hot path)."""
-    turn = (vr - vl) * (dt / axle)
-    # np.sinc(x) = sin(pi x) / (pi x): the chord of an arc of angle a is 2 r sin(a/2).
-    chord = (vr + vl) * (0.5 * dt) * np.sinc(turn * (0.5 / np.pi))
-    mid = p[:, 2] + 0.5 * turn
+    x, y, th = arc_formula(p[:, 0], p[:, 1], p[:, 2], vl, vr, axle, dt)
     if out is None:
         out = np.empty_like(p)
-    out[:, 0] = p[:, 0] + chord * np.cos(mid)
-    out[:, 1] = p[:, 1] + chord * np.sin(mid)
-    out[:, 2] = (p[:, 2] + turn + np.pi) % (2.0 * np.pi) - np.pi
+    out[:, 0] = x
+    out[:, 1] = y
+    out[:, 2] = th
     return out
 
 
@@ -104,4 +120,4 @@ def arc_pose(
     return np.array([cx + r * np.sin(th2), cy - r * np.cos(th2), float(wrap_angle(th2))])
 
 
-__all__ = ["arc_pose", "step_poses", "wrap_angle"]
+__all__ = ["advance", "arc_formula", "arc_pose", "step_poses", "wrap_angle"]

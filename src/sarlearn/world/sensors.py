@@ -45,13 +45,13 @@ class GroundSensors:
 
     def world_points(self, pose: ArrayLike) -> NDArray[np.float64]:
         """Sensor positions in world coordinates: pose ``(P, 3)`` -> ``(P, n, 2)``."""
-        x, y = self._world_xy(_as_poses(pose))
+        x, y = self._world_xy(as_poses(pose))
         return np.stack([x, y], axis=-1)
 
     def read(self, track: Track, pose: ArrayLike) -> NDArray[np.float64]:
         """Darkness under each sensor: pose ``(P, 3)`` -> ``(P, n)`` in [0, 1]."""
-        x, y = self._world_xy(_as_poses(pose))
-        return track._lookup(x, y)
+        x, y = self._world_xy(as_poses(pose))
+        return track.lookup(x, y)
 
     def _world_xy(self, p: NDArray[np.float64]) -> tuple[NDArray, NDArray]:
         """``(P, 3)`` poses -> x, y ``(P, n)`` of every sensor (hot path)."""
@@ -65,7 +65,7 @@ class GroundSensors:
         return f"GroundSensors(n={len(self)})"
 
 
-def _as_poses(pose: ArrayLike) -> NDArray[np.float64]:
+def as_poses(pose: ArrayLike) -> NDArray[np.float64]:
     p = np.asarray(pose, dtype=np.float64)
     if p.ndim == 1 and p.shape[0] == 3:
         p = p[None, :]
@@ -104,4 +104,11 @@ def ground_sensors(cfg: WorldConfig) -> GroundSensors:
     return reflex_pair(cfg) + predictor_rows(cfg)
 
 
-__all__ = ["GroundSensors", "ground_sensors", "predictor_rows", "reflex_pair", "row_positions"]
+__all__ = [
+    "GroundSensors",
+    "as_poses",
+    "ground_sensors",
+    "predictor_rows",
+    "reflex_pair",
+    "row_positions",
+]

@@ -13,9 +13,10 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from sarlearn.config import WorldConfig
 from sarlearn.errors import NonFiniteError, ShapeError
-from sarlearn.perception import mirror_differences, n_camera_predictors, segment_grid
+from sarlearn.motor import reflex_error, wheel_speeds
+from sarlearn.perception import darkness_predictors, n_camera_predictors
 from sarlearn.world.camera import PinholeCamera
-from sarlearn.world.robot import _advance
+from sarlearn.world.robot import advance
 from sarlearn.world.sensors import GroundSensors, predictor_rows, reflex_pair
 from sarlearn.world.start import start_pose, start_poses
 from sarlearn.world.track import Track
@@ -68,8 +69,10 @@ class SimWorld:
         fit_camera = cfg.inputs == "camera" if camera is None else camera
         self.camera = PinholeCamera.from_config(cfg.camera) if fit_camera else None
         self.starts = self._start_poses(rng)
-        # Hot-path constants.
-        self._axle, self._dt = float(cfg.axle), float(cfg.dt)
+        self.axle = float(cfg.axle)
+        """Distance between the wheels (units)."""
+        self.dt = float(cfg.dt)
+        """Duration of one control cycle (s)."""
         self._gain = float(cfg.error_gain)
         self.reset()
 
@@ -111,6 +114,31 @@ class SimWorld:
         self._lost[:] = 0
         self._sense()
 
+    def state_dict(self) -> dict[str, NDArray[np.generic]]:
+        """Copies of the world's state: ``pose`` ``(P, 3)``, ``lost`` ``(P,)`` (steps without
+        seeing the line), ``ground`` ``(P, n_sensors)`` (float64, the reading at ``pose``) and
+        ``steps``. With :meth:`load_state_dict` this is how a compiled engine takes the state
+        out and puts it back (the reading is not re-sensed, so it round-trips exactly)."""
+        return {
+            "pose": self._pose.copy(),
+            "lost": self._lost.copy(),
+            "ground": self._ground.copy(),
+            "steps": np.array(self.steps),
+        }
+
+    def load_state_dict(self, state: dict[str, ArrayLike]) -> None:
+        """Restore a state written by :meth:`state_dict` (same population and sensors)."""
+        pose = np.array(state["pose"], dtype=np.float64)
+        lost = np.array(state["lost"], dtype=np.int64)
+        ground = np.array(state["ground"], dtype=np.float64)
+        expected = {"pose": (self.population, 3), "lost": (self.population,),
+                    "ground": (self.population, len(self.sensors))}  # fmt: skip
+        for key, arr in (("pose", pose), ("lost", lost), ("ground", ground)):
+            if arr.shape != expected[key]:
+                raise ShapeError(f"SimWorld state {key}: expected {expected[key]}, got {arr.shape}")
+        self._pose, self._lost, self._ground = pose, lost, ground
+        self.steps = int(np.asarray(state["steps"]))
+
     @property
     def off_track(self) -> NDArray[np.bool_]:
         """``(P,)`` robots outside the arena or whose sensors have not seen the line for
@@ -147,7 +175,7 @@ class SimWorld:
             )
         if not (np.isfinite(vl).all() and np.isfinite(vr).all()):
             raise NonFiniteError("set_wheel_speeds: wheel speeds contain NaN or infinite values")
-        _advance(self._pose, vl, vr, self._axle, self._dt, out=self._pose)
+        advance(self._pose, vl, vr, self.axle, self.dt, out=self._pose)
         self.steps += 1
         self._sense()
         seen = (self._ground > LINE_SEEN).any(axis=1)
@@ -166,7 +194,7 @@ class SimWorld:
         """``(P,)`` reflex error ``e = error_gain * (left - right)`` (of ``ground`` if given,
         else of the current reading)."""
         g = self._ground if ground is None else np.asarray(ground)
-        return (self._gain * (g[:, 0] - g[:, 1])).astype(self.dtype, copy=False)
+        return reflex_error(g[:, 0], g[:, 1], self._gain).astype(self.dtype, copy=False)
 
     def predictors(
         self, ground: ArrayLike | None = None, frame: ArrayLike | None = None
@@ -178,7 +206,7 @@ class SimWorld:
             if f is None:
                 raise ShapeError("SimWorld.predictors: inputs='camera' needs a camera")
             cam = self.cfg.camera
-            out = mirror_differences(segment_grid(f, cam.grid_rows, cam.grid_cols))
+            out = darkness_predictors(f, cam.grid_rows, cam.grid_cols)
         else:
             g = self._ground if ground is None else np.asarray(ground)
             out = g[:, 2:]
@@ -195,9 +223,9 @@ class SimWorld:
         the current reflex error ``e``, and returns that ``e`` ``(P,)``. ``y = 0`` is the
         reflex alone.
         """
-        e = self._gain * (self._ground[:, 0] - self._ground[:, 1])
-        u = e + self.cfg.net_gain * np.asarray(steering, dtype=np.float64)
-        self.set_wheel_speeds(self.cfg.speed - u, self.cfg.speed + u)
+        e = reflex_error(self._ground[:, 0], self._ground[:, 1], self._gain)
+        y = np.asarray(steering, dtype=np.float64)
+        self.set_wheel_speeds(*wheel_speeds(self.cfg.speed, e, y, self.cfg.net_gain))
         return e.astype(self.dtype, copy=False)
 
     def _sense(self) -> None:

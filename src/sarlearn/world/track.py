@@ -17,6 +17,7 @@ the arena, and is exactly 0 beyond. A compiled engine must reproduce exactly thi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -31,6 +32,19 @@ IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP")
 
 #: Smallest accepted image side, in pixels.
 MIN_PIXELS = 8
+
+
+class LookupTable(NamedTuple):
+    """What the bilinear lookup reads: ``flat`` is the padded image, row-major, with ``stride``
+    values per row; a point (x, y) maps to ``u = x inv + 0.5``, ``v = (height - y) inv + 0.5``,
+    clamped to ``[0, umax]`` and ``[0, vmax]``."""
+
+    flat: NDArray[np.float64]
+    stride: int
+    inv: float
+    height: float
+    umax: float
+    vmax: float
 
 
 class Track:
@@ -140,10 +154,11 @@ class Track:
         if not np.isfinite(p).all():
             raise NonFiniteError("Track.darkness: points contain NaN or infinite values")
         flat = p.reshape(-1, 2)
-        return self._lookup(flat[:, 0], flat[:, 1]).reshape(p.shape[:-1])
+        return self.lookup(flat[:, 0], flat[:, 1]).reshape(p.shape[:-1])
 
-    def _lookup(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
-        """Bilinear lookup without validation (hot path); x, y of equal shape."""
+    def lookup(self, x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.float64]:
+        """:meth:`darkness` without validation (hot path): x, y float64 arrays of equal shape,
+        left unchanged."""
         # Coordinates in the padded image: pixel j of the image is column j + 1.
         u = x * self._inv + 0.5
         v = (self.height - y) * self._inv + 0.5
@@ -163,6 +178,14 @@ class Track:
         bottom += (f[k + 1] - bottom) * fu
         top += (bottom - top) * fv
         return top
+
+    @property
+    def lookup_table(self) -> LookupTable:
+        """The padded image and constants of the bilinear lookup, for compiled engines: they
+        read exactly what :meth:`lookup` reads (one padding and clamping rule)."""
+        return LookupTable(
+            self.padded.ravel(), self._stride, self._inv, self.height, self._umax, self._vmax
+        )
 
     @property
     def padded(self) -> NDArray[np.float64]:
@@ -195,7 +218,7 @@ class Track:
         path = Path(path)
         img = read_darkness(path)
         if normalise:
-            img = _normalise(img)
+            img = normalise_darkness(img)
         return cls(img, arena, name=path.name)
 
     def to_uint8(self) -> NDArray[np.uint8]:
@@ -289,7 +312,7 @@ def _to_grey(im: object) -> NDArray[np.float64]:
     return np.asarray(im.convert("L"), dtype=np.float64) / 255.0
 
 
-def _normalise(dark: NDArray[np.float64]) -> NDArray[np.float64]:
+def normalise_darkness(dark: NDArray[np.float64]) -> NDArray[np.float64]:
     """Stretch darkness so the floor reads 0 and the darkest pixel 1.
 
     The floor level is the median (most of an image is floor) plus a dead zone: four robust
@@ -305,4 +328,11 @@ def _normalise(dark: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.clip((dark - floor) / (top - floor), 0.0, 1.0)
 
 
-__all__ = ["DARK", "IMAGE_FORMATS", "Track", "read_darkness"]
+__all__ = [
+    "DARK",
+    "IMAGE_FORMATS",
+    "LookupTable",
+    "Track",
+    "normalise_darkness",
+    "read_darkness",
+]

@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from sarlearn.errors import TrackError
-from sarlearn.world.track import Track, _normalise
+from sarlearn.world.track import Track, normalise_darkness
 
 _REF = 250.0  # arena size the geometries below are designed for
 
@@ -468,7 +468,7 @@ def photo_floor(
                 break
         floor += rng.uniform(0.25, 0.5) * np.exp(-((xx - c[0]) ** 2 + (yy - c[1]) ** 2) / r**2)
     raw = np.maximum(floor, strokes) + rng.normal(0.0, 0.03, floor.shape)
-    return _normalise(np.clip(raw, 0.0, 1.0))
+    return normalise_darkness(np.clip(raw, 0.0, 1.0))
 
 
 def _periodic_noise(u: NDArray, rng: np.random.Generator, modes: int = 6) -> NDArray:

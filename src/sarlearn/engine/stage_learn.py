@@ -1,0 +1,278 @@
+"""Compiled learning stage: the relevance filters, the teaching signals of the rule's recipe
+(where the sign is taken, what carries the signal back) and the update of one agent.
+
+Numpy twins: :class:`sarlearn.rules.relevance.Relevance`, the rule classes of
+:mod:`sarlearn.rules` (their recipes in :mod:`sarlearn.recipes`) and
+:meth:`sarlearn.rules.base.LearningRule.step`."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from sarlearn.engine.codes import (
+    CARRY_DIRECT,
+    CARRY_FEEDBACK,
+    CARRY_NONE,
+    CARRY_WEIGHT_SIGNS,
+    I_BIAS,
+    I_CARRIER,
+    I_N_LAYERS,
+    I_NORMALISE,
+    I_OUTPUT_SHARE,
+    I_REL_CAP,
+    I_REL_FORWARD,
+    I_SIGN_AT,
+    I_SLOPE_GATE,
+    I_USES_REL,
+    I_WEIGHT_BOUND,
+    SIGN_LOCAL,
+    SIGN_OUTPUT,
+    SIGN_PATH,
+    STATUS_OK,
+    STATUS_WEIGHTS_NONFINITE,
+    T_1_DECAY,
+    T_1_LOWPASS,
+    T_DECAY,
+    T_EPS,
+    T_FLUSH,
+    T_GAIN,
+    T_LOWPASS,
+    T_ONE,
+    T_OUT_INV,
+    T_REL_CAP,
+    T_SLOPE0_INV,
+    T_WEIGHT_BOUND,
+    T_ZERO,
+)
+from sarlearn.engine.stage_forward import dot, forward_layer, nonfinite, sign_of
+
+
+@njit(cache=True, inline="always")
+def bound_row(W, p, row, nin, c_b, zero, tmp, inside, k):
+    """Max-norm bound of one row (``LearningRule._bounded``): scale it back onto ||w|| = bound
+    if it lies outside; ``inside[p, k]`` records whether it was found inside."""
+    n2 = dot(W, p, row, W, p, row, nin, zero)
+    if n2 > c_b * c_b:
+        tmp[p, 0] = c_b / math.sqrt(n2)
+        f = tmp[p, 0]
+        for j in range(nin):
+            W[p, row + j] = W[p, row + j] * f
+        inside[p, k] = 0
+    else:
+        inside[p, k] = 1
+
+
+@njit(cache=True, inline="always")
+def learn(
+    p,
+    e64,
+    count,
+    decay64,
+    ipar,
+    tpar,
+    fy1,
+    sizes,
+    woff,
+    noff,
+    W,
+    bias,
+    post,
+    slope,
+    sig,
+    rfw,
+    tmp,
+    lr,
+    rel_m,
+    rel_n,
+    fb,
+    boff,
+    readout,
+    inside,
+):
+    """One rule step of agent p after :func:`forward`, with the closed-loop error e64.
+
+    With a weight bound, ``inside[p, k]`` is 1 while neuron k's incoming weights are unchanged
+    since a check found them within the bound: checking them again would change nothing, so
+    such rows are skipped (bit-identical), which keeps a step with ``e = 0`` cheap.
+
+    ``count`` is the relevance's step count after this step (for the normalisation's bias
+    correction). Returns (status, layer): the first layer that became non-finite, if any.
+    """
+    zero, one = tpar[T_ZERO], tpar[T_ONE]
+    c_low, c_1low, c_gain = tpar[T_LOWPASS], tpar[T_1_LOWPASS], tpar[T_GAIN]
+    c_dec, c_1dec, c_eps = tpar[T_DECAY], tpar[T_1_DECAY], tpar[T_EPS]
+    L = ipar[I_N_LAYERS]
+    sign_at = ipar[I_SIGN_AT]
+    carrier = ipar[I_CARRIER]
+    uses_rel = ipar[I_USES_REL] != 0
+    rel_forward = ipar[I_REL_FORWARD] != 0
+    normalise = ipar[I_NORMALISE] != 0
+    has_bias = ipar[I_BIAS] != 0
+    n_out = sizes[L]
+    n_neurons = noff[L]
+    oo = noff[L - 1]
+    sign_out = sign_at in (SIGN_OUTPUT, SIGN_PATH)
+    sign_hidden = sign_at == SIGN_PATH
+
+    tmp[p, 0] = e64  # the store casts e to the dtype, as the rule does
+    E = tmp[p, 0]
+    absE = abs(E)
+    r = one
+    if uses_rel:
+        # Relevance.__call__: m = a m + (1 - a)|e|; n = d n + (1 - d)|e|; r = g m [/ n_hat]
+        flush = tpar[T_FLUSH]
+        m = rel_m[p] * c_low
+        m += c_1low * absE
+        if abs(m) < flush:
+            m = zero  # decayed to (almost) nothing: exactly 0 (sarlearn.numerics)
+        rel_m[p] = m
+        if normalise:
+            nn = rel_n[p] * c_dec
+            nn += c_1dec * absE
+            if abs(nn) < flush:
+                nn = zero
+            rel_n[p] = nn
+        r = c_gain * m
+        if normalise:
+            tmp[p, 0] = 1.0 - math.pow(decay64, float(count))
+            mean = rel_n[p] / tmp[p, 0]
+            r = r / max(mean, c_eps)
+        if ipar[I_REL_CAP] != 0:
+            r = min(r, tpar[T_REL_CAP])  # a bounded step
+
+    if E == 0:
+        # Every rule's teaching signals are then exactly 0 (E or sign(E) is a factor of each),
+        # so the update would add exact zeros: skip it (bit-identical). A weight bound still
+        # rescales the rows not known to be inside it.
+        if ipar[I_WEIGHT_BOUND] != 0:
+            c_b = tpar[T_WEIGHT_BOUND]
+            for li in range(L):
+                nin = sizes[li]
+                for i in range(sizes[li + 1]):
+                    k = noff[li] + i
+                    if inside[p, k] == 0:
+                        bound_row(W, p, woff[li] + i * nin, nin, c_b, zero, tmp, inside, k)
+        return STATUS_OK, -1
+
+    # teaching signals of every layer, top-down (sig: d_l, or s_l before the relevance)
+    if carrier == CARRY_NONE:  # the global error broadcast to every neuron
+        gs = sign_of(E, one, zero)
+        for k in range(n_neurons):
+            if rel_forward:
+                sig[p, k] = gs * sign_of(slope[p, k], one, zero)
+            else:
+                sig[p, k] = gs * r * slope[p, k]
+    else:
+        for i in range(n_out):
+            v = E * slope[p, oo + i]
+            if sign_out:
+                v = sign_of(v, one, zero)
+            sig[p, oo + i] = v
+        for li in range(L - 2, -1, -1):
+            o = noff[li]
+            nl = sizes[li + 1]
+            nu = sizes[li + 2]
+            ou = noff[li + 1]
+            if carrier == CARRY_DIRECT:
+                # d_l = (B_l e) f'(h_l), e broadcast to every output; B_l (n_l, n_out)
+                bo = boff[li]
+                for j in range(nl):
+                    acc = zero
+                    for k in range(n_out):
+                        acc += fb[p, bo + j * n_out + k] * E
+                    sig[p, o + j] = acc * slope[p, o + j]
+                continue
+            # carry layer l+1's signal back: W_{l+1}^T d_{l+1}, or its stand-in
+            if carrier == CARRY_FEEDBACK:
+                bo = boff[li]  # B_{li+1}: (n_l, n_u)
+                for j in range(nl):
+                    tmp[p, j] = dot(fb, p, bo + j * nu, sig, p, ou, nu, zero)
+            else:
+                wo = woff[li + 1]  # W_{l+1}: (n_u, n_l)
+                for j in range(nl):
+                    tmp[p, j] = zero
+                for k in range(nu):
+                    c = sig[p, ou + k]
+                    row = wo + k * nl
+                    if carrier == CARRY_WEIGHT_SIGNS:
+                        for j in range(nl):
+                            tmp[p, j] += c * sign_of(W[p, row + j], one, zero)
+                    else:
+                        for j in range(nl):
+                            tmp[p, j] += c * W[p, row + j]
+            for j in range(nl):
+                v = tmp[p, j] * slope[p, o + j]
+                if sign_hidden:
+                    v = sign_of(v, one, zero)
+                sig[p, o + j] = v
+        if sign_at == SIGN_LOCAL:
+            for k in range(n_neurons):
+                sig[p, k] = sign_of(sig[p, k], one, zero)
+
+    # fold the relevance in
+    if uses_rel:
+        if rel_forward:
+            # r_1 = |r f'(h_1)|, r_l = |(W_l r_{l-1}) f'(h_l)|
+            for i in range(sizes[1]):
+                rfw[p, i] = abs(r * slope[p, i])
+            for li in range(1, L):
+                o = noff[li]
+                nout = sizes[li + 1]
+                forward_layer(W, p, woff[li], rfw, noff[li - 1], rfw, o, sizes[li], nout, zero)
+                for i in range(nout):
+                    rfw[p, o + i] = abs(rfw[p, o + i] * slope[p, o + i])
+            for k in range(n_neurons):
+                sig[p, k] = rfw[p, k] * sig[p, k]
+        elif carrier != CARRY_NONE:
+            for k in range(n_neurons):
+                sig[p, k] = r * sig[p, k]
+    if ipar[I_SLOPE_GATE] != 0:
+        # d_l * (f'(h_l) / f'(0)): a local size; the signs above travelled back alone
+        c_inv0 = tpar[T_SLOPE0_INV]
+        for k in range(n_neurons):
+            sig[p, k] = sig[p, k] * (slope[p, k] * c_inv0)
+    if ipar[I_OUTPUT_SHARE] != 0:
+        # output k's step times |readout_k| / max|readout|, after the backward path
+        c_oinv = tpar[T_OUT_INV]
+        for k in range(n_out):
+            sig[p, oo + k] = sig[p, oo + k] * (abs(readout[k]) * c_oinv)
+
+    # apply: W_l += (d_l x_{l-1}^T) * lr_l, b_l += lr_l d_l; then bound and check finiteness
+    bounded = ipar[I_WEIGHT_BOUND] != 0
+    c_b = tpar[T_WEIGHT_BOUND]
+    for li in range(L):
+        nin = sizes[li]
+        nout = sizes[li + 1]
+        o = noff[li]
+        lrl = lr[p, li]
+        wo = woff[li]
+        bad = False
+        for i in range(nout):
+            c = sig[p, o + i]
+            if c == 0 and (not bounded or inside[p, o + i] != 0):
+                continue  # adding exact zeros (to a row inside the bound) changes nothing
+            row = wo + i * nin
+            a = lrl * c  # the rule's (lr d) x^T, same order
+            if c == 0:
+                pass
+            elif li == 0:
+                for j in range(nin):
+                    W[p, row + j] = W[p, row + j] + a * fy1[p, j]
+            else:
+                xo = noff[li - 1]
+                for j in range(nin):
+                    W[p, row + j] = W[p, row + j] + a * post[p, xo + j]
+            if bounded:
+                bound_row(W, p, row, nin, c_b, zero, tmp, inside, o + i)
+            if nonfinite(W, p, row, nin, zero):
+                bad = True
+            if has_bias:
+                bias[p, o + i] += a
+                if not np.isfinite(bias[p, o + i]):
+                    bad = True
+        if bad:
+            return STATUS_WEIGHTS_NONFINITE, li
+    return STATUS_OK, -1

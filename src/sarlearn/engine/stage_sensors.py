@@ -1,0 +1,65 @@
+"""Compiled sensors stage: the bilinear lookup and the ground sensors of one agent.
+
+Numpy twin: :meth:`sarlearn.world.track.Track.lookup` (the same padded table,
+:attr:`~sarlearn.world.track.Track.lookup_table`) and
+:meth:`sarlearn.world.sensors.GroundSensors.read`."""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from sarlearn.engine.codes import (
+    I_STRIDE,
+    W_HEIGHT,
+    W_INV,
+    W_LINE_SEEN,
+    W_UMAX,
+    W_VMAX,
+)
+
+
+@njit(cache=True, inline="always")
+def lookup(img, stride, inv, height, umax, vmax, x, y):
+    """Bilinear darkness at (x, y): exactly ``Track.lookup`` (padded image, clamped)."""
+    u = x * inv + 0.5
+    v = (height - y) * inv + 0.5
+    u = min(max(u, 0.0), umax)
+    v = min(max(v, 0.0), vmax)
+    j = int(u)
+    i = int(v)
+    fu = u - j
+    fv = v - i
+    k = i * stride + j
+    top = img[k]
+    top += (img[k + 1] - top) * fu
+    k += stride
+    bottom = img[k]
+    bottom += (img[k + 1] - bottom) * fu
+    top += (bottom - top) * fv
+    return top
+
+
+@njit(cache=True, inline="always")
+def sense(p, pose, ground, lost, img, sx, sy, wpar, ipar):
+    """Read every ground sensor at the current pose; update the lost-line counter."""
+    stride = ipar[I_STRIDE]
+    inv, height, umax, vmax = wpar[W_INV], wpar[W_HEIGHT], wpar[W_UMAX], wpar[W_VMAX]
+    px, py, th = pose[p, 0], pose[p, 1], pose[p, 2]
+    c = math.cos(th)
+    s = math.sin(th)
+    seen = False
+    line_seen = wpar[W_LINE_SEEN]
+    for k in range(sx.shape[0]):
+        # GroundSensors._world_xy: x = px + c sx - s sy, y = py + s sx + c sy
+        xw = px + c * sx[k] - s * sy[k]
+        yw = py + s * sx[k] + c * sy[k]
+        g = lookup(img, stride, inv, height, umax, vmax, xw, yw)
+        ground[p, k] = g
+        if g > line_seen:
+            seen = True
+    if seen:
+        lost[p] = 0
+    else:
+        lost[p] += 1
