@@ -194,7 +194,7 @@ class WorldConfig(_Section):
     """The simulated line-following world (SPEC section 4)."""
 
     track: str = Field("curvy", description="Built-in track name or path to a PNG/JPEG image.")
-    track_seed: int = Field(0, description="Seed of the 'random' track generator.")
+    track_seed: int = Field(0, ge=0, description="Seed of the 'random' track generator.")
     arena: float = Field(
         250.0, gt=0, description="Side of the square arena (units); an image's longer side."
     )
@@ -252,7 +252,7 @@ class RunConfig(_Section):
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     filters: FilterConfig = Field(default_factory=FilterConfig)
     world: WorldConfig = Field(default_factory=WorldConfig)
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="Seed of weights, world and rule (numpy needs >= 0).")
     steps: int = Field(5000, ge=1)
     warmup: int = Field(200, ge=0, description="Steps before the success criterion may start.")
     success_window: int = Field(200, ge=1, description="Moving-sum window of |e|.")
@@ -287,9 +287,15 @@ def read_toml(path: str | Path, what: str) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{what} not found: {path}")
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{what} {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{what} {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8 TOML"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
 
 
 def parse_assignment(text: str, flag: str = "--set") -> tuple[str, Any]:
