@@ -34,6 +34,8 @@ CONFIG = "config.json"
 #: Folder of the trace written as it goes: one ``<start>-<end>.npz`` file per checkpoint, each
 #: holding the raw records of steps ``[start, end)``. Compacted into trace.parquet at the end.
 PARTS = "trace.parts"
+#: Camera frames ``(T, H, W)`` of a run recorded for replay (float64, exact).
+FRAMES = "frames.npy"
 CHECKPOINT_FORMAT = 1
 
 
@@ -94,6 +96,13 @@ def write_trace(path: str | Path, frame: pd.DataFrame) -> Path:
     """Atomically write the trace as Parquet."""
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def write_frames(path: str | Path, frames: np.ndarray) -> Path:
+    """Atomically write camera frames ``(T, H, W)`` as a .npy file (exact values)."""
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(frames))
     return atomic_write_bytes(path, buf.getvalue())
 
 
@@ -186,6 +195,7 @@ def load_checkpoint(path: str | Path, shared: Mapping[str, object] | None = None
 __all__ = [
     "CHECKPOINT",
     "CONFIG",
+    "FRAMES",
     "PARTS",
     "SUMMARY",
     "TRACE",
@@ -198,6 +208,7 @@ __all__ = [
     "read_trace",
     "save_checkpoint",
     "trace_frame",
+    "write_frames",
     "write_json",
     "write_part",
     "write_trace",

@@ -20,8 +20,8 @@ from sarlearn.config import RunConfig
 from sarlearn.errors import ConfigError, SarlearnError
 
 #: Bytes of memory per step at the end of a run (records, their merged copy, the trace
-#: table and its Parquet buffer; measured on 200,000-step runs), plus 16 per logged sensor.
-MEMORY_PER_STEP = 500
+#: table and its Parquet buffer; measured on 200,000-step runs), plus 16 per logged sensor value.
+MEMORY_PER_STEP = 700
 #: Bytes of trace.parquet per step (measured: about 60-120 with the default network).
 DISK_PER_STEP = 150
 #: A run whose estimated memory exceeds this fraction of the machine's memory is refused.
@@ -86,8 +86,7 @@ def check_run_size(
             f"steps = {cfg.steps:,} is too long for one run: {est.describe()}; this machine "
             f"has {_size(ram)} of memory and a run keeps its trace in memory until it ends "
             f"(limit: {MEMORY_FRACTION:.0%} of it, about "
-            f"{int(MEMORY_FRACTION * ram / est.memory * cfg.steps):,} steps). Split the run: "
-            "fewer steps, then continue from network.npz"
+            f"{int(MEMORY_FRACTION * ram / est.memory * cfg.steps):,} steps); use fewer steps"
         )
     folder = _existing_parent(Path(out) if out is not None else Path("runs"))
     try:

@@ -18,6 +18,8 @@ Output folder::
     weights.png      weight change per layer over time
     network.npz      the final network (absent for the reflex alone)
     run.mp4 / .gif   with video=True
+    frames.npy       camera frames (T, H, W), with record_ground=True and camera inputs
+    trace.parts/     the trace so far, one file per checkpoint (removed once the run has ended)
     checkpoint.pkl   the last checkpoint (removed once the run has ended for good)
 """
 
@@ -178,7 +180,7 @@ class Records:
 def trace_table(rec: dict[str, np.ndarray]) -> Any:
     """The trace DataFrame of agent 0, with the sampled weight change per layer carried
     forward to every step as columns ``weight_change_l<i>`` (0 before the first sample)."""
-    cols = {k: v for k, v in rec.items() if k not in ("weight_steps", "weight_change")}
+    cols = {k: v for k, v in rec.items() if k not in ("weight_steps", "weight_change", "frame")}
     if not cols:
         cols = {"step": np.zeros(0, np.int64), "error": np.zeros((1, 0))}
     frame = outputs.trace_frame(cols, agent=0)
@@ -640,6 +642,8 @@ def _write_outputs(
             "network.npz",
             lambda: outputs.atomic_write_with(out / "network.npz", loop.agent.network.save),
         )
+    if final and "frame" in rec:  # camera frames of a recorded run, for replay
+        attempt("frames.npy", lambda: outputs.write_frames(out / outputs.FRAMES, rec["frame"][0]))
     if final and video and rec:
         attempt("video", lambda: write_run_video(out, rec, loop.robot, cfg))
     steps = int(stats["steps"])

@@ -280,6 +280,7 @@ def load_track(
                 f"track {key!r}: arena, resolution and line_width must be > 0, got "
                 f"{arena}, {resolution}, {line_width}"
             )
+        check_image_size(key, arena, resolution)
         # Generated tracks are read-only, so one cached copy serves every caller.
         return _generated(key, float(arena), int(seed), float(resolution), float(line_width))
     path = Path(name_or_path)
@@ -288,7 +289,33 @@ def load_track(
             f"unknown track {key!r}: not a built-in track ({', '.join(TRACK_NAMES)}) "
             f"and no such image file"
         )
-    return Track.from_image(path, arena, normalise=normalise)
+    return Track.from_image(path, arena, normalise=normalise, resolution=resolution)
+
+
+#: Largest generated track image, in pixels (8000 x 8000; 512 MB as float64): the image is
+#: rasterised and kept in memory as float64, with a padded copy for the engines.
+MAX_TRACK_PIXELS = 64_000_000
+
+
+def check_image_size(name: str, arena: float, resolution: float) -> None:
+    """Refuse a generated track image too small to hold a line or too large for memory."""
+    from sarlearn.world.track import MIN_PIXELS
+
+    side = arena * resolution
+    if side < MIN_PIXELS:
+        raise TrackError(
+            f"track {name!r}: arena {arena:g} units at {resolution:g} pixels per unit is "
+            f"{side:.3g} pixels wide, below the minimum of {MIN_PIXELS} (raise world.arena or "
+            "world.resolution)"
+        )
+    if side * side > MAX_TRACK_PIXELS:
+        gib = side * side * 8 * 2 / 2**30  # the image and its padded copy
+        raise TrackError(
+            f"track {name!r}: arena {arena:g} units at {resolution:g} pixels per unit would be "
+            f"a {side:,.0f} x {side:,.0f} pixel image needing about {gib:,.0f} GiB of memory; "
+            f"the limit is {MAX_TRACK_PIXELS:,} pixels (resolution <= "
+            f"{(MAX_TRACK_PIXELS**0.5) / arena:.3g} for this arena)"
+        )
 
 
 def describe(name: str) -> str:
