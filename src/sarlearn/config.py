@@ -330,8 +330,9 @@ def parse_config(data: dict[str, Any], source: str = "config") -> RunConfig:
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        lines = []
+        problems = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"]) or "(root)"
-            lines.append(f"  {where}: {err['msg']}")
-        raise ConfigError(f"invalid {source}:\n" + "\n".join(lines)) from None
+            problems.append(f"{where}: {err['msg']}")
+        # One line, so the CLI's error stays one clear line whatever the number of problems.
+        raise ConfigError(f"invalid {source}: " + "; ".join(problems)) from None
