@@ -337,7 +337,7 @@ def run_follow(
         _prepare_out_dir(out, cfg)
 
     _compile(loop, progress, console)
-    t_summary = time.perf_counter()
+    t_summary = -math.inf  # the first checkpoint writes a provisional summary
     start_step = loop.t
     bar = _Progress(
         progress, cfg.steps, start_step, f"{cfg.rule.name} on {cfg.world.track}", console
@@ -446,8 +446,9 @@ ERROR_FILE = "error.txt"
 #: loses at most about ``max(checkpoint_every steps, MIN_CHECKPOINT_SECONDS)`` of work.
 MIN_CHECKPOINT_SECONDS = 2.0
 
-#: Seconds between provisional summaries (at checkpoints): each one reads the whole error
-#: trace, so writing it at every checkpoint of a long run would make the run's cost quadratic.
+#: Seconds between provisional summaries (at the first checkpoint, then at the first checkpoint
+#: this long after the previous summary): each one reads the whole error trace, so writing it
+#: at every checkpoint of a long run would make the run's cost quadratic.
 SUMMARY_EVERY_S = 10.0
 
 
