@@ -228,8 +228,9 @@ def rasterise(line: ArrayLike, arena: float, resolution: float, line_width: floa
     off = np.arange(-reach, reach + 1)
     oc, orow = (g.ravel() for g in np.meshgrid(off, off))
     img = np.zeros(n * n)
-    for lo in range(0, len(a), 2048):
-        sa, sb = a[lo : lo + 2048], b[lo : lo + 2048]
+    per = max(1, min(2048, 2_000_000 // len(oc)))  # segments per batch: bounded memory
+    for lo in range(0, len(a), per):
+        sa, sb = a[lo : lo + per], b[lo : lo + per]
         base = np.round(sa).astype(np.intp)
         cols = base[:, :1] + oc  # (S, K) candidate pixels around each segment start
         rows = base[:, 1:] + orow
@@ -281,6 +282,12 @@ def load_track(
                 f"{arena}, {resolution}, {line_width}"
             )
         check_image_size(key, arena, resolution)
+        if line_width > arena / 8:
+            raise TrackError(
+                f"track {key!r}: line_width {line_width:g} is too wide for an arena of "
+                f"{arena:g} units (at most arena / 8 = {arena / 8:g}; the reflex sensors are "
+                "10 units apart)"
+            )
         # Generated tracks are read-only, so one cached copy serves every caller.
         return _generated(key, float(arena), int(seed), float(resolution), float(line_width))
     path = Path(name_or_path)
