@@ -172,8 +172,44 @@ SMALL_ONLY = {
 }
 
 
+#: Values that make a valid run, so that many cases get past validation and run.
+VALID = {
+    "seed": ["0", "7", str(2**70)],
+    "warmup": ["0", "10"],
+    "checkpoint_every": ["1", "7", "1000"],
+    "dtype": ['"float32"', '"float64"'],
+    "engine": ['"numpy"', '"auto"'],
+    "stop_at_success": ["true"],
+    "rule.lr": ["1e-4", "1e-2", "1e9"],
+    "rule.relevance.gain": ["0", "2"],
+    "rule.relevance.lowpass": ["0.5"],
+    "rule.relevance.mode": ['"forward"'],
+    "rule.relevance.normalise": ["true"],
+    "network.activation": ['"tanh"', '"linear"'],
+    "network.init": ['"uniform"', '"symmetric"'],
+    "network.bias": ["true"],
+    "network.zero_output": ["false"],
+    "filters.kind": ['"ico"', '"delay"'],
+    "filters.n_filters": ["1", "3"],
+    "world.arena": ["100", "250", "30"],
+    "world.line_width": ["1", "3", "12"],
+    "world.speed": ["0", "60"],
+    "world.dt": ["0.01", "0.2"],
+    "world.error_gain": ["0", "-50", "1e6"],
+    "world.net_gain": ["0", "50"],
+    "world.random_start": ["false"],
+    "world.start": ["[20.0, 20.0, 1.0]", "[1e9, 0.0, 0.0]"],
+    "world.inputs": ['"camera"'],
+    "world.camera.width": ["8"],
+    "world.off_track_after": ["1", "10"],
+}
+
+
 @st.composite
-def assignment(draw: st.DrawFn) -> str:
+def assignment(draw: st.DrawFn, valid: bool = False) -> str:
+    if valid:
+        key = draw(st.sampled_from(sorted(VALID)))
+        return f"{key}={draw(st.sampled_from(VALID[key]))}"
     key = draw(st.sampled_from(KEYS))
     pool = SMALL_ONLY.get(key)
     value = draw(st.sampled_from(pool)) if pool else draw(toml_value())
@@ -201,29 +237,39 @@ def maybe(draw: st.DrawFn, flag: str, values: st.SearchStrategy[str]) -> list[st
     return [flag, draw(values)] if draw(st.booleans()) else []
 
 
+def pick(draw: st.DrawFn, clean: bool, good: list[str], bad: list[str]) -> str:
+    """A good value, or (unless the case is clean) a good or a bad one."""
+    return draw(st.sampled_from(good if clean else good + bad))
+
+
 @st.composite
 def follow_case(draw: st.DrawFn) -> Case:
     case = Case(["follow", "--no-progress"], kind="follow")
     a = case.args
-    # Small by default, so that most runs finish in tens of milliseconds.
-    a += ["--steps", draw(st.sampled_from(["20", "30", "40", "1", "0", "-3", "abc", "1e3"]))]
-    a += ["--layers", draw(st.sampled_from(["2", "3,2", "2,2,2", "1", "0", "a", "", "4,3"]))]
-    a += maybe(draw, "--rule", st.sampled_from([*RULES, "bogus", "", "SAR"]))
-    track = draw(st.sampled_from([*TRACKS, "nope", "in/track.png", "in/missing.png", "in"]))
+    # Half the cases have well-formed options (the values they set may still be impossible),
+    # so that they get past parsing; runs are small, so they finish in tens of milliseconds.
+    clean = draw(st.booleans())
+    a += ["--steps", pick(draw, clean, ["20", "30", "40", "1"], ["0", "-3", "abc", "1e3"])]
+    a += ["--layers", pick(draw, clean, ["2", "3,2", "2,2,2", "4,3"], ["1,0", "a", "", "0"])]
+    a += maybe(draw, "--rule", st.sampled_from([*RULES, *([] if clean else ["bogus", "", "SAR"])]))
+    track = draw(st.sampled_from([*TRACKS, "in/track.png", "nope", "in/missing.png", "in"]))
     if track == "in/track.png":
         case.files["in/track.png"] = image_bytes(draw)
     a += ["--track", track]
-    a += maybe(draw, "--seed", st.sampled_from(["0", "1", "-1", str(2**70), "x", "1.5"]))
-    a += maybe(draw, "--lr", st.sampled_from(["1e-4", "0", "-1", "1e9", "nan", "inf", "x"]))
-    a += maybe(draw, "--inputs", st.sampled_from(["rows", "camera", "bogus"]))
-    for item in draw(st.lists(assignment(), max_size=3)):
+    seeds = ["0", "1", str(2**70)] + ([] if clean else ["-1", "x", "1.5"])
+    a += maybe(draw, "--seed", st.sampled_from(seeds))
+    rates = ["1e-4", "1e-2", "1e9"] + ([] if clean else ["0", "-1", "nan", "inf", "x"])
+    a += maybe(draw, "--lr", st.sampled_from(rates))
+    a += maybe(draw, "--inputs", st.sampled_from(["rows", "camera", *([] if clean else ["x"])]))
+    for item in draw(st.lists(assignment(valid=clean), max_size=3)):
         a += ["--set", item]
     if draw(st.integers(0, 4)) == 0:
         case.files["in/config.toml"] = draw(config_file())
         a += ["--config", "in/config.toml"]
     elif draw(st.integers(0, 9)) == 0:
         a += ["--config", draw(st.sampled_from(["in/none.toml", "in", ""]))]
-    out = draw(st.sampled_from(["out", "out", "out", "out/a/b", "", "in/file", "in"]))
+    outs = ["out", "out/a/b"] + ([] if clean else ["", "in/file", "in"])
+    out = draw(st.sampled_from(outs))
     if out == "in/file":
         case.files["in/file"] = b"x"
     if out == "in":
