@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -46,18 +45,16 @@ def test_robot_sensors_camera_and_paths_are_drawn(tmp_path: Path) -> None:
     assert world_image(world.track, paths=[gap, paths[:, 1, :2]]).shape == (750, 750, 3)
 
 
-def test_frames_are_fast_enough_for_videos() -> None:
+def test_video_frames_have_the_camera_inset() -> None:
+    # (frame speed, ~1 ms, is measured in benchmarks/test_bench_world.py)
     world = SimWorld(WorldConfig(track="oval"), camera=True)
     renderer = FrameRenderer(world.track, size=401, sensors=world.sensors, camera=world.camera)
     assert renderer.shape == (400, 400, 3)  # even sizes for video encoders
     trail = []
-    t = time.perf_counter()
     for _ in range(200):
         world.step()
         trail.append(world.pose[0, :2])
         frame = renderer.frame(world.pose, np.array(trail[-50:]), view=world.grab_frame())
-    elapsed = time.perf_counter() - t
     assert frame.shape == (400, 400, 3) and frame.dtype == np.uint8
-    assert elapsed < 4.0  # ~1 ms per frame normally
     # The camera inset sits in the top-right corner.
     assert frame[10:40, 300:395].std() > 10

@@ -48,10 +48,14 @@ from sarlearn.experiments import outputs
 from sarlearn.loop import ClosedLoop
 from sarlearn.metrics import (
     SuccessCriterion,
+    above_threshold,
+    moving_sum,
+    steering_max,
     steps_to_success,
     success_confirmed_at,
     success_mask,
     summarise_errors,
+    summarise_settling,
 )
 
 #: Steps per chunk between progress updates (checkpoints cut chunks further).
@@ -177,12 +181,20 @@ class Records:
         return self.column("error")[0] if self.chunks else np.zeros(0)
 
 
-def trace_table(rec: dict[str, np.ndarray]) -> Any:
+def trace_table(rec: dict[str, np.ndarray], criterion: SuccessCriterion | None = None) -> Any:
     """The trace DataFrame of agent 0, with the sampled weight change per layer carried
-    forward to every step as columns ``weight_change_l<i>`` (0 before the first sample)."""
+    forward to every step as columns ``weight_change_l<i>`` (0 before the first sample).
+
+    Per-layer records become columns ``saturated_<i>``; with a ``criterion`` the trace also
+    has ``moving_sum`` (of |e| over the success window) and ``above_threshold`` (the flag the
+    settling measures count; False before the criterion's first judged step).
+    """
     cols = {k: v for k, v in rec.items() if k not in ("weight_steps", "weight_change", "frame")}
     if not cols:
         cols = {"step": np.zeros(0, np.int64), "error": np.zeros((1, 0))}
+    if criterion is not None and "error" in cols:
+        cols["moving_sum"] = moving_sum(np.abs(cols["error"]), criterion.window)
+        cols["above_threshold"] = above_threshold(cols["error"], criterion)
     frame = outputs.trace_frame(cols, agent=0)
     wsteps, wvals = rec.get("weight_steps"), rec.get("weight_change")
     if wsteps is not None and wvals is not None and len(wsteps) and len(frame):
@@ -288,7 +300,11 @@ def run_follow(
     Returns:
         The summary written to ``summary.json``: ``rule``, ``seed``, ``track``, ``steps``
         (run), ``steps_requested``, ``steps_to_success`` (None if never), ``success``,
-        ``mean_abs_error``, ``mean_abs_error_first_1000``, ``mean_abs_error_last_1000``,
+        the settling measures of :func:`sarlearn.metrics.summarise_settling`
+        (``settled_step``, ``settled``, ``settle_window``, ``above_threshold_fraction``,
+        ``relapses``, ``steering_flips_per_1000``, ``saturated_steering_fraction``,
+        ``dead_units``, ``dead_layers``), ``mean_abs_error``, ``mean_abs_error_first_1000``,
+        ``mean_abs_error_last_1000``,
         ``final_moving_sum``, ``off_track_steps``, ``steps_per_second``, ``weight_change``
         (final, per layer), ``interrupted``, ``status`` (``finished``, ``interrupted``,
         ``diverged``, ``off_track`` or ``failed``), ``message``, ``resumed_from``,
@@ -592,6 +608,21 @@ def _write_outputs(
     errors = records.errors()
     off = records.column("off_track")[0] if records.chunks else None
     stats = summarise_errors(errors, off, crit, span=1000)
+    has_net = loop.agent.network is not None
+    # Cached columns (a provisional summary must not merge every record).
+    steering = records.column("steering")[0] if records.chunks else None
+    saturated = (
+        records.column("saturated")[0]
+        if records.chunks and "saturated" in records.chunks[0]
+        else None
+    )
+    settle = summarise_settling(
+        errors,
+        steering,
+        saturated,
+        crit,
+        steering_max(cfg.network.readout, cfg.network.activation) if has_net else None,
+    )
     wsamples = records.column("weight_change") if records.chunks else None
     wc = wsamples[0] if wsamples is not None and wsamples.shape[1] else None
     with np.errstate(over="ignore", invalid="ignore"):  # huge weights: inf, written as null
@@ -607,7 +638,10 @@ def _write_outputs(
             problems.append(f"{name}: {type(exc).__name__}: {exc}")
 
     if final:
-        attempt("trace.parquet", lambda: outputs.write_trace(out / outputs.TRACE, trace_table(rec)))
+        attempt(
+            "trace.parquet",
+            lambda: outputs.write_trace(out / outputs.TRACE, trace_table(rec, crit)),
+        )
     if final and figures_too and rec:
         from sarlearn.experiments import figures  # matplotlib: imported only when drawing
 
@@ -615,7 +649,12 @@ def _write_outputs(
         attempt(
             "learning.png",
             lambda: figures.learning_figure(
-                out / "learning.png", errors, crit, stats["steps_to_success"], title=label
+                out / "learning.png",
+                errors,
+                crit,
+                stats["steps_to_success"],
+                title=label,
+                settled_step=settle["settled_step"],
             ),
         )
         track = getattr(loop.robot, "track", None)
@@ -659,6 +698,7 @@ def _write_outputs(
         "steps_requested": cfg.steps,
         "steps_to_success": stats["steps_to_success"],
         "success": stats["steps_to_success"] is not None,
+        **settle,
         "mean_abs_error": stats["mean_abs_error"],
         "mean_abs_error_first_1000": stats["mean_abs_error_first_1000"],
         "mean_abs_error_last_1000": stats["mean_abs_error_last_1000"],
