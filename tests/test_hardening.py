@@ -358,3 +358,19 @@ def test_a_config_error_is_not_a_crash(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="existing file"):
         (tmp_path / "f").write_text("")
         run_follow(cfg_of(), tmp_path / "f", figures=False)
+
+
+@pytest.mark.parametrize("resolution", ["inf", "nan", "1e308", "100"])
+def test_tracks_refuses_impossible_resolutions_of_images(tmp_path: Path, resolution: str) -> None:
+    """Found by the fuzz: an image track with an infinite resolution raised OverflowError."""
+    from PIL import Image
+
+    img = np.full((40, 40), 255, np.uint8)
+    img[18:22, :] = 0
+    Image.fromarray(img).save(tmp_path / "t.png")
+    res = invoke(
+        "tracks", "-w", str(tmp_path / "t.png"), "--out", str(tmp_path / "o.png"),
+        "--resolution", resolution, "--show-start",
+    )  # fmt: skip
+    assert "resolution" in one_clear_line(res)
+    assert not (tmp_path / "o.png").exists()

@@ -15,6 +15,7 @@ is left out of the settling target (:data:`SETTLING_TRACKS`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -520,6 +521,10 @@ def load_track(
         TrackError: unknown name / missing, unreadable, empty or wrong-format image.
     """
     key = str(name_or_path)
+    if not all(math.isfinite(v) and v > 0 for v in (arena, resolution, arena * resolution)):
+        raise TrackError(
+            f"track {key!r}: arena and resolution must be finite and > 0, got {arena}, {resolution}"
+        )
     if key in TRACKS:
         if not (resolution > 0 and line_width > 0 and arena > 0):
             raise TrackError(
