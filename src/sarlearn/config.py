@@ -243,7 +243,9 @@ class WorldConfig(_Section):
     """The simulated line-following world (SPEC section 4)."""
 
     track: str = Field("curvy", description="Built-in track name or path to a PNG/JPEG image.")
-    track_seed: int = Field(0, description="Seed of the 'random' track and the 'photo' floor.")
+    track_seed: int = Field(
+        0, ge=0, description="Seed of the 'random' track and the 'photo' floor."
+    )
     arena: float = Field(
         250.0,
         gt=0,
@@ -304,7 +306,7 @@ class RunConfig(_Section):
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     filters: FilterConfig = Field(default_factory=FilterConfig)
     world: WorldConfig = Field(default_factory=WorldConfig)
-    seed: int = 0
+    seed: int = Field(0, ge=0, description="Seed of weights, world and rule (numpy needs >= 0).")
     steps: int = Field(5000, ge=1)
     warmup: int = Field(200, ge=0, description="Steps before the success criterion may start.")
     success_window: int = Field(200, ge=1, description="Moving-sum window of |e|.")
@@ -356,9 +358,15 @@ def read_toml(path: str | Path, what: str) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{what} not found: {path}")
     try:
-        return tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{what} {path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{what} {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8 TOML"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
 
 
 def parse_assignment(text: str, flag: str = "--set") -> tuple[str, Any]:
@@ -393,8 +401,9 @@ def parse_config(data: dict[str, Any], source: str = "config") -> RunConfig:
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        lines = []
+        problems = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"]) or "(root)"
-            lines.append(f"  {where}: {err['msg']}")
-        raise ConfigError(f"invalid {source}:\n" + "\n".join(lines)) from None
+            problems.append(f"{where}: {err['msg']}")
+        # One line, so the CLI's error stays one clear line whatever the number of problems.
+        raise ConfigError(f"invalid {source}: " + "; ".join(problems)) from None

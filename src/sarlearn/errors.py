@@ -27,10 +27,16 @@ class TrackError(SarlearnError, ValueError):
     """A track image is missing, unreadable, empty or of the wrong format."""
 
 
+class OutputError(SarlearnError, OSError):
+    """The output folder cannot be created or written (read-only, full disk, a file in the
+    way); the message names the path and the reason."""
+
+
 __all__ = [
     "ConfigError",
     "DivergenceError",
     "NonFiniteError",
+    "OutputError",
     "SarlearnError",
     "ShapeError",
     "TrackError",

@@ -85,8 +85,9 @@ class ClosedLoop:
             ``"camera"`` (predictors come from ``perception(robot.grab_frame())``).
         perception: frame ``(P, H, W)`` -> predictors ``(P, n)``; needed for camera inputs.
         weights_every: sample ``agent.weight_change()`` after every ``weights_every`` steps.
-        record_ground: also record every ground sensor, ``ground`` ``(P, n, n_ground)``, so the
-            run can be replayed through :class:`~sarlearn.robots.replay.ReplayRobot`.
+        record_ground: also record every ground sensor, ``ground`` ``(P, n, n_ground)``, and
+            with camera inputs every frame, ``frame`` ``(P, n, H, W)``, so the run can be
+            replayed through :class:`~sarlearn.robots.replay.ReplayRobot`.
     """
 
     def __init__(
@@ -206,6 +207,8 @@ class ClosedLoop:
         }
         if self.record_ground:
             rec["ground"] = ground.copy()
+            if self.inputs == "camera":
+                rec["frame"] = np.asarray(frame).copy()  # replayed by ReplayRobot
         return rec
 
     def _saturation(self) -> NDArray[np.float64]:
@@ -270,8 +273,9 @@ def _finish(
         res[key] = out[key][:, :done] if key in out else np.zeros((p, 0))
     for key in LAYER_RECORDS:
         res[key] = out[key][:, :done] if key in out else np.zeros((p, 0, n_layers))
-    if "ground" in out:
-        res["ground"] = out["ground"][:, :done]
+    for key in ("ground", "frame"):
+        if key in out:
+            res[key] = out[key][:, :done]
     res["weight_steps"] = np.asarray(w_steps, dtype=np.int64)
     res["weight_change"] = np.stack(w_change, axis=1) if w_change else np.zeros((p, 0, n_layers))
     return res

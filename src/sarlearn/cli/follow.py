@@ -16,8 +16,8 @@ from rich.table import Table
 from sarlearn.config import ConfigError, RunConfig, parse_assignment
 from sarlearn.errors import TrackError
 
-#: Exit codes: bad options, crash, Ctrl-C.
-EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
+#: Exit codes: bad options, crash, Ctrl-C, SIGTERM.
+EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 1, 130, 143
 
 
 def parse_layers(text: str) -> list[int]:
@@ -59,6 +59,20 @@ def build_config(
     cfg = cfg.with_overrides(overrides) if overrides else cfg
     check_rule_name(cfg.rule.name)
     return cfg
+
+
+def preflight(cfg: RunConfig, out: Path | None, record_sensors: bool, err: Console) -> None:
+    """Refuse a run too large to hold (ConfigError); warn about settings that cannot work and
+    announce the cost of a very long run."""
+    from sarlearn.experiments.preflight import ANNOUNCE_STEPS, check_run_size, setting_warnings
+
+    if out is not None and out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is an existing file; give a folder for the run")
+    estimate = check_run_size(cfg, out, record_sensors)
+    for line in setting_warnings(cfg):
+        err.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
+    if cfg.steps > ANNOUNCE_STEPS:
+        err.print(f"note: {cfg.steps:,} steps: {estimate.describe()}", highlight=False)
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
@@ -127,9 +141,7 @@ def follow(
         str | None, typer.Option(help="Neurons per layer, outputs last, e.g. 10,10,2.")
     ] = None,
     inputs: Annotated[str | None, typer.Option(help="Predictors: rows or camera.")] = None,
-    out: Annotated[
-        Path | None, typer.Option(help="Output folder (default: runs/follow-…).")
-    ] = None,
+    out: Annotated[str | None, typer.Option(help="Output folder (default: runs/follow-…).")] = None,
     video: Annotated[bool, typer.Option(help="Also write run.mp4 (or run.gif).")] = False,
     config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
     stop_at_success: Annotated[
@@ -147,7 +159,13 @@ def follow(
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
 ) -> None:
     """Run a robot that learns to follow a line; write figures, trace and summary to a folder."""
-    from sarlearn.experiments.run import RunInterrupted, run_follow
+    from sarlearn.errors import OutputError
+    from sarlearn.experiments.run import (
+        TERMINATED,
+        RunInterrupted,
+        run_follow,
+        terminate_as_interrupt,
+    )
 
     console = Console()
     err = Console(stderr=True)
@@ -166,6 +184,8 @@ def follow(
         "stop_at_success": stop_at_success,
     }
     try:
+        if out is not None and not out.strip():
+            raise ConfigError("--out is empty; give the run's output folder")
         if layers is not None:
             flags["network.layers"] = parse_layers(layers)
         if resume is not None:
@@ -176,25 +196,28 @@ def follow(
                     "other run options"
                 )
             cfg = None
-            out = resume
+            out_dir: Path | None = resume
         else:
             if inputs is not None and inputs not in ("rows", "camera"):
                 raise ConfigError(f"--inputs must be 'rows' or 'camera', got {inputs!r}")
             cfg = build_config(config, flags, set_ or [])
-    except ConfigError as exc:
+            out_dir = Path(out) if out is not None else None
+            preflight(cfg, out_dir, record_sensors, err)
+    except (ConfigError, TrackError) as exc:
         raise fail(str(exc)) from None
 
     try:
-        summary = run_follow(
-            cfg,
-            out,
-            progress=progress,
-            resume=resume is not None,
-            video=video,
-            record_ground=record_sensors,
-            console=console,
-        )
-    except (ConfigError, TrackError) as exc:
+        with terminate_as_interrupt():
+            summary = run_follow(
+                cfg,
+                out_dir,
+                progress=progress,
+                resume=resume is not None,
+                video=video,
+                record_ground=record_sensors,
+                console=console,
+            )
+    except (ConfigError, TrackError, OutputError) as exc:
         raise fail(str(exc)) from None
     except RunInterrupted as exc:
         console.print(summary_table(exc.summary))
@@ -204,10 +227,17 @@ def follow(
             highlight=False,
             soft_wrap=True,
         )
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        terminated = exc.summary.get("message") == TERMINATED
+        raise typer.Exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) from None
     except KeyboardInterrupt:  # before the run had started: nothing written
         err.print("[yellow]interrupted[/] before the run started", highlight=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except OSError as exc:  # the disk filled up, the folder became read-only, ...
+        notes = " ".join(getattr(exc, "__notes__", []))
+        raise fail(
+            f"cannot write the run's outputs: {exc.strerror or exc}"
+            + (f" ({notes}; free some space, then continue with --resume)" if notes else "")
+        ) from None
     except Exception as exc:
         notes = " ".join(getattr(exc, "__notes__", []))
         raise fail(

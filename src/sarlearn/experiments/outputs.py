@@ -31,6 +31,11 @@ SUMMARY = "summary.json"
 TRACE = "trace.parquet"
 CHECKPOINT = "checkpoint.pkl"
 CONFIG = "config.json"
+#: Folder of the trace written as it goes: one ``<start>-<end>.npz`` file per checkpoint, each
+#: holding the raw records of steps ``[start, end)``. Compacted into trace.parquet at the end.
+PARTS = "trace.parts"
+#: Camera frames ``(T, H, W)`` of a run recorded for replay (float64, exact).
+FRAMES = "frames.npy"
 CHECKPOINT_FORMAT = 1
 
 
@@ -94,9 +99,59 @@ def write_trace(path: str | Path, frame: pd.DataFrame) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def write_frames(path: str | Path, frames: np.ndarray) -> Path:
+    """Atomically write camera frames ``(T, H, W)`` as a .npy file (exact values)."""
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(frames))
+    return atomic_write_bytes(path, buf.getvalue())
+
+
 def read_trace(path: str | Path) -> pd.DataFrame:
     """Read a trace written by :func:`write_trace`."""
     return pd.read_parquet(path)
+
+
+def write_part(out_dir: str | Path, rec: Mapping[str, np.ndarray]) -> Path:
+    """Atomically write one part of the records (steps ``rec["step"][0] ..
+    rec["step"][-1]``) to ``out_dir/trace.parts/<start>-<end>.npz``; its cost is that of the
+    part alone, so a long run's checkpoints cost in proportion to its length."""
+    steps = np.asarray(rec["step"])
+    start, end = int(steps[0]), int(steps[-1]) + 1
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v) for k, v in rec.items()})
+    path = Path(out_dir) / PARTS / f"{start:012d}-{end:012d}.npz"
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def read_parts(out_dir: str | Path, upto: int) -> list[dict[str, np.ndarray]]:
+    """The parts covering steps ``[0, upto)`` in order; parts beyond ``upto`` (written just
+    before a kill, ahead of their checkpoint) are deleted.
+
+    Raises:
+        ValueError: the parts do not cover ``[0, upto)`` exactly (a part is missing or
+            unreadable).
+    """
+    folder = Path(out_dir) / PARTS
+    spans = []
+    for path in folder.glob("*.npz") if folder.is_dir() else []:
+        try:
+            a, b = (int(x) for x in path.stem.split("-"))
+        except ValueError:
+            continue
+        spans.append((a, b, path))
+    parts, at = [], 0
+    for a, b, path in sorted(spans):
+        if b > upto:
+            path.unlink(missing_ok=True)
+            continue
+        if a != at:
+            raise ValueError(f"trace parts in {folder}: steps {at}..{a} are missing")
+        with np.load(path) as data:
+            parts.append({k: data[k] for k in data.files})
+        at = b
+    if at != upto:
+        raise ValueError(f"trace parts in {folder} end at step {at}, the checkpoint at {upto}")
+    return parts
 
 
 class _Pickler(pickle.Pickler):
@@ -140,6 +195,8 @@ def load_checkpoint(path: str | Path, shared: Mapping[str, object] | None = None
 __all__ = [
     "CHECKPOINT",
     "CONFIG",
+    "FRAMES",
+    "PARTS",
     "SUMMARY",
     "TRACE",
     "atomic_write_bytes",
@@ -147,9 +204,12 @@ __all__ = [
     "jsonable",
     "load_checkpoint",
     "read_json",
+    "read_parts",
     "read_trace",
     "save_checkpoint",
     "trace_frame",
+    "write_frames",
     "write_json",
+    "write_part",
     "write_trace",
 ]

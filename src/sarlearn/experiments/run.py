@@ -18,6 +18,8 @@ Output folder::
     weights.png      weight change per layer over time
     network.npz      the final network (absent for the reflex alone)
     run.mp4 / .gif   with video=True
+    frames.npy       camera frames (T, H, W), with record_ground=True and camera inputs
+    trace.parts/     the trace so far, one file per checkpoint (removed once the run has ended)
     checkpoint.pkl   the last checkpoint (removed once the run has ended for good)
 """
 
@@ -26,9 +28,12 @@ from __future__ import annotations
 import contextlib
 import math
 import platform
+import shutil
+import signal
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +43,7 @@ import numpy as np
 from sarlearn import __version__
 from sarlearn.agent import check_rule_name
 from sarlearn.config import ConfigError, RunConfig
-from sarlearn.errors import DivergenceError, NonFiniteError
+from sarlearn.errors import DivergenceError, NonFiniteError, OutputError
 from sarlearn.experiments import outputs
 from sarlearn.loop import ClosedLoop
 from sarlearn.metrics import (
@@ -69,6 +74,31 @@ class RunInterrupted(KeyboardInterrupt):
         self.out_dir = out_dir
 
 
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM (``kill``, a scheduler's stop) acts like Ctrl-C: a run ends
+    as ``interrupted`` with its folder written and resumable, instead of dying ``running``.
+
+    A no-op outside the main thread (signal handlers can only be set there).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(TERMINATED)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+#: The message of a run stopped by SIGTERM.
+TERMINATED = "terminated (SIGTERM)"
+
+
 # ---------------------------------------------------------------------- records of the run
 
 
@@ -78,6 +108,16 @@ class Records:
     def __init__(self) -> None:
         self.chunks: list[dict[str, np.ndarray]] = []
         self._columns: dict[str, tuple[int, np.ndarray]] = {}
+        self._saved = 0  # chunks already written as trace parts
+
+    def unsaved(self) -> dict[str, np.ndarray] | None:
+        """The chunks not yet written as a trace part, merged (None if there are none); they
+        count as written from now on."""
+        new = self.chunks[self._saved :]
+        self._saved = len(self.chunks)
+        if not new:
+            return None
+        return {k: np.concatenate([c[k] for c in new], axis=self._axis(k)) for k in new[0]}
 
     def add(self, rec: dict[str, np.ndarray] | None) -> None:
         """Append a chunk as returned by ClosedLoop.run (ignores None and empty chunks)."""
@@ -108,6 +148,7 @@ class Records:
             return {}
         if len(self.chunks) > 1:
             merged = {key: self.column(key) for key in self.chunks[0]}
+            self._saved = 1 if self._saved >= len(self.chunks) else 0
             self.chunks = [merged]
             self._columns = {k: (1, v) for k, v in merged.items()}
         return self.chunks[0]
@@ -148,7 +189,7 @@ def trace_table(rec: dict[str, np.ndarray], criterion: SuccessCriterion | None =
     has ``moving_sum`` (of |e| over the success window) and ``above_threshold`` (the flag the
     settling measures count; False before the criterion's first judged step).
     """
-    cols = {k: v for k, v in rec.items() if k not in ("weight_steps", "weight_change")}
+    cols = {k: v for k, v in rec.items() if k not in ("weight_steps", "weight_change", "frame")}
     if not cols:
         cols = {"step": np.zeros(0, np.int64), "error": np.zeros((1, 0))}
     if criterion is not None and "error" in cols:
@@ -297,30 +338,29 @@ def run_follow(
     if resume:
         old = _read_summary(out)
         if old is not None and old.get("status") in FINAL_STATUSES:
+            _forget_checkpoint(out)  # killed after its final summary: only cleaning was left
             return old  # nothing left to do
+        (out / ERROR_FILE).unlink(missing_ok=True)  # the earlier failure is being retried
         if ckpt_path.is_file():
-            try:
-                state = outputs.load_checkpoint(ckpt_path, shared)
-            except Exception as exc:  # e.g. written by another version of the code
-                raise ConfigError(f"cannot resume: {ckpt_path} is unreadable ({exc})") from exc
-            loop = state["loop"]
-            records.add(state["records"])
-            resumed_from = loop.t
+            loop, resumed_from = _restore(out, ckpt_path, shared, records)
         else:
             resumed_from = 0  # interrupted before its first checkpoint: start again
+            _forget_checkpoint(out)
     else:
+        check_out_dir(out)
         if (out / outputs.SUMMARY).exists() or ckpt_path.exists():
             raise ConfigError(f"{out} already holds a run; resume it or choose another folder")
-        out.mkdir(parents=True, exist_ok=True)
-        outputs.write_json(out / outputs.CONFIG, cfg.model_dump(mode="json"))
+        _prepare_out_dir(out, cfg)
 
     _compile(loop, progress, console)
+    t_summary = -math.inf  # the first checkpoint writes a provisional summary
     start_step = loop.t
     bar = _Progress(
         progress, cfg.steps, start_step, f"{cfg.rule.name} on {cfg.world.track}", console
     )
     status, message, exc_out = "finished", "", None
     loop_time = 0.0
+    t_start = t_ckpt = time.perf_counter()
     try:
         while loop.t < cfg.steps:
             to_ckpt = cfg.checkpoint_every - loop.t % cfg.checkpoint_every
@@ -343,29 +383,32 @@ def run_follow(
                 break
             done = loop.t
             err = float(np.mean(np.abs(records.errors()[-crit.window :])))
-            bar.update(done, err, (done - start_step) / max(loop_time, 1e-9))
-            if done % cfg.checkpoint_every == 0 and done < cfg.steps:
-                outputs.save_checkpoint(
-                    ckpt_path, {"loop": loop, "records": records.merged()}, shared
-                )
-                _write_outputs(
-                    out,
-                    cfg,
-                    crit,
-                    records,
-                    loop,
-                    "running",
-                    "",
-                    resumed_from,
-                    loop_time,
-                    done - start_step,
-                    final=False,
-                )
+            wall = time.perf_counter() - t_start
+            bar.update(done, err, (done - start_step) / max(wall, 1e-9))
+            due = time.perf_counter() - t_ckpt >= MIN_CHECKPOINT_SECONDS
+            if done % cfg.checkpoint_every == 0 and done < cfg.steps and due:
+                _checkpoint(out, ckpt_path, loop, records, shared)
+                t_ckpt = time.perf_counter()
+                if time.perf_counter() - t_summary >= SUMMARY_EVERY_S:
+                    _write_outputs(
+                        out,
+                        cfg,
+                        crit,
+                        records,
+                        loop,
+                        "running",
+                        "",
+                        resumed_from,
+                        (loop_time, time.perf_counter() - t_start),
+                        done - start_step,
+                        final=False,
+                    )
+                    t_summary = time.perf_counter()
             if on_chunk is not None:
                 on_chunk(loop, done)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         records.add(loop.partial)
-        status, message = "interrupted", "interrupted by the user (Ctrl-C)"
+        status, message = "interrupted", str(exc) or "interrupted by the user (Ctrl-C)"
         exc_out = "interrupt"
     except (DivergenceError, NonFiniteError) as exc:
         records.add(loop.partial)
@@ -377,13 +420,14 @@ def run_follow(
         message = f"{type(exc).__name__}: {exc}"
         exc_out = exc
         with contextlib.suppress(Exception):
-            outputs.atomic_write_bytes(out / "error.txt", traceback.format_exc().encode())
+            outputs.atomic_write_bytes(out / ERROR_FILE, traceback.format_exc().encode())
     finally:
         bar.close()
 
+    run_wall = time.perf_counter() - t_start
     n_run = max(0, records.n_steps - start_step)
-    if status in FINAL_STATUSES:
-        ckpt_path.unlink(missing_ok=True)  # nothing left to resume
+    # The checkpoint stays until the final summary is on disk: a kill while the outputs are
+    # written resumes from it instead of starting again from step 0.
     summary = _write_outputs(
         out,
         cfg,
@@ -393,18 +437,90 @@ def run_follow(
         status,
         message,
         resumed_from,
-        loop_time,
+        (loop_time, run_wall),
         n_run,
         final=True,
         figures_too=figures,
         video=video,
     )
+    if status in FINAL_STATUSES:
+        _forget_checkpoint(out)  # nothing left to resume
     if exc_out == "interrupt":
         raise RunInterrupted(summary, out)
     if isinstance(exc_out, BaseException):
         exc_out.add_note(f"partial outputs of the run are in {out}")
         raise exc_out
     return summary
+
+
+#: File holding the traceback of a crashed run (removed when the run is resumed).
+ERROR_FILE = "error.txt"
+
+#: Least seconds between two checkpoints: a checkpoint is taken at the first multiple of
+#: ``checkpoint_every`` steps at least this long after the previous one, so that a fast loop
+#: does not spend its time writing checkpoints (each costs a few fsyncs, ~10-50 ms) and a kill
+#: loses at most about ``max(checkpoint_every steps, MIN_CHECKPOINT_SECONDS)`` of work.
+MIN_CHECKPOINT_SECONDS = 2.0
+
+#: Seconds between provisional summaries (at the first checkpoint, then at the first checkpoint
+#: this long after the previous summary): each one reads the whole error trace, so writing it
+#: at every checkpoint of a long run would make the run's cost quadratic.
+SUMMARY_EVERY_S = 10.0
+
+
+def check_out_dir(out: Path) -> None:
+    """Refuse an output path that cannot be a run folder (an existing file)."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"output folder {out} is an existing file; choose a folder")
+
+
+def _prepare_out_dir(out: Path, cfg: RunConfig) -> None:
+    """Create the run folder and write its config; any OS error becomes one clear line."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        _forget_checkpoint(out)  # stale parts of a run killed before its first checkpoint
+        outputs.write_json(out / outputs.CONFIG, cfg.model_dump(mode="json"))
+    except OSError as exc:
+        raise OutputError(f"cannot write the run folder {out}: {exc.strerror or exc}") from None
+
+
+def _checkpoint(
+    out: Path, ckpt_path: Path, loop: Any, records: Records, shared: dict[str, Any]
+) -> None:
+    """Append the records since the last checkpoint as a trace part, then save the loop.
+
+    The part goes first: a kill between the two leaves a part beyond the checkpoint, which
+    resume discards. The checkpoint holds the live objects only (no records), so its cost
+    does not grow with the run.
+    """
+    part = records.unsaved()
+    if part is not None:
+        outputs.write_part(out, part)
+    outputs.save_checkpoint(ckpt_path, {"loop": loop, "records_steps": loop.t}, shared)
+
+
+def _restore(
+    out: Path, ckpt_path: Path, shared: dict[str, Any], records: Records
+) -> tuple[Any, int]:
+    """Load the checkpoint and the trace parts before it into ``records``."""
+    try:
+        state = outputs.load_checkpoint(ckpt_path, shared)
+        loop = state["loop"]
+        if "records" in state:  # written before traces were saved in parts
+            records.add(state["records"])
+        else:
+            for part in outputs.read_parts(out, loop.t):
+                records.add(part)
+    except Exception as exc:  # e.g. written by another version of the code
+        raise ConfigError(f"cannot resume: {ckpt_path} is unreadable ({exc})") from exc
+    records.unsaved()  # all of it is on disk already
+    return loop, loop.t
+
+
+def _forget_checkpoint(out: Path) -> None:
+    """Remove the checkpoint and the trace parts (the run has ended for good)."""
+    (out / outputs.CHECKPOINT).unlink(missing_ok=True)
+    shutil.rmtree(out / outputs.PARTS, ignore_errors=True)
 
 
 def _compile(loop: Any, progress: bool, console: Any) -> None:
@@ -474,29 +590,41 @@ def _write_outputs(
     status: str,
     message: str,
     resumed_from: int | None,
-    loop_time: float,
+    times: tuple[float, float],
     n_run: int,
     *,
     final: bool,
     figures_too: bool = True,
     video: bool = False,
 ) -> dict[str, Any]:
-    """Write trace and summary, and at the end of the run (``final``) the figures (if
+    """Write the summary, and at the end of the run (``final``) the trace, the figures (if
     ``figures_too``), the network and the video (if ``video``); never let one failure hide the
-    others."""
-    rec = records.merged()
+    others. ``times`` are the seconds spent in the loop and in the whole run (checkpoints
+    included) for the ``n_run`` steps of this session."""
+    loop_time, run_wall = times
+    # Provisional summaries read the cached columns only: merging every record (or writing
+    # the trace) at each checkpoint would make a long run's cost quadratic.
+    rec = records.merged() if final else {}
     errors = records.errors()
-    off = rec["off_track"][0] if rec else None
+    off = records.column("off_track")[0] if records.chunks else None
     stats = summarise_errors(errors, off, crit, span=1000)
     has_net = loop.agent.network is not None
+    # Cached columns (a provisional summary must not merge every record).
+    steering = records.column("steering")[0] if records.chunks else None
+    saturated = (
+        records.column("saturated")[0]
+        if records.chunks and "saturated" in records.chunks[0]
+        else None
+    )
     settle = summarise_settling(
         errors,
-        rec["steering"][0] if rec else None,
-        rec["saturated"][0] if rec and "saturated" in rec else None,
+        steering,
+        saturated,
         crit,
         steering_max(cfg.network.readout, cfg.network.activation) if has_net else None,
     )
-    wc = rec["weight_change"][0] if rec and rec["weight_change"].shape[1] else None
+    wsamples = records.column("weight_change") if records.chunks else None
+    wc = wsamples[0] if wsamples is not None and wsamples.shape[1] else None
     with np.errstate(over="ignore", invalid="ignore"):  # huge weights: inf, written as null
         final_wc = loop.agent.weight_change()[0] if status != "diverged" else None
     if final_wc is None:
@@ -509,9 +637,11 @@ def _write_outputs(
         except Exception as exc:  # a figure must not cost us the summary
             problems.append(f"{name}: {type(exc).__name__}: {exc}")
 
-    attempt(
-        "trace.parquet", lambda: outputs.write_trace(out / outputs.TRACE, trace_table(rec, crit))
-    )
+    if final:
+        attempt(
+            "trace.parquet",
+            lambda: outputs.write_trace(out / outputs.TRACE, trace_table(rec, crit)),
+        )
     if final and figures_too and rec:
         from sarlearn.experiments import figures  # matplotlib: imported only when drawing
 
@@ -552,6 +682,8 @@ def _write_outputs(
             "network.npz",
             lambda: outputs.atomic_write_with(out / "network.npz", loop.agent.network.save),
         )
+    if final and "frame" in rec:  # camera frames of a recorded run, for replay
+        attempt("frames.npy", lambda: outputs.write_frames(out / outputs.FRAMES, rec["frame"][0]))
     if final and video and rec:
         attempt("video", lambda: write_run_video(out, rec, loop.robot, cfg))
     steps = int(stats["steps"])
@@ -572,7 +704,11 @@ def _write_outputs(
         "mean_abs_error_last_1000": stats["mean_abs_error_last_1000"],
         "final_moving_sum": stats["final_moving_sum"],
         "off_track_steps": stats["off_track_steps"],
-        "steps_per_second": n_run / loop_time if loop_time > 0 else None,
+        # Steps per second of wall time (checkpoints included), so that steps / steps_per_second
+        # is the run's duration; the loop alone is loop_steps_per_second.
+        "steps_per_second": n_run / run_wall if run_wall > 0 else None,
+        "loop_steps_per_second": n_run / loop_time if loop_time > 0 else None,
+        "run_seconds": run_wall,
         "weight_change": [float(v) for v in final_wc],
         "interrupted": status == "interrupted",
         "status": status,
@@ -580,18 +716,28 @@ def _write_outputs(
         "resumed_from": resumed_from,
         "problems": problems,
         "out_dir": str(out),
-        "files": sorted(p.name for p in out.iterdir() if not p.name.startswith(".")),
+        "files": _listing(out, status),
         "sarlearn_version": __version__,
         "python": platform.python_version(),
         "written_at": datetime.now().isoformat(timespec="seconds"),
         "config": cfg.model_dump(mode="json"),
     }
-    if summary["steps_per_second"] is not None and not math.isfinite(summary["steps_per_second"]):
-        summary["steps_per_second"] = None
+    for key in ("steps_per_second", "loop_steps_per_second"):
+        if summary[key] is not None and not math.isfinite(summary[key]):
+            summary[key] = None
     outputs.write_json(out / outputs.SUMMARY, summary)
     if outputs.SUMMARY not in summary["files"]:
         summary["files"] = sorted([*summary["files"], outputs.SUMMARY])
     return summary
+
+
+def _listing(out: Path, status: str) -> list[str]:
+    """The files of the run folder as they will be once the summary is written: with the
+    summary, and without the checkpoint and trace parts of a run that has ended for good."""
+    names = {p.name for p in out.iterdir() if not p.name.startswith(".")} | {outputs.SUMMARY}
+    if status in FINAL_STATUSES:
+        names -= {outputs.CHECKPOINT, outputs.PARTS}
+    return sorted(names)
 
 
 def write_run_video(
@@ -636,5 +782,6 @@ __all__ = [
     "default_out_dir",
     "load_run_config",
     "run_follow",
+    "terminate_as_interrupt",
     "track_label",
 ]

@@ -57,24 +57,45 @@ class SerialPort(Protocol):
 
 
 class SerialLink:
-    """Line-based commands to the Arduino over a serial port (or any SerialPort-like object)."""
+    """Line-based commands to the Arduino over a serial port (or any SerialPort-like object).
+
+    ``port`` is a device (``/dev/ttyACM0``, ``COM3``) or any pyserial URL (``loop://`` for a
+    loopback test, ``socket://host:port``, ``rfc2217://...``), opened with
+    ``serial.serial_for_url``.
+
+    Raises:
+        HardwareError: pyserial is missing, or the port cannot be opened (no Arduino there).
+    """
 
     def __init__(
         self, port: str | SerialPort = "/dev/ttyACM0", baud: int = 115200, timeout: float = 0.1
     ) -> None:
         if isinstance(port, str):
             serial = require("serial", "serial")
-            port = serial.Serial(port, baudrate=baud, timeout=timeout)
+            try:
+                port = serial.serial_for_url(port, baudrate=baud, timeout=timeout)
+            except (serial.SerialException, OSError, ValueError) as exc:
+                raise HardwareError(
+                    f"cannot open the Arduino's serial port {port!r}: {exc}. Is the Arduino "
+                    "plugged in? List the ports with: python -m serial.tools.list_ports"
+                ) from None
         self.port: SerialPort = port
 
     def send(self, line: str) -> None:
         """Write one command line."""
-        self.port.write((line + "\n").encode("ascii"))
+        try:
+            self.port.write((line + "\n").encode("ascii"))
+        except OSError as exc:  # pyserial's SerialException: the board was unplugged
+            raise HardwareError(f"cannot send {line!r} to the Arduino: {exc}") from None
 
     def query(self, line: str) -> str:
         """Write a command and return the answer line (without the newline)."""
         self.send(line)
-        answer = self.port.readline().decode("ascii", errors="replace").strip()
+        try:
+            raw = self.port.readline()
+        except OSError as exc:
+            raise HardwareError(f"no answer from the Arduino to {line!r}: {exc}") from None
+        answer = raw.decode("ascii", errors="replace").strip()
         if not answer:
             raise HardwareError(f"no answer from the Arduino to {line!r} (timeout)")
         return answer

@@ -8,13 +8,19 @@ fixed, they do not change what is seen next: the loop is open.
 Sensor logs are the ``trace.parquet`` files that runs write: the reflex pair comes from the
 ``ground_0 .. ground_{n-1}`` columns when present (all ground sensors, rows included), else
 from ``sensor_left`` / ``sensor_right``. Camera frames come from an array ``(T, H, W)`` or a
-video file (greyscale darkness ``1 - brightness``; lossy video gives approximate frames).
+video file (greyscale darkness ``1 - brightness``; lossy video gives approximate frames), or
+from the ``frames.npy`` of a camera run recorded with ``record_ground=True`` (exact).
+
+:func:`replay_run` re-runs the agent of a recorded run folder on what it recorded: the same
+config and seed, so the same initial network, hence (with the engine that recorded it) the
+same wheel commands, bit for bit.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -77,13 +83,16 @@ class ReplayRobot:
         """Build a replay from a trace (a run folder, a ``trace.parquet`` or a DataFrame).
 
         ``video`` (a file imageio can read) or ``frames`` provide camera frames; video frames
-        are resized to ``frame_size`` ``(H, W)`` when given.
+        are resized to ``frame_size`` ``(H, W)`` when given. A run folder's ``frames.npy``
+        (camera runs recorded with ``record_ground=True``) is used when neither is given.
         """
         if isinstance(trace, pd.DataFrame):
             df = trace
         else:
             path = Path(trace)
             if path.is_dir():
+                if frames is None and video is None and (path / "frames.npy").is_file():
+                    frames = np.load(path / "frames.npy")
                 path = path / "trace.parquet"
             if not path.is_file():
                 raise FileNotFoundError(f"no sensor log at {path}")
@@ -141,6 +150,35 @@ class ReplayRobot:
         return self._off[self.cursor : self.cursor + 1].copy()
 
 
+def replay_run(run_dir: str | Path, steps: int | None = None) -> tuple[Any, dict[str, Any]]:
+    """Re-run the agent of a recorded run on its recorded sensors (and camera frames).
+
+    The run folder must hold ``config.json`` and a trace recorded with ``record_ground=True``
+    (``sarlearn follow --record-sensors``). The agent is built from the folder's config and
+    seed exactly as the run built it, so it starts from the same network; fed the same
+    sensors it sends the same wheel commands.
+
+    Args:
+        run_dir: the run folder.
+        steps: steps to replay (default: every recorded step).
+
+    Returns:
+        ``(loop, records)``: the :class:`~sarlearn.loop.ClosedLoop` driving the
+        :class:`ReplayRobot` (its ``robot.commands`` are the wheel commands sent) and the
+        records of :meth:`~sarlearn.loop.ClosedLoop.run`.
+    """
+    from sarlearn.experiments.run import load_run_config
+    from sarlearn.loop import ClosedLoop
+
+    cfg = load_run_config(run_dir)
+    robot = ReplayRobot.from_trace(run_dir)
+    if cfg.world.inputs == "camera" and robot._frames is None:
+        raise ValueError(f"{run_dir} is a camera run without recorded frames (frames.npy)")
+    loop = ClosedLoop.from_config(cfg, robot=robot)
+    n = len(robot) if steps is None else min(int(steps), len(robot))
+    return loop, loop.run(n)
+
+
 def to_darkness(frame: NDArray, size: tuple[int, int] | None = None) -> NDArray[np.float64]:
     """An RGB(A) or grey uint8/float frame -> greyscale darkness in [0, 1], optionally resized
     to ``size`` ``(H, W)``."""
@@ -170,4 +208,4 @@ def read_video_frames(path: str | Path, size: tuple[int, int] | None = None) -> 
         reader.close()
 
 
-__all__ = ["ReplayFinished", "ReplayRobot", "read_video_frames", "to_darkness"]
+__all__ = ["ReplayFinished", "ReplayRobot", "read_video_frames", "replay_run", "to_darkness"]

@@ -201,7 +201,14 @@ class Track:
 
     # ------------------------------------------------------------------ files
     @classmethod
-    def from_image(cls, path: str | Path, arena: float = 250.0, *, normalise: bool = True) -> Track:
+    def from_image(
+        cls,
+        path: str | Path,
+        arena: float = 250.0,
+        *,
+        normalise: bool = True,
+        resolution: float | None = None,
+    ) -> Track:
         """Load a PNG/JPEG (or BMP, GIF, TIFF, WebP) image as the floor; dark = line.
 
         Colour images are converted to luminance, transparency is composited onto white.
@@ -211,12 +218,20 @@ class Track:
         as fully dark; on a clean drawing only the faintest anti-aliasing is trimmed. Use
         ``normalise=False`` for the raw ``1 - luminance``.
 
+        With ``resolution`` (pixels per unit, the simulation's ``world.resolution``), an image
+        more than twice as fine (longer side above ``2 * arena * resolution`` pixels) is
+        resampled (box filter) to ``arena * resolution`` pixels on its longer side while it is
+        read, so a large photo costs memory for the simulation's resolution only.
+
         Raises:
             TrackError: naming the file, when it is missing, unreadable, not an image of an
                 accepted format, too small, or has no dark pixels (darkness >= 0.5).
         """
         path = Path(path)
-        img = read_darkness(path)
+        max_side = None
+        if resolution is not None:
+            max_side = max(MIN_PIXELS, round(arena * resolution))
+        img = read_darkness(path, max_side)
         if normalise:
             img = normalise_darkness(img)
         return cls(img, arena, name=path.name)
@@ -246,8 +261,11 @@ class Track:
         )
 
 
-def read_darkness(path: Path) -> NDArray[np.float64]:
+def read_darkness(path: Path, max_side: int | None = None) -> NDArray[np.float64]:
     """Read an image file as ``(H, W)`` darkness in [0, 1] (1 - luminance).
+
+    With ``max_side``, an image whose longer side exceeds ``2 * max_side`` pixels is resampled
+    to ``max_side`` on its longer side before it is converted to floats.
 
     Raises:
         TrackError: naming the file and the problem.
@@ -266,10 +284,20 @@ def read_darkness(path: Path) -> NDArray[np.float64]:
                     f"track image {path}: format {fmt} is not supported "
                     f"(use PNG or JPEG; also accepted: {', '.join(IMAGE_FORMATS[2:])})"
                 )
-            im.load()
+            if max_side is not None and max(im.size) > 2 * max_side:
+                scale = max_side / max(im.size)
+                size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
+                im.draft(None, size)  # JPEG: decode at a reduced scale directly
+                im = _resampled(im, size)
+            else:
+                im.load()
             grey = _to_grey(im)
     except TrackError:
         raise
+    except Image.DecompressionBombError as exc:
+        raise TrackError(f"track image {path}: too large to read safely ({exc})") from None
+    except MemoryError:
+        raise TrackError(f"track image {path}: too large for this machine's memory") from None
     except UnidentifiedImageError:
         raise TrackError(
             f"track image {path}: not an image file (expected a PNG or JPEG)"
@@ -294,6 +322,20 @@ def read_darkness(path: Path) -> NDArray[np.float64]:
             f"and the line dark (is the image inverted?)"
         )
     return dark
+
+
+def _resampled(im: object, size: tuple[int, int]) -> object:
+    """``im`` box-resampled to ``size`` (W, H), transparency composited onto white first."""
+    from PIL import Image
+
+    assert isinstance(im, Image.Image)
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        return im.convert("F").resize(size, Image.Resampling.BOX)
+    if im.mode == "P" or "A" in im.mode or im.mode == "LA":
+        im = im.convert("RGBA")
+        white = Image.new("RGBA", im.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(white, im)
+    return im.convert("L").resize(size, Image.Resampling.BOX)
 
 
 def _to_grey(im: object) -> NDArray[np.float64]:

@@ -15,6 +15,7 @@ is left out of the settling target (:data:`SETTLING_TRACKS`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -381,9 +382,10 @@ def rasterise(
     off = np.arange(-reach, reach + 1)
     oc, orow = (g.ravel() for g in np.meshgrid(off, off))
     img = np.zeros(m * n)
-    for lo in range(0, len(a), 2048):
-        sa, sb = a[lo : lo + 2048], b[lo : lo + 2048]
-        half = halves[lo : lo + 2048, None]
+    per = max(1, min(2048, 2_000_000 // len(oc)))  # segments per batch: bounded memory
+    for lo in range(0, len(a), per):
+        sa, sb = a[lo : lo + per], b[lo : lo + per]
+        half = halves[lo : lo + per, None]
         base = np.round(sa).astype(np.intp)
         cols = base[:, :1] + oc  # (S, K) candidate pixels around each segment start
         rows = base[:, 1:] + orow
@@ -392,7 +394,7 @@ def rasterise(
         rx, ry = cols - sa[:, :1], rows - sa[:, 1:]
         tt = np.clip((rx * d[:, :1] + ry * d[:, 1:]) / len2, 0.0, 1.0)
         dist = np.hypot(rx - tt * d[:, :1], ry - tt * d[:, 1:])
-        dark = np.clip(half + 0.5 - dist, 0.0, 1.0) * inks[lo : lo + 2048, None]
+        dark = np.clip(half + 0.5 - dist, 0.0, 1.0) * inks[lo : lo + per, None]
         ok = (cols >= 0) & (cols < n) & (rows >= 0) & (rows < m) & (dark > 0)
         np.maximum.at(img, rows[ok] * n + cols[ok], dark[ok])
     return img.reshape(m, n)
@@ -519,11 +521,22 @@ def load_track(
         TrackError: unknown name / missing, unreadable, empty or wrong-format image.
     """
     key = str(name_or_path)
+    if not all(math.isfinite(v) and v > 0 for v in (arena, resolution, arena * resolution)):
+        raise TrackError(
+            f"track {key!r}: arena and resolution must be finite and > 0, got {arena}, {resolution}"
+        )
     if key in TRACKS:
         if not (resolution > 0 and line_width > 0 and arena > 0):
             raise TrackError(
                 f"track {key!r}: arena, resolution and line_width must be > 0, got "
                 f"{arena}, {resolution}, {line_width}"
+            )
+        check_image_size(key, arena, resolution)
+        if line_width > arena / 8:
+            raise TrackError(
+                f"track {key!r}: line_width {line_width:g} is too wide for an arena of "
+                f"{arena:g} units (at most arena / 8 = {arena / 8:g}; the reflex sensors are "
+                "10 units apart)"
             )
         # Generated tracks are read-only, so one cached copy serves every caller.
         return _generated(key, float(arena), int(seed), float(resolution), float(line_width))
@@ -533,7 +546,33 @@ def load_track(
             f"unknown track {key!r}: not a built-in track ({', '.join(TRACK_NAMES)}) "
             f"and no such image file"
         )
-    return Track.from_image(path, arena, normalise=normalise)
+    return Track.from_image(path, arena, normalise=normalise, resolution=resolution)
+
+
+#: Largest generated track image, in pixels (8000 x 8000; 512 MB as float64): the image is
+#: rasterised and kept in memory as float64, with a padded copy for the engines.
+MAX_TRACK_PIXELS = 64_000_000
+
+
+def check_image_size(name: str, arena: float, resolution: float) -> None:
+    """Refuse a generated track image too small to hold a line or too large for memory."""
+    from sarlearn.world.track import MIN_PIXELS
+
+    side = arena * resolution
+    if side < MIN_PIXELS:
+        raise TrackError(
+            f"track {name!r}: arena {arena:g} units at {resolution:g} pixels per unit is "
+            f"{side:.3g} pixels wide, below the minimum of {MIN_PIXELS} (raise world.arena or "
+            "world.resolution)"
+        )
+    if side * side > MAX_TRACK_PIXELS:
+        gib = side * side * 8 * 2 / 2**30  # the image and its padded copy
+        raise TrackError(
+            f"track {name!r}: arena {arena:g} units at {resolution:g} pixels per unit would be "
+            f"a {side:,.0f} x {side:,.0f} pixel image needing about {gib:,.0f} GiB of memory; "
+            f"the limit is {MAX_TRACK_PIXELS:,} pixels (resolution <= "
+            f"{(MAX_TRACK_PIXELS**0.5) / arena:.3g} for this arena)"
+        )
 
 
 def describe(name: str) -> str:
