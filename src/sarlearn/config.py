@@ -267,6 +267,14 @@ class RunConfig(_Section):
         "rows), else numpy (camera inputs, the reflex alone). Both give the same numbers.",
     )
     checkpoint_every: int = Field(1000, ge=1, description="Steps between on-disk checkpoints.")
+    load: str | None = Field(
+        None,
+        description="Start from the network saved at this path (a network.npz of an earlier "
+        "run); it must fit the network described here (see ClosedLoopAgent.load_state).",
+    )
+    freeze: bool = Field(
+        False, description="Drive without learning: the rule computes nothing, weights stay."
+    )
 
     @classmethod
     def from_toml(cls, path: str | Path) -> RunConfig:

@@ -23,7 +23,7 @@ def report(
         typer.Option("--out", "-o", help="Report folder (default: the first DIR/report)."),
     ] = None,
 ) -> None:
-    """Write report.md, CSV tables and PNG figures for a sweep (or several merged)."""
+    """Write report.md, CSV tables, PNG figures and a self-contained report.html for a sweep."""
     from sarlearn.experiments.report import ReportError, make_report
 
     try:
@@ -34,3 +34,7 @@ def report(
     typer.echo(f"report: {made.markdown}")
     for fig in made.figures:
         typer.echo(f"figure: {fig}")
+    from sarlearn.experiments.html import write_markdown_report
+
+    page = write_markdown_report(made.markdown, figures=made.figures)
+    typer.echo(f"report.html: {page.resolve().as_uri()}")
