@@ -87,18 +87,24 @@ def test_run_report_renders(browser: Browser, tmp_path: Path) -> None:
         assert (tmp_path / "run" / "run.gif").is_file()
 
 
+@pytest.mark.slow  # a fake sweep and its figures: ~10 s
 def test_sweep_report_renders(browser: Browser, tmp_path: Path) -> None:
-    from sarlearn.experiments.html import write_markdown_report
-    from sarlearn.experiments.report import make_report
+    from typer.testing import CliRunner
+
+    from sarlearn.cli import app
     from sarlearn.experiments.sweep import run_sweep
     from sweep_fakes import fake_run
     from test_report import report_spec
 
     run_sweep(report_spec(), tmp_path / "sw", run_fn=fake_run, jobs=1, trace_every=20)
-    made = make_report(tmp_path / "sw")
-    page = write_markdown_report(made.markdown, figures=made.figures)
-    images = look(browser, page.as_uri(), tmp_path / "sweep_report.png")
-    assert len(images) >= len(made.figures) and all(w > 0 for _, _, w in images), images
+    result = CliRunner().invoke(app, ["report", str(tmp_path / "sw")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[-1].startswith("report.html: file://"), lines[-1]  # the CLI's last line
+    url = lines[-1].split(": ", 1)[1]
+    n_figures = sum(line.startswith("figure: ") for line in lines)
+    images = look(browser, url, tmp_path / "sweep_report.png")
+    assert len(images) >= n_figures > 0 and all(w > 0 for _, _, w in images), images
     assert browser.evaluate("document.querySelectorAll('table').length") >= 2
     assert browser.evaluate("document.querySelectorAll('td').length") > 20
 

@@ -96,3 +96,18 @@ def test_busy_port_is_a_clear_error() -> None:
             LiveView(None, 10, port=port).start()
     finally:
         a.stop()
+
+
+def test_snapshot_sends_only_new_points() -> None:
+    rng = np.random.default_rng(3)
+    state = LiveState(10_000, {}, block=10, max_points=1000)
+    state.add(chunk(0, 200, rng))
+    full = state.snapshot()["series"]
+    state.add(chunk(200, 100, rng))
+    new = state.snapshot(since=full["length"], block=full["block"])["series"]
+    assert new["from"] == 20 and new["length"] == 30 and new["step"][0] == 200
+    assert len(new["abs_error"]) == 10
+    assert full["abs_error"] + new["abs_error"] == state.snapshot()["series"]["abs_error"]
+    # A client at another resolution (or ahead of the server) gets everything again.
+    assert state.snapshot(since=20, block=5)["series"]["from"] == 0
+    assert state.snapshot(since=99, block=10)["series"]["from"] == 0

@@ -7,7 +7,7 @@
 
 The loop hands every chunk of records to :meth:`LiveView.observe` (a few numpy operations on
 arrays of a chunk's length: the loop does not wait for the page). The page polls
-``/state.json`` about four times a second and draws the robot, its recent path, the error and
+``/state.json`` twice a second and draws the robot, its recent path, the error and
 the relevance on canvases; the track is sent once as a PNG (``/track.png``, from
 :func:`sarlearn.world.render.background`). Nothing is drawn on the server per frame, so the
 view's cost to the loop is that of ``observe`` plus answering a few small requests a second
@@ -26,11 +26,12 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 import numpy as np
 
 #: Page poll interval (milliseconds).
-POLL_MS = 250
+POLL_MS = 500
 
 
 class RelevanceTrace:
@@ -92,7 +93,7 @@ class LiveState:
         relevance: Any | None = None,
         *,
         block: int = 25,
-        max_points: int = 1500,
+        max_points: int = 500,
         trail_steps: int = 3000,
         trail_every: int = 5,
     ) -> None:
@@ -165,9 +166,13 @@ class LiveState:
                 self.info["report"] = report
             self.version += 1
 
-    def snapshot(self) -> dict[str, Any]:
-        """What ``/state.json`` returns."""
+    def snapshot(self, since: int = 0, block: int | None = None) -> dict[str, Any]:
+        """What ``/state.json`` returns. The series hold the points from index ``since`` on
+        (``series.from``) when the client already has the first ``since`` points at this
+        ``block``; else all of them (``from`` 0): a page polling twice a second receives only
+        what is new."""
         with self.lock:
+            start = since if (block == self.block and 0 <= since <= len(self._err)) else 0
             return {
                 "version": self.version,
                 "step": self.step,
@@ -177,11 +182,13 @@ class LiveState:
                 "steps_per_second": round(self.rate, 1),
                 "elapsed": round(time.perf_counter() - self._t0, 2),
                 "pose": self.pose,
-                "trail": list(self.trail),
+                "trail": self.trail[:],
                 "series": {
-                    "step": list(self._steps),
-                    "abs_error": [round(v, 5) for v in self._err],
-                    "relevance": [round(v, 5) for v in self._rel],
+                    "from": start,
+                    "length": len(self._err),
+                    "step": self._steps[start:],
+                    "abs_error": np.round(self._err[start:], 5).tolist(),
+                    "relevance": np.round(self._rel[start:], 5).tolist(),
                     "block": self.block,
                 },
                 **self.info,
@@ -301,7 +308,10 @@ def _make_handler(view: LiveView) -> type[BaseHTTPRequestHandler]:
             if path in ("/", "/index.html"):
                 self._send(200, "text/html; charset=utf-8", PAGE.encode("utf-8"))
             elif path == "/state.json":
-                body = json.dumps(view.state.snapshot()).encode("utf-8")
+                query = parse_qs(self.path.partition("?")[2])
+                since = int(query.get("since", ["0"])[0] or 0)
+                block = int(query.get("block", ["0"])[0] or 0) or None
+                body = json.dumps(view.state.snapshot(since, block)).encode("utf-8")
                 self._send(200, "application/json", body)
             elif path == "/track.png" and view._png:
                 self._send(200, "image/png", view._png, cache=True)
@@ -407,6 +417,13 @@ function plot(id, xs, ys, colour, total, line) {
   }
   g.stroke();
 }
+const S = {step: [], abs_error: [], relevance: [], block: 0};
+function merge(series) {
+  for (const k of ["step", "abs_error", "relevance"]) {
+    S[k] = series.from === 0 ? series[k] : S[k].slice(0, series.from).concat(series[k]);
+  }
+  S.block = series.block;
+}
 function show(s) {
   document.getElementById("step").textContent = s.step;
   window.sarlearnSeen.push(s.step);
@@ -429,14 +446,16 @@ function show(s) {
     }
   }
   drawTrack(s);
-  plot("err", s.series.step, s.series.abs_error, "#1f77b4", s.total, s.threshold_mean_abs);
-  plot("rel", s.series.step, s.series.relevance, "#2ca02c", s.total, 0);
+  plot("err", S.step, S.abs_error, "#1f77b4", s.total, s.threshold_mean_abs);
+  plot("rel", S.step, S.relevance, "#2ca02c", s.total, 0);
 }
 let last = -1, failures = 0;
 async function poll() {
   try {
-    const r = await fetch("state.json", {cache: "no-store"});
+    const r = await fetch("state.json?since=" + S.step.length + "&block=" + S.block,
+                          {cache: "no-store"});
     const s = await r.json(); failures = 0;
+    merge(s.series);
     if (s.version !== last) { last = s.version; show(s); }
     if (s.status === "running") setTimeout(poll, POLL);
     else setTimeout(poll, 4 * POLL);
