@@ -15,6 +15,9 @@ Conditions:
   browser's drawing also competes for the CPU, which on a busy 2-core machine is part of the
   price).
 
+It also times the view's own work apart from the machine's load: ``observe`` per chunk and
+one ``/state.json`` answer with full series.
+
 Usage::
 
     PYTHONPATH=src python benchmarks/live_overhead.py [--steps 20000] [--repeats 3]
@@ -136,8 +139,12 @@ def main() -> None:
     for mode, vals in rates.items():
         if vals:
             med = statistics.median(vals)
+            # Each run against the 'off' run just before it: the load of a shared machine
+            # drifts between repeats more than within one.
+            paired = statistics.median(v / o for v, o in zip(vals, rates["off"], strict=False))
             print(
-                f"{mode:9s} {med:10,.0f} steps/s  {med / base:6.3f} x off   "
+                f"{mode:9s} {med:10,.0f} steps/s  {med / base:6.3f} x off (medians), "
+                f"{paired:6.3f} x off (median of paired ratios)   "
                 f"(runs: {', '.join(f'{v:,.0f}' for v in vals)})"
             )
 

@@ -209,3 +209,13 @@ def test_cli_mismatch_is_one_line_exit_2(trained: Path, tmp_path: Path) -> None:
 def test_cli_resume_refuses_load(tmp_path: Path, trained: Path) -> None:
     code, text = follow("--resume", str(tmp_path), "--load", str(trained))
     assert code == 2 and "--resume" in text
+
+
+def test_cli_live_prints_its_address(tmp_path: Path) -> None:
+    code, text = follow(
+        "--layers", "6,2", "--track", "circle", "--steps", "300", "--live", "--out",
+        str(tmp_path / "r"),
+    )  # fmt: skip
+    assert code == 0, text
+    assert "live view: http://127.0.0.1:" in text
+    assert text.strip().splitlines()[-1].startswith("report: file://")

@@ -333,5 +333,7 @@ def _start_live(cfg: RunConfig, port: int) -> Any:
 
 
 def _end_live(view: Any, status: str, message: str) -> None:
+    """Show the end on the live page; stop serving once a page has seen it (or soon)."""
     if view is not None:
         view.finish(status, message)
+        view.close()

@@ -117,6 +117,7 @@ class LiveState:
         self._t0 = time.perf_counter()
         self._rate_t, self._rate_step, self.rate = self._t0, 0, 0.0
         self.version = 0
+        self.served_final = threading.Event()  # a page has seen the end of the run
 
     def add(self, rec: dict[str, np.ndarray]) -> None:
         """Take one chunk of records (agent 0)."""
@@ -172,6 +173,8 @@ class LiveState:
         ``block``; else all of them (``from`` 0): a page polling twice a second receives only
         what is new."""
         with self.lock:
+            if self.status != "running":
+                self.served_final.set()
             start = since if (block == self.block and 0 <= since <= len(self._err)) else 0
             return {
                 "version": self.version,
@@ -292,6 +295,13 @@ class LiveView:
     def finish(self, status: str, message: str = "", report: str | None = None) -> None:
         """Show the run's end on the page."""
         self.state.finish(status, message, report)
+
+    def close(self, linger: float = 1.5) -> None:
+        """Stop serving once a page has fetched the run's end, or after ``linger`` seconds
+        (so that an open page shows the final state)."""
+        if self._server is not None and self.state.status != "running":
+            self.state.served_final.wait(linger)
+        self.stop()
 
     def stop(self) -> None:
         """Stop serving."""
