@@ -290,9 +290,7 @@ def markdown_to_html(text: str, base: str | Path = ".") -> str:
             while j < len(lines) and lines[j].strip().startswith("|"):
                 cells = [c.strip() for c in lines[j].strip().strip("|").split("|")]
                 if not all(re.fullmatch(r":?-{2,}:?", c) for c in cells if c):
-                    rows.append(cells)
-                elif not cells:
-                    pass
+                    rows.append(cells)  # (the |---|---| separator row is skipped)
                 j += 1
             head, body = rows[0], rows[1:]
             out.append("<table>")
