@@ -109,6 +109,11 @@ def test_missing_or_garbage_file(tmp_path: Path) -> None:
         make_closed_loop(small(load=str(bad)), engine="numpy")
 
 
+def test_reflex_cannot_load(trained: Path) -> None:
+    with pytest.raises(ConfigError, match="reflex alone has no network"):
+        make_closed_loop(small(load=str(trained), **{"rule.name": "reflex"}), engine="numpy")
+
+
 def test_population_gets_copies_of_one_saved_agent(trained: Path) -> None:
     loop = make_closed_loop(small(load=str(trained)), population=3, engine="numpy")
     saved = Network.load(trained)

@@ -120,6 +120,10 @@ class ClosedLoopAgent:
         """
         check_rule_name(cfg.rule.name)
         if cfg.rule.name == REFLEX:
+            if getattr(cfg, "load", None) is not None:
+                raise ConfigError(
+                    f"the reflex alone has no network to load {cfg.load} into (choose a rule)"
+                )
             return cls(None, None, None, population=population)
         from sarlearn.filters import make_filter_bank
         from sarlearn.network import Network

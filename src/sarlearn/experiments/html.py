@@ -160,7 +160,7 @@ def run_report_html(run_dir: str | Path, summary: dict[str, Any] | None = None) 
                 ("saved network", loaded.get("network")),
                 ("state restored", loaded.get("restored") or "weights only"),
             ]
-        parts += ["<h2>Network loaded</h2>", table_html(rows, header=("", ""))]
+        parts += ["<h2>Network loaded</h2>", table_html(rows)]
     wc = s.get("weight_change") or []
     if wc:
         parts += [
