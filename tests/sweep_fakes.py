@@ -5,6 +5,9 @@
 - ``steps_to_success = 500 + 20000 * (lr / 1e-4 - 1) ** 2 + 30 * seed + 200 * n_hidden``
   for ``lr`` within a factor 3 of ``1e-4`` (and, for rule ``sar``, of ``1e-5``); otherwise
   the run never succeeds (None). Deep nets (n_hidden >= 3) never succeed with odd seeds.
+- settling: a successful run settles unless ``seed % 3 == 2``, at
+  ``settled_step = steps_to_success + 100 * seed`` with ``seed % 3`` relapses; a run that
+  does not settle ends with 30 % of its settling window above threshold.
 - rule ``boom`` raises ``ValueError``; rule ``crash`` kills its worker process (only in a
   worker, never in the test process).
 
@@ -61,12 +64,22 @@ def fake_run(cfg: RunConfig, out_dir: Path | None, progress: bool = False) -> di
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         trace.to_parquet(out_dir / "trace.parquet", index=False)
+    settles = sts is not None and cfg.seed % 3 != 2
     return {
         "rule": cfg.rule.name,
         "seed": cfg.seed,
         "track": cfg.world.track,
         "steps": cfg.steps,
         "steps_to_success": sts,
+        "settled": settles,
+        "settled_step": sts + 100 * cfg.seed if settles else None,
+        "settle_window": min(5000, cfg.steps),
+        "above_threshold_fraction": 0.0 if settles else 0.3,
+        "relapses": None if sts is None else cfg.seed % 3,
+        "steering_flips_per_1000": 10.0 * (cfg.seed + 1),
+        "saturated_steering_fraction": 0.1,
+        "dead_units": [1.0 if cfg.seed == 4 else 0.0] + [0.0] * (n_layers - 1),
+        "dead_layers": int(cfg.seed == 4),
         "mean_abs_error_first_1000": float(np.abs(error[:1000]).mean()),
         "mean_abs_error_last_1000": float(np.abs(error[-1000:]).mean()),
         "off_track_steps": 0,

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from sarlearn.cli import app
 from sarlearn.world import TRACK_NAMES, load_track
+from sarlearn.world.tracks import style_of
 
 runner = CliRunner()
 
@@ -30,9 +31,11 @@ def test_writes_each_track_as_a_png_that_loads_back(tmp_path: Path, name: str) -
     )
     assert result.exit_code == 0, result.output
     with Image.open(out) as im:
-        assert im.format == "PNG" and im.size == (250, 250) and im.mode == "L"
-    back = load_track(out)
+        width, height = style_of(name).size
+        assert im.format == "PNG" and im.size == (width, height) and im.mode == "L"
+    back = load_track(out, arena=max(width, height))
     original = load_track(name, seed=3, resolution=1.0)
+    assert (back.width, back.height) == (original.width, original.height)
     assert np.abs(back.image - original.image).mean() < 0.01
 
 

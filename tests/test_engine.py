@@ -231,3 +231,26 @@ def test_run_zero_compiles_without_stepping() -> None:
     cold = make_closed_loop(cfg_of()).run(120)
     for key in RECORDS:
         np.testing.assert_array_equal(warm[key], cold[key])
+
+
+@pytest.mark.parametrize("activation", ["logistic", "tanh"])
+def test_saturated_units_record_matches_reference(activation: str) -> None:
+    """The per-layer share of saturated units (the dead-unit measure) is the same record in
+    both loops; a naive wide init saturates part of the first layers from the start."""
+    from sarlearn.engine.verify import _copy_loop
+    from sarlearn.metrics import layer_saturation
+
+    cfg = cfg_of(
+        network__init="symmetric", network__init_gain=0.5, network__activation=activation,
+        rule__lr=1e-4,
+    )  # fmt: skip
+    fast = FastClosedLoop.from_config(cfg, 2)
+    ref = _copy_loop(fast._refs[0])
+    rr, rf = ref.run(40), fast.run(40)
+    assert rf["saturated"].shape == rr["saturated"].shape == (2, 40, 11)
+    np.testing.assert_array_equal(rf["saturated"], rr["saturated"])
+    assert 0 < rr["saturated"][:, :, 0].mean() < 1  # the record is not trivially 0 or 1
+    net = ref.agent.network
+    np.testing.assert_array_equal(
+        rr["saturated"][:, -1], layer_saturation(net.slopes, net.activation.slope_at_zero)
+    )

@@ -102,6 +102,39 @@ def test_report_tables_match_results_parquet(sweep_dir: Path, made: object) -> N
     np.testing.assert_allclose(csv["q3"], want["q3"])
 
 
+def test_settling_columns_match_results_parquet(sweep_dir: Path, made: object) -> None:
+    results = pd.read_parquet(sweep_dir / "results.parquet")
+    # the store carries the settling measures of every ok run
+    ok = results[results["status"] == "ok"]
+    assert ok["settled"].notna().all() and ok["settle_window"].eq(1200).all()
+    assert (ok["settled"] == ok["settled_step"].notna()).all()
+    assert ok.loc[ok["seed"] == 4, "dead_layers"].eq(1).all()
+    assert (results.loc[results["status"] == "error", "settled"] == False).all()  # noqa: E712
+    got = read_md_table(made.markdown.read_text(), "Steps to success per group and learning rate")
+    for _, row in got.iterrows():
+        rule, layers = row["group"].split(" layers=")
+        g = results[
+            (results["rule"] == rule)
+            & (results["layers"] == layers)
+            & np.isclose(results["lr"], float(row["lr"]), rtol=1e-2)
+        ]
+        settled = g[g["settled"]]
+        assert int(row["n settled"]) == len(settled)
+        if len(settled):
+            assert num(row["settled step"]) == pytest.approx(settled["settled_step"].median())
+        else:
+            assert row["settled step"] == ""
+        assert int(row["dead layer"]) == int((g["dead_layers"] > 0).sum())
+        relapses = g.loc[g["success"], "relapses"]
+        if len(relapses):
+            assert num(row["relapses"]) == pytest.approx(relapses.median())
+    assert "settled (their last settle_window steps" in made.markdown.read_text()
+    best = read_md_table(made.markdown.read_text(), "Best learning rate per group, by settling")
+    assert set(best["group"]) == set(got["group"])
+    csv = pd.read_csv(made.out_dir / "table_best_lr_settled.csv")
+    assert {"n_settled", "settled_rate", "settled_median", "flips_median"} <= set(csv.columns)
+
+
 def test_best_lr_per_group(sweep_dir: Path, made: object) -> None:
     results = pd.read_parquet(sweep_dir / "results.parquet")
     stats = independent_stats(results)

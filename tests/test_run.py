@@ -65,6 +65,10 @@ def test_reflex_alone_does_not_succeed_on_curvy(tmp_path: Path) -> None:
     assert s["weight_change"] == []
     assert s["mean_abs_error_last_1000"] > 1.0
     assert not (tmp_path / "network.npz").exists()
+    assert not s["settled"] and s["settled_step"] is None and s["relapses"] is None
+    assert s["above_threshold_fraction"] > 0.5 and s["settle_window"] == 2300
+    assert s["steering_flips_per_1000"] == 0.0  # y = 0 throughout
+    assert s["saturated_steering_fraction"] is None and s["dead_units"] is None
 
 
 def test_output_folder_contents(tmp_path: Path) -> None:
@@ -97,6 +101,15 @@ def test_output_folder_contents(tmp_path: Path) -> None:
         "interrupted",
         "status",
         "config",
+        "settled_step",
+        "settled",
+        "settle_window",
+        "above_threshold_fraction",
+        "relapses",
+        "steering_flips_per_1000",
+        "saturated_steering_fraction",
+        "dead_units",
+        "dead_layers",
     ):
         assert key in on_disk, key
     assert on_disk["config"] == s["config"] and on_disk["problems"] == []
@@ -104,9 +117,30 @@ def test_output_folder_contents(tmp_path: Path) -> None:
     assert len(trace) == 300
     for col in ("step", "error", "steering", "left", "right", "x", "y", "heading", "off_track"):
         assert col in trace.columns, col
+    # the settling measures agree with the trace they were computed from
+    n_layers = len(s["config"]["network"]["layers"])
+    assert [f"saturated_{i}" for i in range(n_layers)] == [
+        c for c in trace.columns if c.startswith("saturated_")
+    ]
+    assert len(on_disk["dead_units"]) == n_layers
+    assert on_disk["settle_window"] == 300 - 200  # clipped: the steps after warm-up
+    above = trace["above_threshold"].to_numpy()
+    assert on_disk["above_threshold_fraction"] == pytest.approx(above[-100:].mean())
+    assert on_disk["settled"] == (not above[-100:].any())
+    np.testing.assert_allclose(
+        trace["moving_sum"], trace["error"].abs().rolling(200, min_periods=1).sum(), atol=1e-9
+    )
     np.testing.assert_allclose(
         trace["right"] - trace["left"], 2 * (trace["error"] + 5.0 * trace["steering"])
     )
+
+
+def test_settle_window_longer_than_the_run_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="settle_window 600 is longer than the run"):
+        RunConfig().with_overrides({"steps": 500, "settle_window": 600})
+    with pytest.raises(ConfigError, match="settle_window"):
+        RunConfig().with_overrides({"settle_window": 0})
+    assert RunConfig().with_overrides({"steps": 500, "settle_window": 500}).settle_window == 500
 
 
 def test_stop_at_success_is_exact_whatever_the_chunk(tmp_path: Path) -> None:

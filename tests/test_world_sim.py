@@ -147,3 +147,33 @@ def test_a_step_costs_tens_of_microseconds() -> None:
         world.read_ground()
     per_step = (time.perf_counter() - t) / n
     assert per_step < 300e-6  # typically ~40 us; generous for loaded CI machines
+
+
+def anticipate(world: SimWorld, steps: int, gain: float = 0.8) -> np.ndarray:
+    """Errors under steering from the predictor rows' line offset (the network's reach)."""
+    lateral = world.sensors.positions[2:, 1]
+    errors = []
+    for _ in range(steps):
+        rows = world.predictors()
+        offset = (rows * lateral).sum(axis=1) / np.maximum(rows.sum(axis=1), 1e-9)
+        errors.append(world.step(np.clip(gain * offset, -1.5, 1.5))[0])
+    return np.array(errors)
+
+
+@pytest.mark.parametrize("name", ["hairpin", "tight", "thick", "photo", "wide"])
+def test_the_reflex_alone_holds_the_harder_tracks(name: str) -> None:
+    world = SimWorld(WorldConfig(track=name), population=3, rng=np.random.default_rng(1))
+    for _ in range(400):
+        world.step()
+        assert not world.off_track.any()
+    assert distance_to_line(world).max() < 5.0
+
+
+def test_hairpins_can_be_taken_without_the_reflex_but_tight_half_turns_cannot() -> None:
+    hairpin = SimWorld(WorldConfig(track="hairpin"))
+    assert np.abs(anticipate(hairpin, 2 * lap_steps(hairpin))).max() == 0.0
+    tight = SimWorld(WorldConfig(track="tight"))
+    for gain in (0.8, 3.0):
+        tight.reset()
+        errors = anticipate(tight, lap_steps(tight), gain)
+        assert np.count_nonzero(errors) >= 3  # the reflex has to help in the half turns

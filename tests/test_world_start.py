@@ -18,6 +18,7 @@ from sarlearn.world import (
     reflex_pair,
     start_pose,
 )
+from sarlearn.world.tracks import style_of
 
 
 def heading_error(pose: np.ndarray, line: np.ndarray) -> tuple[float, float]:
@@ -28,19 +29,30 @@ def heading_error(pose: np.ndarray, line: np.ndarray) -> tuple[float, float]:
     return float(np.linalg.norm(line[i] - pose[:2])), float(angle)
 
 
-def assert_on_the_line(track: Track, pose: np.ndarray, width: float = 3.0) -> None:
-    """Centred on a line of ``width``, heading along it, line ahead, reflex silent."""
+def assert_on_the_line(track: Track, pose: np.ndarray, width: float | None = 3.0) -> None:
+    """Centred on a line of ``width``, heading along it, line ahead, reflex silent.
+
+    ``width=None``: a line of varying width and ink (the photo track): on it and ahead only.
+    """
     x, y, th = pose
     fwd, left = np.array([np.cos(th), np.sin(th)]), np.array([-np.sin(th), np.cos(th)])
     p = np.array([x, y])
-    assert float(track.darkness(p)) > 0.8
-    inner, outer = 0.5 * width - 0.6, 0.5 * width + 1.0
-    for side in (1, -1):
-        assert float(track.darkness(p + side * inner * left)) > 0.5, "not centred"
-        assert float(track.darkness(p + side * outer * left)) < 0.1, "not centred"
-    assert float(track.darkness(p + 6.0 * fwd)) > 0.5, "the line does not go on ahead"
+    dark = 0.8 if width is not None else 0.2
+    assert float(track.darkness(p)) > dark
+    if width is not None:
+        inner, outer = 0.5 * width - 0.6, 0.5 * width + 1.0
+        for side in (1, -1):
+            assert float(track.darkness(p + side * inner * left)) > 0.5, "not centred"
+            assert float(track.darkness(p + side * outer * left)) < 0.1, "not centred"
+    assert float(track.darkness(p + 6.0 * fwd)) > dark * 0.6, "the line does not go on ahead"
     reflex = reflex_pair(WorldConfig()).read(track, pose)
     np.testing.assert_allclose(reflex, 0.0, atol=1e-9)
+
+
+def drawn_width(name: str) -> float | None:
+    """The line width of a built-in track (None: it varies along the line)."""
+    style = style_of(name)
+    return None if style.floor == "photo" else (style.line_width or 3.0)
 
 
 @pytest.mark.parametrize("name", TRACK_NAMES)
@@ -49,7 +61,7 @@ def test_built_in_tracks_start_on_their_centreline(name: str) -> None:
     pose = start_pose(track)
     dist, angle = heading_error(pose, track.centreline)
     assert dist < 1e-9 and abs(angle) < 0.02
-    assert_on_the_line(track, pose)
+    assert_on_the_line(track, pose, drawn_width(name))
 
 
 @pytest.mark.parametrize("name", TRACK_NAMES)
@@ -60,7 +72,7 @@ def test_image_search_finds_the_line_of_every_built_in_track(name: str) -> None:
     dist, angle = heading_error(pose, generated.centreline)
     assert dist < 0.5
     assert min(abs(angle), np.pi - abs(angle)) < 0.1
-    assert_on_the_line(bare, pose)
+    assert_on_the_line(bare, pose, drawn_width(name))
 
 
 def draw_user_track(path: Path, size: tuple[int, int] = (600, 450)) -> Path:

@@ -10,7 +10,13 @@ from PIL import Image
 
 from sarlearn.errors import NonFiniteError, ShapeError, TrackError
 from sarlearn.world import TRACK_NAMES, Track, load_track, radius_of_curvature
-from sarlearn.world.tracks import rasterise
+from sarlearn.world.tracks import (
+    COOPERATION_TRACKS,
+    SETTLING_TRACKS,
+    describe,
+    rasterise,
+    style_of,
+)
 
 
 def gradient_track(n: int = 100, arena: float = 50.0) -> Track:
@@ -172,26 +178,38 @@ def test_unknown_name_lists_the_built_in_tracks() -> None:
         load_track("spiral")
 
 
+def normals(line: np.ndarray) -> np.ndarray:
+    tangent = np.roll(line, -1, axis=0) - np.roll(line, 1, axis=0)
+    normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
+    return normal / np.linalg.norm(normal, axis=1, keepdims=True)
+
+
 @pytest.mark.parametrize("name", TRACK_NAMES)
 def test_generated_tracks_fit_the_arena_and_are_drawn_where_the_centreline_is(name: str) -> None:
     track = load_track(name)
+    style = style_of(name)
     line = track.centreline
-    assert line is not None and track.arena == 250.0 and track.shape == (1000, 1000)
-    assert line.min() >= 19.9 and line.max() <= 230.1  # >= 20 units from the border
+    width, height = style.size
+    assert line is not None and track.arena == max(width, height)
+    assert track.shape == (round(4 * height), round(4 * width))
+    assert (track.width, track.height) == pytest.approx((width, height))
+    assert line.min() >= 19.9  # >= 20 units from the border
+    assert line[:, 0].max() <= width - 19.9 and line[:, 1].max() <= height - 19.9
     step = np.linalg.norm(np.diff(line, axis=0), axis=1)
     np.testing.assert_allclose(step, 0.5, rtol=0.05)
+    if style.floor == "photo":
+        return  # varying width and ink, gaps: see test_photo_floor_...
+    w = style.line_width or 3.0
     assert track.darkness(line).min() > 0.99
-    # 3 units off the centre is 1.5 units beyond the edge of a 3-unit line: light floor.
-    tangent = np.roll(line, -1, axis=0) - np.roll(line, 1, axis=0)
-    normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
-    normal /= np.linalg.norm(normal, axis=1, keepdims=True)
+    # 1.5 units beyond the edge of the line: light floor.
+    normal = normals(line)
     if name != "figure8":  # (the crossing is dark on both sides)
-        assert track.darkness(line + 3.0 * normal).max() == 0.0
+        assert track.darkness(line + (0.5 * w + 1.5) * normal).max() == 0.0
     # The darkness integrated across the line is its width.
-    across = np.linspace(-3.0, 3.0, 241)
+    across = np.linspace(-w, w, 241)
     k = len(line) // 3
     prof = track.darkness(line[k] + across[:, None] * normal[k])
-    assert prof.sum() * (across[1] - across[0]) == pytest.approx(3.0, abs=0.05)
+    assert prof.sum() * (across[1] - across[0]) == pytest.approx(w, abs=0.05)
 
 
 @pytest.mark.parametrize("name", ["circle", "oval", "curvy", "random"])
@@ -207,6 +225,102 @@ def test_curvy_has_sharp_bends_both_ways_but_none_below_20_units() -> None:
     assert 20.0 <= np.abs(radius).min() <= 25.0
     assert (radius < 0).any() and (radius > 0).any()  # right and left bends
     assert np.mean(np.abs(radius) < 30.0) > 0.2  # a fifth of the lap is sharp bends
+
+
+def bends(line: np.ndarray, below: float) -> list[tuple[float, float]]:
+    """(smallest |radius|, turning angle in degrees) of each stretch with |radius| < below."""
+    radius = radius_of_curvature(line)
+    sharp = np.abs(radius) < below
+    if sharp.all() or not sharp.any():
+        return []
+    start = int(np.argmin(sharp))  # begin the scan on a gentle point
+    sharp, radius = np.roll(sharp, -start), np.roll(radius, -start)
+    out, i = [], 0
+    while i < len(sharp):
+        if not sharp[i]:
+            i += 1
+            continue
+        j = i
+        while j < len(sharp) and sharp[j]:
+            j += 1
+        turn = np.degrees(np.sum(0.5 / radius[i:j]))  # arc length 0.5 per point
+        out.append((float(np.abs(radius[i:j]).min()), float(turn)))
+        i = j
+    return out
+
+
+def test_hairpin_has_half_turns_of_radius_24_to_28_both_ways() -> None:
+    line = load_track("hairpin").centreline
+    radius = radius_of_curvature(line)
+    assert 24.0 <= np.abs(radius).min() <= 28.0  # just above the network's limit of 20
+    half_turns = [(r, t) for r, t in bends(line, 30.0) if abs(abs(t) - 180.0) < 25.0]
+    assert len(half_turns) >= 2
+    assert all(24.0 <= r <= 28.0 for r, _ in half_turns)
+    assert {np.sign(t) for _, t in half_turns} == {-1.0, 1.0}  # a left and a right hairpin
+
+
+def test_tight_has_three_bends_tighter_than_the_network_can_turn() -> None:
+    line = load_track("tight").centreline
+    tight = bends(line, 20.0)
+    assert len(tight) == 3
+    assert all(15.0 <= r <= 18.0 and abs(abs(t) - 180.0) < 25.0 for r, t in tight)
+    assert {np.sign(t) for _, t in tight} == {-1.0, 1.0}
+    # cooperation with the reflex: reported apart, not part of the settling target
+    assert COOPERATION_TRACKS == ("tight",)
+    assert "tight" not in SETTLING_TRACKS and "curvy" in SETTLING_TRACKS
+    assert "settling target" in describe("tight")
+
+
+def test_thick_is_curvy_drawn_eight_units_wide_whatever_the_line_width() -> None:
+    thick, curvy = load_track("thick", line_width=2.0), load_track("curvy")
+    np.testing.assert_array_equal(thick.centreline, curvy.centreline)
+    line, normal = thick.centreline, normals(thick.centreline)
+    across = np.linspace(-8.0, 8.0, 321)
+    prof = thick.darkness(line[100] + across[:, None] * normal[100])
+    assert prof.sum() * (across[1] - across[0]) == pytest.approx(8.0, abs=0.05)
+
+
+def test_wide_arena_is_350_by_200_and_scales_with_the_arena() -> None:
+    wide = load_track("wide", resolution=2.0)
+    assert wide.shape == (400, 700) and (wide.width, wide.height) == (350.0, 200.0)
+    assert np.abs(radius_of_curvature(wide.centreline)).min() >= 24.0
+    half = load_track("wide", arena=125.0, resolution=2.0)
+    assert (half.width, half.height) == (175.0, 100.0) and half.shape == (200, 350)
+    gap = np.linalg.norm(half.centreline[:, None] - 0.5 * wide.centreline[None], axis=2)
+    assert gap.min(axis=1).max() < 0.3  # the same curve, half the size
+    x = wide.centreline[:, 0]
+    assert x.max() - x.min() > 250  # the line uses the long side
+
+
+def test_photo_floor_is_seeded_textured_and_keeps_the_reflex_corridor_clean() -> None:
+    a, b, c = (load_track("photo", seed=s, resolution=2.0) for s in (1, 1, 2))
+    np.testing.assert_array_equal(a.image, b.image)
+    np.testing.assert_array_equal(a.centreline, c.centreline)  # the seed changes the floor
+    assert not np.array_equal(a.image, c.image)
+    line = a.centreline
+    on = a.darkness(line)
+    assert (on == 0).mean() > 0.005  # gaps in the line
+    inked = on[on > 0.5]
+    assert inked.max() - inked.min() > 0.2  # varying darkness
+    floor = a.image.ravel()
+    assert (floor == 0).mean() > 0.8  # floor, shading and grain normalised to exactly 0
+    near = np.linalg.norm(a.to_world(np.argwhere(a.image.T > 0)) - line[0], axis=1) >= 0
+    assert near.any()
+    # blotches: faint patches away from the line
+    far = a.darkness(line + 25.0 * normals(line))
+    assert ((a.image > 0.05) & (a.image < 0.5)).mean() > 0.002
+    # nothing under a reflex sensor of a robot centred on the line (5 units to either side)
+    for side in (-1.0, 1.0):
+        assert a.darkness(line + side * 5.0 * normals(line)).max() == 0.0
+    assert far.min() >= 0.0
+
+
+def test_rasterise_draws_a_non_square_arena() -> None:
+    line = np.array([[5.0, 5.0], [35.0, 5.0], [35.0, 15.0], [5.0, 15.0]])
+    img = rasterise(line, arena=40.0, resolution=2.0, line_width=1.0, height=20.0)
+    assert img.shape == (40, 80)
+    # y = 15 is row (20 - 15) * 2 - 0.5 = 9.5: rows 9 and 10 at column 40
+    assert img[9, 40] > 0.4 and img[10, 40] > 0.4 and img[0, 40] == 0.0
 
 
 def test_random_tracks_depend_on_the_seed_only() -> None:

@@ -194,9 +194,12 @@ class WorldConfig(_Section):
     """The simulated line-following world (SPEC section 4)."""
 
     track: str = Field("curvy", description="Built-in track name or path to a PNG/JPEG image.")
-    track_seed: int = Field(0, description="Seed of the 'random' track generator.")
+    track_seed: int = Field(0, description="Seed of the 'random' track and the 'photo' floor.")
     arena: float = Field(
-        250.0, gt=0, description="Side of the square arena (units); an image's longer side."
+        250.0,
+        gt=0,
+        description="Side of the square arena (units); an image's longer side. Generated "
+        "tracks scale with it ('wide' is 1.4 x 0.8 arena).",
     )
     resolution: float = Field(4.0, gt=0, description="Pixels per unit of generated tracks.")
     line_width: float = Field(
@@ -259,6 +262,12 @@ class RunConfig(_Section):
     success_threshold: float = Field(0.1, gt=0, description="Moving sum of |e| must stay below.")
     success_hold: int = Field(200, ge=1, description="...for this many consecutive steps.")
     stop_at_success: bool = False
+    settle_window: int | None = Field(
+        None,
+        ge=1,
+        description="Last steps judged by 'settled' (moving sum below threshold at every one); "
+        "None = 5,000, clipped to the steps after warm-up; a set value must fit in 'steps'.",
+    )
     dtype: DType = "float64"
     engine: Literal["auto", "fast", "numpy"] = Field(
         "auto",
@@ -275,6 +284,15 @@ class RunConfig(_Section):
     freeze: bool = Field(
         False, description="Drive without learning: the rule computes nothing, weights stay."
     )
+
+    @model_validator(mode="after")
+    def _settle_window_fits(self) -> RunConfig:
+        if self.settle_window is not None and self.settle_window > self.steps:
+            raise ValueError(
+                f"settle_window {self.settle_window} is longer than the run (steps "
+                f"{self.steps}); leave it unset to judge min(5000, steps after warm-up)"
+            )
+        return self
 
     @classmethod
     def from_toml(cls, path: str | Path) -> RunConfig:

@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 from sarlearn.agent import ClosedLoopAgent
 from sarlearn.config import RunConfig
 from sarlearn.errors import ShapeError
+from sarlearn.metrics import layer_saturation
 from sarlearn.motor import reflex_error, wheel_speeds
 from sarlearn.robots.interface import Robot, off_track_of, population_of, pose_of
 
@@ -41,6 +42,11 @@ RECORDS = (
     "sensor_left",
     "sensor_right",
 )
+
+#: Per-step, per-layer record names, each ``(P, n, L)`` (L weight layers; 0 for the reflex
+#: alone): ``saturated`` is the fraction of each layer's units whose slope is below
+#: :data:`sarlearn.metrics.SATURATION_SLOPE` of f'(0) in that step's forward pass.
+LAYER_RECORDS = ("saturated",)
 
 
 def n_predictors_of(cfg: RunConfig) -> int:
@@ -167,6 +173,7 @@ class ClosedLoop:
         else:
             predictors = ground[:, 2:]
         y = self.agent.step(e, predictors)
+        saturated = self._saturation()
         left, right = wheel_speeds(self.speed, e, y, self.net_gain)
         robot.set_wheel_speeds(left, right)
         self.t += 1
@@ -182,10 +189,18 @@ class ClosedLoop:
             "off_track": np.zeros(self.population, bool) if off is None else off.copy(),
             "sensor_left": ground[:, 0].copy(),
             "sensor_right": ground[:, 1].copy(),
+            "saturated": saturated,
         }
         if self.record_ground:
             rec["ground"] = ground.copy()
         return rec
+
+    def _saturation(self) -> NDArray[np.float64]:
+        """``(P, L)`` fraction of saturated units per layer in the last forward pass."""
+        net = self.agent.network
+        if net is None:
+            return np.zeros((self.population, 0))
+        return layer_saturation(net.slopes, net.activation.slope_at_zero)
 
     # ------------------------------------------------------------------ a chunk of steps
     def run(self, n: int) -> dict[str, NDArray[Any]]:
@@ -193,7 +208,8 @@ class ClosedLoop:
 
         Returns:
             ``step`` ``(n,)`` global step indices; every name of :data:`RECORDS` as
-            ``(P, n)``; ``ground`` ``(P, n, n_ground)`` if recorded; ``weight_steps``
+            ``(P, n)``; ``saturated`` ``(P, n, L)`` (:data:`LAYER_RECORDS`); ``ground``
+            ``(P, n, n_ground)`` if recorded; ``weight_steps``
             ``(K,)`` and ``weight_change`` ``(P, K, L)``: samples of the weight change taken
             after the steps in ``weight_steps``.
 
@@ -238,6 +254,8 @@ def _finish(
     res: dict[str, NDArray[Any]] = {"step": np.arange(start, start + done)}
     for key in RECORDS:
         res[key] = out[key][:, :done] if key in out else np.zeros((p, 0))
+    for key in LAYER_RECORDS:
+        res[key] = out[key][:, :done] if key in out else np.zeros((p, 0, n_layers))
     if "ground" in out:
         res["ground"] = out["ground"][:, :done]
     res["weight_steps"] = np.asarray(w_steps, dtype=np.int64)
@@ -268,6 +286,7 @@ def make_perception(cfg: RunConfig) -> CameraPredictors:
 
 
 __all__ = [
+    "LAYER_RECORDS",
     "RECORDS",
     "CameraPredictors",
     "ClosedLoop",

@@ -131,7 +131,35 @@ def summary_table(summary: dict[str, Any]) -> Table:
     )
     t.add_row("rule / track / seed", f"{summary['rule']} / {summary['track']} / {summary['seed']}")
     t.add_row("steps", f"{summary['steps']} of {summary['steps_requested']}")
-    t.add_row("steps to success", fmt(summary["steps_to_success"]))
+    t.add_row("steps to success (first passage)", fmt(summary["steps_to_success"]))
+    if "settled" in summary:  # summaries written before the settling measures lack them
+        window = summary.get("settle_window")
+        frac = summary.get("above_threshold_fraction")
+        t.add_row(
+            "settled (last steps clean)",
+            ("yes" if summary["settled"] else "no")
+            + (
+                f", {frac:.1%} of the last {window} steps above threshold"
+                if frac is not None
+                else ""
+            ),
+        )
+        t.add_row("settled from step", fmt(summary.get("settled_step")))
+        t.add_row("relapses after success", fmt(summary.get("relapses")))
+        flips, sat = (
+            summary.get("steering_flips_per_1000"),
+            summary.get("saturated_steering_fraction"),
+        )
+        t.add_row(
+            "steering flips/1000, saturated",
+            f"{fmt(flips, '.0f')}, {fmt(sat, '.1%')}",
+        )
+        dead = summary.get("dead_units")
+        if dead:
+            t.add_row(
+                "dead units per layer", " ".join(f"{v:.0%}" for v in dead)
+                + f" ({summary.get('dead_layers')} wholly saturated)",
+            )  # fmt: skip
     t.add_row("mean |e| first 1000", fmt(summary["mean_abs_error_first_1000"], ".3f"))
     t.add_row("mean |e| last 1000", fmt(summary["mean_abs_error_last_1000"], ".3f"))
     t.add_row("off-track steps", fmt(summary["off_track_steps"]))

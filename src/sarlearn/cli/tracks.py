@@ -68,17 +68,23 @@ def tracks(
 
 
 def _list(console: Console) -> None:
-    from sarlearn.world.tracks import DEFAULT_TRACK, TRACK_NAMES, describe
+    from sarlearn.world.tracks import DEFAULT_TRACK, TRACK_NAMES, describe, style_of
 
     table = Table(title="Built-in tracks", title_justify="left")
     table.add_column("name", style="bold")
+    table.add_column("size")
     table.add_column("description")
     for name in TRACK_NAMES:
-        table.add_row(name + (" *" if name == DEFAULT_TRACK else ""), describe(name))
+        style = style_of(name)
+        mark = (" *" if name == DEFAULT_TRACK else "") + (" †" if style.role != "settling" else "")
+        width, height = style.size
+        table.add_row(name + mark, f"{width:g} x {height:g}", describe(name))
     console.print(table)
     console.print(
-        "* default. Any PNG/JPEG image (dark line on a light floor) is a track too: set "
-        "world.track to its path. Write a track out: sarlearn tracks --write NAME --out FILE.png"
+        "* default. † cooperation track: left out of the settling target. Sizes at --arena "
+        "250 (they scale with it). Any PNG/JPEG image (dark line on a light floor) is a track "
+        "too: set world.track to its path. Write a track out: sarlearn tracks --write NAME "
+        "--out FILE.png"
     )
 
 

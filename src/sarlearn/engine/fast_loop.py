@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from sarlearn.config import RunConfig
 from sarlearn.engine import kernels as K
 from sarlearn.errors import DivergenceError, NonFiniteError
-from sarlearn.loop import RECORDS, ClosedLoop
+from sarlearn.loop import LAYER_RECORDS, RECORDS, ClosedLoop
 
 _RULE_CODES = {
     "gdm": K.RULE_GDM,
@@ -474,6 +474,7 @@ class FastClosedLoop:
         ng = self._ground.shape[1]
         ground = np.empty((P, n, ng) if self.record_ground else (P, 0, 0))
         wc = np.empty((P, n_samples, self.n_layers), dtype=dt)
+        sat = np.empty((P, n, self.n_layers))
         status = np.zeros(P, dtype=np.int64)
         info = np.zeros((P, 2), dtype=np.int64)
         block = n if self.block is None else self.block
@@ -483,7 +484,7 @@ class FastClosedLoop:
         if n >= 0:
             rec = (
                 rec64[0], steer, rec64[1], rec64[2], rec64[3], rec64[4], rec64[5], off,
-                rec64[6], rec64[7], ground, wc,
+                rec64[6], rec64[7], ground, wc, sat,
             )  # fmt: skip
             with _threads_for(P):
                 K.run_chunk(
@@ -502,6 +503,7 @@ class FastClosedLoop:
             "off_track": off,
             "sensor_left": rec64[6],
             "sensor_right": rec64[7],
+            "saturated": sat,
         }
         if self.record_ground:
             out["ground"] = ground
@@ -532,7 +534,7 @@ class FastClosedLoop:
         first = (start // every + 1) * every - 1
         w_steps = np.arange(first, start + done, every, dtype=np.int64)
         res: dict[str, NDArray[Any]] = {"step": np.arange(start, start + done)}
-        for key in RECORDS:
+        for key in (*RECORDS, *LAYER_RECORDS):
             res[key] = out[key][:, :done]
         if "ground" in out:
             res["ground"] = out["ground"][:, :done]
@@ -591,7 +593,7 @@ class FastClosedLoop:
         rec = (
             rec64[0], steer, rec64[1], rec64[2], rec64[3], rec64[4], rec64[5],
             np.empty((P, n), dtype=np.bool_), rec64[6], rec64[7], np.empty((P, 0, 0)),
-            np.empty((P, 0, self.n_layers), dtype=self.dtype),
+            np.empty((P, 0, self.n_layers), dtype=self.dtype), np.empty((P, n, self.n_layers)),
         )  # fmt: skip
         status = np.zeros(P, dtype=np.int64)
         info = np.zeros((P, 2), dtype=np.int64)

@@ -38,6 +38,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from sarlearn.metrics import SATURATION_SLOPE
+
 # -- codes shared with fast_loop.py -----------------------------------------------------------
 
 #: Activations.
@@ -526,6 +528,7 @@ def _agent_steps(
     r_sr,
     r_ground,
     wc,
+    r_sat,
     info,
     replay,
     rp_pred,
@@ -551,6 +554,8 @@ def _agent_steps(
     width = wpar[W_WIDTH]
     height = wpar[W_HEIGHT]
     n_ground = ground.shape[1]
+    # slope below this -> saturated unit (metrics.SATURATION_SLOPE of f'(0))
+    sat_cut = SATURATION_SLOPE * (0.25 if ipar[I_ACT] == ACT_LOGISTIC else 1.0)
 
     for t in range(t_first, t_last):
         tg = t_global0 + t  # global step index
@@ -584,6 +589,12 @@ def _agent_steps(
             info[p, 0] = tg
             info[p, 1] = L - 1
             return status
+        for li in range(L):  # the ``saturated`` record: share of saturated units per layer
+            n_sat = 0
+            for i in range(sizes[li + 1]):
+                if abs(slope[p, noff[li] + i]) < sat_cut:
+                    n_sat += 1
+            r_sat[p, t, li] = n_sat / sizes[li + 1]
         if learning:
             status, layer = _learn(
                 p, e64, rel_count0 + (t - t_first) + 1, decay64, ipar, tpar, fy1, sizes, woff,
@@ -652,7 +663,9 @@ def run_chunk(
     fcoef, fy1, fy2, fu1 = filt
     sizes, woff, noff, W, W0, bias, hbuf, post, slope, sig, rfw, tmp, readout = net
     lr, rel_m, rel_n, fb, boff = rule_arrays
-    r_error, r_steer, r_left, r_right, r_x, r_y, r_head, r_off, r_sl, r_sr, r_ground, wc = rec
+    r_error, r_steer, r_left, r_right, r_x, r_y, r_head, r_off, r_sl, r_sr, r_ground, wc, r_sat = (
+        rec
+    )
     P = pose.shape[0]
     for t0 in range(0, n, block):
         t1 = min(n, t0 + block)
@@ -665,5 +678,5 @@ def run_chunk(
                 sizes, woff, noff, W, W0, bias, hbuf, post, slope, sig, rfw, tmp, readout,
                 lr, rel_m, rel_n, fb, boff,
                 r_error, r_steer, r_left, r_right, r_x, r_y, r_head, r_off, r_sl, r_sr,
-                r_ground, wc, info, replay, rp_pred, rp_err,
+                r_ground, wc, r_sat, info, replay, rp_pred, rp_err,
             )  # fmt: skip

@@ -17,7 +17,7 @@ from matplotlib.patches import Rectangle
 from numpy.typing import ArrayLike, NDArray
 
 from sarlearn.experiments.outputs import atomic_write_with
-from sarlearn.metrics import SuccessCriterion, moving_sum
+from sarlearn.metrics import SuccessCriterion, moving_sum, settle_span
 
 EARLY_COLOUR = "tab:red"
 LATE_COLOUR = "tab:blue"
@@ -36,10 +36,14 @@ def learning_figure(
     steps: ArrayLike | None = None,
     reference: ArrayLike | None = None,
     title: str = "",
+    settled_step: int | None = None,
 ) -> Path:
     """learning.png: the error e over time, and the moving sum of |e| against the threshold.
 
-    ``reference`` (optional) is a second error trace drawn faintly, e.g. the reflex alone.
+    ``success_step`` (the first passage, solid green) and ``settled_step`` (from where the
+    moving sum stays below the threshold to the end, dashed blue) are marked when given;
+    the settling window judged by ``settled`` is shaded. ``reference`` (optional) is a second
+    error trace drawn faintly, e.g. the reflex alone.
     """
     crit = criterion or SuccessCriterion()
     e = np.asarray(errors, dtype=np.float64)
@@ -73,6 +77,20 @@ def learning_figure(
             textcoords="offset points",
             color="tab:green",
         )
+    for ax in (ax_e, ax_s):
+        if settled_step is not None:
+            ax.axvline(settled_step, color="tab:blue", ls="--", lw=1.2)
+    if settled_step is not None:
+        ax_s.annotate(
+            f"settled from step {settled_step}",
+            (settled_step, crit.threshold),
+            xytext=(4, -14),
+            textcoords="offset points",
+            color="tab:blue",
+        )
+    span = settle_span(e.size, crit)
+    if span and t.size:
+        ax_s.axvspan(t[-span], t[-1], color="tab:blue", alpha=0.06, label="settling window")
     ax_s.legend(loc="upper right", fontsize=8)
     if title:
         ax_e.set_title(title)
@@ -92,7 +110,10 @@ def path_figure(
 ) -> Path:
     """path.png: the robot's path on the track, the early part and the late part in colours.
 
-    ``track_image`` is the floor's darkness (row 0 = the top of the arena, 1 = dark). ``span``
+    ``track_image`` is the floor's darkness (row 0 = the top of the arena, 1 = dark); it spans
+    ``arena`` units along its longer side with square pixels (as :class:`Track`), so a
+    non-square track is drawn ``arena * W / max(H, W)`` wide and ``arena * H / max(H, W)``
+    high, at equal aspect (without an image the arena is square). ``span``
     is the number of steps drawn as "early" and as "late" (default: a third of the run). With
     the per-step ``errors``, the places where the reflex had to act (e != 0) are marked and a
     second panel zooms (``zoom`` units wide) on the worst place of the early part.
@@ -103,7 +124,9 @@ def path_figure(
     n = x.size
     span = max(1, n // 3) if span is None else max(1, min(span, n))
     show_zoom = e is not None and n > 0 and np.any(e[:span] != 0)
-    fig = Figure(figsize=(11, 5.6) if show_zoom else (6, 6), layout="constrained")
+    width, height = arena_extent(track_image, arena)
+    tall = min(max(6.0 * height / width, 3.0), 9.0)  # the map panel keeps the arena's shape
+    fig = Figure(figsize=(11, tall * 0.93) if show_zoom else (6, tall), layout="constrained")
     axes = fig.subplots(1, 2 if show_zoom else 1, squeeze=False)[0]
     early, late = slice(0, span), slice(n - span, n)
     for ax in axes:
@@ -113,7 +136,7 @@ def path_figure(
                 cmap="Greys",
                 vmin=0,
                 vmax=1.4,  # line drawn dark grey, so the coloured paths stay visible on it
-                extent=(0, arena, 0, arena),
+                extent=(0, width, 0, height),
                 origin="upper",
                 interpolation="bilinear",
             )
@@ -126,8 +149,8 @@ def path_figure(
                 ax.plot(x[hit], y[hit], ".", color=colour, ms=3, label="_nolegend_")
         ax.plot(x[0], y[0], "o", color="k", ms=4, label="start")
         ax.set_aspect("equal")
-    axes[0].set_xlim(0, arena)
-    axes[0].set_ylim(0, arena)
+    axes[0].set_xlim(0, width)
+    axes[0].set_ylim(0, height)
     if n:
         axes[0].legend(loc="upper right", fontsize=8)
     if show_zoom:
@@ -143,6 +166,16 @@ def path_figure(
     if title:
         fig.suptitle(title)
     return _save(fig, path)
+
+
+def arena_extent(track_image: ArrayLike | None, arena: float) -> tuple[float, float]:
+    """``(width, height)`` in units of an image whose longer side spans ``arena`` units
+    (square pixels); ``(arena, arena)`` without an image."""
+    if track_image is None:
+        return float(arena), float(arena)
+    h, w = np.shape(track_image)[:2]
+    scale = float(arena) / max(h, w)
+    return w * scale, h * scale
 
 
 def _span_label(part: slice) -> str:
@@ -285,6 +318,7 @@ def video_frames(
 
 
 __all__ = [
+    "arena_extent",
     "learning_figure",
     "path_figure",
     "shrink_image",

@@ -65,6 +65,7 @@ class Report:
     figures: list[Path] = field(default_factory=list)
     lr_table: pd.DataFrame | None = None
     best_lr: pd.DataFrame | None = None
+    best_lr_settled: pd.DataFrame | None = None
     depth_table: pd.DataFrame | None = None
 
 
@@ -98,9 +99,15 @@ def make_report(
     report = Report(out, out / "report.md")
     report.lr_table = lr_table(results)
     report.best_lr = best_lr_table(report.lr_table)
+    report.best_lr_settled = best_lr_table(report.lr_table, measure="settled")
     report.depth_table = depth_table(results)
 
-    tables = {"lr": report.lr_table, "best_lr": report.best_lr, "depth": report.depth_table}
+    tables = {
+        "lr": report.lr_table,
+        "best_lr": report.best_lr,
+        "best_lr_settled": report.best_lr_settled,
+        "depth": report.depth_table,
+    }
     for name, table in tables.items():
         if table is not None:
             _save_csv(table, out / f"table_{name}.csv")
@@ -169,6 +176,10 @@ def run_stats(results: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
         with_fail = np.sort(np.concatenate([steps, np.full(n - n_success, np.inf)]))
         med_all = float(np.median(with_fail)) if n_success > n / 2 else math.nan
         last = g["mean_abs_error_last_1000"].dropna()
+        settled = _column(g, "settled").fillna(False).astype(bool)
+        settled_steps = _column(g, "settled_step")[settled].dropna().astype("float64")
+        relapses = _column(g, "relapses")[g["success"]].dropna().astype("float64")
+        dead = _column(g, "dead_layers").dropna()
         rows.append(
             {
                 **dict(zip(keys, key, strict=True)),
@@ -182,9 +193,27 @@ def run_stats(results: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
                 "q3": steps.quantile(0.75) if n_success else math.nan,
                 "median_fail_inf": med_all,
                 "abs_error_last_1000": last.median() if len(last) else math.nan,
+                "n_settled": int(settled.sum()),
+                "settled_rate": float(settled.sum()) / n,
+                "settled_median": settled_steps.median() if len(settled_steps) else math.nan,
+                "relapses_median": relapses.median() if len(relapses) else math.nan,
+                "above_fraction_median": _median(g, "above_threshold_fraction"),
+                "flips_median": _median(g, "steering_flips_per_1000"),
+                "saturated_steering_median": _median(g, "saturated_steering_fraction"),
+                "n_dead_layer": int((dead.astype("int64") > 0).sum()),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _column(g: pd.DataFrame, name: str) -> pd.Series:
+    """A results column, all-missing when the store predates it."""
+    return g[name] if name in g else pd.Series(pd.NA, index=g.index, dtype="object")
+
+
+def _median(g: pd.DataFrame, name: str) -> float:
+    values = pd.to_numeric(_column(g, name), errors="coerce").dropna()
+    return float(values.median()) if len(values) else math.nan
 
 
 def lr_table(results: pd.DataFrame) -> pd.DataFrame:
@@ -192,16 +221,27 @@ def lr_table(results: pd.DataFrame) -> pd.DataFrame:
     return run_stats(results, ["group", "lr"])
 
 
-def best_lr_table(table: pd.DataFrame, by: Sequence[str] = ("group",)) -> pd.DataFrame:
-    """The row of the best learning rate of each ``by`` group of a :func:`run_stats` table."""
+def best_lr_table(
+    table: pd.DataFrame, by: Sequence[str] = ("group",), measure: str = "success"
+) -> pd.DataFrame:
+    """The row of the best learning rate of each ``by`` group of a :func:`run_stats` table.
+
+    ``measure="success"`` ranks by success rate, then median steps to success (the paper's
+    first passage); ``measure="settled"`` by settled rate, then median settled step.
+    """
+    if measure not in ("success", "settled"):
+        raise ValueError(f"measure must be 'success' or 'settled', got {measure!r}")
+    rate, med = (
+        ("success_rate", "median") if measure == "success" else ("settled_rate", "settled_median")
+    )
     ranked = table.assign(
-        _miss=table["median"].isna(), _err=table["abs_error_last_1000"].fillna(np.inf)
+        _miss=table[med].isna(), _med=table[med], _err=table["abs_error_last_1000"].fillna(np.inf)
     ).sort_values(
-        [*by, "success_rate", "_miss", "median", "_err"],
+        [*by, rate, "_miss", "_med", "_err"],
         ascending=[*(True for _ in by), False, True, True, True],
         kind="stable",
     )
-    best = ranked.groupby(list(by), sort=True).head(1).drop(columns=["_miss", "_err"])
+    best = ranked.groupby(list(by), sort=True).head(1).drop(columns=["_miss", "_med", "_err"])
     return best.rename(columns={"lr": "best_lr"}).reset_index(drop=True)
 
 
@@ -275,6 +315,18 @@ def _median_with_iqr(ax: Any, stats: pd.DataFrame, x: str, label: str) -> Any:
     )
 
 
+def _settled_median(ax: Any, stats: pd.DataFrame, x: str, colour: Any) -> None:
+    """Median settled step (dashed, hollow markers) where any run settled."""
+    if "settled_median" not in stats:
+        return
+    ok = stats[stats["n_settled"] > 0]
+    if len(ok):
+        ax.plot(
+            ok[x], ok["settled_median"], ls="--", marker="o", ms=4, mfc="none", color=colour,
+            label="_nolegend_",
+        )  # fmt: skip
+
+
 def _fig_steps_vs_lr(table: pd.DataFrame) -> Figure:
     groups = list(table.groupby("group", sort=True))
     fig = Figure(figsize=(6.0, 4.0 + 0.15 * len(groups)))
@@ -284,6 +336,7 @@ def _fig_steps_vs_lr(table: pd.DataFrame) -> Figure:
     for i, (label, g) in enumerate(groups):
         g = g.sort_values("lr")
         line = _median_with_iqr(ax, g, "lr", label)
+        _settled_median(ax, g, "lr", line.lines[0].get_color())
         # failures get their own strip: they have no steps to success to plot
         for lr, n_fail, n in zip(g["lr"], g["n"] - g["n_success"], g["n"], strict=True):
             strip.text(
@@ -302,9 +355,12 @@ def _fig_steps_vs_lr(table: pd.DataFrame) -> Figure:
     strip.set_ylim(len(groups) - 0.5, -0.5)
     strip.set_yticks([])
     strip.tick_params(bottom=False)
-    strip.set_title("Steps to success; top: failed runs / runs", fontsize=10)
+    strip.set_title(
+        "Steps to success (solid) and settled step (dashed, hollow); top: failed runs / runs",
+        fontsize=9,
+    )
     ax.set_xlabel("learning rate")
-    ax.set_ylabel("steps to success (median, IQR)")
+    ax.set_ylabel("steps (median, IQR of success)")
     _legend(ax)
     return fig
 
@@ -313,12 +369,17 @@ def _fig_success_vs_lr(table: pd.DataFrame) -> Figure:
     fig, ax = _figure()
     for label, g in table.groupby("group", sort=True):
         g = g.sort_values("lr")
-        ax.plot(g["lr"], g["success_rate"], marker="o", ms=4, label=label)
+        (line,) = ax.plot(g["lr"], g["success_rate"], marker="o", ms=4, label=label)
+        if "settled_rate" in g:
+            ax.plot(
+                g["lr"], g["settled_rate"], marker="o", ms=4, mfc="none", ls="--",
+                color=line.get_color(), label="_nolegend_",
+            )  # fmt: skip
     ax.set_xscale("log")
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("learning rate")
-    ax.set_ylabel("success rate")
-    ax.set_title("Runs reaching the success criterion", fontsize=10)
+    ax.set_ylabel("fraction of runs")
+    ax.set_title("Reached success (solid), settled at the end (dashed)", fontsize=10)
     _legend(ax)
     return fig
 
@@ -328,12 +389,19 @@ def _fig_depth(table: pd.DataFrame) -> Figure:
     ax_steps, ax_rate = fig.subplots(1, 2)
     for label, g in table.groupby("depth_group", sort=True):
         g = g.sort_values("n_hidden")
-        _median_with_iqr(ax_steps, g, "n_hidden", label)
-        ax_rate.plot(g["n_hidden"], g["success_rate"], marker="o", ms=4, label=label)
+        line = _median_with_iqr(ax_steps, g, "n_hidden", label)
+        colour = line.lines[0].get_color()
+        _settled_median(ax_steps, g, "n_hidden", colour)
+        ax_rate.plot(g["n_hidden"], g["success_rate"], marker="o", ms=4, label=label, color=colour)
+        if "settled_rate" in g:
+            ax_rate.plot(
+                g["n_hidden"], g["settled_rate"], marker="o", ms=4, mfc="none", ls="--",
+                color=colour, label="_nolegend_",
+            )  # fmt: skip
     ax_steps.set_xlabel("hidden layers")
-    ax_steps.set_ylabel("steps to success (median, IQR)")
+    ax_steps.set_ylabel("steps to success / settled (median)")
     ax_rate.set_xlabel("hidden layers")
-    ax_rate.set_ylabel("success rate")
+    ax_rate.set_ylabel("success (solid), settled (dashed)")
     ax_rate.set_ylim(-0.03, 1.03)
     for ax in (ax_steps, ax_rate):
         ax.set_xticks(sorted(table["n_hidden"].unique()))
@@ -470,6 +538,7 @@ def _markdown(
     n = len(results)
     n_err = int((results["status"] == "error").sum())
     n_succ = int(results["success"].sum())
+    n_settled = int(_column(results, "settled").fillna(False).astype(bool).sum())
     if len(dirs) == 1:
         lines = [f"# Sweep report: {dirs[0].name}", ""]
     else:
@@ -478,7 +547,8 @@ def _markdown(
         lines += [f"Merged from: {', '.join(d.name for d in dirs)}.", ""]
     lines.append(
         f"{n} runs: {n_succ} reached the success criterion, {n - n_err - n_succ} ran without "
-        f"reaching it, {n_err} raised an error."
+        f"reaching it, {n_err} raised an error; {n_settled} settled (their last "
+        "settle_window steps all below the threshold)."
     )
     outcomes = results["run_status"].dropna().value_counts()
     if len(outcomes):
@@ -496,12 +566,24 @@ def _markdown(
         "are over the successful runs; `median (fail=inf)` counts failures as infinitely slow "
         "(blank when half or more failed).",
         "",
+        "Stricter measures (sarlearn.metrics): `n settled` counts runs whose last "
+        "`settle_window` steps (default 5,000, clipped to the run after warm-up) were all "
+        "below the threshold; `settled step` is the median, over settled runs, of the step "
+        "from which a run stayed below to the end; `relapses` the median, over successful "
+        "runs, of returns above threshold after the first success; `above` the median "
+        "fraction of the settling window above threshold; `flips/1000` and `sat. steer` the "
+        "medians of steering sign flips per 1,000 steps and of the fraction of steps with "
+        "|y| > 0.9 of its maximum (both over the last settle_window steps); `dead layer` the "
+        "runs that ended with a wholly saturated layer.",
+        "",
         "## Steps to success per group and learning rate",
         "",
     ]
     lines += _md_table(report.lr_table, ["group", "lr"])
     lines += ["", "## Best learning rate per group", ""]
     lines += _md_table(report.best_lr, ["group", "best_lr"])
+    lines += ["", "## Best learning rate per group, by settling", ""]
+    lines += _md_table(report.best_lr_settled, ["group", "best_lr"])
     if report.depth_table is not None:
         lines += ["", "## Depth (at the best learning rate of each depth)", ""]
         lines += _md_table(report.depth_table, ["depth_group", "n_hidden", "best_lr"])
@@ -540,6 +622,13 @@ _STAT_COLUMNS = [
     ("q3", "q3"),
     ("median_fail_inf", "median (fail=inf)"),
     ("abs_error_last_1000", "mean abs e last 1000 (median)"),
+    ("n_settled", "n settled"),
+    ("settled_median", "settled step"),
+    ("relapses_median", "relapses"),
+    ("above_fraction_median", "above"),
+    ("flips_median", "flips/1000"),
+    ("saturated_steering_median", "sat. steer"),
+    ("n_dead_layer", "dead layer"),
 ]
 
 
@@ -562,7 +651,12 @@ def _fmt(value: Any, column: str) -> str:
         return ""
     if column in ("lr", "best_lr"):
         return f"{value:.3g}"
-    if column in ("success_rate", "abs_error_last_1000"):
+    if column in (
+        "success_rate",
+        "abs_error_last_1000",
+        "above_fraction_median",
+        "saturated_steering_median",
+    ):
         return f"{value:.3f}"
     if float(value).is_integer():
         return str(int(value))

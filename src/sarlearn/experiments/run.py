@@ -45,10 +45,14 @@ from sarlearn.experiments import outputs
 from sarlearn.loop import ClosedLoop
 from sarlearn.metrics import (
     SuccessCriterion,
+    above_threshold,
+    moving_sum,
+    steering_max,
     steps_to_success,
     success_confirmed_at,
     success_mask,
     summarise_errors,
+    summarise_settling,
 )
 
 #: Steps per chunk between progress updates (checkpoints cut chunks further).
@@ -138,12 +142,20 @@ class Records:
         return self.column("error")[0] if self.chunks else np.zeros(0)
 
 
-def trace_table(rec: dict[str, np.ndarray]) -> Any:
+def trace_table(rec: dict[str, np.ndarray], criterion: SuccessCriterion | None = None) -> Any:
     """The trace DataFrame of agent 0, with the sampled weight change per layer carried
-    forward to every step as columns ``weight_change_l<i>`` (0 before the first sample)."""
+    forward to every step as columns ``weight_change_l<i>`` (0 before the first sample).
+
+    Per-layer records become columns ``saturated_<i>``; with a ``criterion`` the trace also
+    has ``moving_sum`` (of |e| over the success window) and ``above_threshold`` (the flag the
+    settling measures count; False before the criterion's first judged step).
+    """
     cols = {k: v for k, v in rec.items() if k not in ("weight_steps", "weight_change")}
     if not cols:
         cols = {"step": np.zeros(0, np.int64), "error": np.zeros((1, 0))}
+    if criterion is not None and "error" in cols:
+        cols["moving_sum"] = moving_sum(np.abs(cols["error"]), criterion.window)
+        cols["above_threshold"] = above_threshold(cols["error"], criterion)
     frame = outputs.trace_frame(cols, agent=0)
     wsteps, wvals = rec.get("weight_steps"), rec.get("weight_change")
     if wsteps is not None and wvals is not None and len(wsteps) and len(frame):
@@ -252,7 +264,11 @@ def run_follow(
     Returns:
         The summary written to ``summary.json``: ``rule``, ``seed``, ``track``, ``steps``
         (run), ``steps_requested``, ``steps_to_success`` (None if never), ``success``,
-        ``mean_abs_error``, ``mean_abs_error_first_1000``, ``mean_abs_error_last_1000``,
+        the settling measures of :func:`sarlearn.metrics.summarise_settling`
+        (``settled_step``, ``settled``, ``settle_window``, ``above_threshold_fraction``,
+        ``relapses``, ``steering_flips_per_1000``, ``saturated_steering_fraction``,
+        ``dead_units``, ``dead_layers``), ``mean_abs_error``, ``mean_abs_error_first_1000``,
+        ``mean_abs_error_last_1000``,
         ``final_moving_sum``, ``off_track_steps``, ``steps_per_second``, ``weight_change``
         (final, per layer), ``interrupted``, ``status`` (``finished``, ``interrupted``,
         ``diverged``, ``off_track`` or ``failed``), ``message``, ``resumed_from``,
@@ -479,6 +495,14 @@ def _write_outputs(
     errors = records.errors()
     off = rec["off_track"][0] if rec else None
     stats = summarise_errors(errors, off, crit, span=1000)
+    has_net = loop.agent.network is not None
+    settle = summarise_settling(
+        errors,
+        rec["steering"][0] if rec else None,
+        rec["saturated"][0] if rec and "saturated" in rec else None,
+        crit,
+        steering_max(cfg.network.readout, cfg.network.activation) if has_net else None,
+    )
     wc = rec["weight_change"][0] if rec and rec["weight_change"].shape[1] else None
     with np.errstate(over="ignore", invalid="ignore"):  # huge weights: inf, written as null
         final_wc = loop.agent.weight_change()[0] if status != "diverged" else None
@@ -492,7 +516,9 @@ def _write_outputs(
         except Exception as exc:  # a figure must not cost us the summary
             problems.append(f"{name}: {type(exc).__name__}: {exc}")
 
-    attempt("trace.parquet", lambda: outputs.write_trace(out / outputs.TRACE, trace_table(rec)))
+    attempt(
+        "trace.parquet", lambda: outputs.write_trace(out / outputs.TRACE, trace_table(rec, crit))
+    )
     if final and figures_too and rec:
         from sarlearn.experiments import figures  # matplotlib: imported only when drawing
 
@@ -500,7 +526,12 @@ def _write_outputs(
         attempt(
             "learning.png",
             lambda: figures.learning_figure(
-                out / "learning.png", errors, crit, stats["steps_to_success"], title=label
+                out / "learning.png",
+                errors,
+                crit,
+                stats["steps_to_success"],
+                title=label,
+                settled_step=settle["settled_step"],
             ),
         )
         track = getattr(loop.robot, "track", None)
@@ -542,6 +573,7 @@ def _write_outputs(
         "steps_requested": cfg.steps,
         "steps_to_success": stats["steps_to_success"],
         "success": stats["steps_to_success"] is not None,
+        **settle,
         "mean_abs_error": stats["mean_abs_error"],
         "mean_abs_error_first_1000": stats["mean_abs_error_first_1000"],
         "mean_abs_error_last_1000": stats["mean_abs_error_last_1000"],

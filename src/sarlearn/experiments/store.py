@@ -56,7 +56,12 @@ METRICS = (
     "mean_abs_error_last_1000",
     "off_track_steps",
     "steps_per_second",
+    "above_threshold_fraction",
+    "steering_flips_per_1000",
+    "saturated_steering_fraction",
 )
+#: Integer settling measures copied into their own columns (null when absent or undefined).
+INT_METRICS = ("settled_step", "relapses", "dead_layers", "settle_window")
 #: Summary keys not repeated in ``summary_json`` (stored elsewhere or too big).
 _NOT_IN_SUMMARY_JSON = ("config", "trace")
 
@@ -81,6 +86,15 @@ RESULT_SCHEMA = pa.schema(
         ("steps_run", pa.int64()),  # as reported by the run
         ("success", pa.bool_()),
         ("steps_to_success", pa.int64()),  # null: never succeeded (or error)
+        ("settled", pa.bool_()),  # last settle_window steps clean (sarlearn.metrics)
+        ("settled_step", pa.int64()),  # null: above threshold at the end (or error)
+        ("settle_window", pa.int64()),  # steps judged by settled (clipped to the run)
+        ("above_threshold_fraction", pa.float64()),  # over the settling window
+        ("relapses", pa.int64()),  # null: no first success
+        ("steering_flips_per_1000", pa.float64()),
+        ("saturated_steering_fraction", pa.float64()),
+        ("dead_units", pa.list_(pa.float64())),  # per layer
+        ("dead_layers", pa.int64()),
         ("mean_abs_error_first_1000", pa.float64()),
         ("mean_abs_error_last_1000", pa.float64()),
         ("off_track_steps", pa.float64()),
@@ -120,6 +134,7 @@ def base_record(run_id: str, cfg: RunConfig, params: Mapping[str, Any]) -> dict[
         "n_hidden": len(cfg.network.layers) - 1,
         "steps": cfg.steps,
         "success": False,
+        "settled": False,
         "worker_pid": os.getpid(),
         "host": socket.gethostname(),
         "sarlearn_version": __version__,
@@ -143,6 +158,12 @@ def fill_summary(record: dict[str, Any], summary: Mapping[str, Any]) -> dict[str
     for key in METRICS:
         value = summary.get(key)
         record[key] = None if _missing(value) else float(value)
+    for key in INT_METRICS:
+        value = summary.get(key)
+        record[key] = None if _missing(value) else int(value)
+    record["settled"] = bool(summary.get("settled") or False)
+    dead = summary.get("dead_units")
+    record["dead_units"] = None if dead is None else [float(v) for v in dead]
     record["weight_change"] = _final_weight_change(summary.get("weight_change"))
     rest = {k: v for k, v in summary.items() if k not in _NOT_IN_SUMMARY_JSON}
     record["summary_json"] = json.dumps(jsonable(rest), sort_keys=True)
