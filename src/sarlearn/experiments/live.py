@@ -354,7 +354,8 @@ PAGE = (
 body { font-family: system-ui, sans-serif; margin: 1em; color: #222; background: #fafafa; }
 header { display: flex; gap: 1.5em; align-items: baseline; flex-wrap: wrap; }
 h1 { font-size: 1.3em; margin: 0; } .k { color: #666; } #status.done { color: #2a8a3a; }
-#status.bad { color: #b8322a; } main { display: flex; gap: 1em; flex-wrap: wrap; margin-top: .8em; }
+#status.bad { color: #b8322a; }
+main { display: flex; gap: 1em; flex-wrap: wrap; margin-top: .8em; align-items: flex-start; }
 canvas { background: #fff; border: 1px solid #ccc; }
 .plots { display: flex; flex-direction: column; gap: .6em; }
 .legend { font-size: .85em; color: #555; }
@@ -383,7 +384,9 @@ floor.src = "track.png";
 window.sarlearnSeen = [];   // step counters seen, for tests and curious users
 function drawTrack(s) {
   const c = document.getElementById("track"), g = c.getContext("2d");
-  const [W, H] = s.arena, k = Math.min(c.width / W, c.height / H);
+  const [W, H] = s.arena, k = Math.min(520 / W, 520 / H);
+  const cw = Math.round(W * k), ch = Math.round(H * k);  // the arena's own shape
+  if (c.width !== cw || c.height !== ch) { c.width = cw; c.height = ch; }
   g.clearRect(0, 0, c.width, c.height);
   if (floorReady) g.drawImage(floor, 0, 0, W * k, H * k);
   const px = (x, y) => [x * k, (H - y) * k];
