@@ -329,6 +329,14 @@ class RunConfig(_Section):
         "and each engine is reproducible on a given CPU (docs/architecture.md).",
     )
     checkpoint_every: int = Field(1000, ge=1, description="Steps between on-disk checkpoints.")
+    load: str | None = Field(
+        None,
+        description="Start from the network saved at this path (a network.npz of an earlier "
+        "run); it must fit the network described here (see ClosedLoopAgent.load_state).",
+    )
+    freeze: bool = Field(
+        False, description="Drive without learning: the rule computes nothing, weights stay."
+    )
 
     @model_validator(mode="after")
     def _settle_window_fits(self) -> RunConfig:

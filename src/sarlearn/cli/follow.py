@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from sarlearn.config import ConfigError, RunConfig, parse_assignment
-from sarlearn.errors import TrackError
+from sarlearn.config import ConfigError, RunConfig, parse_assignment, read_toml
+from sarlearn.errors import ShapeError, TrackError
 
 #: Exit codes: bad options, crash, Ctrl-C, SIGTERM.
 EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 1, 130, 143
@@ -45,9 +45,16 @@ def build_config(
     config: Path | None = None,
     flags: dict[str, Any] | None = None,
     sets: list[str] | None = None,
+    base: dict[str, Any] | None = None,
 ) -> RunConfig:
-    """Layer defaults < TOML file < explicit flags < ``--set`` into one validated RunConfig."""
-    cfg = RunConfig.from_toml(config) if config is not None else RunConfig()
+    """Layer defaults < ``base`` (dotted overrides, e.g. :func:`loaded_defaults`) < TOML file
+    < explicit flags < ``--set`` into one validated RunConfig."""
+    if base:
+        cfg = RunConfig().with_overrides(base)
+        if config is not None:
+            cfg = cfg.with_overrides(_dotted(read_toml(config, "config file")))
+    else:
+        cfg = RunConfig.from_toml(config) if config is not None else RunConfig()
     overrides = {k: v for k, v in (flags or {}).items() if v is not None}
     overrides.update(parse_set(sets or []))
     layers = overrides.get("network.layers")
@@ -73,6 +80,54 @@ def preflight(cfg: RunConfig, out: Path | None, record_sensors: bool, err: Conso
         err.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
     if cfg.steps > ANNOUNCE_STEPS:
         err.print(f"note: {cfg.steps:,} steps: {estimate.describe()}", highlight=False)
+
+
+def _dotted(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"rule": {"lr": 1}}`` -> ``{"rule.lr": 1}`` (sections only; values stay whole)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict) and key in _SECTIONS.get(prefix.rstrip("."), ()):
+            out.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+#: Config sections (by parent path) that TOML files give as tables.
+_SECTIONS = {
+    "": ("rule", "network", "filters", "world"),
+    "rule": ("relevance",),
+    "world": ("camera",),
+}
+
+
+def loaded_defaults(path: Path) -> dict[str, Any]:
+    """The config a saved network implies, as dotted overrides: network shape and dtype, and
+    for a file written by a run (``ClosedLoopAgent.save``) its rule and filter bank too. With
+    ``--load`` these replace the defaults; a TOML file, flags and ``--set`` still win (and a
+    network that then does not fit is an error naming both shapes)."""
+    from sarlearn.agent import saved_network_config
+
+    saved = saved_network_config(path)
+    out: dict[str, Any] = {
+        "network.layers": list(saved["layers"]),
+        "network.activation": saved["activation"],
+        "network.bias": bool(saved["bias"]),
+        "dtype": saved["dtype"],
+    }
+    if "readout" in saved:
+        out["network.readout"] = list(saved["readout"])
+    elif saved["layers"][-1] != 2:
+        out["network.readout"] = [1.0] * saved["layers"][-1]
+    if "filters" in saved:
+        out.update({f"filters.{k}": v for k, v in saved["filters"].items()})
+    rule = saved.get("rule")
+    if rule:
+        out["rule.name"] = rule["name"]
+        out["rule.lr"] = rule["lr"]
+        out["rule.layer_lr_scale"] = rule["layer_lr_scale"]
+        out.update({f"rule.relevance.{k}": v for k, v in rule["relevance"].items()})
+    return out
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
@@ -126,6 +181,12 @@ def summary_table(summary: dict[str, Any]) -> Table:
     wc = summary.get("weight_change") or []
     if wc:
         t.add_row("weight change per layer", " ".join(f"{v:.2g}" for v in wc))
+    loaded = summary.get("loaded")
+    if loaded:
+        frozen = " (frozen)" if summary.get("frozen") else ""
+        t.add_row("loaded", f"{loaded['path']}{frozen} sha256 {loaded['sha256'][:12]}…")
+    elif summary.get("frozen"):
+        t.add_row("frozen", "yes (no learning)")
     return t
 
 
@@ -157,6 +218,22 @@ def follow(
         bool, typer.Option(help="Log every ground sensor in the trace (for replay).")
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+    load: Annotated[
+        Path | None,
+        typer.Option(
+            help="Start from a saved network (a run's network.npz, or its folder); its shape, "
+            "rule and filters become the defaults."
+        ),
+    ] = None,
+    freeze: Annotated[
+        bool, typer.Option("--freeze", help="Drive without learning: weights stay unchanged.")
+    ] = False,
+    live: Annotated[
+        bool, typer.Option("--live", help="Serve a live view of the run on 127.0.0.1.")
+    ] = False,
+    live_port: Annotated[
+        int, typer.Option(help="Port of the live view (0: any free port).", min=0, max=65535)
+    ] = 0,
 ) -> None:
     """Run a robot that learns to follow a line; write figures, trace and summary to a folder."""
     from sarlearn.errors import OutputError
@@ -182,7 +259,9 @@ def follow(
         "rule.lr": lr,
         "world.inputs": inputs,
         "stop_at_success": stop_at_success,
+        "freeze": True if freeze else None,
     }
+    base: dict[str, Any] | None = None
     try:
         if out is not None and not out.strip():
             raise ConfigError("--out is empty; give the run's output folder")
@@ -190,7 +269,7 @@ def follow(
             flags["network.layers"] = parse_layers(layers)
         if resume is not None:
             given = [k for k, v in flags.items() if v is not None]
-            if given or config is not None or set_ or out is not None:
+            if given or config is not None or set_ or out is not None or load is not None:
                 raise ConfigError(
                     "--resume continues the run with its saved config; do not combine it with "
                     "other run options"
@@ -200,11 +279,23 @@ def follow(
         else:
             if inputs is not None and inputs not in ("rows", "camera"):
                 raise ConfigError(f"--inputs must be 'rows' or 'camera', got {inputs!r}")
-            cfg = build_config(config, flags, set_ or [])
+            if load is not None:
+                load = load / "network.npz" if load.is_dir() else load
+                flags["load"] = str(load.resolve())
+                base = loaded_defaults(load)
+            cfg = build_config(config, flags, set_ or [], base=base)
             out_dir = Path(out) if out is not None else None
             preflight(cfg, out_dir, record_sensors, err)
-    except (ConfigError, TrackError) as exc:
+    except (ConfigError, TrackError, ShapeError) as exc:
         raise fail(str(exc)) from None
+
+    view = None
+    if live:
+        try:
+            view = _start_live(cfg if cfg is not None else _saved_config(out_dir), live_port)
+        except ConfigError as exc:
+            raise fail(str(exc)) from None
+        console.print(f"live view: [bold]{view.url}[/]", highlight=False, soft_wrap=True)
 
     try:
         with terminate_as_interrupt():
@@ -216,10 +307,13 @@ def follow(
                 video=video,
                 record_ground=record_sensors,
                 console=console,
+                on_records=view.observe if view is not None else None,
             )
-    except (ConfigError, TrackError, OutputError) as exc:
+    except (ConfigError, TrackError, OutputError, ShapeError) as exc:
+        _end_live(view, "failed", str(exc))
         raise fail(str(exc)) from None
     except RunInterrupted as exc:
+        _end_live(view, "interrupted", "")
         console.print(summary_table(exc.summary))
         err.print(
             f"[yellow]interrupted[/] — outputs in {exc.out_dir}; continue with "
@@ -239,6 +333,7 @@ def follow(
             + (f" ({notes}; free some space, then continue with --resume)" if notes else "")
         ) from None
     except Exception as exc:
+        _end_live(view, "failed", f"{type(exc).__name__}: {exc}")
         notes = " ".join(getattr(exc, "__notes__", []))
         raise fail(
             f"the run crashed: {type(exc).__name__}: {exc}" + (f" ({notes})" if notes else ""),
@@ -251,3 +346,52 @@ def follow(
             f"[yellow]{summary['status']}:[/] {summary['message']}", highlight=False, soft_wrap=True
         )
     console.print(f"outputs in [bold]{summary['out_dir']}[/]", highlight=False, soft_wrap=True)
+    report = Path(summary["out_dir"]) / "report.html"
+    _end_live(view, summary["status"], summary.get("message", ""))
+    if report.is_file():
+        console.print(f"report: {report.resolve().as_uri()}", highlight=False, soft_wrap=True)
+
+
+def _saved_config(out: Path | None) -> RunConfig:
+    from sarlearn.experiments.run import load_run_config
+
+    return load_run_config(out) if out is not None else RunConfig()
+
+
+def _start_live(cfg: RunConfig, port: int) -> Any:
+    """Build the live view of ``cfg``'s run and start serving it."""
+    from sarlearn.experiments.live import LiveView
+    from sarlearn.experiments.run import track_label
+    from sarlearn.world.tracks import load_track
+
+    w = cfg.world
+    track = load_track(
+        w.track, arena=w.arena, seed=w.track_seed, resolution=w.resolution, line_width=w.line_width
+    )
+    uses = cfg.rule.name != "reflex"
+    if uses:
+        from sarlearn.rules import RULES
+
+        uses = bool(getattr(RULES.get(cfg.rule.name), "uses_relevance", True))
+    view = LiveView(
+        track,
+        cfg.steps,
+        rule=cfg.rule.name,
+        track_name=track_label(w.track),
+        seed=cfg.seed,
+        threshold=cfg.success_threshold,
+        window=cfg.success_window,
+        relevance=cfg.rule.relevance if cfg.rule.name != "reflex" else None,
+        uses_relevance=uses,
+        frozen=cfg.freeze,
+        port=port,
+    )
+    view.start()
+    return view
+
+
+def _end_live(view: Any, status: str, message: str) -> None:
+    """Show the end on the live page; stop serving once a page has seen it (or soon)."""
+    if view is not None:
+        view.finish(status, message)
+        view.close()

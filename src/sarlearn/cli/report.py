@@ -31,7 +31,7 @@ def report(
         ),
     ] = False,
 ) -> None:
-    """Write report.md, CSV tables and PNG figures for a sweep (or several merged)."""
+    """Write report.md, CSV tables, PNG figures and a self-contained report.html for a sweep."""
     from sarlearn.experiments.report import ReportError, make_report
     from sarlearn.experiments.store import ResultStore, StoreCorruptError, StoreLockedError
 
@@ -54,3 +54,7 @@ def report(
     typer.echo(f"report: {made.markdown}")
     for fig in made.figures:
         typer.echo(f"figure: {fig}")
+    from sarlearn.experiments.html import write_markdown_report
+
+    page = write_markdown_report(made.markdown, figures=made.figures)
+    typer.echo(f"report.html: {page.resolve().as_uri()}")

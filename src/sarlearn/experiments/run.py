@@ -16,10 +16,12 @@ Output folder::
     learning.png     error and moving sum of |e| against the success threshold
     path.png         the path on the track, early and late
     weights.png      weight change per layer over time
-    network.npz      the final network (absent for the reflex alone)
+    network.npz      the final network with its rule and filter state (absent for the reflex
+                     alone); ``--load`` / ``RunConfig.load`` starts a run from it
     run.mp4 / .gif   with video=True
     frames.npy       camera frames (T, H, W), with record_ground=True and camera inputs
     trace.parts/     the trace so far, one file per checkpoint (removed once the run has ended)
+    report.html      everything above in one self-contained page (figures, video, tables)
     checkpoint.pkl   the last checkpoint (removed once the run has ended for good)
 """
 
@@ -279,6 +281,7 @@ def run_follow(
     chunk: int = CHUNK,
     on_chunk: Callable[[ClosedLoop, int], None] | None = None,
     console: Any = None,
+    on_records: Callable[[dict[str, np.ndarray], Any], None] | None = None,
 ) -> dict[str, Any]:
     """Run one closed-loop experiment and write its output folder; return the summary.
 
@@ -296,6 +299,8 @@ def run_follow(
         chunk: steps per chunk between progress updates and stop checks.
         on_chunk: called as ``on_chunk(loop, steps_done)`` after every chunk.
         console: the rich console of the progress bar.
+        on_records: called as ``on_records(records, loop)`` with every chunk's records
+            (``ClosedLoop.run``'s dict) as soon as they exist (the live view reads them).
 
     Returns:
         The summary written to ``summary.json``: ``rule``, ``seed``, ``track``, ``steps``
@@ -376,6 +381,8 @@ def run_follow(
             finally:
                 loop_time += time.perf_counter() - t_chunk
             records.add(rec)
+            if on_records is not None:
+                on_records(rec, loop)
             stop = _stop_step(records, cfg, crit)
             if stop is not None:
                 records.truncate(stop[0] + 1)
@@ -680,7 +687,7 @@ def _write_outputs(
     if final and loop.agent.network is not None and status != "diverged":
         attempt(
             "network.npz",
-            lambda: outputs.atomic_write_with(out / "network.npz", loop.agent.network.save),
+            lambda: outputs.atomic_write_with(out / "network.npz", loop.agent.save),
         )
     if final and "frame" in rec:  # camera frames of a recorded run, for replay
         attempt("frames.npy", lambda: outputs.write_frames(out / outputs.FRAMES, rec["frame"][0]))
@@ -710,6 +717,8 @@ def _write_outputs(
         "loop_steps_per_second": n_run / loop_time if loop_time > 0 else None,
         "run_seconds": run_wall,
         "weight_change": [float(v) for v in final_wc],
+        "loaded": getattr(loop.agent, "loaded", None),
+        "frozen": bool(cfg.freeze),
         "interrupted": status == "interrupted",
         "status": status,
         "message": message,
@@ -725,6 +734,9 @@ def _write_outputs(
     for key in ("steps_per_second", "loop_steps_per_second"):
         if summary[key] is not None and not math.isfinite(summary[key]):
             summary[key] = None
+    if final and figures_too:
+        attempt("report.html", lambda: _write_html_report(out, summary))
+        summary["files"] = sorted({*summary["files"], "report.html"} & _names(out))
     outputs.write_json(out / outputs.SUMMARY, summary)
     if outputs.SUMMARY not in summary["files"]:
         summary["files"] = sorted([*summary["files"], outputs.SUMMARY])
@@ -738,6 +750,16 @@ def _listing(out: Path, status: str) -> list[str]:
     if status in FINAL_STATUSES:
         names -= {outputs.CHECKPOINT, outputs.PARTS}
     return sorted(names)
+
+
+def _names(out: Path) -> set[str]:
+    return {p.name for p in out.iterdir() if not p.name.startswith(".")}
+
+
+def _write_html_report(out: Path, summary: dict[str, Any]) -> None:
+    from sarlearn.experiments.html import write_run_report  # written from the summary
+
+    write_run_report(out, summary={**summary, "files": sorted(_names(out) | {"summary.json"})})
 
 
 def write_run_video(
