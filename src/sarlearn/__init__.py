@@ -31,6 +31,12 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
+# Gymnasium environments (sarlearn/LineFollower-v0), registered by entry-point strings only
+# when gymnasium is installed: see sarlearn.gym.registration.
+from sarlearn.gym.registration import register_envs as _register_envs
+
+_register_envs()
+
 _LAZY = {
     "run_follow": "sarlearn.experiments.run",
     "make_closed_loop": "sarlearn.engine",
