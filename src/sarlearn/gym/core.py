@@ -10,6 +10,7 @@ the same numbers by construction.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from sarlearn.world.tracks import load_track
 
 #: Candidate start poses precomputed for image tracks (their line analysis is slow); a reset
 #: picks one of them with the environment's own generator.
-N_IMAGE_STARTS = 64
+N_IMAGE_STARTS = 32
 
 BACKENDS = ("numpy", "compiled")
 
@@ -36,6 +37,21 @@ BACKENDS = ("numpy", "compiled")
 def load_env_track(cfg: WorldConfig) -> Track:
     """The track of ``cfg`` (a built-in name or an image path)."""
     return load_track(cfg.track, cfg.arena, cfg.track_seed, cfg.resolution, cfg.line_width)
+
+
+_STARTS: dict[tuple[Any, ...], NDArray[np.float64]] = {}
+
+
+def _image_starts(cfg: WorldConfig) -> NDArray[np.float64]:
+    """``(N_IMAGE_STARTS, 3)`` candidate starts on an image track, computed once per file
+    version (so ``SyncVectorEnv`` over many copies analyses the image once)."""
+    path = Path(cfg.track).resolve()
+    st = path.stat()
+    key = (str(path), st.st_mtime_ns, st.st_size, cfg.arena)
+    if key not in _STARTS:
+        track = load_env_track(cfg)
+        _STARTS[key] = image_starts(track, N_IMAGE_STARTS, rng=np.random.default_rng(0))
+    return _STARTS[key]
 
 
 class LineFollowerCore:
@@ -64,7 +80,10 @@ class LineFollowerCore:
         self.backend = backend
         self.track = track if track is not None else load_env_track(o.world)
         if backend == "numpy":
-            self.world: Any = SimWorld(o.world, population=n, track=self.track, camera=False)
+            # A placeholder start: the core places its robots itself, so the world need not
+            # analyse an image's line for its own start (slow on large images).
+            cfg = o.world.model_copy(update={"start": (0.0, 0.0, 0.0)})
+            self.world: Any = SimWorld(cfg, population=n, track=self.track, camera=False)
         else:
             from sarlearn.engine.world_step import CompiledWorld
 
@@ -76,11 +95,7 @@ class LineFollowerCore:
             else None
         )
         self.steps = np.zeros(self.n, dtype=np.int64)
-        self._starts = (
-            None
-            if self.track.centreline is not None
-            else image_starts(self.track, N_IMAGE_STARTS, rng=np.random.default_rng(0))
-        )
+        self._starts = None if self.track.centreline is not None else _image_starts(o.world)
         self._fixed_start = (
             np.asarray(o.world.start, dtype=np.float64) if o.world.start is not None else None
         )
@@ -207,9 +222,10 @@ class LineFollowerCore:
                 x = mirror_differences(segment_grid(self.frames(), cam.grid_rows, cam.grid_cols))
             if self.bank is not None:
                 # Only the stepped robots' filters advance; the others keep their state.
-                state = self.bank.state_dict()
+                partial = len(rows) < self.n
+                state = self.bank.state_dict() if partial else {}
                 y = self.bank.filter(x)
-                if len(rows) < self.n:
+                if partial:
                     keep = np.setdiff1d(np.arange(self.n), rows)
                     new = self.bank.state_dict()
                     for k in new:
