@@ -38,6 +38,26 @@ def test_import_sarlearn_registers_the_environment_lazily() -> None:
     assert sarlearn.__version__
 
 
+def test_import_sarlearn_does_not_import_gymnasium_but_registers_once_it_is() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sarlearn; assert 'gymnasium' not in sys.modules; "
+        "import gymnasium; assert 'sarlearn/LineFollower-v0' in gymnasium.envs.registry; "
+        "assert 'sarlearn.gym.env' not in sys.modules; "
+        "gymnasium.make('sarlearn/LineFollower-v0')"
+    )
+    blocked = (  # gymnasium not installed: import sarlearn still works, nothing registered
+        "import sys; sys.modules['gymnasium'] = None; import sarlearn; "
+        "from sarlearn.gym.registration import register_envs; assert not register_envs()"
+    )
+    src = str(Path(sarlearn.__file__).parents[1])
+    for c in (code, blocked):
+        subprocess.run([sys.executable, "-c", c], check=True, env={"PYTHONPATH": src},
+                       timeout=120)  # fmt: skip
+
+
 @pytest.mark.parametrize(
     "kw",
     [

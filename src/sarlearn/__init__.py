@@ -31,11 +31,11 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-# Gymnasium environments (sarlearn/LineFollower-v0), registered by entry-point strings only
-# when gymnasium is installed: see sarlearn.gym.registration.
-from sarlearn.gym.registration import register_envs as _register_envs
+# Gymnasium environment sarlearn/LineFollower-v0: registered (by entry-point strings) when
+# gymnasium is installed, as soon as it is imported; see sarlearn.gym.registration.
+from sarlearn.gym.registration import register_when_imported as _register_gym
 
-_register_envs()
+_register_gym()
 
 _LAZY = {
     "run_follow": "sarlearn.experiments.run",

@@ -1,7 +1,8 @@
 """Gymnasium environments of the line-following robot (optional extra ``sarlearn[gym]``).
 
 ``import sarlearn`` registers ``sarlearn/LineFollower-v0`` when gymnasium is installed (by an
-entry-point string: this package and gymnasium's heavier parts load only on ``make``)::
+entry-point string, once gymnasium is imported: ``import sarlearn`` itself does not import
+gymnasium, and the environment modules load only on ``make``)::
 
     import gymnasium as gym
     import sarlearn
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sarlearn.gym.registration import ENV_ID, register_envs
+from sarlearn.gym.registration import ENV_ID, register_envs, register_when_imported
 
 if TYPE_CHECKING:
     from sarlearn.gym.env import LineFollowerEnv
@@ -46,4 +47,10 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'sarlearn.gym' has no attribute {name!r}")
 
 
-__all__ = ["ENV_ID", "LineFollowerEnv", "LineFollowerVectorEnv", "register_envs"]
+__all__ = [
+    "ENV_ID",
+    "LineFollowerEnv",
+    "LineFollowerVectorEnv",
+    "register_envs",
+    "register_when_imported",
+]
