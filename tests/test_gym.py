@@ -38,6 +38,7 @@ def test_import_sarlearn_registers_the_environment_lazily() -> None:
     assert sarlearn.__version__
 
 
+@pytest.mark.slow  # two fresh interpreters
 def test_import_sarlearn_does_not_import_gymnasium_but_registers_once_it_is() -> None:
     import subprocess
     import sys

@@ -63,10 +63,10 @@ runner = CliRunner()
         (["--track", "nowhere"], "nowhere"),
         (["--seeds", "a-b"], "--seeds"),
         (["--steps", "100", "--eval-every", "500"], "eval_every"),
+        (["--observation", "lidar"], "observation"),
     ],
 )
 def test_cli_bad_arguments_exit_2_with_one_line(args: list[str], word: str, tmp_path: Path) -> None:
-    pytest.importorskip("stable_baselines3")
     res = runner.invoke(app, ["rl-baseline", *args, "--out", str(tmp_path)])
     assert res.exit_code == 2, res.output
     assert word in res.output

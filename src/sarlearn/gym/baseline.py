@@ -83,6 +83,9 @@ class BaselineConfig:
             raise ConfigError(
                 f"eval_every ({self.eval_every}) exceeds total_steps ({self.total_steps})"
             )
+        from sarlearn.gym.options import make_options
+
+        make_options(**self.env_kwargs(self.episode_steps))  # track, observation, action ...
         unknown = set(self.hyper) - set(_HYPER_KEYS[self.algo])
         if unknown:
             raise ConfigError(
