@@ -257,6 +257,12 @@ def test_vector_env_other_autoreset_modes(mode: AutoresetMode) -> None:
             np.testing.assert_array_equal(o1, o2)
 
 
+def test_vector_env_max_episode_steps_means_max_steps() -> None:
+    vec = gym.make_vec(ENV_ID, num_envs=2, vectorization_mode="vector_entry_point",
+                       max_episode_steps=7)  # fmt: skip
+    assert vec.unwrapped.options.max_steps == 7
+
+
 def test_render_rgb_array() -> None:
     env = make(render_mode="rgb_array", observation="camera")
     env.reset(seed=0)

@@ -71,7 +71,10 @@ class LineFollowerVectorEnv(VectorEnv):
         except ValueError:
             names = ", ".join(repr(m.value) for m in AutoresetMode)
             raise ConfigError(f"autoreset_mode={autoreset_mode!r} is not one of {names}") from None
-        kwargs.pop("max_episode_steps", None)  # the spec's; truncation is ``max_steps``
+        # make_vec passes the spec's ``max_episode_steps``: here truncation is ``max_steps``.
+        limit = kwargs.pop("max_episode_steps", None)
+        if limit is not None:
+            kwargs.setdefault("max_steps", limit)
         self.options = make_options(**kwargs)
         self.num_envs = int(num_envs)
         self.core = LineFollowerCore(self.options, n=self.num_envs, backend=backend)
