@@ -31,6 +31,12 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
+# Gymnasium environment sarlearn/LineFollower-v0: registered (by entry-point strings) when
+# gymnasium is installed, as soon as it is imported; see sarlearn.gym.registration.
+from sarlearn.gym.registration import register_when_imported as _register_gym
+
+_register_gym()
+
 _LAZY = {
     "run_follow": "sarlearn.experiments.run",
     "make_closed_loop": "sarlearn.engine",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from sarlearn.cli import bench, follow, report, sweep, tracks
+from sarlearn.cli import bench, follow, report, rl_baseline, sweep, tracks
 
 app = typer.Typer(
     name="sarlearn",
@@ -21,6 +21,7 @@ app.command("tracks")(tracks.tracks)
 app.command("sweep")(sweep.sweep)
 app.command("report")(report.report)
 app.command("bench")(bench.bench)
+app.command("rl-baseline")(rl_baseline.rl_baseline)
 
 
 def main() -> None:
