@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from sarlearn.cli import bench, follow, report, sweep, tracks
+from sarlearn.cli import bench, classify, follow, report, sweep, tracks
 
 app = typer.Typer(
     name="sarlearn",
@@ -21,6 +21,7 @@ app.command("tracks")(tracks.tracks)
 app.command("sweep")(sweep.sweep)
 app.command("report")(report.report)
 app.command("bench")(bench.bench)
+app.command("classify")(classify.classify)
 
 
 def main() -> None:
