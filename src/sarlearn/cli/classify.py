@@ -29,8 +29,12 @@ def classify(
         ),
     ] = "sar",
     loss: Annotated[
-        str, typer.Option(help="cross-entropy, or hinge (Crammer-Singer: sparse, signed error).")
-    ] = "hinge",
+        str | None,
+        typer.Option(
+            help="cross-entropy, or hinge (Crammer-Singer: sparse, signed error); "
+            "default: the rule's best on digits."
+        ),
+    ] = None,
     relevance: Annotated[
         str, typer.Option(help="SaR family's relevance: error, normalised or loss.")
     ] = "normalised",

@@ -1,14 +1,14 @@
 """Supervised training of a (converted) classifier: the loop behind ``sarlearn classify``.
 
-Cross-entropy loss on the logits, mini-batches in a seeded order, any rule of
-:mod:`sarlearn.torch.rules` (``bp`` = plain autograd, no conversion). The relevance of the
-SaR family comes from the loss (``relevance=``):
+Softmax cross-entropy or the rival hinge (:func:`rival_hinge`) on the logits, mini-batches in
+a seeded order, any rule of :mod:`sarlearn.torch.rules` (``bp`` = plain autograd, no
+conversion). The relevance of the SaR family comes from the loss (``relevance=``):
 
-- ``"error"``: r_n = mean_k |dL/dy_nk| = 2 (1 - p_n,true) / (K batch), the per-sample output
-  error of the softmax (the numpy rules' |e|);
+- ``"error"``: r_n = mean_k |dL/dy_nk|, the per-sample output error (the numpy rules' |e|;
+  2 (1 - p_true) / (K batch) for the cross-entropy, 2 / (K batch) or 0 for the hinge);
 - ``"normalised"``: the same divided by a running mean (decay 0.99) of its batch sum, so the
   step keeps its size as the error shrinks (sum_n r_n is about 1);
-- ``"loss"``: r_n = the sample's cross-entropy / batch.
+- ``"loss"``: r_n = the sample's loss / batch.
 """
 
 from __future__ import annotations
@@ -48,10 +48,23 @@ DEFAULT_LR: dict[str, float] = {
 }
 """Adam's rate per rule (the tuned values of docs/results.md, "SaR on supervised tasks")."""
 
+DEFAULT_LOSS: dict[str, str] = {
+    "bp": "cross-entropy",
+    "sar": "hinge",
+    "sar-local": "hinge",
+    "sign-only": "hinge",
+    "relevance-only": "hinge",
+    "fa": "cross-entropy",
+    "dfa": "cross-entropy",
+    "sign-symmetry": "cross-entropy",
+}
+"""The loss each rule does best with on digits (validation accuracy, same tuning)."""
+
 
 @dataclass
 class ClassifyConfig:
-    """One supervised run. ``lr=None`` takes :data:`DEFAULT_LR` of the rule."""
+    """One supervised run. ``lr=None`` / ``loss=None`` take the rule's :data:`DEFAULT_LR` /
+    :data:`DEFAULT_LOSS`."""
 
     rule: str = "sar"
     model: str = "mlp"
@@ -63,7 +76,7 @@ class ClassifyConfig:
     epochs: int = 30
     batch_size: int = 32
     relevance: str = "normalised"
-    loss: str = "cross-entropy"
+    loss: str | None = None
     seed: int = 0
 
     def check(self) -> None:
@@ -79,7 +92,7 @@ class ClassifyConfig:
             raise ConfigError(
                 f"unknown optimiser {self.optimiser!r}; known: {', '.join(OPTIMISER_NAMES)}"
             )
-        if self.loss not in LOSS_NAMES:
+        if self.loss is not None and self.loss not in LOSS_NAMES:
             raise ConfigError(f"unknown loss {self.loss!r}; known: {', '.join(LOSS_NAMES)}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch_size must be >= 1")
@@ -89,6 +102,10 @@ class ClassifyConfig:
     @property
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else DEFAULT_LR[self.rule]
+
+    @property
+    def loss_name(self) -> str:
+        return self.loss if self.loss is not None else DEFAULT_LOSS[self.rule]
 
 
 @dataclass
@@ -176,7 +193,7 @@ def train_classifier(
             logits = model(xb)
             losses = (
                 F.cross_entropy(logits, yb, reduction="none")
-                if cfg.loss == "cross-entropy"
+                if cfg.loss_name == "cross-entropy"
                 else rival_hinge(logits, yb)
             )
             loss = losses.mean()
@@ -207,7 +224,7 @@ def summary(cfg: ClassifyConfig, data: ImageData, history: History) -> dict[str,
         "dataset": data.name,
         "n_train": len(data.y_train),
         "n_test": len(data.y_test),
-        "config": {**asdict(cfg), "lr": cfg.learning_rate},
+        "config": {**asdict(cfg), "lr": cfg.learning_rate, "loss": cfg.loss_name},
         "test_accuracy": history.test_accuracy[-1],
         "test_error_percent": 100.0 * (1.0 - history.test_accuracy[-1]),
         "best_test_accuracy": max(history.test_accuracy),
@@ -219,6 +236,7 @@ def summary(cfg: ClassifyConfig, data: ImageData, history: History) -> dict[str,
 
 
 __all__ = [
+    "DEFAULT_LOSS",
     "DEFAULT_LR",
     "LOSS_NAMES",
     "MODEL_NAMES",
