@@ -41,7 +41,7 @@ DEFAULT_LR: dict[str, float] = {
     "sar": 1e-3,
     "sar-local": 3e-4,
     "sign-only": 3e-3,
-    "relevance-only": 1e-3,
+    "relevance-only": 3e-4,
     "fa": 3e-3,
     "dfa": 1e-3,
     "sign-symmetry": 3e-3,
