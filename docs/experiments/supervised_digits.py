@@ -95,6 +95,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/supervised-digits"))
     parser.add_argument("--quick", action="store_true", help="3 epochs, rules bp and sar only")
     parser.add_argument("--lenet", action="store_true", help="also LeNet on digits (phase 5)")
+    parser.add_argument(
+        "--reverse", action="store_true", help="depth phase from the last rule (a 2nd process)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -157,7 +160,8 @@ def main() -> None:
     report += ["", "## Depth: test accuracy %, MLP d x 100, 5 seeds (lr re-tuned per depth)", ""]
     report += ["| rule (loss) | " + " | ".join(f"d={d}" for d in depths) + " |"]
     report += ["|---" * (1 + len(depths)) + "|"]
-    for rule in [r for r in rules if r != "relevance-only"]:
+    depth_rules = [r for r in rules if r != "relevance-only"]
+    for rule in depth_rules[::-1] if args.reverse else depth_rules:
         loss, lr2 = best[rule]
         near = tuple(lr for lr in LRS if lr2 / 3.5 < lr < lr2 * 3.5)  # within 3x of depth 2's
         cells = []
