@@ -68,8 +68,8 @@ def test_sign_rules_ignore_the_error_size_and_relevance_scales_it() -> None:
 
 @pytest.mark.parametrize("rule", RULE_NAMES)
 def test_every_rule_moves_the_output_layer_downhill(rule: str) -> None:
-    """One step of every rule lowers a regression loss (the output layer's update is never
-    against the gradient; relevance-only's broadcast is the scalar output's own error)."""
+    """Every rule's output-layer update has a positive inner product with backprop's (with one
+    output, relevance-only's broadcast is that output's own error), and every layer learns."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 1))
     x, target = torch.randn(16, 6), torch.randn(16, 1)
