@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from sarlearn.cli import bench, follow, report, rl_baseline, sweep, tracks
+from sarlearn.cli import bench, classify, follow, report, rl_baseline, sweep, tracks
 
 app = typer.Typer(
     name="sarlearn",
@@ -22,6 +22,7 @@ app.command("sweep")(sweep.sweep)
 app.command("report")(report.report)
 app.command("bench")(bench.bench)
 app.command("rl-baseline")(rl_baseline.rl_baseline)
+app.command("classify")(classify.classify)
 
 
 def main() -> None:
