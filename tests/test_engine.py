@@ -270,3 +270,12 @@ def test_saturated_units_record_matches_reference(activation: str) -> None:
     np.testing.assert_array_equal(
         rr["saturated"][:, -1], layer_saturation(net.slopes, net.activation.slope_at_zero)
     )
+
+
+@pytest.mark.parametrize("kind", ["resonator", "delay"])
+def test_a_single_filter_per_predictor_runs(kind: str) -> None:
+    # (found by the fuzz: with one filter the expanded previous input was a read-only view)
+    cfg = cfg_of(filters__n_filters=1, filters__kind=kind, network__layers=[2, 2])
+    fast = FastClosedLoop.from_config(cfg, 2)
+    fast.run(20)
+    assert fast.t == 20

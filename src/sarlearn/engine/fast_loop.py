@@ -284,7 +284,7 @@ class FastClosedLoop:
             self._fy1 = np.concatenate([s["y1"] for s in states])
             self._fy2 = np.concatenate([s["y2"] for s in states])
             u1 = np.concatenate([s["u1"] for s in states])  # (P, n_pred, 1)
-            self._fu1 = np.broadcast_to(u1, (P, n_pred, n_f))
+            self._fu1 = np.broadcast_to(u1, (P, n_pred, n_f)).copy()  # writable, also for n_f = 1
         self._fy1 = np.ascontiguousarray(self._fy1.reshape(P, -1), dtype=dt)
         self._fy2 = np.ascontiguousarray(self._fy2.reshape(P, -1), dtype=dt)
         self._fu1 = np.ascontiguousarray(self._fu1.reshape(P, -1), dtype=dt)

@@ -7,13 +7,11 @@ out. :class:`CompiledWorld` does that for a whole population in one compiled cal
 with the state layout of :class:`sarlearn.world.SimWorld` (poses ``(P, 3)``, readings
 ``(P, n_sensors)`` with the reflex pair first, lost-line counters ``(P,)``).
 
-The maths is :meth:`SimWorld.step` written out per robot (reflex error, steering law, exact-arc
-kinematics, bilinear lookup of every ground sensor, lost-line counter) in the same order of
-floating-point operations; sin and cos come from the C library instead of numpy's SIMD
-versions, so poses agree with the reference to a few ulp per step (tested in
-``tests/test_engine_world_step.py``). This module is deliberately self-contained: it reads
-the track only through :attr:`Track.padded` and shares no private code with the closed-loop
-kernels.
+The maths is :meth:`SimWorld.step` per robot, from the same compiled stage functions as the
+closed-loop engine (the reference's own formulas: reflex error, steering law, exact arc, and
+the bilinear lookup of :mod:`sarlearn.engine.stage_sensors`); sin and cos come from the C
+library instead of numpy's SIMD versions, so poses agree with the reference to a few ulp per
+step (tested in ``tests/test_engine_world_step.py``).
 """
 
 from __future__ import annotations
@@ -25,7 +23,10 @@ from numba import njit
 from numpy.typing import ArrayLike, NDArray
 
 from sarlearn.config import WorldConfig
+from sarlearn.engine.stage_sensors import lookup
+from sarlearn.engine.stage_world import advance_agent, command, reflex
 from sarlearn.errors import NonFiniteError, ShapeError
+from sarlearn.motor import error_formula
 from sarlearn.world.sensors import GroundSensors, predictor_rows, reflex_pair
 from sarlearn.world.sim import LINE_SEEN
 from sarlearn.world.track import Track
@@ -45,44 +46,21 @@ def _sense_all(pose, ground, lost, img, stride, sx, sy, par, rows):
         for k in range(sx.shape[0]):
             x = pose[p, 0] + c * sx[k] - s * sy[k]
             y = pose[p, 1] + s * sx[k] + c * sy[k]
-            # Track._lookup: bilinear in the padded image, clamped into its light ring.
-            u = min(max(x * inv + 0.5, 0.0), umax)
-            v = min(max((height - y) * inv + 0.5, 0.0), vmax)
-            j = int(u)
-            i = int(v)
-            fu = u - j
-            fv = v - i
-            q = i * stride + j
-            top = img[q]
-            top += (img[q + 1] - top) * fu
-            q += stride
-            bottom = img[q]
-            bottom += (img[q + 1] - bottom) * fu
-            top += (bottom - top) * fv
-            ground[p, k] = top
-            if top > seen_at:
+            g = lookup(img, stride, inv, height, umax, vmax, x, y)
+            ground[p, k] = g
+            if g > seen_at:
                 seen = True
         lost[p] = 0 if seen else lost[p] + 1
 
 
 @njit(cache=True)
-def _step_all(pose, ground, lost, steering, reflex, img, stride, sx, sy, par, rows):
+def _step_all(pose, ground, lost, steering, reflex_on, img, stride, sx, sy, par, rows):
     """One control cycle of the robots in ``rows``: u = reflex * e + G * y, then move, sense."""
     dt, axle, speed = par[_DT], par[_AXLE], par[_SPEED]
     for p in rows:
-        e = par[_GAIN] * (ground[p, 0] - ground[p, 1])
-        u = reflex * e + par[_NET_GAIN] * steering[p]
-        vl = speed - u
-        vr = speed + u
-        turn = (vr - vl) * (dt / axle)
-        a = turn * (0.5 / math.pi)
-        y = math.pi * (a if a != 0.0 else 1.0e-20)  # np.sinc
-        chord = (vr + vl) * (0.5 * dt) * (math.sin(y) / y)
-        th = pose[p, 2]
-        mid = th + 0.5 * turn
-        pose[p, 0] = pose[p, 0] + chord * math.cos(mid)
-        pose[p, 1] = pose[p, 1] + chord * math.sin(mid)
-        pose[p, 2] = (th + turn + math.pi) % (2.0 * math.pi) - math.pi
+        e = reflex(ground[p, 0], ground[p, 1], par[_GAIN])
+        u = command(reflex_on * e, steering[p], par[_NET_GAIN])
+        advance_agent(p, pose, speed - u, speed + u, axle, dt)
     _sense_all(pose, ground, lost, img, stride, sx, sy, par, rows)
 
 
@@ -188,7 +166,7 @@ class CompiledWorld:
 
     def reflex_error(self) -> NDArray[np.float64]:
         """``(P,)`` ``e = error_gain * (left - right)`` at the current pose."""
-        return self.cfg.error_gain * (self.ground[:, 0] - self.ground[:, 1])
+        return error_formula(self.ground[:, 0], self.ground[:, 1], self.cfg.error_gain)
 
 
 __all__ = ["CompiledWorld"]

@@ -257,7 +257,7 @@ class LiveView:
             "frozen": frozen,
         }
         self.state = LiveState(total_steps, info, relevance)
-        self._png = track_png(track) if track is not None else b""
+        self.track_image = track_png(track) if track is not None else b""
         self._host, self._port = host, port
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -323,8 +323,8 @@ def _make_handler(view: LiveView) -> type[BaseHTTPRequestHandler]:
                 block = int(query.get("block", ["0"])[0] or 0) or None
                 body = json.dumps(view.state.snapshot(since, block)).encode("utf-8")
                 self._send(200, "application/json", body)
-            elif path == "/track.png" and view._png:
-                self._send(200, "image/png", view._png, cache=True)
+            elif path == "/track.png" and view.track_image:
+                self._send(200, "image/png", view.track_image, cache=True)
             elif path == "/favicon.ico":
                 self._send(204, "image/x-icon", b"")
             else:

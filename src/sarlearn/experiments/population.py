@@ -36,7 +36,15 @@ import pandas as pd
 from sarlearn import __version__
 from sarlearn.config import RunConfig
 from sarlearn.loop import RECORDS
-from sarlearn.metrics import SuccessCriterion, summarise_errors
+from sarlearn.metrics import (
+    DEAD_SPAN,
+    SuccessCriterion,
+    above_threshold,
+    moving_sum,
+    steering_max,
+    summarise_errors,
+    summarise_settling,
+)
 
 #: Config fields that may differ within one population (everything else must agree).
 PER_AGENT_FIELDS = (("seed",), ("rule", "lr"), ("rule", "layer_lr_scale"))
@@ -69,6 +77,8 @@ class _Agent:
         self.every = every
         self.errors: list[np.ndarray] = []  # full, for the metrics
         self.off: list[np.ndarray] = []
+        self.steering: list[np.ndarray] = []  # full, for the smoothness measures
+        self.saturated: np.ndarray | None = None  # (<= DEAD_SPAN, L): the dead-unit window
         self.rows: list[dict[str, np.ndarray]] = []  # every ``every``-th step, all records
         self.stop: int | None = None  # steps run (exclusive end) once stopped
         self.status, self.message = "finished", ""
@@ -139,10 +149,22 @@ def run_population(
                     agent.final_wc = wc_now[k]
                 agent.errors.append(rec["error"][k, :end])
                 agent.off.append(off[:end])
+                agent.steering.append(rec["steering"][k, :end])
+                sat = rec["saturated"][k, :end]
+                if agent.saturated is not None:
+                    sat = np.concatenate([agent.saturated, sat])
+                agent.saturated = sat[-DEAD_SPAN:]
                 if keep is not None:
                     sel = keep[:end]
                     agent.rows.append(
-                        {"step": step[:end][sel], **{c: rec[c][k, :end][sel] for c in RECORDS}}
+                        {
+                            "step": step[:end][sel],
+                            **{c: rec[c][k, :end][sel] for c in RECORDS},
+                            **{
+                                f"saturated_{i}": rec["saturated"][k, :end][sel][:, i]
+                                for i in range(rec["saturated"].shape[2])
+                            },
+                        }
                     )
     final_wc = loop.weight_change()
     w_steps = np.concatenate(ws_steps) if ws_steps else np.zeros(0, np.int64)
@@ -153,6 +175,17 @@ def run_population(
         errors = np.concatenate(agent.errors) if agent.errors else np.zeros(0)
         off = np.concatenate(agent.off) if agent.off else np.zeros(0, bool)
         stats = summarise_errors(errors, off, crit, span=1000)
+        sat = agent.saturated
+        if sat is not None and len(sat) < len(errors):
+            # Only the last DEAD_SPAN steps count (dead_units); the older ones were not kept.
+            sat = np.concatenate([np.ones((len(errors) - len(sat), sat.shape[1])), sat])
+        settle = summarise_settling(
+            errors,
+            np.concatenate(agent.steering) if agent.steering else np.zeros(0),
+            sat,
+            crit,
+            steering_max(cfg.network.readout, cfg.network.activation),
+        )
         wc = agent.final_wc if agent.final_wc is not None else final_wc[k]
         n_run = int(stats["steps"])
         rate = n_run / loop_time if loop_time > 0 else None
@@ -173,6 +206,7 @@ def run_population(
                 "mean_abs_error_last_1000": stats["mean_abs_error_last_1000"],
                 "final_moving_sum": stats["final_moving_sum"],
                 "off_track_steps": stats["off_track_steps"],
+                **settle,
                 "steps_per_second": rate if rate is None or math.isfinite(rate) else None,
                 "weight_change": [float(v) for v in wc],
                 "interrupted": False,
@@ -187,14 +221,18 @@ def run_population(
                 "python": platform.python_version(),
                 "written_at": written,
                 "config": cfg.model_dump(mode="json"),
-                "trace": _trace(agent, errors, w_steps, w_vals[k]) if trace_every else None,
+                "trace": _trace(agent, errors, crit, w_steps, w_vals[k]) if trace_every else None,
             }
         )
     return out
 
 
 def _trace(
-    agent: _Agent, errors: np.ndarray, w_steps: np.ndarray, w_vals: np.ndarray
+    agent: _Agent,
+    errors: np.ndarray,
+    crit: SuccessCriterion,
+    w_steps: np.ndarray,
+    w_vals: np.ndarray,
 ) -> pd.DataFrame:
     """The agent's downsampled trace, the same frame as ``downsample_trace(trace_table(rec))``
     of its solo run: every kept record, the weight change per layer carried forward from its
@@ -206,6 +244,10 @@ def _trace(
         cols = {"step": np.zeros(0, np.int64), **{c: np.zeros(0) for c in RECORDS}}
     frame = pd.DataFrame(cols)
     n_steps = len(errors)
+    if len(frame):  # as trace_table: the moving sum and the settling flag, at the kept steps
+        at = frame["step"].to_numpy()  # a population run starts at step 0
+        frame["moving_sum"] = moving_sum(np.abs(errors), crit.window)[at]
+        frame["above_threshold"] = above_threshold(errors, crit)[at]
     if len(frame) and len(w_steps):
         steps = frame["step"].to_numpy()
         w_keep = w_steps < n_steps  # as Records.truncate: samples taken within the run

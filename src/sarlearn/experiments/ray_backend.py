@@ -34,19 +34,19 @@ from pathlib import Path
 from typing import Any
 
 from sarlearn.experiments.sweep import (
-    _THREAD_VARS,
+    THREAD_VARS,
     Outcome,
     RunFunction,
     RunTask,
     SweepError,
     SweepSummary,
-    _infra_outcome,
-    _progress_bar,
-    _with_tick,
     crashed_outcome,
     execute_unit,
+    infra_outcome,
     make_units,
     now_utc,
+    sweep_progress_bar,
+    with_tick,
 )
 
 RAY_EXTRA = 'Ray is not installed: pip install "sarlearn[ray]" (or pip install "ray>=2.9")'
@@ -65,7 +65,7 @@ def run_unit_on_worker(
     tasks: Sequence[RunTask], run_fn: RunFunction | str | None, population: bool
 ) -> list[Outcome]:
     """The body of a Ray task: one work unit, one thread, scratch files in a local temp dir."""
-    for var in _THREAD_VARS:
+    for var in THREAD_VARS:
         os.environ.setdefault(var, "1")
     try:
         import numba
@@ -136,9 +136,9 @@ def execute_on_ray(
 
         for tasks, as_population in units:
             submit(tasks, as_population)
-        bar = _progress_bar(len(todo), summary, label) if progress else nullcontext(None)
+        bar = sweep_progress_bar(len(todo), summary, label) if progress else nullcontext(None)
         with bar as tick:
-            report = _with_tick(handle, tick) if tick else handle
+            report = with_tick(handle, tick) if tick else handle
             try:
                 while pending:
                     done, _ = ray.wait(list(pending), num_returns=1)
@@ -174,7 +174,7 @@ def _collect(
         raise SweepError(f"a worker failed outside any run: {exc}") from exc
     except exc_mod.RayError as exc:  # the cluster failed us: not a result
         started = now_utc()
-        return [_infra_outcome(t, exc, started) for t in tasks]
+        return [infra_outcome(t, exc, started) for t in tasks]
 
 
 __all__ = ["RAY_EXTRA", "cluster_label", "execute_on_ray", "import_ray", "run_unit_on_worker"]

@@ -736,7 +736,7 @@ def _write_outputs(
             summary[key] = None
     if final and figures_too:
         attempt("report.html", lambda: _write_html_report(out, summary))
-        summary["files"] = sorted({*summary["files"], "report.html"} & _names(out))
+        summary["files"] = _listing(out, status)  # now with report.html
     outputs.write_json(out / outputs.SUMMARY, summary)
     if outputs.SUMMARY not in summary["files"]:
         summary["files"] = sorted([*summary["files"], outputs.SUMMARY])

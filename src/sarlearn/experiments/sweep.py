@@ -80,7 +80,7 @@ MAX_POPULATION = 64
 BACKENDS = ("local", "ray")
 _STARTED = ".sweep-started"
 _T = TypeVar("_T")
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 _GUARD_HINT = (
     'if run_sweep is called from a script, put the call under `if __name__ == "__main__":` '
     "(worker processes are spawned and import the script again)"
@@ -211,7 +211,7 @@ def execute_population(tasks: Sequence[RunTask]) -> list[Outcome]:
     try:
         summaries = run_population([t.config for t in tasks], trace_every=tasks[0].trace_every)
     except INFRA_ERRORS as exc:
-        return [_infra_outcome(t, exc, started) for t in tasks]
+        return [infra_outcome(t, exc, started) for t in tasks]
     except Exception:  # a run diverged, or the engine cannot run these configs together
         half = len(tasks) // 2
         return execute_population(tasks[:half]) + execute_population(tasks[half:])
@@ -261,7 +261,7 @@ def _execute_one(task: RunTask, fn: RunFunction) -> Outcome:
             trace = _read_trace(summary, task.out_dir, task.trace_every)
     except INFRA_ERRORS as exc:
         # not a result: the run folder (and any checkpoint) stays for the next invocation
-        return _infra_outcome(task, exc, record["started_at"])
+        return infra_outcome(task, exc, record["started_at"])
     except Exception as exc:
         fill_error(record, exc)
         trace = None
@@ -272,7 +272,7 @@ def _execute_one(task: RunTask, fn: RunFunction) -> Outcome:
     return Outcome(record, trace)
 
 
-def _infra_outcome(task: RunTask, exc: BaseException, started: Any) -> Outcome:
+def infra_outcome(task: RunTask, exc: BaseException, started: Any) -> Outcome:
     record = base_record(task.run_id, task.config, task.params)
     fill_error(record, exc)
     record["status"] = "infra"
@@ -552,10 +552,10 @@ def run_sweep(
                 )
             else:
                 units = make_units(todo, run_fn, jobs, batch_size, population)
-                bar = _progress_bar(len(todo), summary) if progress else nullcontext(None)
+                bar = sweep_progress_bar(len(todo), summary) if progress else nullcontext(None)
                 here = jobs == 1 and run_fn is None  # the engine runs in this process
                 with bar as tick, _engine_threads(threads if here else None):
-                    _execute(units, run_fn, jobs, _with_tick(handle, tick) if tick else handle)
+                    _execute(units, run_fn, jobs, with_tick(handle, tick) if tick else handle)
         except KeyboardInterrupt:
             _compact_quietly(store)
             raise SweepInterrupted(summary) from None
@@ -755,8 +755,8 @@ def watch_parent(parent_pid: int, interval: float = 0.5) -> None:
 def _single_threaded_workers() -> Iterator[None]:
     """One BLAS/numba thread per worker (inherited by spawned processes), unless the user
     set these variables; restored afterwards."""
-    saved = {v: os.environ.get(v) for v in _THREAD_VARS}
-    for v in _THREAD_VARS:
+    saved = {v: os.environ.get(v) for v in THREAD_VARS}
+    for v in THREAD_VARS:
         os.environ.setdefault(v, "1")
     try:
         yield
@@ -833,7 +833,7 @@ def _write_manifest(
 
 
 @contextmanager
-def _progress_bar(
+def sweep_progress_bar(
     total: int, summary: SweepSummary, label: str = "sweep"
 ) -> Iterator[Callable[[], None]]:
     from rich.console import Console
@@ -854,7 +854,7 @@ def _progress_bar(
         yield tick
 
 
-def _with_tick(
+def with_tick(
     handle: Callable[[Outcome], None], tick: Callable[[], None]
 ) -> Callable[[Outcome], None]:
     def both(outcome: Outcome) -> None:

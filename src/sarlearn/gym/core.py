@@ -106,15 +106,21 @@ class LineFollowerCore:
         """``(N, 3)`` x, y, heading."""
         return self.world.pose
 
-    def _ground(self) -> NDArray[np.float64]:
-        return self.world._ground if self.backend == "numpy" else self.world.ground
+    def ground(self) -> NDArray[np.float64]:
+        """``(N, n_sensors)`` the current readings (reflex pair first)."""
+        if self.backend == "numpy":
+            return self.world.state_dict()["ground"]
+        return self.world.ground
 
-    def _lost(self) -> NDArray[np.int64]:
-        return self.world._lost if self.backend == "numpy" else self.world.lost
+    def lost(self) -> NDArray[np.int64]:
+        """``(N,)`` consecutive steps in which no sensor saw the line."""
+        if self.backend == "numpy":
+            return self.world.state_dict()["lost"]
+        return self.world.lost
 
     def error(self) -> NDArray[np.float64]:
         """``(N,)`` reflex error ``e`` at the current poses."""
-        g = self._ground()
+        g = self.ground()
         return self.options.world.error_gain * (g[:, 0] - g[:, 1])
 
     def frames(self) -> NDArray[np.float64]:
@@ -139,12 +145,15 @@ class LineFollowerCore:
         """Put robots ``rows`` ``(k,)`` at ``poses`` ``(k, 3)`` as at the start of an episode:
         step counters, lost-line counters and filter states of ``rows`` cleared."""
         if self.backend == "numpy":
-            pose = self.world._pose.copy()
+            before = self.world.state_dict()
+            pose = before["pose"]
             pose[rows] = poses
-            lost = self.world._lost.copy()
             self.world.pose = pose  # re-reads every sensor and clears every counter
+            after = self.world.state_dict()
+            lost = before["lost"]
             lost[rows] = 0
-            self.world._lost = lost
+            after["lost"] = lost
+            self.world.load_state_dict(after)
         else:
             self.world.place(rows, poses)
         self.steps[rows] = 0
@@ -184,7 +193,7 @@ class LineFollowerCore:
             self.world.step(y, reflex=o.reflex, rows=idx)
         self.steps[idx] += 1
         e = self.error()
-        lost = self._lost().copy()
+        lost = self.lost().copy()
         terminated = self.world.off_track.copy()
         truncated = (self.steps >= o.max_steps) & ~terminated
         reward = o.rewards(e, lost)
@@ -203,10 +212,13 @@ class LineFollowerCore:
                 w.set_wheel_speeds(self.options.world.speed - u, self.options.world.speed + u)
             return
         # Some robots wait (vector autoreset): step everyone, then put the others back.
-        pose, lost, ground = w._pose.copy(), w._lost.copy(), w._ground.copy()
+        before = w.state_dict()
         self._numpy_step(y, np.arange(self.n))
         keep = np.setdiff1d(np.arange(self.n), idx)
-        w._pose[keep], w._lost[keep], w._ground[keep] = pose[keep], lost[keep], ground[keep]
+        after = w.state_dict()
+        for key in ("pose", "lost", "ground"):
+            after[key][keep] = before[key][keep]
+        w.load_state_dict(after)
 
     def observe(self, rows: NDArray[np.int64]) -> NDArray[np.floating]:
         """The observations ``(N, ...)`` at the current poses; the filter banks of ``rows``
@@ -216,7 +228,7 @@ class LineFollowerCore:
             out = self.frames()
         else:
             if o.observation == "rows":
-                x = self._ground()[:, 2:]
+                x = self.ground()[:, 2:]
             else:
                 cam = o.world.camera
                 x = mirror_differences(segment_grid(self.frames(), cam.grid_rows, cam.grid_cols))

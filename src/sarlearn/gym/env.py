@@ -136,7 +136,7 @@ class LineFollowerEnv(gym.Env):
             self._place(options["pose"])
             obs = self.core.observe(self._row)
         self._trail = [self.core.pose[0]]
-        return obs[0], self._info(self.core.error(), np.zeros(1), self.core._lost())
+        return obs[0], self._info(self.core.error(), np.zeros(1), self.core.lost())
 
     def _place(self, pose: Any) -> None:
         from sarlearn.errors import ShapeError

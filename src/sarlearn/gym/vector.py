@@ -196,7 +196,7 @@ class LineFollowerVectorEnv(VectorEnv):
         info: dict[str, Any] = {
             "error": np.asarray(e, dtype=np.float64).copy(),
             "steering": np.asarray(y, dtype=np.float64).copy(),
-            "lost_steps": self.core._lost().copy(),
+            "lost_steps": self.core.lost().copy(),
             "step": self.core.steps.copy(),
             "pose": self.core.pose,
         }

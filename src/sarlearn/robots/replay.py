@@ -123,6 +123,11 @@ class ReplayRobot:
         """The recorded ground sensors of the current step, ``(1, n)``."""
         return self._ground[self._check()][None, :].copy()
 
+    @property
+    def has_frames(self) -> bool:
+        """Whether the recording holds camera frames (a camera run recorded with its frames)."""
+        return self._frames is not None
+
     def grab_frame(self) -> NDArray[np.float64] | None:
         """The recorded frame of the current step ``(1, H, W)``, or None without frames."""
         if self._frames is None:
@@ -172,7 +177,7 @@ def replay_run(run_dir: str | Path, steps: int | None = None) -> tuple[Any, dict
 
     cfg = load_run_config(run_dir)
     robot = ReplayRobot.from_trace(run_dir)
-    if cfg.world.inputs == "camera" and robot._frames is None:
+    if cfg.world.inputs == "camera" and not robot.has_frames:
         raise ValueError(f"{run_dir} is a camera run without recorded frames (frames.npy)")
     loop = ClosedLoop.from_config(cfg, robot=robot)
     n = len(robot) if steps is None else min(int(steps), len(robot))

@@ -171,7 +171,7 @@ def _convert_layer(layer: nn.Module, spec: Any, context: FeedbackContext, seed: 
             device="meta",
         )
     _share(new, layer)
-    new._setup(spec, context, seed)
+    new.setup(spec, context, seed)
     assert new.weight is w
     return new
 

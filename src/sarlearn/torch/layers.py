@@ -49,7 +49,7 @@ class _Plastic:
     feedback: torch.Tensor | None
     direct_feedback: torch.Tensor | None
 
-    def _setup(self, rule: TorchRule, context: FeedbackContext, seed: int) -> None:
+    def setup(self, rule: TorchRule, context: FeedbackContext, seed: int) -> None:
         self.rule = rule
         self.context = context
         self.seed = seed
