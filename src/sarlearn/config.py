@@ -307,7 +307,12 @@ class RunConfig(_Section):
     filters: FilterConfig = Field(default_factory=FilterConfig)
     world: WorldConfig = Field(default_factory=WorldConfig)
     seed: int = Field(0, ge=0, description="Seed of weights, world and rule (numpy needs >= 0).")
-    steps: int = Field(5000, ge=1)
+    steps: int = Field(
+        10_000,
+        ge=1,
+        description="Control cycles to run (the default leaves the 5,000-step settling window "
+        "after learning has had time to happen).",
+    )
     warmup: int = Field(200, ge=0, description="Steps before the success criterion may start.")
     success_window: int = Field(200, ge=1, description="Moving-sum window of |e|.")
     success_threshold: float = Field(0.1, gt=0, description="Moving sum of |e| must stay below.")

@@ -158,7 +158,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
                 else ""
             ),
         )
-        t.add_row("settled from step", fmt(summary.get("settled_step")))
+        t.add_row("clean from step (to the end)", fmt(summary.get("settled_step")))
         t.add_row("relapses after success", fmt(summary.get("relapses")))
         flips, sat = (
             summary.get("steering_flips_per_1000"),
