@@ -103,7 +103,7 @@ def run_population(
     """
     from sarlearn.agent import check_rule_name
     from sarlearn.engine import FastClosedLoop
-    from sarlearn.experiments.run import CHUNK
+    from sarlearn.experiments.run import CHUNK, run_measures
 
     if not cfgs:
         return []
@@ -191,22 +191,7 @@ def run_population(
         rate = n_run / loop_time if loop_time > 0 else None
         out.append(
             {
-                "rule": cfg.rule.name,
-                "lr": cfg.rule.learning_rate,
-                "layers": list(cfg.network.layers),
-                "seed": cfg.seed,
-                "track": cfg.world.track,
-                "inputs": cfg.world.inputs,
-                "steps": n_run,
-                "steps_requested": cfg.steps,
-                "steps_to_success": stats["steps_to_success"],
-                "success": stats["steps_to_success"] is not None,
-                "mean_abs_error": stats["mean_abs_error"],
-                "mean_abs_error_first_1000": stats["mean_abs_error_first_1000"],
-                "mean_abs_error_last_1000": stats["mean_abs_error_last_1000"],
-                "final_moving_sum": stats["final_moving_sum"],
-                "off_track_steps": stats["off_track_steps"],
-                **settle,
+                **run_measures(cfg, stats, settle),
                 "steps_per_second": rate if rate is None or math.isfinite(rate) else None,
                 "weight_change": [float(v) for v in wc],
                 "interrupted": False,

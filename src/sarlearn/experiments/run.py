@@ -183,6 +183,30 @@ class Records:
         return self.column("error")[0] if self.chunks else np.zeros(0)
 
 
+def run_measures(cfg: RunConfig, stats: dict[str, Any], settle: dict[str, Any]) -> dict[str, Any]:
+    """The leading keys of a run's summary: what ran, and what its error trace measures
+    (``stats`` of :func:`summarise_errors`, ``settle`` of :func:`summarise_settling`).
+    Shared by :func:`run_follow` and the sweeps' engine populations."""
+    return {
+        "rule": cfg.rule.name,
+        "lr": None if cfg.rule.name == "reflex" else cfg.rule.learning_rate,
+        "layers": list(cfg.network.layers),
+        "seed": cfg.seed,
+        "track": cfg.world.track,
+        "inputs": cfg.world.inputs,
+        "steps": int(stats["steps"]),
+        "steps_requested": cfg.steps,
+        "steps_to_success": stats["steps_to_success"],
+        "success": stats["steps_to_success"] is not None,
+        **settle,
+        "mean_abs_error": stats["mean_abs_error"],
+        "mean_abs_error_first_1000": stats["mean_abs_error_first_1000"],
+        "mean_abs_error_last_1000": stats["mean_abs_error_last_1000"],
+        "final_moving_sum": stats["final_moving_sum"],
+        "off_track_steps": stats["off_track_steps"],
+    }
+
+
 def trace_table(rec: dict[str, np.ndarray], criterion: SuccessCriterion | None = None) -> Any:
     """The trace DataFrame of agent 0, with the sampled weight change per layer carried
     forward to every step as columns ``weight_change_l<i>`` (0 before the first sample).
@@ -693,24 +717,8 @@ def _write_outputs(
         attempt("frames.npy", lambda: outputs.write_frames(out / outputs.FRAMES, rec["frame"][0]))
     if final and video and rec:
         attempt("video", lambda: write_run_video(out, rec, loop.robot, cfg))
-    steps = int(stats["steps"])
     summary: dict[str, Any] = {
-        "rule": cfg.rule.name,
-        "lr": None if cfg.rule.name == "reflex" else cfg.rule.learning_rate,
-        "layers": list(cfg.network.layers),
-        "seed": cfg.seed,
-        "track": cfg.world.track,
-        "inputs": cfg.world.inputs,
-        "steps": steps,
-        "steps_requested": cfg.steps,
-        "steps_to_success": stats["steps_to_success"],
-        "success": stats["steps_to_success"] is not None,
-        **settle,
-        "mean_abs_error": stats["mean_abs_error"],
-        "mean_abs_error_first_1000": stats["mean_abs_error_first_1000"],
-        "mean_abs_error_last_1000": stats["mean_abs_error_last_1000"],
-        "final_moving_sum": stats["final_moving_sum"],
-        "off_track_steps": stats["off_track_steps"],
+        **run_measures(cfg, stats, settle),
         # Steps per second of wall time (checkpoints included), so that steps / steps_per_second
         # is the run's duration; the loop alone is loop_steps_per_second.
         "steps_per_second": n_run / run_wall if run_wall > 0 else None,
@@ -804,6 +812,7 @@ __all__ = [
     "default_out_dir",
     "load_run_config",
     "run_follow",
+    "run_measures",
     "terminate_as_interrupt",
     "track_label",
 ]
