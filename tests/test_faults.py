@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 
 from sarlearn.cli import app
 from sarlearn.experiments import outputs
+from summaries import VOLATILE
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -56,17 +57,6 @@ if os.environ.get("KILL_IN_FINAL"):
 from sarlearn.cli import app
 app(sys.argv[1:])
 """
-
-VOLATILE = {
-    "steps_per_second",
-    "loop_steps_per_second",
-    "run_seconds",
-    "out_dir",
-    "written_at",
-    "resumed_from",
-    "files",
-    "problems",
-}
 
 
 def cli(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:

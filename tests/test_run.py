@@ -15,18 +15,7 @@ from sarlearn.config import ConfigError, RunConfig
 from sarlearn.experiments import outputs
 from sarlearn.experiments.run import RunInterrupted, run_follow
 from sarlearn.loop import ClosedLoop
-
-#: Summary keys that legitimately differ between two runs of the same config.
-VOLATILE = {
-    "steps_per_second",
-    "loop_steps_per_second",
-    "run_seconds",
-    "out_dir",
-    "written_at",
-    "resumed_from",
-    "files",
-    "problems",
-}
+from summaries import VOLATILE
 
 
 def cfg_of(**over: Any) -> RunConfig:
