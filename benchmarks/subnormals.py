@@ -23,7 +23,6 @@ import numpy as np
 
 from sarlearn.config import RunConfig
 from sarlearn.engine import FastClosedLoop
-from sarlearn.engine import kernels as K
 from sarlearn.engine.bench import WARMUP_STEPS, machine_info
 
 
@@ -35,7 +34,8 @@ def main() -> None:
     args = parser.parse_args()
     loops = {"flush": FastClosedLoop.from_config(RunConfig(), 1)}
     loops["no flush"] = FastClosedLoop.from_config(RunConfig(), 1)
-    loops["no flush"]._tpar[K.T_FLUSH] = 0.0  # a benchmark may reach in: the policy off
+    nf = loops["no flush"]
+    nf._consts = nf._consts._replace(flush=nf._consts.zero)  # a benchmark may reach in: no flush
     for loop in loops.values():
         loop.run(WARMUP_STEPS)
     wall: dict[str, list[float]] = {k: [] for k in loops}

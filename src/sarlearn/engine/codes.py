@@ -1,7 +1,9 @@
-"""Codes and parameter slots shared by the compiled stages (``sarlearn.engine.stage_*``), the
+"""Codes and typed parameters shared by the compiled stages (``sarlearn.engine.stage_*``), the
 kernel (:mod:`sarlearn.engine.kernels`) and :mod:`sarlearn.engine.fast_loop`."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from sarlearn.recipes import Carrier, SignAt
 
@@ -26,27 +28,66 @@ STATUS_STEERING_NONFINITE = 2  # the readout became NaN/inf
 STATUS_WEIGHTS_NONFINITE = 3  # a layer's weights became NaN/inf after an update
 STATUS_WHEELS_NONFINITE = 4  # e + G y overflowed: the simulator refuses such wheel speeds
 
-# Indices into the float64 world parameters ``wpar``.
-W_INV, W_HEIGHT, W_UMAX, W_VMAX = 0, 1, 2, 3
-W_SPEED, W_DT, W_AXLE, W_ERROR_GAIN, W_NET_GAIN = 4, 5, 6, 7, 8
-W_WIDTH, W_LINE_SEEN = 9, 10
-N_WPAR = 11
 
-# Indices into the int64 parameters ``ipar``.
-I_STRIDE, I_OFF_AFTER, I_N_LAYERS, I_ACT, I_SIGN_AT, I_FILTER = 0, 1, 2, 3, 4, 5
-I_BIAS, I_LEARN, I_USES_REL, I_REL_FORWARD, I_NORMALISE, I_WEIGHTS_EVERY = 6, 7, 8, 9, 10, 11
-I_RECORD_GROUND, I_N_FILTERS = 12, 13
-# issue 9 options of the learning step (0 = off)
-I_SLOPE_GATE, I_OUTPUT_SHARE, I_WEIGHT_BOUND, I_REL_CAP = 14, 15, 16, 17
-I_N_PRED, I_CARRIER = 18, 19
-N_IPAR = 20
+class WorldParams(NamedTuple):
+    """The world's constants (float64, but ``stride``), as the kernels read them."""
 
-# Indices into the constants ``tpar``, stored in the agent's dtype: where the reference
-# combines a Python float with a dtype array, numpy (NEP 50) casts the float to the dtype first.
-T_ZERO, T_ONE, T_HALF = 0, 1, 2
-T_LOWPASS, T_1_LOWPASS, T_GAIN, T_DECAY, T_1_DECAY, T_EPS, T_NET_GAIN = 3, 4, 5, 6, 7, 8, 9
-T_TANH_SAT = 10
-# issue 9 options: 1/f'(0), 1/max|readout|, the row-norm bound, the relevance cap
-T_SLOPE0_INV, T_OUT_INV, T_WEIGHT_BOUND, T_REL_CAP = 11, 12, 13, 14
-T_FLUSH = 15
-N_TPAR = 16
+    inv: float  #: pixels per unit (Track.lookup_table)
+    height: float  #: image height in units, for y -> row
+    umax: float  #: clamps of the padded lookup
+    vmax: float
+    stride: int  #: row stride of the padded image
+    speed: float  #: base wheel speed v
+    dt: float  #: control cycle
+    axle: float  #: distance between the wheels
+    error_gain: float  #: reflex error e = gain (left - right)
+    net_gain: float  #: network steering gain G
+    width: float  #: arena width (off-track test)
+    line_seen: float  #: darkness above which a sensor sees the line
+
+
+class Switches(NamedTuple):
+    """What the loop does (integers and 0/1 flags): the rule's recipe codes, the network's
+    shape and activation, the filter bank, the issue-9 step options, what is recorded."""
+
+    off_after: int  #: steps without the line before 'off track'
+    n_layers: int
+    act: int  #: ACT_*
+    sign_at: int  #: SIGN_* of the rule's recipe
+    carrier: int  #: CARRY_* of the rule's recipe
+    filter_kind: int  #: FILTER_*
+    n_filters: int
+    n_pred: int
+    has_bias: int
+    learning: int
+    uses_rel: int  #: the relevance scales the step
+    rel_forward: int  #: forward relevance r_l
+    normalise: int  #: normalised relevance
+    has_rel_cap: int
+    slope_gate: int
+    output_share: int
+    has_weight_bound: int
+    weights_every: int  #: weight-change sample period
+    record_ground: int
+
+
+class Constants(NamedTuple):
+    """Constants in the agent's dtype: where the reference combines a Python float with a
+    dtype array, numpy (NEP 50) casts the float to the dtype first, so the kernels do too."""
+
+    zero: float
+    one: float
+    half: float
+    lowpass: float  #: relevance low-pass a
+    one_minus_lowpass: float
+    gain: float  #: relevance gain g
+    decay: float  #: normaliser decay d
+    one_minus_decay: float
+    eps: float  #: normaliser floor
+    net_gain: float  #: G, in the dtype (the command G y)
+    tanh_sat: float  #: numpy's tanh saturation point
+    inv_slope0: float  #: 1 / f'(0) (slope gate)
+    inv_readout: float  #: 1 / max|readout| (output share)
+    weight_bound: float  #: row-norm bound
+    rel_cap: float  #: relevance cap
+    flush: float  #: decayed states below this become exactly 0

@@ -242,19 +242,20 @@ class FastClosedLoop:
         self._sy = np.ascontiguousarray(pos[:, 1])
         from sarlearn.world.sim import LINE_SEEN
 
-        wpar = np.zeros(K.N_WPAR)
-        wpar[K.W_INV] = table.inv
-        wpar[K.W_HEIGHT] = table.height
-        wpar[K.W_UMAX] = table.umax
-        wpar[K.W_VMAX] = table.vmax
-        wpar[K.W_SPEED] = first.speed
-        wpar[K.W_DT] = robot.dt
-        wpar[K.W_AXLE] = robot.axle
-        wpar[K.W_ERROR_GAIN] = first.error_gain
-        wpar[K.W_NET_GAIN] = first.net_gain
-        wpar[K.W_WIDTH] = track.width
-        wpar[K.W_LINE_SEEN] = LINE_SEEN
-        self._wpar = wpar
+        self._world_par = K.WorldParams(
+            inv=float(table.inv),
+            height=float(table.height),
+            umax=float(table.umax),
+            vmax=float(table.vmax),
+            stride=int(table.stride),
+            speed=float(first.speed),
+            dt=float(robot.dt),
+            axle=float(robot.axle),
+            error_gain=float(first.error_gain),
+            net_gain=float(first.net_gain),
+            width=float(track.width),
+            line_seen=float(LINE_SEEN),
+        )
         worlds = [r.robot.state_dict() for r in refs]
         self._pose = np.concatenate([w["pose"] for w in worlds]).astype(np.float64)
         self._lost = np.concatenate([w["lost"] for w in worlds]).astype(np.int64)
@@ -322,26 +323,31 @@ class FastClosedLoop:
         self._lr = np.concatenate(
             [np.tile(lr, (r.population, 1)) for lr, r in zip(rates, refs, strict=True)]
         )
-        tpar = np.zeros(K.N_TPAR, dtype=dt)
         from sarlearn.rules.relevance import NORM_EPS
 
-        tpar[K.T_ZERO], tpar[K.T_ONE], tpar[K.T_HALF] = 0.0, 1.0, 0.5
-        tpar[K.T_LOWPASS] = relcfg.lowpass
-        tpar[K.T_1_LOWPASS] = 1.0 - relcfg.lowpass
-        tpar[K.T_GAIN] = relcfg.gain
-        tpar[K.T_DECAY] = relcfg.norm_decay
-        tpar[K.T_1_DECAY] = 1.0 - relcfg.norm_decay
-        tpar[K.T_EPS] = NORM_EPS
-        tpar[K.T_NET_GAIN] = first.net_gain
-        tpar[K.T_TANH_SAT] = tanh_saturation(dt)
-        tpar[K.T_FLUSH] = flush_threshold(dt)
-        # issue 9 options (step_norm is already in the per-layer rates)
-        tpar[K.T_SLOPE0_INV] = 1.0 / net.activation.slope_at_zero
+        inv_readout = 0.0
         if rule.output_scale is not None:
-            tpar[K.T_OUT_INV] = 1.0 / max(abs(float(c)) for c in agent.readout)
-        tpar[K.T_WEIGHT_BOUND] = rule.weight_bound or 0.0
-        tpar[K.T_REL_CAP] = relcfg.cap or 0.0
-        self._tpar = tpar
+            inv_readout = 1.0 / max(abs(float(c)) for c in agent.readout)
+        # (step_norm is already in the per-layer rates)
+        values = K.Constants(
+            zero=0.0,
+            one=1.0,
+            half=0.5,
+            lowpass=relcfg.lowpass,
+            one_minus_lowpass=1.0 - relcfg.lowpass,
+            gain=relcfg.gain,
+            decay=relcfg.norm_decay,
+            one_minus_decay=1.0 - relcfg.norm_decay,
+            eps=NORM_EPS,
+            net_gain=first.net_gain,
+            tanh_sat=tanh_saturation(dt),
+            inv_slope0=1.0 / net.activation.slope_at_zero,
+            inv_readout=inv_readout,
+            weight_bound=rule.weight_bound or 0.0,
+            rel_cap=relcfg.cap or 0.0,
+            flush=flush_threshold(dt),
+        )
+        self._consts = K.Constants(*(dt.type(v) for v in values))  # in the agent's dtype
         self._decay = float(relcfg.norm_decay)
         self._rel_m = np.concatenate([r.agent.rule.relevance.lowpassed for r in refs]).astype(dt)
         self._rel_n = np.concatenate([r.agent.rule.relevance.mean_abs for r in refs]).astype(dt)
@@ -357,35 +363,34 @@ class FastClosedLoop:
             self._boff = np.zeros(1, dtype=np.uint64)
             self._fb = np.zeros((P, 1), dtype=dt)
 
-        ipar = np.zeros(K.N_IPAR, dtype=np.int64)
-        ipar[K.I_STRIDE] = table.stride
-        ipar[K.I_OFF_AFTER] = robot.cfg.off_track_after
-        ipar[K.I_N_LAYERS] = L
-        ipar[K.I_ACT] = _ACT_CODES[net.activation.name]
-        # the rule's recipe, not its name: where the sign is taken, what carries it back
-        ipar[K.I_SIGN_AT] = int(rule.recipe.sign_at)
-        ipar[K.I_CARRIER] = int(rule.recipe.carrier)
-        ipar[K.I_FILTER] = fkind
-        ipar[K.I_BIAS] = int(net.biases is not None)
-        ipar[K.I_LEARN] = int(agent.learning)
         uses_rel = _rule_uses_relevance(rule)
-        ipar[K.I_USES_REL] = int(uses_rel)
-        ipar[K.I_REL_FORWARD] = int(uses_rel and relcfg.mode == "forward")
-        ipar[K.I_NORMALISE] = int(uses_rel and relcfg.normalise)
-        ipar[K.I_WEIGHTS_EVERY] = first.weights_every
-        ipar[K.I_RECORD_GROUND] = int(first.record_ground)
-        ipar[K.I_N_FILTERS] = n_f
-        ipar[K.I_N_PRED] = n_pred
-        ipar[K.I_SLOPE_GATE] = int(rule.slope_gate)
-        ipar[K.I_OUTPUT_SHARE] = int(rule.output_scale is not None)
-        ipar[K.I_WEIGHT_BOUND] = int(rule.weight_bound is not None)
-        ipar[K.I_REL_CAP] = int(uses_rel and relcfg.cap is not None)
-        self._ipar = ipar
+        self._switches = K.Switches(
+            off_after=int(robot.cfg.off_track_after),
+            n_layers=L,
+            act=_ACT_CODES[net.activation.name],
+            # the rule's recipe, not its name: where the sign is taken, what carries it back
+            sign_at=int(rule.recipe.sign_at),
+            carrier=int(rule.recipe.carrier),
+            filter_kind=fkind,
+            n_filters=int(n_f),
+            n_pred=int(n_pred),
+            has_bias=int(net.biases is not None),
+            learning=int(agent.learning),
+            uses_rel=int(uses_rel),
+            rel_forward=int(uses_rel and relcfg.mode == "forward"),
+            normalise=int(uses_rel and relcfg.normalise),
+            has_rel_cap=int(uses_rel and relcfg.cap is not None),
+            slope_gate=int(rule.slope_gate),
+            output_share=int(rule.output_scale is not None),
+            has_weight_bound=int(rule.weight_bound is not None),
+            weights_every=int(first.weights_every),
+            record_ground=int(first.record_ground),
+        )
         self.weights_every = first.weights_every
         self.record_ground = first.record_ground
         self.rule_name = rule.name
         # The kernels take their arrays grouped in tuples (see kernels.run_chunk).
-        self._world = (self._img, self._sx, self._sy, self._wpar)
+        self._world = (self._img, self._sx, self._sy)
         self._wstate = (self._pose, self._lost, self._ground)
         self._filt = (self._fcoef, self._fy1, self._fy2, self._fu1, self._fux)
         # the last weight-change sample, and whether the weights may have changed since
@@ -522,8 +527,8 @@ class FastClosedLoop:
             with _threads_for(P):
                 K.run_chunk(
                     n, max(1, block), start, self._rel_count, self._decay, self._world,
-                    self._wstate, self._ipar, self._tpar, self._filt, self._net, self._rule,
-                    rec, status, info, False, _NO_REPLAY, _NO_REPLAY,
+                    self._world_par, self._wstate, self._switches, self._consts, self._filt,
+                    self._net, self._rule, rec, status, info, False, _NO_REPLAY, _NO_REPLAY,
                 )  # fmt: skip
         out: dict[str, NDArray[Any]] = {
             "error": rec64[0],
@@ -554,7 +559,7 @@ class FastClosedLoop:
             if code == K.STATUS_WHEELS_NONFINITE:
                 raise DivergenceError(COMMAND_OVERFLOW)
             raise DivergenceError(self._message(code, layer, first))
-        if self._ipar[K.I_LEARN] and _uses_relevance_code(self._ipar):
+        if self._switches.learning and self._switches.uses_rel:
             self._rel_count += n
         self.t = start + n
         self.sync()
@@ -630,9 +635,9 @@ class FastClosedLoop:
         if n > 0:
             with _threads_for(P):
                 K.run_chunk(
-                    n, n, 0, self._rel_count, self._decay, self._world, self._wstate,
-                    self._ipar, self._tpar, self._filt, self._net, self._rule, rec, status,
-                    info, True, pred, err,
+                    n, n, 0, self._rel_count, self._decay, self._world, self._world_par,
+                    self._wstate, self._switches, self._consts, self._filt, self._net, self._rule,
+                    rec, status, info, True, pred, err,
                 )  # fmt: skip
         if status.any():
             self._failed = True
@@ -640,7 +645,7 @@ class FastClosedLoop:
             raise DivergenceError(
                 f"the agents' network became non-finite (status {status.tolist()})"
             )
-        if self._ipar[K.I_LEARN] and _uses_relevance_code(self._ipar):
+        if self._switches.learning and self._switches.uses_rel:
             self._rel_count += n
         self.sync()
         return steer
@@ -666,10 +671,6 @@ class FastClosedLoop:
     def pose(self) -> NDArray[np.float64]:
         """``(P, 3)`` current poses (a copy)."""
         return self._pose.copy()
-
-
-def _uses_relevance_code(ipar: NDArray[np.int64]) -> bool:
-    return bool(ipar[K.I_USES_REL])
 
 
 def _shape_of(net: Any) -> tuple[Any, ...]:

@@ -6,7 +6,7 @@ The step is split by stage, each module next to (and naming) its numpy twin:
 :mod:`~sarlearn.engine.stage_filters`, :mod:`~sarlearn.engine.stage_forward`,
 :mod:`~sarlearn.engine.stage_learn`; this module strings them together into the whole step
 (:func:`_agent_steps`) and the chunk over the population (:func:`run_chunk`). Codes and
-parameter slots are in :mod:`sarlearn.engine.codes`.
+typed parameters (named tuples) are in :mod:`sarlearn.engine.codes`.
 
 The maths is that of the readable numpy modules (``sarlearn.world``, ``sarlearn.filters``,
 ``sarlearn.network``, ``sarlearn.rules``, ``sarlearn.loop``), written out element by element in
@@ -48,25 +48,8 @@ from numba import njit, prange
 from sarlearn.engine.codes import *  # noqa: F403  (re-exported: fast_loop reads K.<code>)
 from sarlearn.engine.codes import (
     ACT_LOGISTIC,
-    I_ACT,
-    I_LEARN,
-    I_N_LAYERS,
-    I_N_PRED,
-    I_OFF_AFTER,
-    I_RECORD_GROUND,
-    I_WEIGHT_BOUND,
-    I_WEIGHTS_EVERY,
     STATUS_OK,
     STATUS_WHEELS_NONFINITE,
-    T_FLUSH,
-    T_NET_GAIN,
-    T_ZERO,
-    W_AXLE,
-    W_DT,
-    W_ERROR_GAIN,
-    W_HEIGHT,
-    W_SPEED,
-    W_WIDTH,
 )
 from sarlearn.engine.stage_filters import filter_step
 from sarlearn.engine.stage_forward import forward, sqdist
@@ -84,12 +67,12 @@ def _agent_steps(
     t_global0,
     rel_count0,
     decay64,
-    ipar,
-    tpar,
+    switches,
+    consts,
     img,
     sx,
     sy,
-    wpar,
+    world_par,
     pose,
     lost,
     ground,
@@ -146,22 +129,22 @@ def _agent_steps(
     since the last one (``wc_dirty[p]``); otherwise the last sample ``wc_last[p]`` is repeated.
     """
     p = np.uint64(p_signed)
-    n_pred = np.uint64(ipar[I_N_PRED])
-    flush = tpar[T_FLUSH]
-    zero = tpar[T_ZERO]
-    c_net = tpar[T_NET_GAIN]
-    L = ipar[I_N_LAYERS]
-    every = ipar[I_WEIGHTS_EVERY]
-    learning = ipar[I_LEARN] != 0
-    record_ground = ipar[I_RECORD_GROUND] != 0
-    gain64 = wpar[W_ERROR_GAIN]
-    speed = wpar[W_SPEED]
-    off_after = ipar[I_OFF_AFTER]
-    width = wpar[W_WIDTH]
-    height = wpar[W_HEIGHT]
+    n_pred = np.uint64(switches.n_pred)
+    flush = consts.flush
+    zero = consts.zero
+    c_net = consts.net_gain
+    L = switches.n_layers
+    every = switches.weights_every
+    learning = switches.learning != 0
+    record_ground = switches.record_ground != 0
+    gain64 = world_par.error_gain
+    speed = world_par.speed
+    off_after = switches.off_after
+    width = world_par.width
+    height = world_par.height
     n_ground = ground.shape[1]
     # slope below this -> saturated unit (metrics.SATURATION_SLOPE of f'(0))
-    sat_cut = SATURATION_SLOPE * (0.25 if ipar[I_ACT] == ACT_LOGISTIC else 1.0)
+    sat_cut = SATURATION_SLOPE * (0.25 if switches.act == ACT_LOGISTIC else 1.0)
 
     for t in range(t_first, t_last):
         tg = t_global0 + t  # global step index
@@ -187,9 +170,9 @@ def _agent_steps(
                     r_ground[p, t, k] = ground[p, k]
             src, row, col = ground, p, np.uint64(2)
         # -- agent: filters, forward, readout, rule
-        filter_step(p, src, row, col, ipar, fcoef, fy1, fy2, fu1, fux, flush, zero)
+        filter_step(p, src, row, col, switches, fcoef, fy1, fy2, fu1, fux, flush, zero)
         status, y_net = forward(
-            p, ipar, tpar, fy1, sizes, woff, noff, W, bias, hbuf, post, slope, readout
+            p, switches, consts, fy1, sizes, woff, noff, W, bias, hbuf, post, slope, readout
         )
         if status != STATUS_OK:
             info[p, 0] = tg
@@ -202,10 +185,10 @@ def _agent_steps(
                     n_sat += 1
             r_sat[p, t, li] = n_sat / sizes[li + 1]
         if learning:
-            if e64 != 0.0 or ipar[I_WEIGHT_BOUND] != 0:
+            if e64 != 0.0 or switches.has_weight_bound != 0:
                 wc_dirty[p] = 1  # the weights may change (e = 0 is a no-op unless bounded)
             status, layer = learn(
-                p, e64, rel_count0 + (t - t_first) + 1, decay64, ipar, tpar, fy1, sizes, woff,
+                p, e64, rel_count0 + (t - t_first) + 1, decay64, switches, consts, fy1, sizes, woff,
                 noff, W, bias, post, slope, sig, rfw, tmp, lr, rel_m, rel_n, fb, boff, readout,
                 inside,
             )  # fmt: skip
@@ -226,8 +209,8 @@ def _agent_steps(
             return STATUS_WHEELS_NONFINITE
         r_left[p, t] = vl
         r_right[p, t] = vr
-        advance_agent(p, pose, vl, vr, wpar[W_AXLE], wpar[W_DT])
-        sense(p, pose, ground, lost, img, sx, sy, wpar, ipar)
+        advance_agent(p, pose, vl, vr, world_par.axle, world_par.dt)
+        sense(p, pose, ground, lost, img, sx, sy, world_par)
         # -- weight-change sample after every ``every``-th global step
         if (tg + 1) % every == 0:
             kk = (tg + 1) // every - t_global0 // every - 1
@@ -249,9 +232,10 @@ def run_chunk(
     rel_count0,
     decay64,
     world,
+    world_par,
     wstate,
-    ipar,
-    tpar,
+    switches,
+    consts,
     filt,
     net,
     rule_arrays,
@@ -271,7 +255,7 @@ def run_chunk(
     """
     # Unpack the tuples once, here: unpacking takes references to the arrays, atomic operations
     # on counts shared by all agents that the threads would fight over if done per step.
-    img, sx, sy, wpar = world
+    img, sx, sy = world
     pose, lost, ground = wstate
     fcoef, fy1, fy2, fu1, fux = filt
     sizes, woff, noff, W, W0, bias, hbuf, post, slope, sig, rfw, tmp, readout, wc_last, wc_dirty = (
@@ -288,8 +272,8 @@ def run_chunk(
             if status[p] != STATUS_OK:
                 continue
             status[p] = _agent_steps(
-                p, t0, t1, t_global0, rel_count0 + t0, decay64, ipar, tpar,
-                img, sx, sy, wpar, pose, lost, ground, fcoef, fy1, fy2, fu1, fux,
+                p, t0, t1, t_global0, rel_count0 + t0, decay64, switches, consts,
+                img, sx, sy, world_par, pose, lost, ground, fcoef, fy1, fy2, fu1, fux,
                 sizes, woff, noff, W, W0, bias, hbuf, post, slope, sig, rfw, tmp, readout,
                 wc_last, wc_dirty, inside,
                 lr, rel_m, rel_n, fb, boff,

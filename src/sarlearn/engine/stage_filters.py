@@ -10,14 +10,11 @@ from numba import njit
 
 from sarlearn.engine.codes import (
     FILTER_DELAY,
-    I_FILTER,
-    I_N_FILTERS,
-    I_N_PRED,
 )
 
 
 @njit(cache=True, inline="always")
-def filter_step(p, src, row, col, ipar, fcoef, fy1, fy2, fu1, fux, flush, zero):
+def filter_step(p, src, row, col, switches, fcoef, fy1, fy2, fu1, fux, flush, zero):
     """Advance agent p's filter bank by one sample of the predictors src[row, col:].
 
     ``fy1`` (predictor-major, like the bank's output) is then the network input x_{-1}. The
@@ -27,10 +24,10 @@ def filter_step(p, src, row, col, ipar, fcoef, fy1, fy2, fu1, fux, flush, zero):
     expanded. States below ``flush`` in magnitude become exactly 0 (``sarlearn.numerics``).
     """
     U = np.uint64
-    n_f = U(ipar[I_N_FILTERS])
-    n_pred = U(ipar[I_N_PRED])
+    n_f = U(switches.n_filters)
+    n_pred = U(switches.n_pred)
     one = U(1)
-    if ipar[I_FILTER] == FILTER_DELAY:
+    if switches.filter_kind == FILTER_DELAY:
         for k in range(n_pred):
             b = k * n_f
             for f in range(n_f - one):

@@ -10,16 +10,9 @@ from numba import njit
 from sarlearn.engine.codes import (
     ACT_LOGISTIC,
     ACT_TANH,
-    I_ACT,
-    I_BIAS,
-    I_N_LAYERS,
     STATUS_OK,
     STATUS_OUTPUT_NONFINITE,
     STATUS_STEERING_NONFINITE,
-    T_HALF,
-    T_ONE,
-    T_TANH_SAT,
-    T_ZERO,
 )
 
 
@@ -108,17 +101,17 @@ def forward_layer(W, p, wo, X, xo, H, ho, nin, nout, zero):
 
 
 @njit(cache=True, inline="always")
-def forward(p, ipar, tpar, fy1, sizes, woff, noff, W, bias, hbuf, post, slope, readout):
+def forward(p, switches, consts, fy1, sizes, woff, noff, W, bias, hbuf, post, slope, readout):
     """Forward pass of agent p on its filter outputs; returns (status, steering y).
 
     The per-step helpers are inlined into the kernels (``inline="always"``): a real call
     would take and drop references to every array argument, atomic operations on reference
     counts shared by all agents, which the threads would then fight over.
     """
-    zero, one, half, sat = tpar[T_ZERO], tpar[T_ONE], tpar[T_HALF], tpar[T_TANH_SAT]
-    L = ipar[I_N_LAYERS]
-    act = ipar[I_ACT]
-    has_bias = ipar[I_BIAS] != 0
+    zero, one, half, sat = consts.zero, consts.one, consts.half, consts.tanh_sat
+    L = switches.n_layers
+    act = switches.act
+    has_bias = switches.has_bias != 0
     for li in range(L):
         nout = sizes[li + 1]
         o = noff[li]

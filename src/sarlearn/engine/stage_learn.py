@@ -17,35 +17,11 @@ from sarlearn.engine.codes import (
     CARRY_FEEDBACK,
     CARRY_NONE,
     CARRY_WEIGHT_SIGNS,
-    I_BIAS,
-    I_CARRIER,
-    I_N_LAYERS,
-    I_NORMALISE,
-    I_OUTPUT_SHARE,
-    I_REL_CAP,
-    I_REL_FORWARD,
-    I_SIGN_AT,
-    I_SLOPE_GATE,
-    I_USES_REL,
-    I_WEIGHT_BOUND,
     SIGN_LOCAL,
     SIGN_OUTPUT,
     SIGN_PATH,
     STATUS_OK,
     STATUS_WEIGHTS_NONFINITE,
-    T_1_DECAY,
-    T_1_LOWPASS,
-    T_DECAY,
-    T_EPS,
-    T_FLUSH,
-    T_GAIN,
-    T_LOWPASS,
-    T_ONE,
-    T_OUT_INV,
-    T_REL_CAP,
-    T_SLOPE0_INV,
-    T_WEIGHT_BOUND,
-    T_ZERO,
 )
 from sarlearn.engine.stage_forward import dot, forward_layer, nonfinite, sign_of
 
@@ -71,8 +47,8 @@ def learn(
     e64,
     count,
     decay64,
-    ipar,
-    tpar,
+    switches,
+    consts,
     fy1,
     sizes,
     woff,
@@ -101,16 +77,16 @@ def learn(
     ``count`` is the relevance's step count after this step (for the normalisation's bias
     correction). Returns (status, layer): the first layer that became non-finite, if any.
     """
-    zero, one = tpar[T_ZERO], tpar[T_ONE]
-    c_low, c_1low, c_gain = tpar[T_LOWPASS], tpar[T_1_LOWPASS], tpar[T_GAIN]
-    c_dec, c_1dec, c_eps = tpar[T_DECAY], tpar[T_1_DECAY], tpar[T_EPS]
-    L = ipar[I_N_LAYERS]
-    sign_at = ipar[I_SIGN_AT]
-    carrier = ipar[I_CARRIER]
-    uses_rel = ipar[I_USES_REL] != 0
-    rel_forward = ipar[I_REL_FORWARD] != 0
-    normalise = ipar[I_NORMALISE] != 0
-    has_bias = ipar[I_BIAS] != 0
+    zero, one = consts.zero, consts.one
+    c_low, c_1low, c_gain = consts.lowpass, consts.one_minus_lowpass, consts.gain
+    c_dec, c_1dec, c_eps = consts.decay, consts.one_minus_decay, consts.eps
+    L = switches.n_layers
+    sign_at = switches.sign_at
+    carrier = switches.carrier
+    uses_rel = switches.uses_rel != 0
+    rel_forward = switches.rel_forward != 0
+    normalise = switches.normalise != 0
+    has_bias = switches.has_bias != 0
     n_out = sizes[L]
     n_neurons = noff[L]
     oo = noff[L - 1]
@@ -123,7 +99,7 @@ def learn(
     r = one
     if uses_rel:
         # Relevance.__call__: m = a m + (1 - a)|e|; n = d n + (1 - d)|e|; r = g m [/ n_hat]
-        flush = tpar[T_FLUSH]
+        flush = consts.flush
         m = rel_m[p] * c_low
         m += c_1low * absE
         if abs(m) < flush:
@@ -140,15 +116,15 @@ def learn(
             tmp[p, 0] = 1.0 - math.pow(decay64, float(count))
             mean = rel_n[p] / tmp[p, 0]
             r = r / max(mean, c_eps)
-        if ipar[I_REL_CAP] != 0:
-            r = min(r, tpar[T_REL_CAP])  # a bounded step
+        if switches.has_rel_cap != 0:
+            r = min(r, consts.rel_cap)  # a bounded step
 
     if E == 0:
         # Every rule's teaching signals are then exactly 0 (E or sign(E) is a factor of each),
         # so the update would add exact zeros: skip it (bit-identical). A weight bound still
         # rescales the rows not known to be inside it.
-        if ipar[I_WEIGHT_BOUND] != 0:
-            c_b = tpar[T_WEIGHT_BOUND]
+        if switches.has_weight_bound != 0:
+            c_b = consts.weight_bound
             for li in range(L):
                 nin = sizes[li]
                 for i in range(sizes[li + 1]):
@@ -229,20 +205,20 @@ def learn(
         elif carrier != CARRY_NONE:
             for k in range(n_neurons):
                 sig[p, k] = r * sig[p, k]
-    if ipar[I_SLOPE_GATE] != 0:
+    if switches.slope_gate != 0:
         # d_l * (f'(h_l) / f'(0)): a local size; the signs above travelled back alone
-        c_inv0 = tpar[T_SLOPE0_INV]
+        c_inv0 = consts.inv_slope0
         for k in range(n_neurons):
             sig[p, k] = sig[p, k] * (slope[p, k] * c_inv0)
-    if ipar[I_OUTPUT_SHARE] != 0:
+    if switches.output_share != 0:
         # output k's step times |readout_k| / max|readout|, after the backward path
-        c_oinv = tpar[T_OUT_INV]
+        c_oinv = consts.inv_readout
         for k in range(n_out):
             sig[p, oo + k] = sig[p, oo + k] * (abs(readout[k]) * c_oinv)
 
     # apply: W_l += (d_l x_{l-1}^T) * lr_l, b_l += lr_l d_l; then bound and check finiteness
-    bounded = ipar[I_WEIGHT_BOUND] != 0
-    c_b = tpar[T_WEIGHT_BOUND]
+    bounded = switches.has_weight_bound != 0
+    c_b = consts.weight_bound
     for li in range(L):
         nin = sizes[li]
         nout = sizes[li + 1]

@@ -10,15 +10,6 @@ import math
 
 from numba import njit
 
-from sarlearn.engine.codes import (
-    I_STRIDE,
-    W_HEIGHT,
-    W_INV,
-    W_LINE_SEEN,
-    W_UMAX,
-    W_VMAX,
-)
-
 
 @njit(cache=True, inline="always")
 def lookup(img, stride, inv, height, umax, vmax, x, y):
@@ -42,15 +33,15 @@ def lookup(img, stride, inv, height, umax, vmax, x, y):
 
 
 @njit(cache=True, inline="always")
-def sense(p, pose, ground, lost, img, sx, sy, wpar, ipar):
+def sense(p, pose, ground, lost, img, sx, sy, world_par):
     """Read every ground sensor at the current pose; update the lost-line counter."""
-    stride = ipar[I_STRIDE]
-    inv, height, umax, vmax = wpar[W_INV], wpar[W_HEIGHT], wpar[W_UMAX], wpar[W_VMAX]
+    stride = world_par.stride
+    inv, height, umax, vmax = world_par.inv, world_par.height, world_par.umax, world_par.vmax
     px, py, th = pose[p, 0], pose[p, 1], pose[p, 2]
     c = math.cos(th)
     s = math.sin(th)
     seen = False
-    line_seen = wpar[W_LINE_SEEN]
+    line_seen = world_par.line_seen
     for k in range(sx.shape[0]):
         # GroundSensors._world_xy: x = px + c sx - s sy, y = py + s sx + c sy
         xw = px + c * sx[k] - s * sy[k]
