@@ -39,7 +39,9 @@ I_RECORD_GROUND, I_N_FILTERS = 12, 13
 # issue 9 options of the learning step (0 = off)
 I_SLOPE_GATE, I_OUTPUT_SHARE, I_WEIGHT_BOUND, I_REL_CAP = 14, 15, 16, 17
 I_N_PRED, I_CARRIER = 18, 19
-N_IPAR = 20
+# row predictors: 0 = raw, else the sensors per row whose mirror differences are the inputs
+I_MIRROR_ROW = 20
+N_IPAR = 21
 
 # Indices into the constants ``tpar``, stored in the agent's dtype: where the reference
 # combines a Python float with a dtype array, numpy (NEP 50) casts the float to the dtype first.

@@ -65,6 +65,13 @@ def check_supported(loop: ClosedLoop) -> None:
         )
     if loop.inputs != "rows":
         raise NotImplementedError(f"inputs={loop.inputs!r}: the engine covers 'rows' only")
+    n_rows = len(loop.robot.sensors) - 2
+    expected = n_rows // 2 if loop.predictor_mode == "mirror" else n_rows
+    if agent.bank is not None and agent.bank.n_predictors != expected:
+        raise NotImplementedError(
+            f"the agent takes {agent.bank.n_predictors} predictors but the world's rows give "
+            f"{expected} (predictor_mode {loop.predictor_mode!r})"
+        )
     if np.dtype(loop.robot.dtype) != np.float64:
         raise NotImplementedError("the engine needs a float64 world (SimWorld dtype)")
     if agent.network is None:
@@ -376,6 +383,7 @@ class FastClosedLoop:
         ipar[K.I_RECORD_GROUND] = int(first.record_ground)
         ipar[K.I_N_FILTERS] = n_f
         ipar[K.I_N_PRED] = n_pred
+        ipar[K.I_MIRROR_ROW] = first.predictors_per_row if first.predictor_mode == "mirror" else 0
         ipar[K.I_SLOPE_GATE] = int(rule.slope_gate)
         ipar[K.I_OUTPUT_SHARE] = int(rule.output_scale is not None)
         ipar[K.I_WEIGHT_BOUND] = int(rule.weight_bound is not None)
@@ -700,6 +708,10 @@ def _check_compatible(refs: list[ClosedLoop]) -> None:
             "loop": (
                 (a.error_gain, a.speed, a.net_gain, a.weights_every, a.record_ground),
                 (b.error_gain, b.speed, b.net_gain, b.weights_every, b.record_ground),
+            ),
+            "predictors": (
+                (a.predictor_mode, a.predictors_per_row),
+                (b.predictor_mode, b.predictors_per_row),
             ),
             "filter bank": (type(a.agent.bank), type(b.agent.bank)),
             "readout": (tuple(a.agent.readout), tuple(b.agent.readout)),

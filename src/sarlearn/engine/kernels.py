@@ -50,6 +50,7 @@ from sarlearn.engine.codes import (
     ACT_LOGISTIC,
     I_ACT,
     I_LEARN,
+    I_MIRROR_ROW,
     I_N_LAYERS,
     I_N_PRED,
     I_OFF_AFTER,
@@ -165,10 +166,12 @@ def _agent_steps(
 
     for t in range(t_first, t_last):
         tg = t_global0 + t  # global step index
-        if replay:
+        if replay:  # replayed predictors are already the agent's (mirrored if so)
             e64 = rp_err[t, p]
             src, row, col = rp_pred, np.uint64(t), p * n_pred
+            mirror_row = 0
         else:
+            mirror_row = ipar[I_MIRROR_ROW]
             # -- sense (the reading was taken after the previous move) and record
             gl = ground[p, 0]
             gr = ground[p, 1]
@@ -187,7 +190,7 @@ def _agent_steps(
                     r_ground[p, t, k] = ground[p, k]
             src, row, col = ground, p, np.uint64(2)
         # -- agent: filters, forward, readout, rule
-        filter_step(p, src, row, col, ipar, fcoef, fy1, fy2, fu1, fux, flush, zero)
+        filter_step(p, src, row, col, ipar, fcoef, fy1, fy2, fu1, fux, flush, zero, mirror_row)
         status, y_net = forward(
             p, ipar, tpar, fy1, sizes, woff, noff, W, bias, hbuf, post, slope, readout
         )
