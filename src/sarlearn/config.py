@@ -164,6 +164,13 @@ class RuleConfig(_Section):
         "rows that grow past it are scaled back after each step. inf = unbounded; None = the "
         "rule's default.",
     )
+    hidden_weight_bound: float | None = Field(
+        None,
+        gt=0,
+        description="Max L2 norm of each *hidden* neuron's incoming weights (every layer but the "
+        "output layer), applied after weight_bound; keeps the hidden units graded (issue 9, "
+        "smooth steering). None or inf = no extra bound.",
+    )
     output_share: OutputShare = Field(
         "equal",
         description="'equal': every output neuron gets the whole error (the paper); 'readout': "

@@ -41,7 +41,8 @@ I_SLOPE_GATE, I_OUTPUT_SHARE, I_WEIGHT_BOUND, I_REL_CAP = 14, 15, 16, 17
 I_N_PRED, I_CARRIER = 18, 19
 # row predictors: 0 = raw, else the sensors per row whose mirror differences are the inputs
 I_MIRROR_ROW = 20
-N_IPAR = 21
+I_HIDDEN_BOUND = 21  # rule.hidden_weight_bound set (its value: T_HIDDEN_BOUND)
+N_IPAR = 22
 
 # Indices into the constants ``tpar``, stored in the agent's dtype: where the reference
 # combines a Python float with a dtype array, numpy (NEP 50) casts the float to the dtype first.
@@ -51,4 +52,5 @@ T_TANH_SAT = 10
 # issue 9 options: 1/f'(0), 1/max|readout|, the row-norm bound, the relevance cap
 T_SLOPE0_INV, T_OUT_INV, T_WEIGHT_BOUND, T_REL_CAP = 11, 12, 13, 14
 T_FLUSH = 15
-N_TPAR = 16
+T_HIDDEN_BOUND = 16
+N_TPAR = 17

@@ -348,6 +348,7 @@ class FastClosedLoop:
             tpar[K.T_OUT_INV] = 1.0 / max(abs(float(c)) for c in agent.readout)
         tpar[K.T_WEIGHT_BOUND] = rule.weight_bound or 0.0
         tpar[K.T_REL_CAP] = relcfg.cap or 0.0
+        tpar[K.T_HIDDEN_BOUND] = rule.hidden_bound or 0.0
         self._tpar = tpar
         self._decay = float(relcfg.norm_decay)
         self._rel_m = np.concatenate([r.agent.rule.relevance.lowpassed for r in refs]).astype(dt)
@@ -387,6 +388,7 @@ class FastClosedLoop:
         ipar[K.I_SLOPE_GATE] = int(rule.slope_gate)
         ipar[K.I_OUTPUT_SHARE] = int(rule.output_scale is not None)
         ipar[K.I_WEIGHT_BOUND] = int(rule.weight_bound is not None)
+        ipar[K.I_HIDDEN_BOUND] = int(rule.hidden_bound is not None)
         ipar[K.I_REL_CAP] = int(uses_rel and relcfg.cap is not None)
         self._ipar = ipar
         self.weights_every = first.weights_every
@@ -700,8 +702,8 @@ def _check_compatible(refs: list[ClosedLoop]) -> None:
             "rule": (ra.name, rb.name),
             "relevance": (ra.relevance.cfg, rb.relevance.cfg),
             "rule options": (
-                (ra.slope_gate, ra.weight_bound, ra.output_scale),
-                (rb.slope_gate, rb.weight_bound, rb.output_scale),
+                (ra.slope_gate, ra.weight_bound, ra.output_scale, ra.hidden_bound),
+                (rb.slope_gate, rb.weight_bound, rb.output_scale, rb.hidden_bound),
             ),
             "relevance count": (ra.relevance.count, rb.relevance.count),
             "world": (a.robot.cfg, b.robot.cfg),

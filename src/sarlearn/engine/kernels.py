@@ -49,6 +49,7 @@ from sarlearn.engine.codes import *  # noqa: F403  (re-exported: fast_loop reads
 from sarlearn.engine.codes import (
     ACT_LOGISTIC,
     I_ACT,
+    I_HIDDEN_BOUND,
     I_LEARN,
     I_MIRROR_ROW,
     I_N_LAYERS,
@@ -69,6 +70,7 @@ from sarlearn.engine.codes import (
     W_SPEED,
     W_WIDTH,
 )
+from sarlearn.engine.stage_bound import bound_hidden
 from sarlearn.engine.stage_filters import filter_step
 from sarlearn.engine.stage_forward import forward, sqdist
 from sarlearn.engine.stage_learn import learn
@@ -205,7 +207,8 @@ def _agent_steps(
                     n_sat += 1
             r_sat[p, t, li] = n_sat / sizes[li + 1]
         if learning:
-            if e64 != 0.0 or ipar[I_WEIGHT_BOUND] != 0:
+            hidden_bound = ipar[I_HIDDEN_BOUND] != 0 and (e64 != 0.0 or t == 0)
+            if e64 != 0.0 or ipar[I_WEIGHT_BOUND] != 0 or hidden_bound:
                 wc_dirty[p] = 1  # the weights may change (e = 0 is a no-op unless bounded)
             status, layer = learn(
                 p, e64, rel_count0 + (t - t_first) + 1, decay64, ipar, tpar, fy1, sizes, woff,
@@ -216,6 +219,8 @@ def _agent_steps(
                 info[p, 0] = tg
                 info[p, 1] = layer
                 return status
+            if hidden_bound:
+                bound_hidden(p, ipar, tpar, sizes, woff, W, tmp, zero)
         r_steer[p, t] = y_net
         if replay:
             continue
