@@ -30,6 +30,7 @@ InitName = Literal["scaled", "uniform", "symmetric"]
 RelevanceMode = Literal["global", "forward"]
 FilterKind = Literal["resonator", "ico", "delay"]
 InputKind = Literal["rows", "camera"]
+PredictorMode = Literal["raw", "mirror"]
 StepNorm = Literal["none", "fan-in", "sqrt-fan-in"]
 OutputShare = Literal["equal", "readout"]
 DType = Literal["float64", "float32"]
@@ -163,6 +164,13 @@ class RuleConfig(_Section):
         "rows that grow past it are scaled back after each step. inf = unbounded; None = the "
         "rule's default.",
     )
+    hidden_weight_bound: float | None = Field(
+        None,
+        gt=0,
+        description="Max L2 norm of each *hidden* neuron's incoming weights (every layer but the "
+        "output layer), applied after weight_bound; keeps the hidden units graded (issue 9, "
+        "smooth steering). None or inf = no extra bound.",
+    )
     output_share: OutputShare = Field(
         "equal",
         description="'equal': every output neuron gets the whole error (the paper); 'readout': "
@@ -277,6 +285,13 @@ class WorldConfig(_Section):
     predictors_per_row: int = Field(48, ge=1)
     predictor_spacing: float = Field(0.25, gt=0)
     inputs: InputKind = "rows"
+    predictor_mode: PredictorMode = Field(
+        "raw",
+        description="Row predictors: 'raw' = the darkness of every row sensor (SPEC, "
+        "n_rows * per_row); 'mirror' = per row, each left sensor minus its mirror image on the "
+        "right, as the camera pipeline does (n_rows * per_row / 2; a centred line gives 0, "
+        "issue 9). Applies to inputs='rows' only.",
+    )
     camera: CameraConfig = Field(default_factory=CameraConfig)
     off_track_after: int = Field(
         200, ge=1, description="Steps without any sensor seeing the line before 'off track'."
@@ -290,6 +305,21 @@ class WorldConfig(_Section):
         "drawn from the run's seed (else the same automatic start every time), so that seeds "
         "differ even for a zero-initialised shallow network.",
     )
+
+    @model_validator(mode="after")
+    def _mirror_fits(self) -> WorldConfig:
+        if self.predictor_mode == "mirror":
+            if self.inputs != "rows":
+                raise ValueError(
+                    "predictor_mode 'mirror' applies to inputs='rows' (camera predictors are "
+                    "already mirror differences); leave it 'raw' with inputs='camera'"
+                )
+            if self.predictors_per_row % 2:
+                raise ValueError(
+                    f"predictor_mode 'mirror' needs an even predictors_per_row (left/right "
+                    f"pairs), got {self.predictors_per_row}"
+                )
+        return self
 
     @field_validator("reflex_sensors")
     @classmethod

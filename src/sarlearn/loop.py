@@ -5,6 +5,7 @@
     ground   = robot.read_ground()                      # (P, 2 + n_rows)
     e        = error_gain * (ground[:, 0] - ground[:, 1])  # reflex error
     x        = ground[:, 2:]  or  perception(robot.grab_frame())   # raw predictors
+               (rows: or their left/right mirror differences, predictor_mode='mirror')
     y        = agent.step(e, x)                          # filters, forward, learn, readout
     u        = e + net_gain * y
     robot.set_wheel_speeds(speed - u, speed + u)
@@ -63,7 +64,9 @@ def n_predictors_of(cfg: RunConfig) -> int:
     w = cfg.world
     if w.inputs == "camera":
         return n_camera_predictors(w.camera.grid_rows, w.camera.grid_cols)
-    return len(w.predictor_distances) * w.predictors_per_row
+    from sarlearn.world.sensors import n_row_predictors
+
+    return n_row_predictors(w)
 
 
 def seed_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -84,6 +87,10 @@ class ClosedLoop:
         inputs: ``"rows"`` (predictors are the ground sensors after the reflex pair) or
             ``"camera"`` (predictors come from ``perception(robot.grab_frame())``).
         perception: frame ``(P, H, W)`` -> predictors ``(P, n)``; needed for camera inputs.
+        predictor_mode: rows only: ``"raw"`` (the row sensors as they are) or ``"mirror"``
+            (per row, left minus its mirror image on the right; issue 9), see
+            :func:`sarlearn.world.sensors.row_predictors`.
+        predictors_per_row: sensors per row (needed by ``"mirror"``).
         weights_every: sample ``agent.weight_change()`` after every ``weights_every`` steps.
         record_ground: also record every ground sensor, ``ground`` ``(P, n, n_ground)``, and
             with camera inputs every frame, ``frame`` ``(P, n, H, W)``, so the run can be
@@ -102,9 +109,20 @@ class ClosedLoop:
         perception: Callable[[NDArray[np.floating]], NDArray[np.floating]] | None = None,
         weights_every: int = 10,
         record_ground: bool = False,
+        predictor_mode: str = "raw",
+        predictors_per_row: int | None = None,
     ) -> None:
         if inputs not in ("rows", "camera"):
             raise ValueError(f"inputs must be 'rows' or 'camera', got {inputs!r}")
+        if predictor_mode not in ("raw", "mirror"):
+            raise ValueError(f"predictor_mode must be 'raw' or 'mirror', got {predictor_mode!r}")
+        if predictor_mode == "mirror" and (
+            inputs != "rows" or predictors_per_row is None or predictors_per_row % 2
+        ):
+            raise ValueError(
+                "predictor_mode 'mirror' needs inputs='rows' and an even predictors_per_row, "
+                f"got inputs={inputs!r}, predictors_per_row={predictors_per_row}"
+            )
         if inputs == "camera" and perception is None:
             raise ValueError("camera inputs need a perception function (frame -> predictors)")
         if population_of(robot, agent.population) != agent.population:
@@ -119,12 +137,18 @@ class ClosedLoop:
         self.net_gain = float(net_gain)
         self.inputs = inputs
         self.perception = perception
+        self.predictor_mode = predictor_mode
+        self.predictors_per_row = predictors_per_row
         self.weights_every = max(1, int(weights_every))
         self.record_ground = record_ground
         self.t = 0
         """Steps done so far (the index of the next step)."""
         self.partial: dict[str, Any] | None = None
         """Records of the steps completed in a chunk that raised (interrupt, divergence)."""
+
+    # Class-level defaults: loops pickled before these options existed load as 'raw'.
+    predictor_mode: str = "raw"
+    predictors_per_row: int | None = None
 
     @property
     def population(self) -> int:
@@ -163,6 +187,8 @@ class ClosedLoop:
             perception=perception,
             weights_every=every,
             record_ground=record_ground,
+            predictor_mode=cfg.world.predictor_mode,
+            predictors_per_row=cfg.world.predictors_per_row,
         )
 
     # ------------------------------------------------------------------ one control cycle
@@ -182,6 +208,11 @@ class ClosedLoop:
             if frame is None:
                 raise RuntimeError("camera inputs selected but the robot returned no frame")
             predictors = self.perception(frame)  # type: ignore[misc]
+        elif self.predictor_mode == "mirror":
+            from sarlearn.world.sensors import row_predictors
+
+            per_row = int(self.predictors_per_row or 0)
+            predictors = row_predictors(ground[:, 2:], per_row, "mirror")
         else:
             predictors = ground[:, 2:]
         y = self.agent.step(e, predictors)

@@ -11,8 +11,8 @@ from sarlearn.recipes import Carrier, SignAt
 ACT_LOGISTIC, ACT_TANH, ACT_LINEAR = 0, 1, 2
 
 #: Rules are not named here: the kernel reads each rule's recipe (``sarlearn.recipes``),
-#: i.e. where the sign is taken (``I_SIGN_AT``) and what carries the signal back
-#: (``I_CARRIER``), as these codes.
+#: i.e. where the sign is taken (``Switches.sign_at``) and what carries the signal back
+#: (``Switches.carrier``), as these codes.
 SIGN_NONE, SIGN_OUTPUT, SIGN_PATH, SIGN_LOCAL = (int(s) for s in SignAt)
 CARRY_WEIGHTS, CARRY_WEIGHT_SIGNS, CARRY_FEEDBACK, CARRY_DIRECT, CARRY_NONE = (
     int(c) for c in Carrier
@@ -67,6 +67,8 @@ class Switches(NamedTuple):
     slope_gate: int
     output_share: int
     has_weight_bound: int
+    has_hidden_bound: int  #: rule.hidden_weight_bound set
+    mirror_row: int  #: row predictors: 0 = raw, else sensors per row (mirror differences)
     weights_every: int  #: weight-change sample period
     record_ground: int
 
@@ -91,3 +93,4 @@ class Constants(NamedTuple):
     weight_bound: float  #: row-norm bound
     rel_cap: float  #: relevance cap
     flush: float  #: decayed states below this become exactly 0
+    hidden_bound: float  #: row-norm bound of the hidden layers

@@ -65,6 +65,13 @@ def check_supported(loop: ClosedLoop) -> None:
         )
     if loop.inputs != "rows":
         raise NotImplementedError(f"inputs={loop.inputs!r}: the engine covers 'rows' only")
+    n_rows = len(loop.robot.sensors) - 2
+    expected = n_rows // 2 if loop.predictor_mode == "mirror" else n_rows
+    if agent.bank is not None and agent.bank.n_predictors != expected:
+        raise NotImplementedError(
+            f"the agent takes {agent.bank.n_predictors} predictors but the world's rows give "
+            f"{expected} (predictor_mode {loop.predictor_mode!r})"
+        )
     if np.dtype(loop.robot.dtype) != np.float64:
         raise NotImplementedError("the engine needs a float64 world (SimWorld dtype)")
     if agent.network is None:
@@ -346,6 +353,7 @@ class FastClosedLoop:
             weight_bound=rule.weight_bound or 0.0,
             rel_cap=relcfg.cap or 0.0,
             flush=flush_threshold(dt),
+            hidden_bound=rule.hidden_bound or 0.0,
         )
         self._consts = K.Constants(*(dt.type(v) for v in values))  # in the agent's dtype
         self._decay = float(relcfg.norm_decay)
@@ -383,6 +391,8 @@ class FastClosedLoop:
             slope_gate=int(rule.slope_gate),
             output_share=int(rule.output_scale is not None),
             has_weight_bound=int(rule.weight_bound is not None),
+            has_hidden_bound=int(rule.hidden_bound is not None),
+            mirror_row=first.predictors_per_row if first.predictor_mode == "mirror" else 0,
             weights_every=int(first.weights_every),
             record_ground=int(first.record_ground),
         )
@@ -693,14 +703,18 @@ def _check_compatible(refs: list[ClosedLoop]) -> None:
             "rule": (ra.name, rb.name),
             "relevance": (ra.relevance.cfg, rb.relevance.cfg),
             "rule options": (
-                (ra.slope_gate, ra.weight_bound, ra.output_scale),
-                (rb.slope_gate, rb.weight_bound, rb.output_scale),
+                (ra.slope_gate, ra.weight_bound, ra.output_scale, ra.hidden_bound),
+                (rb.slope_gate, rb.weight_bound, rb.output_scale, rb.hidden_bound),
             ),
             "relevance count": (ra.relevance.count, rb.relevance.count),
             "world": (a.robot.cfg, b.robot.cfg),
             "loop": (
                 (a.error_gain, a.speed, a.net_gain, a.weights_every, a.record_ground),
                 (b.error_gain, b.speed, b.net_gain, b.weights_every, b.record_ground),
+            ),
+            "predictors": (
+                (a.predictor_mode, a.predictors_per_row),
+                (b.predictor_mode, b.predictors_per_row),
             ),
             "filter bank": (type(a.agent.bank), type(b.agent.bank)),
             "readout": (tuple(a.agent.readout), tuple(b.agent.readout)),

@@ -51,6 +51,7 @@ from sarlearn.engine.codes import (
     STATUS_OK,
     STATUS_WHEELS_NONFINITE,
 )
+from sarlearn.engine.stage_bound import bound_hidden
 from sarlearn.engine.stage_filters import filter_step
 from sarlearn.engine.stage_forward import forward, sqdist
 from sarlearn.engine.stage_learn import learn
@@ -148,10 +149,12 @@ def _agent_steps(
 
     for t in range(t_first, t_last):
         tg = t_global0 + t  # global step index
-        if replay:
+        if replay:  # replayed predictors are already the agent's (mirrored if so)
             e64 = rp_err[t, p]
             src, row, col = rp_pred, np.uint64(t), p * n_pred
+            mirror_row = 0
         else:
+            mirror_row = switches.mirror_row
             # -- sense (the reading was taken after the previous move) and record
             gl = ground[p, 0]
             gr = ground[p, 1]
@@ -170,7 +173,7 @@ def _agent_steps(
                     r_ground[p, t, k] = ground[p, k]
             src, row, col = ground, p, np.uint64(2)
         # -- agent: filters, forward, readout, rule
-        filter_step(p, src, row, col, switches, fcoef, fy1, fy2, fu1, fux, flush, zero)
+        filter_step(p, src, row, col, switches, fcoef, fy1, fy2, fu1, fux, flush, zero, mirror_row)
         status, y_net = forward(
             p, switches, consts, fy1, sizes, woff, noff, W, bias, hbuf, post, slope, readout
         )
@@ -185,7 +188,8 @@ def _agent_steps(
                     n_sat += 1
             r_sat[p, t, li] = n_sat / sizes[li + 1]
         if learning:
-            if e64 != 0.0 or switches.has_weight_bound != 0:
+            hidden_bound = switches.has_hidden_bound != 0 and (e64 != 0.0 or t == 0)
+            if e64 != 0.0 or switches.has_weight_bound != 0 or hidden_bound:
                 wc_dirty[p] = 1  # the weights may change (e = 0 is a no-op unless bounded)
             status, layer = learn(
                 p, e64, rel_count0 + (t - t_first) + 1, decay64, switches, consts, fy1, sizes, woff,
@@ -196,6 +200,8 @@ def _agent_steps(
                 info[p, 0] = tg
                 info[p, 1] = layer
                 return status
+            if hidden_bound:
+                bound_hidden(p, switches, consts, sizes, woff, W, tmp, zero)
         r_steer[p, t] = y_net
         if replay:
             continue

@@ -14,8 +14,23 @@ from sarlearn.engine.codes import (
 
 
 @njit(cache=True, inline="always")
-def filter_step(p, src, row, col, switches, fcoef, fy1, fy2, fu1, fux, flush, zero):
-    """Advance agent p's filter bank by one sample of the predictors src[row, col:].
+def predictor(src, row, col, k, mirror_row):
+    """Predictor k from the sensor readings src[row, col:]: the reading itself
+    (``mirror_row == 0``), or, for rows of ``mirror_row`` sensors, the k-th left/right mirror
+    difference (``sarlearn.world.sensors.row_predictors``: row k // half, pair k % half,
+    outermost first)."""
+    if mirror_row == 0:
+        return src[row, col + k]
+    half = mirror_row // 2
+    base = col + (k // half) * mirror_row
+    j = k % half
+    return src[row, base + j] - src[row, base + mirror_row - 1 - j]
+
+
+@njit(cache=True, inline="always")
+def filter_step(p, src, row, col, switches, fcoef, fy1, fy2, fu1, fux, flush, zero, mirror_row):
+    """Advance agent p's filter bank by one sample of the predictors src[row, col:] (or of
+    their mirror differences over rows of ``mirror_row`` sensors, see :func:`predictor`).
 
     ``fy1`` (predictor-major, like the bank's output) is then the network input x_{-1}. The
     resonators run as one contiguous loop over all ``n_pred * n_filters`` states (it
@@ -33,10 +48,10 @@ def filter_step(p, src, row, col, switches, fcoef, fy1, fy2, fu1, fux, flush, ze
             for f in range(n_f - one):
                 q = b + n_f - one - f
                 fy1[p, q] = fy1[p, q - one]
-            fy1[p, b] = src[row, col + k]  # the store casts to the dtype
+            fy1[p, b] = predictor(src, row, col, k, mirror_row)  # the store casts
         return
     for k in range(n_pred):
-        fux[p, k * n_f] = src[row, col + k]  # u[n] in the dtype (the store casts)
+        fux[p, k * n_f] = predictor(src, row, col, k, mirror_row)  # u[n], cast to dtype
         u = fux[p, k * n_f]
         for f in range(one, n_f):
             fux[p, k * n_f + f] = u

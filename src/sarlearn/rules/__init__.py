@@ -13,6 +13,7 @@ docs/learning-rules.md.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -58,6 +59,7 @@ def make_rule(
     slope_gate: bool = False,
     weight_bound: float | None = None,
     output_scale: Sequence[float] | None = None,
+    hidden_bound: float | None = None,
 ) -> LearningRule:
     """Build a learning rule by name (arguments as :class:`LearningRule`).
 
@@ -78,6 +80,7 @@ def make_rule(
         slope_gate=slope_gate,
         weight_bound=weight_bound,
         output_scale=output_scale,
+        hidden_bound=hidden_bound,
     )
 
 
@@ -105,7 +108,13 @@ def make_rule_from_config(
         seeds=seeds,
         **cfg.step_options,
         output_scale=output_scale,
+        hidden_bound=_finite_or_none(cfg.hidden_weight_bound),
     )
+
+
+def _finite_or_none(bound: float | None) -> float | None:
+    # an infinite bound is no bound (as weight_bound's inf)
+    return None if bound is None or math.isinf(bound) else bound
 
 
 def readout_share(readout: Sequence[float]) -> list[float]:

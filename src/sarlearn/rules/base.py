@@ -21,6 +21,8 @@ the base class, the config's defaults are in :class:`sarlearn.config.RuleConfig`
   per-neuron factor applied after the sign path (only signs travel back);
 - ``output_scale``: the output layer's ``d_L`` times a fixed factor per output neuron (its
   readout share), applied after the backward path;
+- ``hidden_bound``: after that, the rows of the hidden layers (all but the output layer) are
+  bounded the same way by this (smaller) norm, so hidden units stay graded;
 - ``weight_bound``: after each step every row of ``W_l`` (a neuron's incoming weights) whose L2
   norm exceeds the bound is scaled back onto it (a max-norm / Oja-style bound).
 """
@@ -64,6 +66,8 @@ class LearningRule:
         slope_gate: multiply each neuron's teaching signal by ``f'(h)/f'(0)`` (sign rules).
         weight_bound: max L2 norm of each neuron's incoming weight row (> 0), or None.
         output_scale: one factor (>= 0) per output neuron for the output layer's step, or None.
+        hidden_bound: max L2 norm of each hidden neuron's incoming row (> 0), applied after
+            ``weight_bound`` to every layer but the output layer, or None.
     """
 
     name: ClassVar[str] = "base"
@@ -92,6 +96,7 @@ class LearningRule:
         slope_gate: bool = False,
         weight_bound: float | None = None,
         output_scale: Sequence[float] | None = None,
+        hidden_bound: float | None = None,
     ) -> None:
         if step_norm not in STEP_NORMS:
             raise ConfigError(
@@ -113,6 +118,11 @@ class LearningRule:
         self.step_norm = step_norm
         self.slope_gate = bool(slope_gate)
         self.weight_bound = None if weight_bound is None else float(weight_bound)
+        if hidden_bound is not None and not (np.isfinite(hidden_bound) and hidden_bound > 0):
+            raise ConfigError(
+                f"hidden_weight_bound must be a finite number > 0 or None, got {hidden_bound}"
+            )
+        self.hidden_bound = None if hidden_bound is None else float(hidden_bound)
         self.output_scale = output_scale
         if not (np.isfinite(lr) and lr > 0):
             raise ConfigError(f"lr must be a finite number > 0, got {lr}")
@@ -239,9 +249,12 @@ class LearningRule:
             lr * d[:, :, None] * x[:, None, :]
             for lr, d, x in zip(self.lr_per_layer, signals, net.layer_inputs, strict=True)
         ]
-        if self.weight_bound is not None:
-            # the change the bound makes of it: bounded(W + dW) - W
-            deltas = [self._bounded(w + dw) - w for w, dw in zip(net.weights, deltas, strict=True)]
+        if self.weight_bound is not None or self.hidden_bound is not None:
+            # the change the bounds make of it: bounded(W + dW) - W
+            deltas = [
+                self._bounded_layer(i, w + dw) - w
+                for i, (w, dw) in enumerate(zip(net.weights, deltas, strict=True))
+            ]
         return deltas
 
     def step(self, net: Network, error: Array, relevance: Array | None = None) -> list[Array]:
@@ -267,16 +280,25 @@ class LearningRule:
                 net.weights[i] += dw
                 if net.biases is not None:
                     net.biases[i] += lr * d
-                if self.weight_bound is not None:
-                    self._bounded(net.weights[i], out=net.weights[i])
+                self._bounded_layer(i, net.weights[i], out=net.weights[i])
         self._check_finite(net)
         return signals
 
-    def _bounded(self, w: Array, out: Array | None = None) -> Array:
-        """Rows of ``w`` (P, n_out, n_in) with L2 norm above ``weight_bound`` scaled onto it."""
-        assert self.weight_bound is not None
+    def _bounded_layer(self, i: int, w: Array, out: Array | None = None) -> Array:
+        """Layer i's rows under ``weight_bound``, then (hidden layers) ``hidden_bound``."""
+        if self.weight_bound is not None:
+            w = self._bounded(w, out=out)
+        if self.hidden_bound is not None and i < len(self.lr_per_layer) - 1:
+            w = self._bounded(w, out=out, bound=self.hidden_bound)
+        return w
+
+    def _bounded(self, w: Array, out: Array | None = None, bound: float | None = None) -> Array:
+        """Rows of ``w`` (P, n_out, n_in) with L2 norm above ``bound`` (default
+        ``weight_bound``) scaled onto it."""
+        bound = self.weight_bound if bound is None else bound
+        assert bound is not None
         norm2 = np.einsum("pij,pij->pi", w, w)
-        b = w.dtype.type(self.weight_bound)
+        b = w.dtype.type(bound)
         over = norm2 > b * b
         factor = np.where(over, b / np.sqrt(np.where(over, norm2, 1)), 1).astype(w.dtype)
         return np.multiply(w, factor[:, :, None], out=out)
@@ -361,6 +383,7 @@ class LearningRule:
             "slope_gate": self.slope_gate,
             "weight_bound": self.weight_bound,
             "output_scale": self.output_scale,
+            "hidden_bound": self.hidden_bound,
         }
 
     def state_dict(self) -> dict[str, Array]:
@@ -385,6 +408,7 @@ class LearningRule:
         self.slope_gate = bool(cfg.get("slope_gate", False))
         self.weight_bound = cfg.get("weight_bound")
         self.output_scale = cfg.get("output_scale")
+        self.hidden_bound = cfg.get("hidden_bound")
         self.relevance = Relevance(RelevanceConfig.model_validate(cfg["relevance"]))
         self._signature = None
         if "signature" not in state:
@@ -406,7 +430,8 @@ class LearningRule:
             f"{type(self).__name__}(name={self.name!r}, lr={self.lr:g}, "
             f"layer_lr_scale={self.layer_lr_scale}, relevance={self.relevance.cfg!r}, "
             f"step_norm={self.step_norm!r}, slope_gate={self.slope_gate}, "
-            f"weight_bound={self.weight_bound}, output_scale={self.output_scale})"
+            f"weight_bound={self.weight_bound}, output_scale={self.output_scale}, "
+            f"hidden_bound={self.hidden_bound})"
         )
 
 

@@ -17,7 +17,7 @@ from sarlearn.motor import reflex_error, wheel_speeds
 from sarlearn.perception import darkness_predictors, n_camera_predictors
 from sarlearn.world.camera import PinholeCamera
 from sarlearn.world.robot import advance
-from sarlearn.world.sensors import GroundSensors, predictor_rows, reflex_pair
+from sarlearn.world.sensors import GroundSensors, predictor_rows, reflex_pair, row_predictors
 from sarlearn.world.start import start_pose, start_poses
 from sarlearn.world.track import Track
 from sarlearn.world.tracks import load_track
@@ -188,7 +188,8 @@ class SimWorld:
         mirror differences (``inputs='camera'``)."""
         if self.cfg.inputs == "camera":
             return n_camera_predictors(self.cfg.camera.grid_rows, self.cfg.camera.grid_cols)
-        return len(self.sensors) - 2
+        n = len(self.sensors) - 2
+        return n // 2 if self.cfg.predictor_mode == "mirror" else n
 
     def reflex_error(self, ground: ArrayLike | None = None) -> NDArray[np.floating]:
         """``(P,)`` reflex error ``e = error_gain * (left - right)`` (of ``ground`` if given,
@@ -199,8 +200,9 @@ class SimWorld:
     def predictors(
         self, ground: ArrayLike | None = None, frame: ArrayLike | None = None
     ) -> NDArray[np.floating]:
-        """``(P, n_predictors)`` for ``cfg.inputs``: ``'rows'`` = raw darkness of the row
-        sensors; ``'camera'`` = mirror differences of the frame's segment grid."""
+        """``(P, n_predictors)`` for ``cfg.inputs``: ``'rows'`` = the row sensors' darkness
+        (``predictor_mode='raw'``) or its left/right mirror differences per row
+        (``'mirror'``); ``'camera'`` = mirror differences of the frame's segment grid."""
         if self.cfg.inputs == "camera":
             f = self.grab_frame() if frame is None else np.asarray(frame, dtype=np.float64)
             if f is None:
@@ -209,7 +211,7 @@ class SimWorld:
             out = darkness_predictors(f, cam.grid_rows, cam.grid_cols)
         else:
             g = self._ground if ground is None else np.asarray(ground)
-            out = g[:, 2:]
+            out = row_predictors(g[:, 2:], self.cfg.predictors_per_row, self.cfg.predictor_mode)
         return out.astype(self.dtype, copy=True)
 
     def observe(self) -> tuple[NDArray[np.floating], NDArray[np.floating]]:

@@ -1,0 +1,70 @@
+"""A smaller weight bound on the hidden layers only (``rule.hidden_weight_bound``, issue 9)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sarlearn.config import ConfigError, RunConfig
+from sarlearn.engine import FastClosedLoop
+from sarlearn.engine.verify import stepwise_deviation
+from sarlearn.loop import ClosedLoop
+from sarlearn.rules import make_rule
+
+HB = {"rule.hidden_weight_bound": 1.5}
+
+
+def _row_norms(w: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.einsum("pij,pij->pi", w, w))
+
+
+def test_hidden_rows_end_inside_their_bound_and_the_output_inside_its_own() -> None:
+    cfg = RunConfig().with_overrides({**HB, "world.track": "hairpin", "rule.lr": 10})
+    loop = ClosedLoop.from_config(cfg, population=2)
+    net = loop.agent.network
+    assert _row_norms(net.weights[0]).max() > 1.5  # the init lies outside the hidden bound
+    loop.run(60)
+    for w in net.weights[:-1]:
+        assert _row_norms(w).max() <= 1.5 * (1 + 1e-12)
+    assert _row_norms(net.weights[-1]).max() <= 3.0 * (1 + 1e-12)
+    assert loop.agent.rule.hidden_bound == 1.5 and loop.agent.rule.weight_bound == 3.0
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [HB, {**HB, "rule.name": "gdm", "rule.lr": 0.3},
+     {**HB, "rule.weight_bound": float("inf"), "world.predictor_mode": "mirror"}],
+    ids=["sar-default", "gdm", "no-output-bound-mirror"],
+)  # fmt: skip
+def test_engine_matches_reference_with_hidden_bound(overrides: dict) -> None:
+    dev = stepwise_deviation(RunConfig().with_overrides(overrides), steps=40, population=2)
+    assert max(dev.values()) < 1e-12, dev
+
+
+def test_engine_applies_the_bound_to_weights_set_between_chunks() -> None:
+    fast = FastClosedLoop.from_config(RunConfig().with_overrides(HB), population=1)
+    fast.run(5)
+    net = fast.agent.network
+    net.weights[0][...] *= 10.0  # set from outside (a loaded network)
+    fast.reload()
+    fast.run(1)
+    assert _row_norms(fast.weights(0)).max() <= 1.5 * (1 + 1e-12)
+
+
+def test_an_infinite_hidden_bound_is_none_and_bad_bounds_are_config_errors() -> None:
+    loop = ClosedLoop.from_config(
+        RunConfig().with_overrides({"rule.hidden_weight_bound": float("inf")})
+    )
+    assert loop.agent.rule.hidden_bound is None
+    for bad in (0.0, -1.0):
+        with pytest.raises(ConfigError, match="hidden_weight_bound"):
+            RunConfig().with_overrides({"rule.hidden_weight_bound": bad})
+    with pytest.raises(ConfigError, match="hidden_weight_bound"):
+        make_rule("sar", lr=1.0, hidden_bound=float("nan"))
+
+
+def test_loops_with_different_hidden_bounds_do_not_stack() -> None:
+    a = RunConfig().with_overrides(HB)
+    b = RunConfig().with_overrides({"rule.hidden_weight_bound": 2.0, "seed": 1})
+    with pytest.raises(ValueError, match="rule options"):
+        FastClosedLoop.from_configs([a, b])

@@ -1,0 +1,83 @@
+"""Row predictors as left/right mirror differences (``world.predictor_mode``, issue 9)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sarlearn.config import ConfigError, RunConfig
+from sarlearn.engine import FastClosedLoop
+from sarlearn.engine.verify import stepwise_deviation
+from sarlearn.loop import ClosedLoop, n_predictors_of
+from sarlearn.perception import mirror_differences
+from sarlearn.world.sensors import row_predictors
+from sarlearn.world.sim import SimWorld
+
+MIRROR = {"world.predictor_mode": "mirror"}
+
+
+def test_row_predictors_are_the_camera_pipelines_mirror_differences() -> None:
+    rng = np.random.default_rng(0)
+    rows = rng.random((3, 3 * 48))
+    out = row_predictors(rows, 48, "mirror")
+    assert out.shape == (3, 72)
+    np.testing.assert_array_equal(out, mirror_differences(rows.reshape(3, 3, 48)))
+    # row 1, outermost pair: leftmost sensor minus rightmost one
+    assert out[1, 24] == rows[1, 48] - rows[1, 95]
+    np.testing.assert_array_equal(row_predictors(rows, 48, "raw"), rows)
+
+
+def test_a_centred_line_gives_zero_and_a_line_on_the_left_positive() -> None:
+    lateral = (23.5 - np.arange(48)) * 0.25  # + = left, as row_positions lays them out
+    for width in (3.0, 8.0):
+        centred = (np.abs(lateral) < width / 2).astype(float)
+        assert not row_predictors(np.tile(centred, 3)[None], 48, "mirror").any()
+    left = (np.abs(lateral - 2.0) < 1.5).astype(float)
+    assert row_predictors(np.tile(left, 3)[None], 48, "mirror").sum() > 0
+
+
+def test_world_loop_and_agent_see_the_same_mirrored_predictors() -> None:
+    cfg = RunConfig().with_overrides({**MIRROR, "world.track": "thick"})
+    assert n_predictors_of(cfg) == 72
+    loop = ClosedLoop.from_config(cfg, population=2)
+    world = loop.robot
+    assert isinstance(world, SimWorld) and world.n_predictors == 72
+    expect = row_predictors(world.read_ground()[:, 2:], 48, "mirror")
+    np.testing.assert_array_equal(world.predictors(), expect)
+    assert loop.agent.network.n_inputs == 72 * cfg.filters.n_filters
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"rule.name": "gdm", "rule.lr": 0.3}, {"filters.kind": "delay", "world.track": "thick"}],
+    ids=["sar-default", "gdm", "delay-bank-thick"],
+)
+def test_engine_matches_reference_with_mirror(overrides: dict) -> None:
+    cfg = RunConfig().with_overrides({**MIRROR, **overrides})
+    dev = stepwise_deviation(cfg, steps=40, population=2)
+    assert max(dev.values()) < 1e-12, dev
+
+
+def test_engine_replay_takes_the_mirrored_predictors() -> None:
+    cfg = RunConfig().with_overrides(MIRROR)
+    fast = FastClosedLoop.from_config(cfg, population=2)
+    ref = ClosedLoop.from_config(cfg, population=2)
+    rng = np.random.default_rng(1)
+    pred = rng.standard_normal((5, 2, 72)) * 0.5
+    err = rng.standard_normal((5, 2)) * 5
+    y_fast = fast.step_agents(pred, err)
+    y_ref = np.stack([ref.agent.step(err[t], pred[t]) for t in range(5)], axis=1)
+    np.testing.assert_allclose(y_fast, y_ref, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"world.predictor_mode": "centred"}, "predictor_mode"),
+        ({**MIRROR, "world.predictors_per_row": 47}, "even predictors_per_row"),
+        ({**MIRROR, "world.inputs": "camera"}, "inputs='rows'"),
+    ],
+)
+def test_bad_predictor_mode_is_a_config_error(overrides: dict, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        RunConfig().with_overrides(overrides)
