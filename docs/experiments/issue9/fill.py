@@ -12,7 +12,7 @@ LAB = {"sar_plain": "plain sar (old step)", "gate_sqrtfan_bound3": "**default**:
        "def_no_norm": "default without √fan-in", "def_readout": "default + readout share",
        "def_lowpass": "default + relevance low-pass 0.9", "def_normalise": "default + normalised relevance",
        "d_gdm": "gdm", "conf_sar": "sar (default)", "conf_gdm": "gdm", "conf_rel0": "relevance-only, 0 hidden",
-       "conf_rel1": "relevance-only, 1 hidden", "conf_dfa": "dfa (10 × 10)", "d_relonly_0h": "relevance-only, 0 hidden",
+       "conf_rel1": "relevance-only, 1 hidden", "conf_dfa": "dfa (10 × 10)", "conf_fa": "fa (10 × 10)", "d_relonly_0h": "relevance-only, 0 hidden",
        "d_relonly_1h": "relevance-only, 1 hidden", "c_sar_new": "sar (√fan-in + gate + bound 3), η 1", "c_sar_old": "plain sar, η 0.01",
        "c_gdm": "gdm, η 0.1", "c_relonly_0h": "relevance-only, 0 hidden, η 0.1", "c_dfa": "dfa, η 0.1"}
 screen = load([S + "screen3.jsonl"])
@@ -71,7 +71,7 @@ lines.append(f"| not slower to settle than GDM at their best rates (median settl
 T["targets"] = "\n".join(lines)
 T["depth_screen"] = table(screen, ["gate_sqrtfan_bound3", "d_gdm", "d_relonly_0h", "d_relonly_1h"], ["curvy", "hairpin", "random", "figure8"], LAB)
 T["depth_confirm"] = table(best,
-                           ["conf_sar", "conf_gdm", "conf_rel0", "conf_rel1", "conf_dfa"], SETTLE, LAB)
+                           ["conf_sar", "conf_gdm", "conf_rel0", "conf_rel1", "conf_dfa", "conf_fa"], SETTLE, LAB)
 T["tight"] = per_track(best,
                        ["conf_sar", "conf_gdm", "conf_rel0", "conf_rel1", "conf_dfa"], ["tight"], LAB)
 T["camera"] = per_track(cam, ["c_sar_new", "c_sar_old", "c_gdm", "c_relonly_0h", "c_dfa"], ["camera:curvy"], LAB).replace("last 5,000", "last 3,000")
