@@ -81,3 +81,24 @@ def test_engine_replay_takes_the_mirrored_predictors() -> None:
 def test_bad_predictor_mode_is_a_config_error(overrides: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         RunConfig().with_overrides(overrides)
+
+
+@pytest.mark.parametrize("filtered", [False, True])
+def test_gym_rows_observation_follows_the_predictor_mode(filtered: bool) -> None:
+    gym = pytest.importorskip("gymnasium")
+    import warnings
+
+    from gymnasium.utils.env_checker import check_env
+
+    from sarlearn.gym import ENV_ID
+
+    env = gym.make(ENV_ID, track="thick", filtered=filtered, world={"predictor_mode": "mirror"})
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == ((72 * 5,) if filtered else (72,))
+    if not filtered:
+        world = env.unwrapped
+        assert obs.min() >= -1.0 and obs.max() <= 1.0
+        assert world.observation_space.low.min() == -1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env.unwrapped)

@@ -60,12 +60,6 @@ def run(track: str, kp: float, kd: float, ymax: float = 1.5) -> dict:
     }
 
 
-if __name__ == "__main__":
-    tracks = sys.argv[1:] or ["thick", "curvy"]
-    grid = [(0.0, 0.0)] + [(kp, kd) for kp in (0.1, 0.2, 0.4, 0.8) for kd in (0.0, 0.5, 1.0, 2.0)]
-    for tr in tracks:
-        for kp, kd in grid:
-            print(json.dumps(run(tr, kp, kd)), flush=True)
 
 
 def oracle(track: str, look: float, ref: float, kff: float = 1.0) -> dict:
@@ -168,6 +162,7 @@ def oracle_point(track: str, k: float, d: float = 10.0, ymax: float = 1.5) -> di
     return {
         "track": track, "k": k,
         "e_nonzero": float((errs[:, -LAST:] != 0).mean()),
+        "mean_abs_e": float(np.abs(errs[:, -LAST:]).mean()),
         "offset_p99": float(np.percentile(np.abs(offs[:, -LAST:]), 99)),
         "offset_max": float(np.abs(offs[:, -LAST:]).max()),
         "settled": int((last < 0.1).all(axis=1).sum()),
@@ -175,3 +170,19 @@ def oracle_point(track: str, k: float, d: float = 10.0, ymax: float = 1.5) -> di
         "sat": float((np.abs(ys[:, -LAST:]) > 1.35).mean()),
         "flips": float((sg[:, 1:] != sg[:, :-1]).sum(axis=1).mean()),
     }
+
+
+if __name__ == "__main__":
+    # python geometry.py [TRACK ...]: the gain grid of the hand-made controller (kp = kd = 0 is
+    # the reflex alone), then the oracle at k = 1, 2, 5, 10 (6,000 steps, last 4,000).
+    tracks = sys.argv[1:] or ["thick", "curvy"]
+    grid = [(0.0, 0.0)] + [(kp, kd) for kp in (0.1, 0.2, 0.4, 0.8) for kd in (0.0, 0.5, 1.0, 2.0)]
+    grid += [(kp, kd) for kp in (1.2, 1.6, 2.4, 3.2) for kd in (0.25, 0.5, 0.75)]
+    grid += [(0.8, 0.25), (0.8, 0.75)]
+    for tr in tracks:
+        for kp, kd in grid:
+            print(json.dumps(run(tr, kp, kd)), flush=True)
+    STEPS, LAST = 6000, 4000
+    for tr in tracks:
+        for k in (1.0, 2.0, 5.0, 10.0):
+            print(json.dumps(oracle_point(tr, k)), flush=True)

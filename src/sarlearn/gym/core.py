@@ -22,6 +22,7 @@ from sarlearn.filters import make_filter_bank
 from sarlearn.gym.options import EnvOptions
 from sarlearn.perception import mirror_differences, segment_grid
 from sarlearn.world.camera import PinholeCamera
+from sarlearn.world.sensors import row_predictors
 from sarlearn.world.sim import SimWorld
 from sarlearn.world.start import centreline_start, image_starts
 from sarlearn.world.track import Track
@@ -228,7 +229,8 @@ class LineFollowerCore:
             out = self.frames()
         else:
             if o.observation == "rows":
-                x = self.ground()[:, 2:]
+                w = o.world
+                x = row_predictors(self.ground()[:, 2:], w.predictors_per_row, w.predictor_mode)
             else:
                 cam = o.world.camera
                 x = mirror_differences(segment_grid(self.frames(), cam.grid_rows, cam.grid_cols))

@@ -53,7 +53,7 @@ from sarlearn.config import FilterConfig, WorldConfig
 from sarlearn.errors import ConfigError
 from sarlearn.filters import make_filter_bank
 from sarlearn.perception import n_camera_predictors
-from sarlearn.world.sensors import predictor_rows
+from sarlearn.world.sensors import n_row_predictors
 from sarlearn.world.tracks import TRACK_NAMES
 
 OBSERVATIONS = ("rows", "camera", "frame")
@@ -85,9 +85,10 @@ class EnvOptions:
 
     @property
     def n_predictors(self) -> int:
-        """Predictors before filtering (``rows``: sensors; ``camera``: mirror differences)."""
+        """Predictors before filtering (``rows``: sensors, or their mirror differences with
+        ``world.predictor_mode = "mirror"``; ``camera``: mirror differences)."""
         if self.observation == "rows":
-            return len(predictor_rows(self.world))
+            return n_row_predictors(self.world)
         cam = self.world.camera
         return n_camera_predictors(cam.grid_rows, cam.grid_cols)
 
@@ -103,7 +104,8 @@ class EnvOptions:
             cam = self.world.camera
             shape = (cam.height_px, cam.width)
             return np.zeros(shape), np.ones(shape), shape
-        lo_in, hi_in = (0.0, 1.0) if self.observation == "rows" else (-1.0, 1.0)
+        raw_rows = self.observation == "rows" and self.world.predictor_mode == "raw"
+        lo_in, hi_in = (0.0, 1.0) if raw_rows else (-1.0, 1.0)
         n = self.n_predictors
         if not self.filtered:
             return np.full(n, lo_in), np.full(n, hi_in), (n,)
