@@ -77,10 +77,18 @@ def segment_grid(image: ArrayLike, rows: int, cols: int) -> NDArray[np.float64]:
             f"segment_grid: a {rows} x {cols} grid does not fit a {h} x {w} image "
             f"(need 1 <= rows <= H and 1 <= cols <= W)"
         )
-    rb = (np.arange(rows + 1) * h) // rows
-    cb = (np.arange(cols + 1) * w) // cols
+    rb, cb = segment_edges(h, w, rows, cols)
     sums = np.add.reduceat(np.add.reduceat(a, rb[:-1], axis=-2), cb[:-1], axis=-1)
     return sums / np.outer(np.diff(rb), np.diff(cb))
+
+
+def segment_edges(
+    h: int, w: int, rows: int, cols: int
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Edges of the segment grid: row edges ``(rows + 1,)`` at ``floor(k H / rows)`` and
+    column edges ``(cols + 1,)`` at ``floor(k W / cols)`` (segment ``(i, j)`` holds rows
+    ``rb[i]:rb[i + 1]`` and columns ``cb[j]:cb[j + 1]``)."""
+    return (np.arange(rows + 1) * h) // rows, (np.arange(cols + 1) * w) // cols
 
 
 def mirror_differences(grid: ArrayLike) -> NDArray[np.float64]:
@@ -134,5 +142,6 @@ __all__ = [
     "frame_to_predictors",
     "mirror_differences",
     "n_camera_predictors",
+    "segment_edges",
     "segment_grid",
 ]

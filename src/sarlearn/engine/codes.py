@@ -94,3 +94,12 @@ class Constants(NamedTuple):
     rel_cap: float  #: relevance cap
     flush: float  #: decayed states below this become exactly 0
     hidden_bound: float  #: row-norm bound of the hidden layers
+
+
+class CameraParams(NamedTuple):
+    """The camera stage's switches (``stage_camera``); ``on = 0`` for ground-sensor rows."""
+
+    on: int  #: the predictors come from the camera
+    width: int  #: frame width W (pixels)
+    n_rays: int  #: rays per pixel, supersample^2
+    record_frame: int  #: record every frame (with record_ground, as the reference does)

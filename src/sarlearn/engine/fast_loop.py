@@ -16,9 +16,11 @@ objects' public state (``state_dict()``/``load_state_dict()``, public arrays):
   side effects) are up to date after each :meth:`run`, and checkpoints, ``network.save`` and
   weight read-outs work unchanged.
 
-Anything the kernels do not cover raises :class:`NotImplementedError` at construction (camera
-inputs, robots other than the simulator, custom rule classes, the reflex-only agent); callers
-fall back to the reference loop (see :func:`make_closed_loop`).
+Both inputs run compiled: the ground-sensor rows and the camera (the simulator's pinhole camera
+and :class:`~sarlearn.loop.CameraPredictors`, :mod:`~sarlearn.engine.stage_camera`). Anything
+the kernels do not cover raises :class:`NotImplementedError` at construction (robots other
+than the simulator, a custom perception function, custom rule classes, the reflex-only
+agent); callers fall back to the reference loop (see :func:`make_closed_loop`).
 
 A population of independent runs (different seeds or learning rates) can be stacked with
 :meth:`FastClosedLoop.from_configs`: agent k is then bit-identical to the single run of
@@ -37,7 +39,7 @@ from numpy.typing import NDArray
 
 from sarlearn.config import RunConfig
 from sarlearn.engine import kernels as K
-from sarlearn.errors import DivergenceError
+from sarlearn.errors import DivergenceError, ShapeError
 from sarlearn.loop import COMMAND_OVERFLOW, LAYER_RECORDS, RECORDS, ClosedLoop
 from sarlearn.numerics import flush_threshold, loop_errstate
 from sarlearn.recipes import RULE_NAMES
@@ -63,11 +65,21 @@ def check_supported(loop: ClosedLoop) -> None:
             f"the engine simulates the world itself; robot {type(loop.robot).__name__} is "
             "not the simulator"
         )
-    if loop.inputs != "rows":
-        raise NotImplementedError(f"inputs={loop.inputs!r}: the engine covers 'rows' only")
+    if loop.inputs not in ("rows", "camera"):
+        raise NotImplementedError(f"inputs={loop.inputs!r}: the engine covers rows and camera")
+    if loop.inputs == "camera":
+        from sarlearn.loop import CameraPredictors
+
+        if loop.robot.camera is None:
+            raise NotImplementedError("camera inputs on a SimWorld without a camera")
+        if type(loop.perception) is not CameraPredictors:
+            raise NotImplementedError(
+                f"perception {type(loop.perception).__name__} is not compiled (the engine runs "
+                "sarlearn.loop.CameraPredictors: segment grid, then mirror differences)"
+            )
     n_rows = len(loop.robot.sensors) - 2
     expected = n_rows // 2 if loop.predictor_mode == "mirror" else n_rows
-    if agent.bank is not None and agent.bank.n_predictors != expected:
+    if loop.inputs == "rows" and agent.bank is not None and agent.bank.n_predictors != expected:
         raise NotImplementedError(
             f"the agent takes {agent.bank.n_predictors} predictors but the world's rows give "
             f"{expected} (predictor_mode {loop.predictor_mode!r})"
@@ -402,6 +414,9 @@ class FastClosedLoop:
         # The kernels take their arrays grouped in tuples (see kernels.run_chunk).
         self._world = (self._img, self._sx, self._sy)
         self._wstate = (self._pose, self._lost, self._ground)
+        # the camera stage's parameters and buffers (r_frame is added per chunk)
+        self._cam_par, self._cam = _camera_arrays(first, P, n_pred)
+        self._frame_shape = robot.camera.shape if first.inputs == "camera" else (0, 0)
         self._filt = (self._fcoef, self._fy1, self._fy2, self._fu1, self._fux)
         # the last weight-change sample, and whether the weights may have changed since
         self._wc_last = np.zeros((P, L), dtype=dt)
@@ -526,6 +541,9 @@ class FastClosedLoop:
         sat = np.empty((P, n, self.n_layers))
         status = np.zeros(P, dtype=np.int64)
         info = np.zeros((P, 2), dtype=np.int64)
+        record_frame = bool(self._cam_par.record_frame)
+        frame_size = self._frame_shape[0] * self._frame_shape[1]
+        r_frame = np.empty((P, n, frame_size) if record_frame and n > 0 else (P, 0, 0))
         block = n if self.block is None else self.block
         # n == 0 runs no step but still calls the kernel, which compiles it (or loads it from
         # numba's cache): run(0) is the warm-up that keeps compile time out of timings.
@@ -539,6 +557,7 @@ class FastClosedLoop:
                     n, max(1, block), start, self._rel_count, self._decay, self._world,
                     self._world_par, self._wstate, self._switches, self._consts, self._filt,
                     self._net, self._rule, rec, status, info, False, _NO_REPLAY, _NO_REPLAY,
+                    self._cam_par, (*self._cam, r_frame),
                 )  # fmt: skip
         out: dict[str, NDArray[Any]] = {
             "error": rec64[0],
@@ -555,6 +574,8 @@ class FastClosedLoop:
         }
         if self.record_ground:
             out["ground"] = ground
+        if record_frame:  # camera frames, as ClosedLoop records them with the ground
+            out["frame"] = r_frame.reshape(P, n, *self._frame_shape)
         if status.any():
             self._failed = True
             bad = np.flatnonzero(status)
@@ -584,8 +605,9 @@ class FastClosedLoop:
         res: dict[str, NDArray[Any]] = {"step": np.arange(start, start + done)}
         for key in (*RECORDS, *LAYER_RECORDS):
             res[key] = out[key][:, :done]
-        if "ground" in out:
-            res["ground"] = out["ground"][:, :done]
+        for key in ("ground", "frame"):
+            if key in out:
+                res[key] = out[key][:, :done]
         res["weight_steps"] = w_steps
         res["weight_change"] = wc[:, : len(w_steps)]
         return res
@@ -647,7 +669,8 @@ class FastClosedLoop:
                 K.run_chunk(
                     n, n, 0, self._rel_count, self._decay, self._world, self._world_par,
                     self._wstate, self._switches, self._consts, self._filt, self._net, self._rule,
-                    rec, status, info, True, pred, err,
+                    rec, status, info, True, pred, err, self._cam_par,
+                    (*self._cam, np.empty((P, 0, 0))),
                 )  # fmt: skip
         if status.any():
             self._failed = True
@@ -717,6 +740,7 @@ def _check_compatible(refs: list[ClosedLoop]) -> None:
                 (b.predictor_mode, b.predictors_per_row),
             ),
             "filter bank": (type(a.agent.bank), type(b.agent.bank)),
+            "perception": (_grid_of(a), _grid_of(b)),
             "readout": (tuple(a.agent.readout), tuple(b.agent.readout)),
             "learning": (a.agent.learning, b.agent.learning),
         }
@@ -732,6 +756,28 @@ def _check_compatible(refs: list[ClosedLoop]) -> None:
             np.array_equal(x, y) for x, y in zip(fa.coefficients, fb.coefficients, strict=True)
         ):
             raise ValueError("stacked loops have different filter coefficients")
+
+
+def _grid_of(loop: ClosedLoop) -> tuple[int, int] | None:
+    p = loop.perception
+    return None if loop.inputs != "camera" or p is None else (p.rows, p.cols)
+
+
+def _camera_arrays(loop: ClosedLoop, population: int, n_pred: int) -> tuple[Any, tuple[Any, ...]]:
+    """The camera stage's inputs for ``loop`` (placeholders, the stage off, for rows)."""
+    from sarlearn.engine.stage_camera import camera_arrays, camera_off
+    from sarlearn.perception import darkness_predictors
+
+    if loop.inputs != "camera":
+        return camera_off(population)
+    camera, rows, cols = loop.robot.camera, loop.perception.rows, loop.perception.cols
+    darkness_predictors(np.zeros((1, *camera.shape)), rows, cols)  # a grid that does not fit
+    if rows * (cols // 2) != n_pred:
+        raise ShapeError(
+            f"camera inputs: a {rows} x {cols} grid gives {rows * (cols // 2)} predictors but "
+            f"the agent's filter bank takes {n_pred}"
+        )
+    return camera_arrays(camera, rows, cols, population, record_frame=loop.record_ground)
 
 
 def make_closed_loop(

@@ -2,7 +2,8 @@
 learning rule, readout and motors, for a population of independent agents.
 
 The step is split by stage, each module next to (and naming) its numpy twin:
-:mod:`~sarlearn.engine.stage_sensors`, :mod:`~sarlearn.engine.stage_world`,
+:mod:`~sarlearn.engine.stage_sensors`, :mod:`~sarlearn.engine.stage_camera` (camera inputs),
+:mod:`~sarlearn.engine.stage_world`,
 :mod:`~sarlearn.engine.stage_filters`, :mod:`~sarlearn.engine.stage_forward`,
 :mod:`~sarlearn.engine.stage_learn`; this module strings them together into the whole step
 (:func:`_agent_steps`) and the chunk over the population (:func:`run_chunk`). Codes and
@@ -52,6 +53,7 @@ from sarlearn.engine.codes import (
     STATUS_WHEELS_NONFINITE,
 )
 from sarlearn.engine.stage_bound import bound_hidden
+from sarlearn.engine.stage_camera import camera_step
 from sarlearn.engine.stage_filters import filter_step
 from sarlearn.engine.stage_forward import forward, sqdist
 from sarlearn.engine.stage_learn import learn
@@ -120,6 +122,8 @@ def _agent_steps(
     replay,
     rp_pred,
     rp_err,
+    cam_par,
+    cam,
 ):
     """Advance agent ``p`` over the chunk's steps ``t_first .. t_last - 1`` (the whole loop).
 
@@ -128,6 +132,8 @@ def _agent_steps(
     steering. Returns a status code (``STATUS_*``); on failure ``info[p]`` holds (global step,
     layer). The weight-change samples are recomputed only if the weights may have changed
     since the last one (``wc_dirty[p]``); otherwise the last sample ``wc_last[p]`` is repeated.
+    With camera inputs (``cam_par.on``) the predictors are the camera stage's
+    (:mod:`~sarlearn.engine.stage_camera`), rendered at the pose the ground was read at.
     """
     p = np.uint64(p_signed)
     n_pred = np.uint64(switches.n_pred)
@@ -146,6 +152,8 @@ def _agent_steps(
     n_ground = ground.shape[1]
     # slope below this -> saturated unit (metrics.SATURATION_SLOPE of f'(0))
     sat_cut = SATURATION_SLOPE * (0.25 if switches.act == ACT_LOGISTIC else 1.0)
+    camera = cam_par.on != 0
+    cam_pred = cam[8]
 
     for t in range(t_first, t_last):
         tg = t_global0 + t  # global step index
@@ -171,7 +179,12 @@ def _agent_steps(
             if record_ground:
                 for k in range(n_ground):
                     r_ground[p, t, k] = ground[p, k]
-            src, row, col = ground, p, np.uint64(2)
+            if camera:  # the frame at this pose -> segment grid -> mirror differences
+                camera_step(p, t, pose, img, world_par, cam_par, cam)
+                src, row, col = cam_pred, p, np.uint64(0)
+                mirror_row = 0  # the camera's predictors are already its mirror differences
+            else:
+                src, row, col = ground, p, np.uint64(2)
         # -- agent: filters, forward, readout, rule
         filter_step(p, src, row, col, switches, fcoef, fy1, fy2, fu1, fux, flush, zero, mirror_row)
         status, y_net = forward(
@@ -251,13 +264,17 @@ def run_chunk(
     replay,
     rp_pred,
     rp_err,
+    cam_par,
+    cam,
 ):
     """Run ``n`` closed-loop steps for every agent; agents in parallel, ``block`` steps at a time.
 
     ``status[p]`` (``STATUS_*``) and ``info[p] = (global step, layer)`` report failures; a
     failed agent stops where it failed. With ``replay`` the agents run without the world on
     the predictors ``rp_pred`` (n, P * n_predictors) and errors ``rp_err`` (n, P), float64
-    (otherwise pass any 2-D float64 arrays; one signature serves both uses).
+    (otherwise pass any 2-D float64 arrays; one signature serves both uses). ``cam_par``
+    (``CameraParams``, ``on = 0`` for ground-sensor inputs) and ``cam`` are the camera stage's
+    parameters and arrays (see :func:`~sarlearn.engine.stage_camera.camera_step`).
     """
     # Unpack the tuples once, here: unpacking takes references to the arrays, atomic operations
     # on counts shared by all agents that the threads would fight over if done per step.
@@ -284,5 +301,5 @@ def run_chunk(
                 wc_last, wc_dirty, inside,
                 lr, rel_m, rel_n, fb, boff,
                 r_error, r_steer, r_left, r_right, r_x, r_y, r_head, r_off, r_sl, r_sr,
-                r_ground, wc, r_sat, info, replay, rp_pred, rp_err,
+                r_ground, wc, r_sat, info, replay, rp_pred, rp_err, cam_par, cam,
             )  # fmt: skip

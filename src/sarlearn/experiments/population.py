@@ -52,11 +52,11 @@ PER_AGENT_FIELDS = (("seed",), ("rule", "lr"), ("rule", "layer_lr_scale"))
 
 def population_key(cfg: RunConfig) -> str | None:
     """Runs with the same key can run as one engine population; None: this run cannot (it
-    needs run_follow itself: the numpy engine, camera inputs, the reflex alone, or
-    ``stop_at_success``)."""
+    needs run_follow itself: the numpy engine, the reflex alone, or ``stop_at_success``).
+    Ground-sensor and camera inputs both run in the engine."""
     if (
         cfg.engine == "numpy"
-        or cfg.world.inputs != "rows"
+        or cfg.world.inputs not in ("rows", "camera")
         or cfg.rule.name == "reflex"
         or cfg.stop_at_success
     ):
