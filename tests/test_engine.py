@@ -257,7 +257,7 @@ def test_saturated_units_record_matches_reference(activation: str) -> None:
     cfg = cfg_of(
         network__init="symmetric", network__init_gain=0.5, network__activation=activation,
         rule__lr=1e-4, rule__step_norm="none", rule__slope_gate=False,
-        rule__weight_bound=float("inf"),
+        rule__weight_bound=float("inf"), rule__hidden_weight_bound=float("inf"),
     )  # fmt: skip
     fast = FastClosedLoop.from_config(cfg, 2)
     ref = _copy_loop(fast.loops[0])

@@ -167,12 +167,17 @@ def test_rule_defaults_of_the_step_options() -> None:
 
     assert RuleConfig(name="sar").step_options == DEFAULT_STEP_OPTIONS["sar"]
     for name in ("gdm", "relevance-only", "sar-local", "dfa"):
-        plain = {"step_norm": "none", "slope_gate": False, "weight_bound": None}
+        plain = {"step_norm": "none", "slope_gate": False, "weight_bound": None,
+                 "hidden_bound": None}  # fmt: skip
         assert RuleConfig(name=name).step_options == plain
-    off = RuleConfig(name="sar", step_norm="none", slope_gate=False, weight_bound=float("inf"))
-    assert off.step_options == {"step_norm": "none", "slope_gate": False, "weight_bound": None}
+    inf = float("inf")
+    off = RuleConfig(name="sar", step_norm="none", slope_gate=False, weight_bound=inf,
+                     hidden_weight_bound=inf)  # fmt: skip
+    assert off.step_options == {"step_norm": "none", "slope_gate": False, "weight_bound": None,
+                                "hidden_bound": None}  # fmt: skip
     rule = make_rule_from_config(RuleConfig(name="sar", lr=1.0), readout=[1.0, 2.0])
     assert (rule.step_norm, rule.slope_gate) == ("sqrt-fan-in", True)
+    assert (rule.weight_bound, rule.hidden_bound) == (3.0, 1.5)
     assert make_rule_from_config(RuleConfig(name="gdm")).weight_bound is None
 
 
@@ -200,8 +205,8 @@ def test_default_rule_keeps_its_first_layer_alive_where_plain_sar_kills_it() -> 
     from sarlearn.config import DEFAULT_LR
     from sarlearn.engine import FastClosedLoop
 
-    plain = {"rule.step_norm": "none", "rule.slope_gate": False,
-             "rule.weight_bound": float("inf"), "rule.lr": 0.1}  # fmt: skip
+    plain = {"rule.step_norm": "none", "rule.slope_gate": False, "rule.weight_bound": float("inf"),
+             "rule.hidden_weight_bound": float("inf"), "rule.lr": 0.1}  # fmt: skip
     default_lr = 10 * DEFAULT_LR["sar"]
     for overrides, dead in ((plain, True), ({"rule.lr": default_lr}, False)):
         cfg = RunConfig().with_overrides({"seed": 2, "world.track": "curvy", **overrides})

@@ -48,7 +48,9 @@ def fail_at(monkeypatch: pytest.MonkeyPatch, step: int, exc: BaseException) -> N
 @pytest.mark.parametrize(("rule", "lr"), [("gdm", 1e-4), ("sar", 1e-5)])
 def test_shallow_network_learns_on_a_gentle_track(rule: str, lr: float, tmp_path: Path) -> None:
     # the plain step these rates were chosen for (sar's default step is issue 9's)
-    plain = {"rule.step_norm": "none", "rule.slope_gate": False, "rule.weight_bound": float("inf")}
+    inf = float("inf")
+    plain = {"rule.step_norm": "none", "rule.slope_gate": False, "rule.weight_bound": inf,
+             "rule.hidden_weight_bound": inf}  # fmt: skip
     cfg = cfg_of(**{"rule.name": rule, "rule.lr": lr, "steps": 2000, **plain})
     s = run_follow(cfg, tmp_path / rule)
     early, late = s["mean_abs_error_first_1000"], s["mean_abs_error_last_1000"]

@@ -118,19 +118,31 @@ class RelevanceConfig(_Section):
 #: default world: inside each rule's range of 20/20 successes in the learning-rate sweep of
 #: docs/results.md (section 2), towards its fast end. SaR's steps carry |e| (5-50 here), gdm's
 #: carry the products of slopes and weights on the way back, hence the different scales.
-#: Declared with each rule in :mod:`sarlearn.recipes`. sar's (10) is that of its issue-9 step
-#: (DEFAULT_STEP_OPTIONS): the best-settling of 0.1, 1 and 10 on the nine settling built-in
-#: tracks, 30,000 steps (docs/results.md, section 6); the plain step's rate was 1e-2.
+#: Declared with each rule in :mod:`sarlearn.recipes`. sar's (1) is that of its issue-9 step
+#: (DEFAULT_STEP_OPTIONS), chosen on the eight settling built-in tracks, 30,000 steps
+#: (docs/results.md, section 6); the plain step's rate was 1e-2.
 DEFAULT_LR: dict[str, float] = {name: r.default_lr for name, r in RECIPES.items()}
 
 
-_NO_STEP_OPTIONS: dict[str, Any] = {"step_norm": "none", "slope_gate": False, "weight_bound": None}
+_NO_STEP_OPTIONS: dict[str, Any] = {
+    "step_norm": "none",
+    "slope_gate": False,
+    "weight_bound": None,
+    "hidden_bound": None,
+}
 
 #: Step options of a rule when its config leaves them None (issue 9). Only ``sar`` changed:
 #: chosen from the screening sweeps on the built-in tracks (docs/results.md, section 6);
 #: every other rule keeps the plain step its DEFAULT_LR was measured with.
 DEFAULT_STEP_OPTIONS: dict[str, dict[str, Any]] = {
-    "sar": {"step_norm": "sqrt-fan-in", "slope_gate": True, "weight_bound": 3.0},
+    # the hidden bound 1.5 keeps the hidden units of 10-wide layers graded (smooth steering;
+    # docs/results.md, section 6, "Thick lines, mirror predictors, a hidden-layer bound")
+    "sar": {
+        "step_norm": "sqrt-fan-in",
+        "slope_gate": True,
+        "weight_bound": 3.0,
+        "hidden_bound": 1.5,
+    },
 }
 
 
@@ -169,7 +181,9 @@ class RuleConfig(_Section):
         gt=0,
         description="Max L2 norm of each *hidden* neuron's incoming weights (every layer but the "
         "output layer), applied after weight_bound; keeps the hidden units graded (issue 9, "
-        "smooth steering). None or inf = no extra bound.",
+        "smooth steering). sar's default 1.5 is calibrated for hidden layers of 10 units; for "
+        "layers of n units use about 1.5 * sqrt(10 / n) (20 -> 1.06). inf = no extra bound; "
+        "None = the rule's default.",
     )
     output_share: OutputShare = Field(
         "equal",
@@ -186,14 +200,16 @@ class RuleConfig(_Section):
 
     @property
     def step_options(self) -> dict[str, Any]:
-        """``step_norm``, ``slope_gate``, ``weight_bound`` in force (the rule's defaults where
-        None; an infinite bound is no bound, returned as None)."""
+        """``step_norm``, ``slope_gate``, ``weight_bound``, ``hidden_bound`` in force (the rule's
+        defaults where None; an infinite bound is no bound, returned as None)."""
         defaults = {**_NO_STEP_OPTIONS, **DEFAULT_STEP_OPTIONS.get(self.name, {})}
         given = {"step_norm": self.step_norm, "slope_gate": self.slope_gate,
-                 "weight_bound": self.weight_bound}  # fmt: skip
+                 "weight_bound": self.weight_bound,
+                 "hidden_bound": self.hidden_weight_bound}  # fmt: skip
         out = {k: defaults[k] if v is None else v for k, v in given.items()}
-        if out["weight_bound"] is not None and math.isinf(out["weight_bound"]):
-            out["weight_bound"] = None
+        for bound in ("weight_bound", "hidden_bound"):
+            if out[bound] is not None and math.isinf(out[bound]):
+                out[bound] = None
         return out
 
     @field_validator("layer_lr_scale")

@@ -10,7 +10,11 @@ for the kernels; ``sarlearn bench`` (:mod:`sarlearn.engine.bench`) measures the 
 
 from __future__ import annotations
 
-from sarlearn.engine.fast_loop import (
+from sarlearn.engine.cache import refresh as _refresh_kernel_cache
+
+_refresh_kernel_cache()  # before the kernels load: recompile them if a stage changed
+
+from sarlearn.engine.fast_loop import (  # noqa: E402
     SUPPORTED_RULES,
     FastClosedLoop,
     check_supported,

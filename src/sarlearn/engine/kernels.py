@@ -52,7 +52,6 @@ from sarlearn.engine.codes import (
     STATUS_OK,
     STATUS_WHEELS_NONFINITE,
 )
-from sarlearn.engine.stage_bound import bound_hidden
 from sarlearn.engine.stage_camera import camera_step
 from sarlearn.engine.stage_filters import filter_step
 from sarlearn.engine.stage_forward import forward, sqdist
@@ -201,8 +200,8 @@ def _agent_steps(
                     n_sat += 1
             r_sat[p, t, li] = n_sat / sizes[li + 1]
         if learning:
-            hidden_bound = switches.has_hidden_bound != 0 and (e64 != 0.0 or t == 0)
-            if e64 != 0.0 or switches.has_weight_bound != 0 or hidden_bound:
+            bounded = switches.has_weight_bound != 0 or switches.has_hidden_bound != 0
+            if e64 != 0.0 or bounded:
                 wc_dirty[p] = 1  # the weights may change (e = 0 is a no-op unless bounded)
             status, layer = learn(
                 p, e64, rel_count0 + (t - t_first) + 1, decay64, switches, consts, fy1, sizes, woff,
@@ -213,8 +212,6 @@ def _agent_steps(
                 info[p, 0] = tg
                 info[p, 1] = layer
                 return status
-            if hidden_bound:
-                bound_hidden(p, switches, consts, sizes, woff, W, tmp, zero)
         r_steer[p, t] = y_net
         if replay:
             continue

@@ -27,18 +27,31 @@ from sarlearn.engine.stage_forward import dot, forward_layer, nonfinite, sign_of
 
 
 @njit(cache=True, inline="always")
-def bound_row(W, p, row, nin, c_b, zero, tmp, inside, k):
-    """Max-norm bound of one row (``LearningRule._bounded``): scale it back onto ||w|| = bound
-    if it lies outside; ``inside[p, k]`` records whether it was found inside."""
+def scale_onto(W, p, row, nin, c, zero, tmp):
+    """Scale one row back onto ||w|| = c if it lies outside (``LearningRule._bounded``);
+    returns whether it was inside (then it is unchanged)."""
     n2 = dot(W, p, row, W, p, row, nin, zero)
-    if n2 > c_b * c_b:
-        tmp[p, 0] = c_b / math.sqrt(n2)
+    if n2 > c * c:
+        tmp[p, 0] = c / math.sqrt(n2)  # in the weights' dtype, as numpy's factor
         f = tmp[p, 0]
         for j in range(nin):
             W[p, row + j] = W[p, row + j] * f
-        inside[p, k] = 0
-    else:
-        inside[p, k] = 1
+        return False
+    return True
+
+
+@njit(cache=True, inline="always")
+def bound_row(W, p, row, nin, use_b, c_b, use_h, c_h, zero, tmp, inside, k):
+    """The row's bounds in the reference's order (``LearningRule._bounded_layer``): the weight
+    bound, then, on hidden layers, the hidden bound. ``inside[p, k]`` records whether the row
+    was found inside every bound that applies (then no bound changed it, and checking it again
+    before it next changes would change nothing)."""
+    ok = True
+    if use_b:
+        ok = scale_onto(W, p, row, nin, c_b, zero, tmp)
+    if use_h:
+        ok = scale_onto(W, p, row, nin, c_h, zero, tmp) and ok
+    inside[p, k] = 1 if ok else 0
 
 
 @njit(cache=True, inline="always")
@@ -70,7 +83,7 @@ def learn(
 ):
     """One rule step of agent p after :func:`forward`, with the closed-loop error e64.
 
-    With a weight bound, ``inside[p, k]`` is 1 while neuron k's incoming weights are unchanged
+    With a bound, ``inside[p, k]`` is 1 while neuron k's incoming weights are unchanged
     since a check found them within the bound: checking them again would change nothing, so
     such rows are skipped (bit-identical), which keeps a step with ``e = 0`` cheap.
 
@@ -119,18 +132,22 @@ def learn(
         if switches.has_rel_cap != 0:
             r = min(r, consts.rel_cap)  # a bounded step
 
+    use_b = switches.has_weight_bound != 0
+    c_b, c_h = consts.weight_bound, consts.hidden_bound
+    bounded = use_b or switches.has_hidden_bound != 0
     if E == 0:
         # Every rule's teaching signals are then exactly 0 (E or sign(E) is a factor of each),
-        # so the update would add exact zeros: skip it (bit-identical). A weight bound still
-        # rescales the rows not known to be inside it.
-        if switches.has_weight_bound != 0:
-            c_b = consts.weight_bound
+        # so the update would add exact zeros: skip it (bit-identical). The bounds still
+        # rescale the rows not known to be inside them.
+        if bounded:
             for li in range(L):
                 nin = sizes[li]
+                use_h = switches.has_hidden_bound != 0 and li < L - 1
                 for i in range(sizes[li + 1]):
                     k = noff[li] + i
                     if inside[p, k] == 0:
-                        bound_row(W, p, woff[li] + i * nin, nin, c_b, zero, tmp, inside, k)
+                        row = woff[li] + i * nin
+                        bound_row(W, p, row, nin, use_b, c_b, use_h, c_h, zero, tmp, inside, k)
         return STATUS_OK, -1
 
     # teaching signals of every layer, top-down (sig: d_l, or s_l before the relevance)
@@ -217,9 +234,8 @@ def learn(
             sig[p, oo + k] = sig[p, oo + k] * (abs(readout[k]) * c_oinv)
 
     # apply: W_l += (d_l x_{l-1}^T) * lr_l, b_l += lr_l d_l; then bound and check finiteness
-    bounded = switches.has_weight_bound != 0
-    c_b = consts.weight_bound
     for li in range(L):
+        use_h = switches.has_hidden_bound != 0 and li < L - 1
         nin = sizes[li]
         nout = sizes[li + 1]
         o = noff[li]
@@ -242,7 +258,7 @@ def learn(
                 for j in range(nin):
                     W[p, row + j] = W[p, row + j] + a * post[p, xo + j]
             if bounded:
-                bound_row(W, p, row, nin, c_b, zero, tmp, inside, o + i)
+                bound_row(W, p, row, nin, use_b, c_b, use_h, c_h, zero, tmp, inside, o + i)
             if nonfinite(W, p, row, nin, zero):
                 bad = True
             if has_bias:

@@ -13,7 +13,6 @@ docs/learning-rules.md.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -108,13 +107,7 @@ def make_rule_from_config(
         seeds=seeds,
         **cfg.step_options,
         output_scale=output_scale,
-        hidden_bound=_finite_or_none(cfg.hidden_weight_bound),
     )
-
-
-def _finite_or_none(bound: float | None) -> float | None:
-    # an infinite bound is no bound (as weight_bound's inf)
-    return None if bound is None or math.isinf(bound) else bound
 
 
 def readout_share(readout: Sequence[float]) -> list[float]:
