@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
 
+from border_track import border_track_file
 from sarlearn.config import RunConfig
 from sarlearn.engine import FastClosedLoop, make_closed_loop
 from sarlearn.engine import kernels as K
@@ -26,21 +26,6 @@ from sarlearn.perception import darkness_predictors
 from sarlearn.world.camera import PinholeCamera
 from sarlearn.world.track import Track
 from sarlearn.world.tracks import load_track
-
-
-def border_image(n: int = 48) -> np.ndarray:
-    """Light floor with a dark L touching the right and the bottom border of the image."""
-    img = np.zeros((n, n))
-    img[n // 4 :, n - 3 :] = 1.0  # down the right edge
-    img[n - 3 :, n // 4 :] = 1.0  # along the bottom edge
-    img[n // 4, n // 4 :] = 0.6
-    return img
-
-
-def border_png(tmp_path: Path) -> Path:
-    path = tmp_path / "border.png"
-    Image.fromarray((255 * (1.0 - border_image())).astype(np.uint8)).save(path)
-    return path
 
 
 def camera_cfg(**overrides: Any) -> RunConfig:
@@ -136,7 +121,7 @@ def test_camera_stage_equals_numpy_camera_and_perception(case: str) -> None:
 def test_camera_stage_at_the_image_border(tmp_path: Path, pose: list[float]) -> None:
     """A user image whose line touches the border; the camera sees the line and, beyond the
     image, the light ring of the padded lookup."""
-    track = Track.from_image(border_png(tmp_path), arena=60.0)
+    track = Track.from_image(border_track_file(tmp_path), arena=60.0)
     camera = PinholeCamera()
     poses = np.array([pose])
     frame, pred = run_stage(camera, track, poses, 4, 8)
@@ -194,7 +179,7 @@ def test_float32_camera_step_equals_the_reference() -> None:
     ids=["right-edge-facing-out", "bottom-edge-facing-out"],
 )  # fmt: skip
 def test_camera_loop_at_the_image_border_of_a_user_image(tmp_path: Path, start: list) -> None:
-    cfg = camera_cfg(**{"world.track": str(border_png(tmp_path)), "world.arena": 60.0,
+    cfg = camera_cfg(**{"world.track": str(border_track_file(tmp_path)), "world.arena": 60.0,
                         "world.start": start, "rule.lr": 1e-3})  # fmt: skip
     dev = stepwise_camera(cfg, steps=30)
     assert max(dev.values()) < 1e-12, dev

@@ -10,27 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
+from border_track import border_image, border_track_file
 from sarlearn.config import RunConfig
 from sarlearn.engine import kernels as K
 from sarlearn.engine.verify import stepwise_deviation
 from sarlearn.world.track import Track
-
-
-def border_image(n: int = 48) -> np.ndarray:
-    """Light floor with a dark L touching the right and the bottom border of the image."""
-    img = np.zeros((n, n))
-    img[n // 4 :, n - 3 :] = 1.0  # down the right edge
-    img[n - 3 :, n // 4 :] = 1.0  # along the bottom edge
-    img[n // 4, n // 4 :] = 0.6
-    return img
-
-
-def border_track_file(tmp_path: Path) -> Path:
-    path = tmp_path / "border.png"
-    Image.fromarray((255 * (1.0 - border_image())).astype(np.uint8)).save(path)
-    return path
 
 
 def test_lookup_stage_equals_track_darkness_everywhere() -> None:
