@@ -18,6 +18,7 @@ import warnings
 import numpy as np
 import pytest
 
+from engine_checks import assert_population_equals_single_runs
 from sarlearn.config import RunConfig
 from sarlearn.engine import FastClosedLoop, make_closed_loop
 from sarlearn.engine.fast_loop import tanh_saturation
@@ -123,15 +124,7 @@ def test_records_have_the_reference_layout() -> None:
 def test_population_equals_single_runs() -> None:
     """Agent k of a stacked population is bit-identical to the single run of cfgs[k]."""
     cfgs = [cfg_of(seed=s, rule__lr=lr) for s, lr in ((0, 1e-4), (1, 3e-5), (2, 1e-5))]
-    pop = FastClosedLoop.from_configs(cfgs, weights_every=10)
-    rec = pop.run(120)
-    for k, cfg in enumerate(cfgs):
-        single = FastClosedLoop.from_config(cfg, 1, weights_every=10)
-        one = single.run(120)
-        for key in (*RECORDS, "weight_change"):
-            np.testing.assert_array_equal(rec[key][k], one[key][0], err_msg=key)
-        for layer in range(single.n_layers):
-            np.testing.assert_array_equal(pop.weights(layer)[k], single.weights(layer)[0])
+    assert_population_equals_single_runs(cfgs, 120)
 
 
 def test_chunks_and_lockstep_change_nothing() -> None:

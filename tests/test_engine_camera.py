@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from border_track import border_track_file
+from engine_checks import assert_population_equals_single_runs
 from sarlearn.config import RunConfig
 from sarlearn.engine import FastClosedLoop, make_closed_loop
 from sarlearn.engine import kernels as K
@@ -203,15 +204,7 @@ def test_camera_records_are_the_references() -> None:
 
 def test_camera_population_equals_single_runs() -> None:
     cfgs = [camera_cfg(seed=s, **{"rule.lr": lr}) for s, lr in ((0, 1e-4), (1, 3e-4), (2, 1e-5))]
-    pop = FastClosedLoop.from_configs(cfgs, weights_every=10)
-    rec = pop.run(150)
-    for k, cfg in enumerate(cfgs):
-        single = FastClosedLoop.from_config(cfg, 1, weights_every=10)
-        one = single.run(150)
-        for key in (*RECORDS, "weight_change"):
-            np.testing.assert_array_equal(rec[key][k], one[key][0], err_msg=key)
-        for layer in range(single.n_layers):
-            np.testing.assert_array_equal(pop.weights(layer)[k], single.weights(layer)[0])
+    assert_population_equals_single_runs(cfgs, 150)
 
 
 def test_camera_chunks_lockstep_and_checkpoints_change_nothing() -> None:

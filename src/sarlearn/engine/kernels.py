@@ -152,6 +152,7 @@ def _agent_steps(
     # slope below this -> saturated unit (metrics.SATURATION_SLOPE of f'(0))
     sat_cut = SATURATION_SLOPE * (0.25 if switches.act == ACT_LOGISTIC else 1.0)
     camera = cam_par.on != 0
+    bounded = switches.has_weight_bound != 0 or switches.has_hidden_bound != 0
     cam_pred = cam[8]
 
     for t in range(t_first, t_last):
@@ -200,7 +201,6 @@ def _agent_steps(
                     n_sat += 1
             r_sat[p, t, li] = n_sat / sizes[li + 1]
         if learning:
-            bounded = switches.has_weight_bound != 0 or switches.has_hidden_bound != 0
             if e64 != 0.0 or bounded:
                 wc_dirty[p] = 1  # the weights may change (e = 0 is a no-op unless bounded)
             status, layer = learn(
