@@ -94,7 +94,9 @@ def test_float32_matches_reference_to_float32_precision() -> None:
         ({"rule.name": "sign-only"}, 3, 60),
         ({"rule.name": "relevance-only"}, 1, 60),
         ({"network.layers": [2]}, 3, 300),
-        ({"network.layers": [10, 10, 2], "rule.name": "gdm", "rule.lr": 1e-3}, 3, 150),
+        # near step 110 this run crosses a steep edge of the line, where 1e-13 in x moves a
+        # sensor by 1e-9: stop before it (the last bit of a sum decides what follows there)
+        ({"network.layers": [10, 10, 2], "rule.name": "gdm", "rule.lr": 1e-3}, 3, 100),
         ({"network.layers": [10, 10, 2]}, 1, 150),
     ],
 )

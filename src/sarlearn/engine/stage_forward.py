@@ -4,6 +4,8 @@ Numpy twins: :mod:`sarlearn.activations` and :meth:`sarlearn.network.Network.for
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -30,16 +32,27 @@ def sign_of(x, one, zero):
 def tanh_sat(x, sat, one):
     """tanh(x), saturating to exactly +-1 where numpy's own tanh does (|x| >= sat).
 
-    numpy's SIMD tanh and the C library's (which numba calls) differ by a few ulp and reach
-    exactly 1.0 at slightly different x. Elsewhere an ulp does not matter, but there it decides
-    whether f'(h) is exactly 0 or about 1e-16, i.e. whether a saturated neuron's sign is 0 or
-    +-1 in the sign-based rules, so the saturation point is copied from numpy.
+    Below that, tanh(|x|) = 1 - 2 / (exp(2|x|) + 1) for |x| > 0.625, and -m / (m + 2) with
+    m = expm1(-2|x|) nearer 0 (accurate where the first form would cancel). That is the C
+    library's own recipe less its call overhead, and twice as fast; it is within 3 ulp of
+    numpy's tanh, as the C library's tanh is (tests/test_engine_activation.py). An ulp does
+    not matter, except where it decides whether f'(h) is exactly 0 or about 1e-16, i.e.
+    whether a saturated neuron's sign is 0 or +-1 in the sign-based rules, so the saturation
+    point is copied from numpy. (In float32 both this and the C library's tanhf reach 1 a
+    little before numpy's point, near |x| = 9 instead of 10.)
     """
     if x >= sat:
         return one
     if x <= -sat:
         return -one
-    return np.tanh(x)
+    two = one + one
+    ax = abs(x)
+    if ax > 0.625:
+        t = one - two / (math.exp(ax + ax) + one)
+    else:
+        m = math.expm1(-(ax + ax))
+        t = -m / (m + two)
+    return t if x >= 0 else -t
 
 
 @njit(cache=True, inline="always")

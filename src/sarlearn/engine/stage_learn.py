@@ -26,32 +26,50 @@ from sarlearn.engine.codes import (
 from sarlearn.engine.stage_forward import dot, forward_layer, nonfinite, sign_of
 
 
+@njit(cache=True, fastmath={"reassoc"})
+def add_scaled_norm(W, p, row, X, xo, n, a, zero):
+    """W[p, row + j] += a * X[p, xo + j], j < n (one row of the rule's (lr d) x^T, added);
+    returns the new row's squared norm, found in the same pass.
+
+    Each weight is rounded as numpy rounds it; only the sum of squares may be reordered (as in
+    :func:`~sarlearn.engine.stage_forward.dot`). The bound then needs no second pass over the
+    row to find its norm, and the finiteness check none either."""
+    acc = zero
+    for j in range(n):
+        v = W[p, row + j] + a * X[p, xo + j]
+        W[p, row + j] = v
+        acc += v * v
+    return acc
+
+
 @njit(cache=True, inline="always")
-def scale_onto(W, p, row, nin, c, zero, tmp):
-    """Scale one row back onto ||w|| = c if it lies outside (``LearningRule._bounded``);
-    returns whether it was inside (then it is unchanged)."""
-    n2 = dot(W, p, row, W, p, row, nin, zero)
+def layer_bound(li, L, use_b, c_b, use_h, c_h):
+    """(bounded, c): whether layer li's rows are bounded and onto which norm.
+
+    On a hidden layer with both bounds, scaling onto ``weight_bound`` and then onto
+    ``hidden_weight_bound`` is scaling onto the smaller of the two (``_bounded_layer``)."""
+    hid = use_h and li < L - 1
+    if use_b and hid:
+        return True, min(c_b, c_h)
+    if hid:
+        return True, c_h
+    return use_b, c_b
+
+
+@njit(cache=True, inline="always")
+def scale_row(W, p, row, nin, n2, c, tmp, inside, k):
+    """Scale the row of squared norm n2 onto ||w|| = c if it lies outside (``_bounded``).
+
+    ``inside[p, k]`` records whether it was found inside (then it is unchanged, and checking
+    it again before it next changes would change nothing)."""
     if n2 > c * c:
         tmp[p, 0] = c / math.sqrt(n2)  # in the weights' dtype, as numpy's factor
         f = tmp[p, 0]
         for j in range(nin):
             W[p, row + j] = W[p, row + j] * f
-        return False
-    return True
-
-
-@njit(cache=True, inline="always")
-def bound_row(W, p, row, nin, use_b, c_b, use_h, c_h, zero, tmp, inside, k):
-    """The row's bounds in the reference's order (``LearningRule._bounded_layer``): the weight
-    bound, then, on hidden layers, the hidden bound. ``inside[p, k]`` records whether the row
-    was found inside every bound that applies (then no bound changed it, and checking it again
-    before it next changes would change nothing)."""
-    ok = True
-    if use_b:
-        ok = scale_onto(W, p, row, nin, c_b, zero, tmp)
-    if use_h:
-        ok = scale_onto(W, p, row, nin, c_h, zero, tmp) and ok
-    inside[p, k] = 1 if ok else 0
+        inside[p, k] = 0
+    else:
+        inside[p, k] = 1
 
 
 @njit(cache=True, inline="always")
@@ -133,8 +151,9 @@ def learn(
             r = min(r, consts.rel_cap)  # a bounded step
 
     use_b = switches.has_weight_bound != 0
+    use_h = switches.has_hidden_bound != 0
     c_b, c_h = consts.weight_bound, consts.hidden_bound
-    bounded = use_b or switches.has_hidden_bound != 0
+    bounded = use_b or use_h
     if E == 0:
         # Every rule's teaching signals are then exactly 0 (E or sign(E) is a factor of each),
         # so the update would add exact zeros: skip it (bit-identical). The bounds still
@@ -142,12 +161,15 @@ def learn(
         if bounded:
             for li in range(L):
                 nin = sizes[li]
-                use_h = switches.has_hidden_bound != 0 and li < L - 1
+                bl, c_l = layer_bound(li, L, use_b, c_b, use_h, c_h)
+                if not bl:
+                    continue
                 for i in range(sizes[li + 1]):
                     k = noff[li] + i
                     if inside[p, k] == 0:
                         row = woff[li] + i * nin
-                        bound_row(W, p, row, nin, use_b, c_b, use_h, c_h, zero, tmp, inside, k)
+                        n2 = dot(W, p, row, W, p, row, nin, zero)
+                        scale_row(W, p, row, nin, n2, c_l, tmp, inside, k)
         return STATUS_OK, -1
 
     # teaching signals of every layer, top-down (sig: d_l, or s_l before the relevance)
@@ -235,32 +257,32 @@ def learn(
 
     # apply: W_l += (d_l x_{l-1}^T) * lr_l, b_l += lr_l d_l; then bound and check finiteness
     for li in range(L):
-        use_h = switches.has_hidden_bound != 0 and li < L - 1
+        bl, c_l = layer_bound(li, L, use_b, c_b, use_h, c_h)
         nin = sizes[li]
         nout = sizes[li + 1]
         o = noff[li]
         lrl = lr[p, li]
         wo = woff[li]
+        xo = np.uint64(0) if li == 0 else noff[li - 1]
         bad = False
         for i in range(nout):
             c = sig[p, o + i]
-            if c == 0 and (not bounded or inside[p, o + i] != 0):
+            if c == 0 and (not bl or inside[p, o + i] != 0):
                 continue  # adding exact zeros (to a row inside the bound) changes nothing
             row = wo + i * nin
             a = lrl * c  # the rule's (lr d) x^T, same order
+            # one pass: the update and the new row's squared norm, which is finite exactly
+            # when every weight is, unless the squares overflow (then look at the weights)
             if c == 0:
-                pass
+                n2 = dot(W, p, row, W, p, row, nin, zero)  # unchanged, not known inside
             elif li == 0:
-                for j in range(nin):
-                    W[p, row + j] = W[p, row + j] + a * fy1[p, j]
+                n2 = add_scaled_norm(W, p, row, fy1, xo, nin, a, zero)
             else:
-                xo = noff[li - 1]
-                for j in range(nin):
-                    W[p, row + j] = W[p, row + j] + a * post[p, xo + j]
-            if bounded:
-                bound_row(W, p, row, nin, use_b, c_b, use_h, c_h, zero, tmp, inside, o + i)
-            if nonfinite(W, p, row, nin, zero):
+                n2 = add_scaled_norm(W, p, row, post, xo, nin, a, zero)
+            if not np.isfinite(n2) and nonfinite(W, p, row, nin, zero):
                 bad = True
+            elif bl:
+                scale_row(W, p, row, nin, n2, c_l, tmp, inside, o + i)
             if has_bias:
                 bias[p, o + i] += a
                 if not np.isfinite(bias[p, o + i]):

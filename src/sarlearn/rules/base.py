@@ -22,7 +22,8 @@ the base class, the config's defaults are in :class:`sarlearn.config.RuleConfig`
 - ``output_scale``: the output layer's ``d_L`` times a fixed factor per output neuron (its
   readout share), applied after the backward path;
 - ``hidden_bound``: after that, the rows of the hidden layers (all but the output layer) are
-  bounded the same way by this (smaller) norm, so hidden units stay graded;
+  bounded the same way by this norm, so hidden units stay graded (with both bounds a hidden
+  row is scaled onto the smaller one: the same as one bound after the other);
 - ``weight_bound``: after each step every row of ``W_l`` (a neuron's incoming weights) whose L2
   norm exceeds the bound is scaled back onto it (a max-norm / Oja-style bound).
 """
@@ -285,12 +286,13 @@ class LearningRule:
         return signals
 
     def _bounded_layer(self, i: int, w: Array, out: Array | None = None) -> Array:
-        """Layer i's rows under ``weight_bound``, then (hidden layers) ``hidden_bound``."""
-        if self.weight_bound is not None:
-            w = self._bounded(w, out=out)
-        if self.hidden_bound is not None and i < len(self.lr_per_layer) - 1:
-            w = self._bounded(w, out=out, bound=self.hidden_bound)
-        return w
+        """Layer i's rows under ``weight_bound`` and (hidden layers) ``hidden_bound``: scaling
+        onto one and then onto the other is scaling onto the smaller, in one pass."""
+        bounds = [self.weight_bound]
+        if i < len(self.lr_per_layer) - 1:
+            bounds.append(self.hidden_bound)
+        given = [b for b in bounds if b is not None]
+        return self._bounded(w, out=out, bound=min(given)) if given else w
 
     def _bounded(self, w: Array, out: Array | None = None, bound: float | None = None) -> Array:
         """Rows of ``w`` (P, n_out, n_in) with L2 norm above ``bound`` (default
