@@ -55,6 +55,17 @@ def bound_row(W, p, row, nin, use_b, c_b, use_h, c_h, zero, tmp, inside, k):
 
 
 @njit(cache=True, inline="always")
+def hidden_bound_at(c_h, fan_in0, li, nin, tmp, p):
+    """Layer li's hidden bound (``LearningRule.hidden_bound_of``): ``c_h``, or with fan-in
+    scaling (``fan_in0`` > 0) on a layer fed by hidden units c_h * sqrt(fan_in0 / nin),
+    computed in float64 and stored in the weights' dtype, as the reference's bound."""
+    if fan_in0 == 0 or li == 0:
+        return c_h
+    tmp[p, 0] = float(c_h) * math.sqrt(float(fan_in0) / nin)
+    return tmp[p, 0]
+
+
+@njit(cache=True, inline="always")
 def learn(
     p,
     e64,
@@ -143,11 +154,12 @@ def learn(
             for li in range(L):
                 nin = sizes[li]
                 use_h = switches.has_hidden_bound != 0 and li < L - 1
+                c_hl = hidden_bound_at(c_h, consts.hidden_bound_fan_in, li, nin, tmp, p)
                 for i in range(sizes[li + 1]):
                     k = noff[li] + i
                     if inside[p, k] == 0:
                         row = woff[li] + i * nin
-                        bound_row(W, p, row, nin, use_b, c_b, use_h, c_h, zero, tmp, inside, k)
+                        bound_row(W, p, row, nin, use_b, c_b, use_h, c_hl, zero, tmp, inside, k)
         return STATUS_OK, -1
 
     # teaching signals of every layer, top-down (sig: d_l, or s_l before the relevance)
@@ -237,6 +249,7 @@ def learn(
     for li in range(L):
         use_h = switches.has_hidden_bound != 0 and li < L - 1
         nin = sizes[li]
+        c_hl = hidden_bound_at(c_h, consts.hidden_bound_fan_in, li, nin, tmp, p)
         nout = sizes[li + 1]
         o = noff[li]
         lrl = lr[p, li]
@@ -258,7 +271,7 @@ def learn(
                 for j in range(nin):
                     W[p, row + j] = W[p, row + j] + a * post[p, xo + j]
             if bounded:
-                bound_row(W, p, row, nin, use_b, c_b, use_h, c_h, zero, tmp, inside, o + i)
+                bound_row(W, p, row, nin, use_b, c_b, use_h, c_hl, zero, tmp, inside, o + i)
             if nonfinite(W, p, row, nin, zero):
                 bad = True
             if has_bias:
