@@ -57,6 +57,15 @@ class NetworkConfig(_Section):
         "naive uniform [-init_gain, init_gain).",
     )
     init_gain: float | None = Field(None, gt=0, description="Override the init's scale.")
+    init_align: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Turn each row of the hidden layers fed by hidden units (layers 2 .. L-1) "
+        "towards the all-ones direction: unit(a / sqrt(n) * 1 + (1 - a) * unit(w)), its norm "
+        "kept. With a hidden bound the untrained stack then still passes the line to its top "
+        "layer (issue 9, settling speed); 0 = the init unchanged.",
+    )
     zero_output: bool = Field(
         True, description="Start the output layer at zero so the untrained network is silent."
     )
