@@ -68,3 +68,56 @@ def test_loops_with_different_hidden_bounds_do_not_stack() -> None:
     b = RunConfig().with_overrides({"rule.hidden_weight_bound": 2.0, "seed": 1})
     with pytest.raises(ValueError, match="rule options"):
         FastClosedLoop.from_configs([a, b])
+
+
+FAN = {"rule.hidden_bound_scaling": "fan-in"}
+WIDE = {"network.layers": [20, 20, 2]}
+
+
+def test_fan_in_scaling_bounds_each_hidden_layer_by_its_fan_in() -> None:
+    cfg = RunConfig().with_overrides({**FAN, **WIDE, "world.track": "hairpin", "rule.lr": 10})
+    loop = ClosedLoop.from_config(cfg, population=2)
+    net, rule = loop.agent.network, loop.agent.rule
+    loop.run(60)
+    assert rule.hidden_bound_of(0, net.weights[0]) == 1.5  # fed by the predictors: unscaled
+    b1 = 1.5 * np.sqrt(10 / 20)
+    assert rule.hidden_bound_of(1, net.weights[1]) == pytest.approx(b1, rel=1e-15)
+    assert _row_norms(net.weights[0]).max() <= 1.5 * (1 + 1e-12)
+    assert 0.9 * b1 < _row_norms(net.weights[1]).max() <= b1 * (1 + 1e-12)
+    assert _row_norms(net.weights[-1]).max() <= 3.0 * (1 + 1e-12)
+
+
+def test_fan_in_scaling_leaves_ten_wide_layers_unchanged() -> None:
+    a = ClosedLoop.from_config(RunConfig().with_overrides({**FAN, "world.track": "hairpin"}))
+    b = ClosedLoop.from_config(RunConfig().with_overrides({"world.track": "hairpin"}))
+    a.run(40)
+    b.run(40)
+    for wa, wb in zip(a.agent.network.weights, b.agent.network.weights, strict=True):
+        np.testing.assert_array_equal(wa, wb)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{**FAN, **WIDE}, {**FAN, "network.layers": [20, 5, 2]},
+     {**FAN, **WIDE, "rule.name": "gdm", "rule.lr": 0.3, "rule.hidden_weight_bound": 1.5},
+     {**FAN, **WIDE, "dtype": "float32"}],
+    ids=["sar-20-wide", "sar-20-5", "gdm", "float32"],
+)  # fmt: skip
+def test_engine_matches_reference_with_fan_in_scaling(overrides: dict) -> None:
+    dev = stepwise_deviation(RunConfig().with_overrides(overrides), steps=40, population=2)
+    tol = 1e-5 if overrides.get("dtype") == "float32" else 1e-12
+    assert max(dev.values()) < tol, dev
+
+
+def test_bad_hidden_bound_scaling_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="hidden_bound_scaling"):
+        RunConfig().with_overrides({"rule.hidden_bound_scaling": "sqrt"})
+    with pytest.raises(ConfigError, match="hidden_bound_scaling"):
+        make_rule("sar", lr=1.0, hidden_bound=1.5, hidden_bound_scaling="fanin")
+
+
+def test_loops_with_different_hidden_bound_scalings_do_not_stack() -> None:
+    a = RunConfig().with_overrides(WIDE)
+    b = RunConfig().with_overrides({**FAN, **WIDE, "seed": 1})
+    with pytest.raises(ValueError, match="rule options"):
+        FastClosedLoop.from_configs([a, b])

@@ -136,3 +136,28 @@ def test_agent_generators_errors() -> None:
         agent_generators(np.random.default_rng(0), 1, seeds=[1])
     with pytest.raises(ConfigError, match="sequence of 3 Generators"):
         agent_generators([np.random.default_rng(0)], 3)
+
+
+def test_init_align_turns_hidden_rows_keeps_norms_and_the_other_layers() -> None:
+    plain = Network(720, [10] * 4 + [2], population=3, seeds=[0, 1, 2])
+    turned = Network(720, [10] * 4 + [2], population=3, seeds=[0, 1, 2], init_align=0.9)
+    for i, (a, b) in enumerate(zip(plain.weights, turned.weights, strict=True)):
+        np.testing.assert_allclose(np.linalg.norm(b, axis=-1), np.linalg.norm(a, axis=-1))
+        if i in (0, len(plain.weights) - 1):  # fed by the predictors; the output layer
+            np.testing.assert_array_equal(a, b)
+        else:
+            cos = b @ np.ones(10) / np.sqrt(10) / np.linalg.norm(b, axis=-1)
+            assert cos.min() > 0.95 and (np.linalg.norm(a, axis=-1) > 1).all()
+    one = Network(720, [10] * 4 + [2], seeds=[1], init_align=0.9)
+    for a, b in zip(turned.weights, one.weights, strict=True):
+        np.testing.assert_array_equal(a[1], b[0])  # per agent, whatever the population
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5])
+def test_init_align_outside_0_1_is_a_config_error(bad: float) -> None:
+    from sarlearn.config import RunConfig
+
+    with pytest.raises(ConfigError, match="init_align"):
+        RunConfig().with_overrides({"network.init_align": bad})
+    with pytest.raises(ConfigError, match="init_align"):
+        Network(720, [10, 10, 2], init_align=bad)

@@ -32,6 +32,7 @@ FilterKind = Literal["resonator", "ico", "delay"]
 InputKind = Literal["rows", "camera"]
 PredictorMode = Literal["raw", "mirror"]
 StepNorm = Literal["none", "fan-in", "sqrt-fan-in"]
+HiddenBoundScaling = Literal["none", "fan-in"]
 OutputShare = Literal["equal", "readout"]
 DType = Literal["float64", "float32"]
 
@@ -56,6 +57,15 @@ class NetworkConfig(_Section):
         "naive uniform [-init_gain, init_gain).",
     )
     init_gain: float | None = Field(None, gt=0, description="Override the init's scale.")
+    init_align: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Turn each row of the hidden layers fed by hidden units (layers 2 .. L-1) "
+        "towards the all-ones direction: unit(a / sqrt(n) * 1 + (1 - a) * unit(w)), its norm "
+        "kept. With a hidden bound the untrained stack then still passes the line to its top "
+        "layer (issue 9, settling speed); 0 = the init unchanged.",
+    )
     zero_output: bool = Field(
         True, description="Start the output layer at zero so the untrained network is silent."
     )
@@ -129,6 +139,7 @@ _NO_STEP_OPTIONS: dict[str, Any] = {
     "slope_gate": False,
     "weight_bound": None,
     "hidden_bound": None,
+    "hidden_bound_scaling": "none",
 }
 
 #: Step options of a rule when its config leaves them None (issue 9). Only ``sar`` changed:
@@ -142,6 +153,7 @@ DEFAULT_STEP_OPTIONS: dict[str, dict[str, Any]] = {
         "slope_gate": True,
         "weight_bound": 3.0,
         "hidden_bound": 1.5,
+        "hidden_bound_scaling": "none",
     },
 }
 
@@ -185,6 +197,14 @@ class RuleConfig(_Section):
         "layers of n units use about 1.5 * sqrt(10 / n) (20 -> 1.06). inf = no extra bound; "
         "None = the rule's default.",
     )
+    hidden_bound_scaling: HiddenBoundScaling | None = Field(
+        None,
+        description="How the hidden bound scales with a layer's fan-in n: 'none' (the same "
+        "bound everywhere) or 'fan-in': hidden layers fed by hidden units get "
+        "hidden_weight_bound * sqrt(10 / n), so the worst-case pre-activation ||w|| sqrt(n) "
+        "stays that of the 10-wide layers the bound was calibrated on (the first hidden layer, "
+        "fed by the predictors, keeps hidden_weight_bound). None = the rule's default.",
+    )
     output_share: OutputShare = Field(
         "equal",
         description="'equal': every output neuron gets the whole error (the paper); 'readout': "
@@ -200,12 +220,14 @@ class RuleConfig(_Section):
 
     @property
     def step_options(self) -> dict[str, Any]:
-        """``step_norm``, ``slope_gate``, ``weight_bound``, ``hidden_bound`` in force (the rule's
-        defaults where None; an infinite bound is no bound, returned as None)."""
+        """``step_norm``, ``slope_gate``, ``weight_bound``, ``hidden_bound``,
+        ``hidden_bound_scaling`` in force (the rule's defaults where None; an infinite bound is
+        no bound, returned as None)."""
         defaults = {**_NO_STEP_OPTIONS, **DEFAULT_STEP_OPTIONS.get(self.name, {})}
         given = {"step_norm": self.step_norm, "slope_gate": self.slope_gate,
                  "weight_bound": self.weight_bound,
-                 "hidden_bound": self.hidden_weight_bound}  # fmt: skip
+                 "hidden_bound": self.hidden_weight_bound,
+                 "hidden_bound_scaling": self.hidden_bound_scaling}  # fmt: skip
         out = {k: defaults[k] if v is None else v for k, v in given.items()}
         for bound in ("weight_bound", "hidden_bound"):
             if out[bound] is not None and math.isinf(out[bound]):

@@ -54,6 +54,8 @@ class Network:
         init: ``"scaled"``, ``"uniform"`` or ``"symmetric"`` (see :mod:`sarlearn.initialisation`).
         init_gain: the init's scale; None takes the init's default.
         zero_output: start the output layer at zero (the untrained network outputs exactly 0).
+        init_align: in [0, 1]; turn the rows of the hidden layers fed by hidden units towards
+            the all-ones direction (see :func:`sarlearn.initialisation.init_weights`).
         bias: give every neuron a bias (initialised to zero).
         dtype: float64 (default) or float32.
         rng: a Generator (shared by the agents, drawn from agent after agent), an int seed, or
@@ -81,12 +83,16 @@ class Network:
         dtype: Any = np.float64,
         rng: RngLike | Sequence[np.random.Generator] = None,
         seeds: Sequence[int] | None = None,
+        init_align: float = 0.0,
     ) -> None:
         layers = _check_sizes(n_inputs, layers, population)
         if init not in INIT_NAMES:
             raise ConfigError(f"unknown init {init!r}; known: {', '.join(INIT_NAMES)}")
         if init_gain is not None and not init_gain > 0:
             raise ConfigError(f"init_gain must be > 0, got {init_gain}")
+        if not 0.0 <= init_align <= 1.0:
+            raise ConfigError(f"init_align must be in [0, 1], got {init_align}")
+        self.init_align = float(init_align)
         self.n_inputs = int(n_inputs)
         self.layers = layers
         self.population = int(population)
@@ -99,7 +105,7 @@ class Network:
         rngs = agent_generators(rng, self.population, seeds)
         self.weights: list[Array] = init_weights(
             init, self.n_inputs, layers, rngs, init_gain, self.activation.name,
-            zero_output, self.dtype,
+            zero_output, self.dtype, align=self.init_align,
         )  # fmt: skip
         self.biases: list[Array] | None = (
             [np.zeros((self.population, n), dtype=self.dtype) for n in layers] if bias else None
@@ -133,6 +139,7 @@ class Network:
             dtype=dtype,
             rng=rng,
             seeds=seeds,
+            init_align=cfg.init_align,
         )
 
     def _allocate_caches(self) -> None:
@@ -228,6 +235,7 @@ class Network:
             "init": self.init,
             "init_gain": self.init_gain,
             "zero_output": self.zero_output,
+            "init_align": self.init_align,
             "bias": self.bias,
             "dtype": self.dtype.name,
         }

@@ -94,6 +94,7 @@ class Constants(NamedTuple):
     rel_cap: float  #: relevance cap
     flush: float  #: decayed states below this become exactly 0
     hidden_bound: float  #: row-norm bound of the hidden layers
+    hidden_bound_fan_in: float  #: 0, or the fan-in the hidden bound scales from ('fan-in')
 
 
 class CameraParams(NamedTuple):

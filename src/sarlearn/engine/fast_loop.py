@@ -342,6 +342,7 @@ class FastClosedLoop:
         self._lr = np.concatenate(
             [np.tile(lr, (r.population, 1)) for lr, r in zip(rates, refs, strict=True)]
         )
+        from sarlearn.rules.base import HIDDEN_BOUND_FAN_IN
         from sarlearn.rules.relevance import NORM_EPS
 
         inv_readout = 0.0
@@ -366,6 +367,9 @@ class FastClosedLoop:
             rel_cap=relcfg.cap or 0.0,
             flush=flush_threshold(dt),
             hidden_bound=rule.hidden_bound or 0.0,
+            hidden_bound_fan_in=(
+                float(HIDDEN_BOUND_FAN_IN) if rule.hidden_bound_scaling == "fan-in" else 0.0
+            ),
         )
         self._consts = K.Constants(*(dt.type(v) for v in values))  # in the agent's dtype
         self._decay = float(relcfg.norm_decay)
@@ -726,8 +730,20 @@ def _check_compatible(refs: list[ClosedLoop]) -> None:
             "rule": (ra.name, rb.name),
             "relevance": (ra.relevance.cfg, rb.relevance.cfg),
             "rule options": (
-                (ra.slope_gate, ra.weight_bound, ra.output_scale, ra.hidden_bound),
-                (rb.slope_gate, rb.weight_bound, rb.output_scale, rb.hidden_bound),
+                (
+                    ra.slope_gate,
+                    ra.weight_bound,
+                    ra.output_scale,
+                    ra.hidden_bound,
+                    ra.hidden_bound_scaling,
+                ),
+                (
+                    rb.slope_gate,
+                    rb.weight_bound,
+                    rb.output_scale,
+                    rb.hidden_bound,
+                    rb.hidden_bound_scaling,
+                ),
             ),
             "relevance count": (ra.relevance.count, rb.relevance.count),
             "world": (a.robot.cfg, b.robot.cfg),

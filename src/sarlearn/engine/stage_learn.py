@@ -73,6 +73,17 @@ def scale_row(W, p, row, nin, n2, c, tmp, inside, k):
 
 
 @njit(cache=True, inline="always")
+def hidden_bound_at(c_h, fan_in0, li, nin, tmp, p):
+    """Layer li's hidden bound (``LearningRule.hidden_bound_of``): ``c_h``, or with fan-in
+    scaling (``fan_in0`` > 0) on a layer fed by hidden units c_h * sqrt(fan_in0 / nin),
+    computed in float64 and stored in the weights' dtype, as the reference's bound."""
+    if fan_in0 == 0 or li == 0:
+        return c_h
+    tmp[p, 0] = float(c_h) * math.sqrt(float(fan_in0) / nin)
+    return tmp[p, 0]
+
+
+@njit(cache=True, inline="always")
 def learn(
     p,
     e64,
@@ -161,7 +172,8 @@ def learn(
         if bounded:
             for li in range(L):
                 nin = sizes[li]
-                bl, c_l = layer_bound(li, L, use_b, c_b, use_h, c_h)
+                c_hl = hidden_bound_at(c_h, consts.hidden_bound_fan_in, li, nin, tmp, p)
+                bl, c_l = layer_bound(li, L, use_b, c_b, use_h, c_hl)
                 if not bl:
                     continue
                 for i in range(sizes[li + 1]):
@@ -257,8 +269,9 @@ def learn(
 
     # apply: W_l += (d_l x_{l-1}^T) * lr_l, b_l += lr_l d_l; then bound and check finiteness
     for li in range(L):
-        bl, c_l = layer_bound(li, L, use_b, c_b, use_h, c_h)
         nin = sizes[li]
+        c_hl = hidden_bound_at(c_h, consts.hidden_bound_fan_in, li, nin, tmp, p)
+        bl, c_l = layer_bound(li, L, use_b, c_b, use_h, c_hl)
         nout = sizes[li + 1]
         o = noff[li]
         lrl = lr[p, li]

@@ -59,6 +59,7 @@ def make_rule(
     weight_bound: float | None = None,
     output_scale: Sequence[float] | None = None,
     hidden_bound: float | None = None,
+    hidden_bound_scaling: str = "none",
 ) -> LearningRule:
     """Build a learning rule by name (arguments as :class:`LearningRule`).
 
@@ -80,6 +81,7 @@ def make_rule(
         weight_bound=weight_bound,
         output_scale=output_scale,
         hidden_bound=hidden_bound,
+        hidden_bound_scaling=hidden_bound_scaling,
     )
 
 

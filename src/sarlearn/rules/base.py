@@ -24,6 +24,10 @@ the base class, the config's defaults are in :class:`sarlearn.config.RuleConfig`
 - ``hidden_bound``: after that, the rows of the hidden layers (all but the output layer) are
   bounded the same way by this norm, so hidden units stay graded (with both bounds a hidden
   row is scaled onto the smaller one: the same as one bound after the other);
+- ``hidden_bound_scaling``: ``"fan-in"`` makes the hidden bound of a layer fed by hidden
+  units ``hidden_bound * sqrt(10 / fan_in)`` (:meth:`LearningRule.hidden_bound_of`), which keeps
+  the worst-case pre-activation ``||w|| sqrt(fan_in)`` of the 10-wide layers it was calibrated
+  on; the first hidden layer keeps ``hidden_bound``;
 - ``weight_bound``: after each step every row of ``W_l`` (a neuron's incoming weights) whose L2
   norm exceeds the bound is scaled back onto it (a max-norm / Oja-style bound).
 """
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -69,6 +74,7 @@ class LearningRule:
         output_scale: one factor (>= 0) per output neuron for the output layer's step, or None.
         hidden_bound: max L2 norm of each hidden neuron's incoming row (> 0), applied after
             ``weight_bound`` to every layer but the output layer, or None.
+        hidden_bound_scaling: ``"none"`` or ``"fan-in"`` (see :meth:`hidden_bound_of`).
     """
 
     name: ClassVar[str] = "base"
@@ -98,6 +104,7 @@ class LearningRule:
         weight_bound: float | None = None,
         output_scale: Sequence[float] | None = None,
         hidden_bound: float | None = None,
+        hidden_bound_scaling: str = "none",
     ) -> None:
         if step_norm not in STEP_NORMS:
             raise ConfigError(
@@ -124,6 +131,12 @@ class LearningRule:
                 f"hidden_weight_bound must be a finite number > 0 or None, got {hidden_bound}"
             )
         self.hidden_bound = None if hidden_bound is None else float(hidden_bound)
+        if hidden_bound_scaling not in HIDDEN_BOUND_SCALINGS:
+            raise ConfigError(
+                f"unknown hidden_bound_scaling {hidden_bound_scaling!r}; known: "
+                f"{', '.join(HIDDEN_BOUND_SCALINGS)}"
+            )
+        self.hidden_bound_scaling = hidden_bound_scaling
         self.output_scale = output_scale
         if not (np.isfinite(lr) and lr > 0):
             raise ConfigError(f"lr must be a finite number > 0, got {lr}")
@@ -289,10 +302,21 @@ class LearningRule:
         """Layer i's rows under ``weight_bound`` and (hidden layers) ``hidden_bound``: scaling
         onto one and then onto the other is scaling onto the smaller, in one pass."""
         bounds = [self.weight_bound]
-        if i < len(self.lr_per_layer) - 1:
-            bounds.append(self.hidden_bound)
+        if self.hidden_bound is not None and i < len(self.lr_per_layer) - 1:
+            bounds.append(self.hidden_bound_of(i, w))
         given = [b for b in bounds if b is not None]
         return self._bounded(w, out=out, bound=min(given)) if given else w
+
+    def hidden_bound_of(self, i: int, w: Array) -> float:
+        """The hidden bound of hidden layer i (weights ``w``, (P, n_out, fan_in)): ``hidden_bound``,
+        or with ``hidden_bound_scaling = "fan-in"`` and i >= 1 (a layer fed by hidden units)
+        ``hidden_bound * sqrt(HIDDEN_BOUND_FAN_IN / fan_in)``, the bound taken in the weights'
+        dtype first (as the engine's constant is)."""
+        assert self.hidden_bound is not None
+        if self.hidden_bound_scaling == "none" or i == 0:
+            return self.hidden_bound
+        b = float(w.dtype.type(self.hidden_bound))
+        return b * math.sqrt(HIDDEN_BOUND_FAN_IN / w.shape[-1])
 
     def _bounded(self, w: Array, out: Array | None = None, bound: float | None = None) -> Array:
         """Rows of ``w`` (P, n_out, n_in) with L2 norm above ``bound`` (default
@@ -386,6 +410,7 @@ class LearningRule:
             "weight_bound": self.weight_bound,
             "output_scale": self.output_scale,
             "hidden_bound": self.hidden_bound,
+            "hidden_bound_scaling": self.hidden_bound_scaling,
         }
 
     def state_dict(self) -> dict[str, Array]:
@@ -411,6 +436,7 @@ class LearningRule:
         self.weight_bound = cfg.get("weight_bound")
         self.output_scale = cfg.get("output_scale")
         self.hidden_bound = cfg.get("hidden_bound")
+        self.hidden_bound_scaling = cfg.get("hidden_bound_scaling", "none")
         self.relevance = Relevance(RelevanceConfig.model_validate(cfg["relevance"]))
         self._signature = None
         if "signature" not in state:
@@ -433,7 +459,8 @@ class LearningRule:
             f"layer_lr_scale={self.layer_lr_scale}, relevance={self.relevance.cfg!r}, "
             f"step_norm={self.step_norm!r}, slope_gate={self.slope_gate}, "
             f"weight_bound={self.weight_bound}, output_scale={self.output_scale}, "
-            f"hidden_bound={self.hidden_bound})"
+            f"hidden_bound={self.hidden_bound}, "
+            f"hidden_bound_scaling={self.hidden_bound_scaling!r})"
         )
 
 
@@ -444,6 +471,10 @@ def sign(x: Array) -> Array:
 
 STEP_NORMS: tuple[str, ...] = ("none", "fan-in", "sqrt-fan-in")
 """Known per-layer step normalisations (``step_norm``)."""
+HIDDEN_BOUND_SCALINGS: tuple[str, ...] = ("none", "fan-in")
+"""Known scalings of the hidden bound (``hidden_bound_scaling``)."""
+HIDDEN_BOUND_FAN_IN = 10
+"""The fan-in the hidden bound is calibrated for (sar's default 10-wide hidden layers)."""
 
 
 def step_norm_scale(step_norm: str, sizes: Sequence[int]) -> list[float]:
@@ -464,4 +495,12 @@ def fan_in_lr_scale(n_inputs: int, layers: Sequence[int]) -> list[float]:
     return [1.0 / m for m in sizes[:-1]]
 
 
-__all__ = ["STEP_NORMS", "LearningRule", "fan_in_lr_scale", "sign", "step_norm_scale"]
+__all__ = [
+    "HIDDEN_BOUND_FAN_IN",
+    "HIDDEN_BOUND_SCALINGS",
+    "STEP_NORMS",
+    "LearningRule",
+    "fan_in_lr_scale",
+    "sign",
+    "step_norm_scale",
+]
