@@ -152,7 +152,8 @@ def init_weights(
     if align:
         for w in weights[1:-1]:
             norm = np.sqrt(np.einsum("pij,pij->pi", w, w))[:, :, None]
-            v = align / np.sqrt(w.shape[2]) + (1.0 - align) * (w / norm)
+            unit = np.divide(w, norm, out=np.zeros_like(w), where=norm > 0)  # a zero row stays 0
+            v = align / np.sqrt(w.shape[2]) + (1.0 - align) * unit
             w[...] = norm * v / np.sqrt(np.einsum("pij,pij->pi", v, v))[:, :, None]
     if zero_output:
         weights[-1].fill(0.0)
