@@ -6,6 +6,12 @@ first passage (paper), settled_step (moving sum < thr from there to the end), se
 first success), flips per 1000 and saturated fraction of the network steering over the last
 1000 steps, dead units per layer at the end (units whose f'(h)/f'(0) < 0.01 on every one of
 the last `probe` steps), fully saturated layers.
+
+A robot off the line (no sensor has seen it for ``world.off_track_after`` steps) reads e = 0,
+which is not learning: a run that is off the line at its end counts as not settled, and
+``off_track_end`` / ``off_track_first`` say so (as ``sarlearn follow`` and ``sweep``, which stop
+such a run). Until this was added, runs on ``figure8`` that had left the line counted as
+settled (docs/results.md, section 6, "Correction").
 """
 
 from __future__ import annotations
@@ -66,7 +72,7 @@ def strict(err: np.ndarray, steer: np.ndarray, cfg: RunConfig) -> dict:
 
 def run_population(cfgs: list[RunConfig], steps: int, chunk: int = 5000) -> list[dict]:
     fast = FastClosedLoop.from_configs(cfgs)
-    errs, steers = [], []
+    errs, steers, offs = [], [], []
     t0 = time.time()
     failed = None
     try:
@@ -76,6 +82,7 @@ def run_population(cfgs: list[RunConfig], steps: int, chunk: int = 5000) -> list
             rec = fast.run(n)
             errs.append(rec["error"])
             steers.append(rec["steering"])
+            offs.append(rec["off_track"])
             done += n
     except SarlearnError as exc:  # divergence: the whole population stops
         failed = str(exc)
@@ -85,6 +92,7 @@ def run_population(cfgs: list[RunConfig], steps: int, chunk: int = 5000) -> list
             steers.append(part["steering"])
     err = np.concatenate(errs, axis=1) if errs else np.zeros((len(cfgs), 0))
     steer = np.concatenate(steers, axis=1) if steers else np.zeros((len(cfgs), 0))
+    off = np.concatenate(offs, axis=1) if offs else np.zeros((len(cfgs), 0), dtype=bool)
     dead = None
     if failed is None:
         L = fast.n_layers
@@ -98,6 +106,12 @@ def run_population(cfgs: list[RunConfig], steps: int, chunk: int = 5000) -> list
     out = []
     for p, cfg in enumerate(cfgs):
         m = strict(err[p], steer[p], cfg) if failed is None else {"diverged": failed[:200]}
+        if failed is None:
+            m["off_track_end"] = bool(off[p, -1]) if off.shape[1] else False
+            m["off_track_first"] = int(np.argmax(off[p])) if off[p].any() else None
+            if m["off_track_end"]:  # e = 0 because the line is out of sight, not learned
+                m["settled"] = False
+                m["settled_step"] = None
         m.update(
             seed=cfg.seed,
             lr=cfg.rule.learning_rate,
