@@ -715,6 +715,17 @@ def _shape_of(net: Any) -> tuple[Any, ...]:
     return (net.n_inputs, tuple(net.layers), net.activation.name, net.bias, net.dtype.name)
 
 
+def _step_options(rule: Any) -> tuple[Any, ...]:
+    """The rule options a population's agents must share (one kernel constant each)."""
+    return (
+        rule.slope_gate,
+        rule.weight_bound,
+        rule.output_scale,
+        rule.hidden_bound,
+        rule.hidden_bound_scaling,
+    )
+
+
 def _check_compatible(refs: list[ClosedLoop]) -> None:
     """Stacked reference loops must share everything but their agents' weights and rates."""
     if len(refs) == 1:
@@ -729,22 +740,7 @@ def _check_compatible(refs: list[ClosedLoop]) -> None:
             "network": (_shape_of(na), _shape_of(nb)),
             "rule": (ra.name, rb.name),
             "relevance": (ra.relevance.cfg, rb.relevance.cfg),
-            "rule options": (
-                (
-                    ra.slope_gate,
-                    ra.weight_bound,
-                    ra.output_scale,
-                    ra.hidden_bound,
-                    ra.hidden_bound_scaling,
-                ),
-                (
-                    rb.slope_gate,
-                    rb.weight_bound,
-                    rb.output_scale,
-                    rb.hidden_bound,
-                    rb.hidden_bound_scaling,
-                ),
-            ),
+            "rule options": (_step_options(ra), _step_options(rb)),
             "relevance count": (ra.relevance.count, rb.relevance.count),
             "world": (a.robot.cfg, b.robot.cfg),
             "loop": (

@@ -43,17 +43,23 @@ def add_scaled_norm(W, p, row, X, xo, n, a, zero):
 
 
 @njit(cache=True, inline="always")
-def layer_bound(li, L, use_b, c_b, use_h, c_h):
-    """(bounded, c): whether layer li's rows are bounded and onto which norm.
+def layer_bound(li, L, nin, use_b, c_b, use_h, c_h, fan_in0, tmp, p):
+    """(bounded, c): whether layer li (fan-in ``nin``) has bounded rows, and onto which norm.
 
-    On a hidden layer with both bounds, scaling onto ``weight_bound`` and then onto
-    ``hidden_weight_bound`` is scaling onto the smaller of the two (``_bounded_layer``)."""
-    hid = use_h and li < L - 1
-    if use_b and hid:
-        return True, min(c_b, c_h)
-    if hid:
-        return True, c_h
-    return use_b, c_b
+    The hidden bound of a hidden layer is ``c_h``, or with fan-in scaling (``fan_in0`` > 0) on
+    a layer fed by hidden units ``c_h * sqrt(fan_in0 / nin)``, computed in float64 and stored
+    in the weights' dtype (``LearningRule.hidden_bound_of``). With both bounds, scaling onto
+    ``weight_bound`` and then onto the hidden bound is scaling onto the smaller of the two
+    (``LearningRule._bounded_layer``)."""
+    if not (use_h and li < L - 1):
+        return use_b, c_b
+    c_hl = c_h
+    if fan_in0 != 0 and li != 0:
+        tmp[p, 0] = float(c_h) * math.sqrt(float(fan_in0) / nin)
+        c_hl = tmp[p, 0]
+    if use_b:
+        return True, min(c_b, c_hl)
+    return True, c_hl
 
 
 @njit(cache=True, inline="always")
@@ -70,17 +76,6 @@ def scale_row(W, p, row, nin, n2, c, tmp, inside, k):
         inside[p, k] = 0
     else:
         inside[p, k] = 1
-
-
-@njit(cache=True, inline="always")
-def hidden_bound_at(c_h, fan_in0, li, nin, tmp, p):
-    """Layer li's hidden bound (``LearningRule.hidden_bound_of``): ``c_h``, or with fan-in
-    scaling (``fan_in0`` > 0) on a layer fed by hidden units c_h * sqrt(fan_in0 / nin),
-    computed in float64 and stored in the weights' dtype, as the reference's bound."""
-    if fan_in0 == 0 or li == 0:
-        return c_h
-    tmp[p, 0] = float(c_h) * math.sqrt(float(fan_in0) / nin)
-    return tmp[p, 0]
 
 
 @njit(cache=True, inline="always")
@@ -163,7 +158,7 @@ def learn(
 
     use_b = switches.has_weight_bound != 0
     use_h = switches.has_hidden_bound != 0
-    c_b, c_h = consts.weight_bound, consts.hidden_bound
+    c_b, c_h, fan_in0 = consts.weight_bound, consts.hidden_bound, consts.hidden_bound_fan_in
     bounded = use_b or use_h
     if E == 0:
         # Every rule's teaching signals are then exactly 0 (E or sign(E) is a factor of each),
@@ -172,8 +167,7 @@ def learn(
         if bounded:
             for li in range(L):
                 nin = sizes[li]
-                c_hl = hidden_bound_at(c_h, consts.hidden_bound_fan_in, li, nin, tmp, p)
-                bl, c_l = layer_bound(li, L, use_b, c_b, use_h, c_hl)
+                bl, c_l = layer_bound(li, L, nin, use_b, c_b, use_h, c_h, fan_in0, tmp, p)
                 if not bl:
                     continue
                 for i in range(sizes[li + 1]):
@@ -270,8 +264,7 @@ def learn(
     # apply: W_l += (d_l x_{l-1}^T) * lr_l, b_l += lr_l d_l; then bound and check finiteness
     for li in range(L):
         nin = sizes[li]
-        c_hl = hidden_bound_at(c_h, consts.hidden_bound_fan_in, li, nin, tmp, p)
-        bl, c_l = layer_bound(li, L, use_b, c_b, use_h, c_hl)
+        bl, c_l = layer_bound(li, L, nin, use_b, c_b, use_h, c_h, fan_in0, tmp, p)
         nout = sizes[li + 1]
         o = noff[li]
         lrl = lr[p, li]
