@@ -11,22 +11,15 @@ the median settled step over every run, an unsettled run counting as never settl
 the smaller median (over tracks) of the per-track median settled step. Several files:
 comma-separated.
 """
-import collections
 import json
 import sys
 
 import numpy as np
+from runs9 import grouped
 
-rows = {}
-for path in sys.argv[1].split(","):
-    for line in open(path):
-        r = json.loads(line)
-        rows[(r["tag"], r["track"], r["lr"], r["seed"])] = r
+g = grouped(sys.argv[1])
 spec = json.loads(sys.argv[2])
 tracks = spec["tracks"]
-g = collections.defaultdict(list)
-for (tag, tr, lr, _), r in rows.items():
-    g[(tag, lr, json.loads(tr)["world.track"])].append(r)
 
 
 def cell(tag, lr, t):

@@ -7,21 +7,14 @@ spec: {"rows": [[tag, lr, label], ...], "tracks": [...]}. One line per row: per 
 saturated-steering share.
 Several files: comma-separated.
 """
-import collections
 import json
 import sys
 
 import numpy as np
+from runs9 import grouped
 
-rows = {}
-for path in sys.argv[1].split(","):
-    for line in open(path):
-        r = json.loads(line)
-        rows[(r["tag"], r["track"], r["lr"], r["seed"])] = r
+g = grouped(sys.argv[1])
 spec = json.loads(sys.argv[2])
-g = collections.defaultdict(list)
-for (tag, tr, lr, _), r in rows.items():
-    g[(tag, lr, json.loads(tr)["world.track"])].append(r)
 tracks = spec["tracks"]
 print("| setup | lr | " + " | ".join(tracks)
       + " | settled, all | median settled step | full dead layers | sat. steering |")
