@@ -161,3 +161,28 @@ def test_init_align_outside_0_1_is_a_config_error(bad: float) -> None:
         RunConfig().with_overrides({"network.init_align": bad})
     with pytest.raises(ConfigError, match="init_align"):
         Network(720, [10, 10, 2], init_align=bad)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "align"),
+    [
+        ({}, 0.9),  # sar's default step bounds its hidden rows: the aligned start goes with it
+        ({"rule.name": "gdm"}, 0.0),  # no hidden bound: the init unchanged
+        ({"rule.hidden_weight_bound": float("inf")}, 0.0),
+        ({"rule.name": "gdm", "rule.hidden_weight_bound": 1.5}, 0.9),
+        ({"network.init_align": 0.0}, 0.0),  # a set value wins
+        ({"rule.name": "gdm", "network.init_align": 0.5}, 0.5),
+    ],
+)
+def test_init_align_in_force_is_tied_to_the_hidden_bound(overrides: dict, align: float) -> None:
+    from sarlearn.agent import ClosedLoopAgent
+    from sarlearn.config import ALIGN_WITH_HIDDEN_BOUND, RunConfig
+
+    assert ALIGN_WITH_HIDDEN_BOUND == 0.9
+    cfg = RunConfig().with_overrides(overrides)
+    assert cfg.init_align == align
+    agent = ClosedLoopAgent.from_config(cfg, n_predictors=144)
+    assert agent.network.init_align == align
+    want = Network(720, DEEP, rng=np.random.default_rng(cfg.seed).spawn(2)[0], init_align=align)
+    for a, b in zip(agent.network.weights, want.weights, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -1,6 +1,10 @@
 """Tables of experiment 2c (every rule over the full rate range, strict measures): markdown.
 
-    python docs/experiments/e2c_tables.py runs/e2c
+    python docs/experiments/e2c_tables.py runs/e2c runs/e2c-more runs/e2c-sar-aligned [--without figure8]
+
+Runs that set ``network.init_align`` (e2c_sar_aligned.toml: sar's default since the aligned
+start) get their own row, "sar, aligned start"; the sar rows of e2c_rates_settling.toml and
+e2c_more_tracks.toml ran with the rows unturned (the default before it).
 
 1. Per rule: settled runs / runs at every rate (pooled over the tracks), the rates with
    >= 90 % settled (the window, in decades), the best rate (most settled, then the smaller
@@ -11,6 +15,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 
@@ -18,7 +23,7 @@ import pandas as pd
 
 from sarlearn.experiments.store import MergedStore
 
-RULES = ["sar", "sar-local", "sar-exact", "sign-only", "relevance-only", "gdm", "fa", "dfa",
+RULES = ["sar, aligned start", "sar", "sar-local", "sar-exact", "sign-only", "relevance-only", "gdm", "fa", "dfa",
          "sign-symmetry"]  # fmt: skip
 
 
@@ -36,9 +41,18 @@ def best_rate(sub: pd.DataFrame) -> tuple[float, int, float]:
 
 
 def main() -> None:
-    df = MergedStore(sys.argv[1:] or ["runs/e2c"]).load()
+    args = sys.argv[1:]
+    without = []  # --without TRACK (repeatable): leave a track out, e.g. figure8
+    while "--without" in args:
+        i = args.index("--without")
+        without.append(args[i + 1])
+        del args[i : i + 2]
+    df = MergedStore(args or ["runs/e2c"]).load()
+    df = df[~df["track"].isin(without)].copy()
     n_all = len(df)
     df["settled"] = df["settled"].fillna(False).astype(bool) & (df["status"] == "ok")
+    aligned = ["network.init_align" in json.loads(p) for p in df["params_json"]]
+    df.loc[aligned, "rule"] = df.loc[aligned, "rule"] + ", aligned start"
     rates = sorted(df["lr"].unique())
     tracks = sorted(df["track"].unique())
     print(f"{n_all} runs; tracks {', '.join(tracks)}\n")

@@ -136,8 +136,9 @@ class ClosedLoopAgent:
             cfg.filters, n_predictors=n_predictors, population=population, dtype=dt
         )
         net = Network.from_config(
-            cfg.network, bank.n_outputs, population=population, rng=net_rng, dtype=dt
-        )
+            cfg.network, bank.n_outputs, population=population, rng=net_rng, dtype=dt,
+            init_align=cfg.init_align,
+        )  # fmt: skip
         rule = make_rule_from_config(cfg.rule, rng=rule_rng, readout=cfg.network.readout)
         rule.bind(net)
         agent = cls(net, rule, bank, readout=cfg.network.readout)

@@ -125,8 +125,13 @@ class Network:
         rng: RngLike | Sequence[np.random.Generator] = None,
         seeds: Sequence[int] | None = None,
         dtype: Any = np.float64,
+        init_align: float | None = None,
     ) -> Network:
-        """Build the network ``cfg`` describes (``cfg.readout`` belongs to the motor stage)."""
+        """Build the network ``cfg`` describes (``cfg.readout`` belongs to the motor stage).
+
+        ``init_align`` overrides ``cfg.init_align``; where both are None the rows are not
+        turned (a whole :class:`~sarlearn.config.RunConfig` resolves it from its rule:
+        ``RunConfig.init_align``)."""
         return cls(
             n_inputs,
             cfg.layers,
@@ -139,7 +144,7 @@ class Network:
             dtype=dtype,
             rng=rng,
             seeds=seeds,
-            init_align=cfg.init_align,
+            init_align=init_align if init_align is not None else (cfg.init_align or 0.0),
         )
 
     def _allocate_caches(self) -> None:

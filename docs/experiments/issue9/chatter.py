@@ -3,9 +3,13 @@ engine; over the last 1,000 steps before step 10,000 and 30,000, the median stee
 the seeds above 200 flips, and the seeds whose median |y| exceeds 1 (a large-amplitude switch
 that the 'saturated steering' measure, |y| > 0.9 * 1.5, misses when a bound keeps |y| < 1.35).
 
-    PYTHONPATH=src NUMBA_NUM_THREADS=1 python docs/experiments/issue9/chatter.py [tracks]
+    PYTHONPATH=src NUMBA_NUM_THREADS=1 python docs/experiments/issue9/chatter.py [tracks] [overrides]
+
+overrides: a JSON object of RunConfig overrides, e.g. '{"rule.name": "gdm", "rule.lr": 0.3}'
+(default: none, i.e. the default SaR).
 """
 
+import json
 import sys
 
 import numpy as np
@@ -14,10 +18,11 @@ from sarlearn.config import RunConfig
 from sarlearn.engine import FastClosedLoop
 
 tracks = sys.argv[1].split(",") if len(sys.argv) > 1 else ["curvy", "hairpin", "photo"]
+overrides = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
 print("| track | after step | flips /1000, median | seeds > 200 flips | seeds with median abs(y) > 1 | median abs(y), median over seeds |")
 print("|---|---|---|---|---|---|")
 for track in tracks:
-    cfgs = [RunConfig().with_overrides({"world.track": track, "seed": s, "steps": 30000}) for s in range(20)]
+    cfgs = [RunConfig().with_overrides({**overrides, "world.track": track, "seed": s, "steps": 30000}) for s in range(20)]
     loop = FastClosedLoop.from_configs(cfgs)
     y = np.concatenate([loop.run(5000)["steering"] for _ in range(6)], axis=1)
     for t in (10000, 30000):
