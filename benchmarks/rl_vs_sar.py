@@ -56,9 +56,13 @@ def online(rule: str, track: str, seeds: int, steps: int) -> dict[str, Any]:
     t = time.perf_counter()
     rec = loop.run(steps)
     wall = time.perf_counter() - t
-    errors = rec["error"]
+    # As in a sweep: a robot that leaves the line stops there, and an off-track run never
+    # settles (it reads e = 0 off the line, which is not following it).
+    off = rec["off_track"].astype(bool)
+    ends = [int(np.argmax(o)) + 1 if o.any() else steps for o in off]
+    errors = [e[:end] for e, end in zip(rec["error"], ends, strict=True)]
     first = [steps_to_success(e, crit) for e in errors]
-    settled = [settled_step(e, crit) for e in errors]
+    settled = [None if o.any() else settled_step(e, crit) for e, o in zip(errors, off, strict=True)]
     settles = [s if s is not None and s <= steps - SETTLE_TAIL else None for s in settled]
     return {
         "rule": rule,
@@ -68,6 +72,7 @@ def online(rule: str, track: str, seeds: int, steps: int) -> dict[str, Any]:
         "seeds": seeds,
         "first_passage": first,
         "settled_step": settles,
+        "off_track": int(sum(o.any() for o in off)),
         "first_passage_stats": stats(first, seeds),
         "settled_stats": stats(settles, seeds),
         "wall_seconds_population": wall,
