@@ -58,6 +58,7 @@ def test_shallow_network_learns_on_a_gentle_track(rule: str, lr: float, tmp_path
     assert late < 0.5 * early, (early, late)
     assert s["weight_change"][0] > 0
     assert s["off_track_steps"] == 0
+    assert s["init_align"] == 0.0  # no hidden bound: the rows unturned
 
 
 def test_reflex_alone_does_not_succeed_on_curvy(tmp_path: Path) -> None:
@@ -72,6 +73,7 @@ def test_reflex_alone_does_not_succeed_on_curvy(tmp_path: Path) -> None:
     assert s["above_threshold_fraction"] > 0.5 and s["settle_window"] == 2300
     assert s["steering_flips_per_1000"] == 0.0  # y = 0 throughout
     assert s["saturated_steering_fraction"] is None and s["dead_units"] is None
+    assert s["init_align"] is None
 
 
 def test_output_folder_contents(tmp_path: Path) -> None:
@@ -90,6 +92,7 @@ def test_output_folder_contents(tmp_path: Path) -> None:
     assert (out / "run.mp4").is_file() or (out / "run.gif").is_file()
     assert not (out / "checkpoint.pkl").exists()  # finished: nothing to resume
     on_disk = json.loads((out / "summary.json").read_text())
+    assert on_disk["rule"] == "gdm" and on_disk["init_align"] == 0.0  # no hidden bound
     for key in (
         "rule",
         "seed",
@@ -277,3 +280,14 @@ def test_figures_can_be_skipped(tmp_path: Path) -> None:
     assert s["status"] == "finished"
     assert not list(tmp_path.glob("*.png"))
     assert (tmp_path / "network.npz").is_file() and (tmp_path / "trace.parquet").is_file()
+
+
+def test_summary_names_the_aligned_start_in_force(tmp_path: Path) -> None:
+    # sar's default step bounds its hidden rows, and the aligned start goes with that bound
+    s = run_follow(cfg_of(**{"rule.name": "sar", "network.layers": [10, 10, 2]}), tmp_path / "a")
+    assert s["init_align"] == 0.9
+    s = run_follow(
+        cfg_of(**{"rule.name": "sar", "network.layers": [10, 10, 2], "network.init_align": 0.0}),
+        tmp_path / "b",
+    )
+    assert s["init_align"] == 0.0

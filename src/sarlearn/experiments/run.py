@@ -191,6 +191,7 @@ def run_measures(cfg: RunConfig, stats: dict[str, Any], settle: dict[str, Any]) 
         "rule": cfg.rule.name,
         "lr": None if cfg.rule.name == "reflex" else cfg.rule.learning_rate,
         "layers": list(cfg.network.layers),
+        "init_align": None if cfg.rule.name == "reflex" else cfg.init_align,
         "seed": cfg.seed,
         "track": cfg.world.track,
         "inputs": cfg.world.inputs,
