@@ -13,6 +13,7 @@ from sarlearn.world import TRACK_NAMES, Track, load_track, radius_of_curvature
 from sarlearn.world.tracks import (
     COOPERATION_TRACKS,
     SETTLING_TRACKS,
+    centreline,
     describe,
     rasterise,
     style_of,
@@ -411,4 +412,48 @@ def test_near_search_equals_all_pairs_on_random_lines() -> None:
             gap = int(rng.integers(0, max(1, n // 2)))
             np.testing.assert_array_equal(
                 tracks._near_far_along(line, gap, clearance), brute_force_near(line, gap, clearance)
+            )
+
+
+def square_window_rasterise(line, arena, resolution, line_width, ink=None) -> np.ndarray:
+    """rasterise as first written: every pixel of a square window around each segment."""
+    from sarlearn.world import tracks
+
+    n = round(arena * resolution)
+    res = n / arena
+    p = np.asarray(line, dtype=np.float64)
+    widths = np.broadcast_to(np.asarray(line_width, dtype=np.float64), (len(p),))
+    inks = np.ones(len(p)) if ink is None else np.asarray(ink, dtype=np.float64)
+    p, widths, inks = tracks._resample_with(p, 0.5 / res, widths, inks)
+    px = np.stack([p[:, 0] * res - 0.5, (arena - p[:, 1]) * res - 0.5], axis=1)
+    a, b = px, np.roll(px, -1, axis=0)
+    halves = 0.5 * widths * res
+    reach = int(np.ceil(halves.max() + 1.5))
+    off = np.arange(-reach, reach + 1)
+    oc, orow = (g.ravel() for g in np.meshgrid(off, off))
+    img = np.zeros(n * n)
+    base = np.round(a).astype(np.intp)
+    cols, rows = base[:, :1] + oc, base[:, 1:] + orow
+    d = b - a
+    len2 = np.maximum((d**2).sum(axis=1, keepdims=True), 1e-12)
+    rx, ry = cols - a[:, :1], rows - a[:, 1:]
+    tt = np.clip((rx * d[:, :1] + ry * d[:, 1:]) / len2, 0.0, 1.0)
+    dist = np.hypot(rx - tt * d[:, :1], ry - tt * d[:, 1:])
+    dark = np.clip(halves[:, None] + 0.5 - dist, 0.0, 1.0) * inks[:, None]
+    ok = (cols >= 0) & (cols < n) & (rows >= 0) & (rows < n) & (dark > 0)
+    np.maximum.at(img, rows[ok] * n + cols[ok], dark[ok])
+    return img.reshape(n, n)
+
+
+@pytest.mark.parametrize("name", ["curvy", "figure8", "tight", "random"])
+def test_rasterise_equals_the_square_window_drawing(name: str) -> None:
+    """Leaving out the window's corners (never dark) changes no pixel, for any width or ink."""
+    rng = np.random.default_rng(1)
+    for arena, res, width in [(250.0, 4.0, 3.0), (120.0, 7.3, 1.0), (250.0, 2.5, 8.0)]:
+        line = centreline(name, arena)
+        varying = width * rng.uniform(0.5, 1.5, len(line))
+        for widths, ink in [(width, None), (varying, rng.uniform(0.0, 1.0, len(line)))]:
+            np.testing.assert_array_equal(
+                rasterise(line, arena, res, widths, ink=ink),
+                square_window_rasterise(line, arena, res, widths, ink=ink),
             )

@@ -415,6 +415,13 @@ def rasterise(
     reach = int(np.ceil(halves.max() + 1.5))
     off = np.arange(-reach, reach + 1)
     oc, orow = (g.ravel() for g in np.meshgrid(off, off))
+    # Only the disk of candidates that can be dark: a pixel at offset o from a segment's
+    # rounded start is at least |o| - sqrt(1/2) - (segment length) from the segment, and
+    # dark only if closer than half + 0.5 (the margin covers rounding).
+    seg_max = float(np.sqrt(((b - a) ** 2).sum(axis=1).max()))
+    radius = halves.max() + 0.5 + np.sqrt(0.5) + seg_max + 0.01
+    within = oc**2 + orow**2 < radius**2
+    oc, orow = oc[within], orow[within]
     img = np.zeros(m * n)
     per = max(1, min(2048, 2_000_000 // len(oc)))  # segments per batch: bounded memory
     for lo in range(0, len(a), per):
