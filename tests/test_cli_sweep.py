@@ -195,3 +195,49 @@ def test_bad_shard_exits_2(tmp_path: Path, spec_file: Path, value: str) -> None:
     assert f"--shard {value!r}: expected I/N with 0 <= I < N" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "sw").exists()
+
+
+# ------------------------------------------------------------ what a sweep process imports
+#: Never needed by `sarlearn sweep` (figures, videos, pictures, the optional extras).
+NOT_FOR_A_SWEEP = ("matplotlib", "imageio", "PIL", "torch", "gymnasium", "ray", "sklearn")
+_LOADED = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: print(' '.join(sorted({m.split('.')[0] for m in sys.modules}))))\n"
+)
+
+
+def _top_level_modules(code: str, *args: str) -> set[str]:
+    import os
+    import subprocess
+    import sys
+
+    import sarlearn
+
+    src = str(Path(sarlearn.__file__).parents[1])
+    env = {**os.environ, "PYTHONPATH": src, "NUMBA_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADED + code, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    return set(done.stdout.splitlines()[-1].split())
+
+
+def test_importing_the_cli_loads_no_heavy_library() -> None:
+    """The command line starts light: each command imports what it needs when it runs."""
+    loaded = _top_level_modules("import sarlearn.cli")
+    heavy = (*NOT_FOR_A_SWEEP, "rich", "pandas", "pyarrow", "numba", "scipy")
+    assert not loaded & set(heavy), sorted(loaded & set(heavy))
+
+
+@pytest.mark.slow  # a fresh interpreter that loads the engine
+def test_a_sweep_imports_no_plotting_video_or_optional_library(tmp_path: Path) -> None:
+    code = "from sarlearn.cli import app\napp()"
+    args = ["sweep", "--rule", "sar", "--rule", "gdm", "--seeds", "2", "--steps", "300"]
+    loaded = _top_level_modules(code, *args, "--out", str(tmp_path / "s"), "--no-progress")
+    assert {"numba", "pandas", "pyarrow"} <= loaded  # it did run the engine and the store
+    assert not loaded & set(NOT_FOR_A_SWEEP), sorted(loaded & set(NOT_FOR_A_SWEEP))
+    assert len(pd.read_parquet(tmp_path / "s" / "results.parquet")) == 4

@@ -520,3 +520,25 @@ def test_a_worker_failing_outside_any_run_is_a_sweep_error(tmp_path: Path) -> No
         run_sweep(spec, tmp_path / "sw", run_fn=lambda cfg, out: fake_run(cfg, out), jobs=2)
     with pytest.raises(SweepError, match="'sweep_fakes:CALLS_ENV' is not a function"):
         run_sweep(spec, tmp_path / "sw", run_fn="sweep_fakes:CALLS_ENV", jobs=2)
+
+
+def test_conform_orders_casts_fills_and_keeps_extra_columns() -> None:
+    """A part read back is conformed to the schema: columns in its order, a column of another
+    type cast, a missing one null, an extra one kept at the end; matching columns as they are."""
+    import pyarrow as pa
+
+    from sarlearn.experiments import store
+
+    schema = pa.schema([("run_id", pa.string()), ("seed", pa.int64()), ("lr", pa.float64())])
+    part = pa.table(
+        {
+            "extra": pa.array([1.5, 2.5]),
+            "seed": pa.array([3, 4], pa.int32()),
+            "run_id": pa.array(["a", "b"]),
+        }
+    )
+    out = store._conform(part, schema)
+    assert out.schema.names == ["run_id", "seed", "lr", "extra"]
+    assert out.schema.field("seed").type == pa.int64() and out["seed"].to_pylist() == [3, 4]
+    assert out["lr"].null_count == 2 and out["run_id"].equals(part["run_id"])
+    assert out["extra"].to_pylist() == [1.5, 2.5]

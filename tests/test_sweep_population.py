@@ -94,3 +94,14 @@ def test_run_population_refuses_mixed_configs() -> None:
     cfgs = [RunConfig(steps=10), RunConfig(steps=10).with_overrides({"world.track": "oval"})]
     with pytest.raises(ValueError, match="population key"):
         run_population(cfgs)
+
+
+def test_population_in_this_process_makes_no_run_folders(tmp_path: Path) -> None:
+    """The in-flight markers are for worker pools (a dead worker's runs); a population run in
+    the sweep's own process writes none, so no run folder is made and removed for nothing."""
+    spec = parse_spec({"base": {"steps": 200, "network.layers": [4, 2]}, "grid": {"seed": [0, 1]}})
+    summary = run_sweep(spec, tmp_path / "sw", trace_every=10)  # small: in this process
+    assert summary.ok == 2
+    sizes = {json.loads(s)["population"] for s in load_sorted(tmp_path / "sw")["summary_json"]}
+    assert sizes == {2}  # it did run as a population
+    assert not (tmp_path / "sw" / "runs").exists()

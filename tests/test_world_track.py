@@ -13,6 +13,7 @@ from sarlearn.world import TRACK_NAMES, Track, load_track, radius_of_curvature
 from sarlearn.world.tracks import (
     COOPERATION_TRACKS,
     SETTLING_TRACKS,
+    centreline,
     describe,
     rasterise,
     style_of,
@@ -351,3 +352,108 @@ def test_rasterise_draws_exact_coverage_of_a_straight_line() -> None:
     col = img[:, 20]
     np.testing.assert_allclose(col[28:32], 1.0)
     assert col[:27].max() == 0.0 and col[33:].max() == 0.0
+
+
+# ------------------------------------------------------------------ start point (exactness)
+def brute_force_start_index(line: np.ndarray, ahead: float, clearance: float) -> int:
+    """The start index as first written: every pair of points, N x N distances."""
+    n = len(line)
+    step = np.linalg.norm(line[1] - line[0])
+    w = max(1, round(ahead / step))
+    bend = np.abs(1.0 / radius_of_curvature(line))
+    csum = np.concatenate([[0.0], np.cumsum(np.concatenate([bend, bend[:w]]))])
+    ahead_bend = csum[w : w + n] - csum[:n]
+    idx = np.arange(n)
+    gap = np.abs(idx[:, None] - idx[None, :])
+    far_along = np.minimum(gap, n - gap) > 2 * w
+    dist = np.linalg.norm(line[:, None, :] - line[None, :, :], axis=2)
+    near = np.where(far_along, dist, np.inf).min(axis=1) < clearance
+    crossing_ahead = np.zeros(n, dtype=bool)
+    for k in range(w):
+        crossing_ahead |= np.roll(near, -k)
+    ahead_bend[crossing_ahead] = np.inf
+    return int(np.argmin(ahead_bend)) if np.isfinite(ahead_bend).any() else 0
+
+
+def brute_force_near(line: np.ndarray, gap: int, clearance: float) -> np.ndarray:
+    n = len(line)
+    idx = np.arange(n)
+    g = np.abs(idx[:, None] - idx[None, :])
+    far = np.minimum(g, n - g) > gap
+    dist = np.linalg.norm(line[:, None, :] - line[None, :, :], axis=2)
+    return np.where(far, dist, np.inf).min(axis=1) < clearance
+
+
+@pytest.mark.parametrize("name", TRACK_NAMES)
+def test_start_point_is_the_brute_force_one_on_every_built_in_track(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The grid search of crossings gives the same centreline (so the same start pose) as the
+    all-pairs search it replaced."""
+    from sarlearn.world import tracks
+
+    cases = [(250.0, 0), (250.0, 3), (120.0, 1)]
+    fast = [tracks.centreline(name, arena, seed) for arena, seed in cases]
+    monkeypatch.setattr(tracks, "_start_index", brute_force_start_index)
+    for (arena, seed), line in zip(cases, fast, strict=True):
+        np.testing.assert_array_equal(line, tracks.centreline(name, arena, seed))
+
+
+def test_near_search_equals_all_pairs_on_random_lines() -> None:
+    from sarlearn.world import tracks
+
+    rng = np.random.default_rng(0)
+    for trial in range(40):
+        n = int(rng.integers(3, 400))
+        line = np.cumsum(rng.normal(0.0, rng.uniform(0.1, 5.0), (n, 2)), axis=0)
+        if trial % 4 == 0:  # points exactly on cell borders and repeated points
+            line = np.round(line) * 2.0
+        for clearance in (0.0, 0.5, 2.0, 7.0, 50.0):
+            gap = int(rng.integers(0, max(1, n // 2)))
+            np.testing.assert_array_equal(
+                tracks._near_far_along(line, gap, clearance), brute_force_near(line, gap, clearance)
+            )
+
+
+def square_window_rasterise(line, arena, resolution, line_width, ink=None) -> np.ndarray:
+    """rasterise as first written: every pixel of a square window around each segment."""
+    from sarlearn.world import tracks
+
+    n = round(arena * resolution)
+    res = n / arena
+    p = np.asarray(line, dtype=np.float64)
+    widths = np.broadcast_to(np.asarray(line_width, dtype=np.float64), (len(p),))
+    inks = np.ones(len(p)) if ink is None else np.asarray(ink, dtype=np.float64)
+    p, widths, inks = tracks._resample_with(p, 0.5 / res, widths, inks)
+    px = np.stack([p[:, 0] * res - 0.5, (arena - p[:, 1]) * res - 0.5], axis=1)
+    a, b = px, np.roll(px, -1, axis=0)
+    halves = 0.5 * widths * res
+    reach = int(np.ceil(halves.max() + 1.5))
+    off = np.arange(-reach, reach + 1)
+    oc, orow = (g.ravel() for g in np.meshgrid(off, off))
+    img = np.zeros(n * n)
+    base = np.round(a).astype(np.intp)
+    cols, rows = base[:, :1] + oc, base[:, 1:] + orow
+    d = b - a
+    len2 = np.maximum((d**2).sum(axis=1, keepdims=True), 1e-12)
+    rx, ry = cols - a[:, :1], rows - a[:, 1:]
+    tt = np.clip((rx * d[:, :1] + ry * d[:, 1:]) / len2, 0.0, 1.0)
+    dist = np.hypot(rx - tt * d[:, :1], ry - tt * d[:, 1:])
+    dark = np.clip(halves[:, None] + 0.5 - dist, 0.0, 1.0) * inks[:, None]
+    ok = (cols >= 0) & (cols < n) & (rows >= 0) & (rows < n) & (dark > 0)
+    np.maximum.at(img, rows[ok] * n + cols[ok], dark[ok])
+    return img.reshape(n, n)
+
+
+@pytest.mark.parametrize("name", ["curvy", "figure8", "tight", "random"])
+def test_rasterise_equals_the_square_window_drawing(name: str) -> None:
+    """Leaving out the window's corners (never dark) changes no pixel, for any width or ink."""
+    rng = np.random.default_rng(1)
+    for arena, res, width in [(250.0, 4.0, 3.0), (120.0, 7.3, 1.0), (250.0, 2.5, 8.0)]:
+        line = centreline(name, arena)
+        varying = width * rng.uniform(0.5, 1.5, len(line))
+        for widths, ink in [(width, None), (varying, rng.uniform(0.0, 1.0, len(line)))]:
+            np.testing.assert_array_equal(
+                rasterise(line, arena, res, widths, ink=ink),
+                square_window_rasterise(line, arena, res, widths, ink=ink),
+            )

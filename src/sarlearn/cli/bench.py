@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from sarlearn.config import ConfigError, RunConfig
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 EXIT_USAGE = 2
 
@@ -38,6 +39,8 @@ def _k(x: float) -> str:
 
 def results_table(result: dict[str, Any]) -> Table:
     """The medians of a :func:`sarlearn.engine.bench.run_bench` result as a rich table."""
+    from rich.table import Table
+
     settings = result["settings"]
     table = Table(title="sarlearn bench: closed-loop throughput (median of repeats)")
     table.add_column("rule", no_wrap=True)
@@ -77,6 +80,8 @@ def results_table(result: dict[str, Any]) -> Table:
 
 def ratios_table(result: dict[str, Any]) -> Table:
     """Ratios of medians from the same run (the targets of docs/performance.md)."""
+    from rich.table import Table
+
     table = Table(title="ratios (same process)", show_header=False)
     table.add_column("what")
     table.add_column("ratio", justify="right")
@@ -90,6 +95,8 @@ def ratios_table(result: dict[str, Any]) -> Table:
 
 def machine_table(result: dict[str, Any]) -> Table:
     """Machine details and, if measured, bandwidth and roofline."""
+    from rich.table import Table
+
     m = result["machine"]
     table = Table(title="machine", show_header=False)
     table.add_column("what")
@@ -155,6 +162,8 @@ def bench(
     ] = None,
 ) -> None:
     """Measure closed-loop steps/s: one agent and a population, per rule and dtype."""
+    from rich.console import Console
+
     from sarlearn.engine.bench import MODES, run_bench
 
     console = Console()

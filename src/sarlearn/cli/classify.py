@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
 
 from sarlearn.errors import SarlearnError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def classify(
@@ -70,6 +72,8 @@ def classify(
 
     Writes summary.json (test_accuracy, config, curves) and learning.png to --out.
     """
+    from rich.console import Console
+
     console = Console()
     try:
         from sarlearn.datasets import load_dataset

@@ -7,14 +7,16 @@ explicit flags < ``--set a.b=value``. Bad options end with a one-line error and 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from sarlearn.config import ConfigError, RunConfig, parse_assignment, read_toml
 from sarlearn.errors import ShapeError, TrackError
+
+if TYPE_CHECKING:  # rich is imported where it is used: the sweep needs none of it
+    from rich.console import Console
+    from rich.table import Table
 
 #: Exit codes: bad options, crash, Ctrl-C, SIGTERM.
 EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 1, 130, 143
@@ -132,6 +134,7 @@ def loaded_defaults(path: Path) -> dict[str, Any]:
 
 def summary_table(summary: dict[str, Any]) -> Table:
     """A short rich table of a run's summary."""
+    from rich.table import Table
 
     def fmt(v: Any, spec: str = "") -> str:
         return "–" if v is None else format(v, spec)
@@ -236,6 +239,8 @@ def follow(
     ] = 0,
 ) -> None:
     """Run a robot that learns to follow a line; write figures, trace and summary to a folder."""
+    from rich.console import Console
+
     from sarlearn.errors import OutputError
     from sarlearn.experiments.run import (
         TERMINATED,

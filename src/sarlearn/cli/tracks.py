@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from sarlearn.errors import SarlearnError
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from sarlearn.world.track import Track
 
 
@@ -42,6 +42,8 @@ def tracks(
     The PNG is a floor image (white floor, black line) that loads back as a track
     (``world.track = "FILE.png"``); ``--show-start`` writes a picture with the robot instead.
     """
+    from rich.console import Console
+
     console = Console()
     if write is None:
         if out is not None:
@@ -71,6 +73,8 @@ def tracks(
 
 
 def _list(console: Console) -> None:
+    from rich.table import Table
+
     from sarlearn.world.tracks import DEFAULT_TRACK, TRACK_NAMES, describe, style_of
 
     table = Table(title="Built-in tracks", title_justify="left")

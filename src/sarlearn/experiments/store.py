@@ -609,14 +609,16 @@ def _concat(sources: Sequence[Path], schema: pa.Schema, root: Path | None = None
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
     """``table`` with ``schema``'s columns in order (missing ones null) plus any extra ones."""
     cols, fields = [], []
+    names, wanted = set(table.column_names), set(schema.names)  # each a new list per access
     for f in schema:
-        if f.name in table.column_names:
-            cols.append(table.column(f.name).cast(f.type))
+        if f.name in names:
+            col = table.column(f.name)
+            cols.append(col if col.type == f.type else col.cast(f.type))
         else:
             cols.append(pa.nulls(table.num_rows, f.type))
         fields.append(f)
     for name in table.column_names:
-        if name not in schema.names:
+        if name not in wanted:
             cols.append(table.column(name))
             fields.append(table.schema.field(name))
     return pa.Table.from_arrays(cols, schema=pa.schema(fields))

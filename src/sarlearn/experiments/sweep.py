@@ -206,7 +206,8 @@ def execute_population(tasks: Sequence[RunTask]) -> list[Outcome]:
         return execute_runs(tasks)
     started = now_utc()
     for task in tasks:
-        _mark_started(task)
+        if task.pass_token:  # in a worker pool; in this process no marker is ever read
+            _mark_started(task)
     t0 = time.perf_counter()
     try:
         summaries = run_population([t.config for t in tasks], trace_every=tasks[0].trace_every)

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from PIL import Image, ImageDraw
 
 from sarlearn.world.camera import PinholeCamera
 from sarlearn.world.sensors import GroundSensors
 from sarlearn.world.track import Track
+
+if TYPE_CHECKING:  # PIL is imported where a picture is drawn (a simulation needs none)
+    from PIL import Image
 
 FLOOR = np.array([246, 244, 238], dtype=np.float64)
 LINE = np.array([25, 25, 30], dtype=np.float64)
@@ -45,6 +48,8 @@ BODY_SIZE = (20.0, 10.0)
 
 def background(track: Track, scale: float) -> NDArray[np.uint8]:
     """The floor as an RGB image ``(H', W', 3)`` at ``scale`` pixels per unit."""
+    from PIL import Image
+
     h = max(1, round(track.height * scale))
     w = max(1, round(track.width * scale))
     grey = Image.fromarray(np.round(track.image * 255).astype(np.uint8), mode="L")
@@ -59,6 +64,8 @@ class _Painter:
     """Draws world-coordinate shapes on a PIL image of the arena."""
 
     def __init__(self, img: Image.Image, track: Track, scale: float) -> None:
+        from PIL import ImageDraw
+
         self.draw = ImageDraw.Draw(img, "RGBA")
         self.scale = scale
         self.top = track.height
@@ -136,6 +143,8 @@ def world_image(
     Returns:
         ``(H, W, 3)`` uint8 RGB image, row 0 at the top of the arena.
     """
+    from PIL import Image
+
     img = Image.fromarray(background(track, scale), mode="RGB")
     paint = _Painter(img, track, scale)
     for k, p in enumerate(_path_list(paths)):
@@ -161,6 +170,8 @@ def _path_list(paths: ArrayLike | Sequence[ArrayLike] | None) -> list[NDArray]:
 
 def save_image(rgb: ArrayLike, path: str | Path) -> Path:
     """Write an RGB (or greyscale) ``uint8`` array as a PNG; returns the path."""
+    from PIL import Image
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.asarray(rgb, dtype=np.uint8)).save(path, format="PNG")
@@ -184,6 +195,8 @@ class FrameRenderer:
         sensors: GroundSensors | None = None,
         camera: PinholeCamera | None = None,
     ) -> None:
+        from PIL import Image
+
         self.track = track
         self.scale = size / track.width
         bg = background(track, self.scale)
@@ -222,6 +235,8 @@ class FrameRenderer:
         return np.asarray(img)
 
     def _inset(self, img: Image.Image, view: NDArray) -> None:
+        from PIL import Image, ImageDraw
+
         v = view[0] if view.ndim == 3 else view  # (P, h, w): the first robot's view
         zoom = max(1, int(0.3 * img.width / v.shape[1]))
         grey = np.round((1.0 - np.clip(v, 0.0, 1.0)) * 255).astype(np.uint8)

@@ -287,17 +287,51 @@ def _start_index(line: NDArray, ahead: float, clearance: float) -> int:
     bend = np.abs(1.0 / radius_of_curvature(line))
     csum = np.concatenate([[0.0], np.cumsum(np.concatenate([bend, bend[:w]]))])
     ahead_bend = csum[w : w + n] - csum[:n]  # sum over points i .. i + w - 1
-    # Distance from each point to the parts of the line that are far from it along the line.
-    idx = np.arange(n)
-    gap = np.abs(idx[:, None] - idx[None, :])
-    far_along = np.minimum(gap, n - gap) > 2 * w
-    dist = np.linalg.norm(line[:, None, :] - line[None, :, :], axis=2)
-    near = np.where(far_along, dist, np.inf).min(axis=1) < clearance
+    near = _near_far_along(line, 2 * w, clearance)
     crossing_ahead = np.zeros(n, dtype=bool)
     for k in range(w):
         crossing_ahead |= np.roll(near, -k)
     ahead_bend[crossing_ahead] = np.inf
     return int(np.argmin(ahead_bend)) if np.isfinite(ahead_bend).any() else 0
+
+
+def _near_far_along(line: NDArray, gap: int, clearance: float) -> NDArray:
+    """For each point of the closed polyline ``line`` ``(N, 2)``: is a point more than ``gap``
+    indices away from it along the line (either way round) closer than ``clearance``?
+
+    The distances are the same numbers as ``np.linalg.norm(line[i] - line[j])`` over all
+    pairs, but only pairs in the same or adjacent cells of a grid of side ``clearance`` are
+    computed (a pair closer than ``clearance`` is never two cells apart), so this costs about
+    N times the points per cell rather than N squared.
+    """
+    n = len(line)
+    near = np.zeros(n, dtype=bool)
+    if n == 0 or not clearance > 0:
+        return near  # no distance is below 0
+    cells = np.floor(line / clearance).astype(np.int64)
+    cells -= cells.min(axis=0) - 1  # >= 1, so a neighbouring cell's index stays >= 0
+    height = int(cells[:, 1].max()) + 2
+    key = cells[:, 0] * height + cells[:, 1]  # neighbours (dx, dy): key + dx * height + dy
+    order = np.argsort(key, kind="stable")
+    sorted_key = key[order]
+    points = np.arange(n)
+    for dx in (-1, 0, 1):
+        for dy in (-1, 0, 1):
+            want = key + dx * height + dy
+            lo = np.searchsorted(sorted_key, want, side="left")
+            count = np.searchsorted(sorted_key, want, side="right") - lo
+            total = int(count.sum())
+            if total == 0:
+                continue
+            i = np.repeat(points, count)
+            first = np.cumsum(count) - count  # where each point's candidates start
+            j = order[np.repeat(lo - first, count) + np.arange(total)]
+            along = np.abs(i - j)
+            far = np.minimum(along, n - along) > gap
+            i, j = i[far], j[far]
+            hit = np.linalg.norm(line[i] - line[j], axis=1) < clearance
+            near[i[hit]] = True
+    return near
 
 
 def _random_fitted(t: NDArray, rng: np.random.Generator) -> NDArray:
@@ -381,6 +415,13 @@ def rasterise(
     reach = int(np.ceil(halves.max() + 1.5))
     off = np.arange(-reach, reach + 1)
     oc, orow = (g.ravel() for g in np.meshgrid(off, off))
+    # Only the disk of candidates that can be dark: a pixel at offset o from a segment's
+    # rounded start is at least |o| - sqrt(1/2) - (segment length) from the segment, and
+    # dark only if closer than half + 0.5 (the margin covers rounding).
+    seg_max = float(np.sqrt(((b - a) ** 2).sum(axis=1).max()))
+    radius = halves.max() + 0.5 + np.sqrt(0.5) + seg_max + 0.01
+    within = oc**2 + orow**2 < radius**2
+    oc, orow = oc[within], orow[within]
     img = np.zeros(m * n)
     per = max(1, min(2048, 2_000_000 // len(oc)))  # segments per batch: bounded memory
     for lo in range(0, len(a), per):
