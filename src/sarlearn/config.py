@@ -162,7 +162,7 @@ DEFAULT_STEP_OPTIONS: dict[str, dict[str, Any]] = {
 #: The aligned start that goes with a hidden-row bound (issue 9, target 5): a random stack of
 #: rows scaled onto sar's hidden bound passes about 1e-5 of the line to its top layer, rows
 #: turned towards a common direction pass it on. Chosen on the seven settling built-in tracks
-#: from a = 0.7, 0.8, 0.9, 0.95 (docs/results.md, section 6, "Settling speed against GDM").
+#: from a = 0.7, 0.8, 0.9, 0.95 (docs/results.md, section 6, "The aligned start adopted").
 ALIGN_WITH_HIDDEN_BOUND = 0.9
 
 
