@@ -23,7 +23,9 @@ from sarlearn.experiments.store import LOCK, MergedStore, ResultStore, StoreLock
 from sarlearn.experiments.sweep import (
     SweepError,
     SweepInterrupted,
+    execute_runs,
     parse_shard,
+    plan_tasks,
     run_sweep,
     select_shard,
 )
@@ -542,3 +544,68 @@ def test_conform_orders_casts_fills_and_keeps_extra_columns() -> None:
     assert out.schema.field("seed").type == pa.int64() and out["seed"].to_pylist() == [3, 4]
     assert out["lr"].null_count == 2 and out["run_id"].equals(part["run_id"])
     assert out["extra"].to_pylist() == [1.5, 2.5]
+
+
+def _outcomes(tmp_path: Path, rules: tuple[str, ...] = ("sar", "gdm")) -> list:
+    spec = parse_spec({"base": BASE, "grid": {"seed": [0, 1, 2], "rule.name": list(rules)}})
+    tasks = plan_tasks(spec, ResultStore(tmp_path / "plan"))
+    return execute_runs(tasks, fake_run)
+
+
+def _files(out: Path) -> tuple[object, object]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(out / "results.parquet"), pq.read_table(out / "traces.parquet")
+
+
+def test_a_unit_is_stored_as_one_part_and_compacted_from_memory(tmp_path: Path) -> None:
+    """add_many writes one record part and one trace part for all its runs; the compaction
+    of a store that wrote them (from memory) makes the same files as one that reads them."""
+    outcomes = _outcomes(tmp_path)
+    items = [(o.record, o.trace) for o in outcomes]
+    mem, disk = ResultStore(tmp_path / "mem"), ResultStore(tmp_path / "disk")
+    mem.add_many(items)
+    disk.add_many(items)
+    assert len(list((tmp_path / "mem" / "results").glob("part-*.parquet"))) == 1
+    assert len(list((tmp_path / "mem" / "traces").glob("part-*.parquet"))) == 1
+    mem.compact()
+    ResultStore(tmp_path / "disk").compact()  # another store object: reads the parts back
+    (res_m, tr_m), (res_d, tr_d) = _files(tmp_path / "mem"), _files(tmp_path / "disk")
+    assert res_m.equals(res_d) and tr_m.equals(tr_d)
+    assert res_m.num_rows == 6 and set(tr_m["run_id"].to_pylist()) == set(
+        res_m["run_id"].to_pylist()
+    )
+    assert not list((tmp_path / "mem" / "results").glob("part-*.parquet"))
+    assert len(list((tmp_path / "mem" / "results" / "compacted").glob("part-*"))) == 1
+    assert not list((tmp_path / "mem" / "traces").glob("part-*"))
+    # several parts (and an existing compacted file) merge the same way too
+    more = [(o.record, o.trace) for o in _outcomes(tmp_path / "more", ("sar",))]
+    for store in (mem, disk):
+        store.add_many(more[:2])
+        store.add(*more[2])
+    mem.compact()
+    ResultStore(tmp_path / "disk").compact()
+    (res_m, tr_m), (res_d, tr_d) = _files(tmp_path / "mem"), _files(tmp_path / "disk")
+    assert res_m.equals(res_d) and tr_m.equals(tr_d) and res_m.num_rows == 9
+    latest = set(mem.load()["attempt_id"])  # the newer sar attempts replaced the older ones
+    assert len(latest) == 6 and set(tr_m["attempt_id"].to_pylist()) == latest
+    pd.testing.assert_frame_equal(mem.load(), ResultStore(tmp_path / "disk").load())
+
+
+def test_finished_ids_pick_the_latest_attempt(tmp_path: Path) -> None:
+    """finished_ids (Arrow) agrees with the latest attempts that load() keeps, with retried
+    and failed runs, records in parts and in the compacted file."""
+    from sarlearn.experiments.store import _Finished
+
+    out = tmp_path / "sw"
+    spec = parse_spec({"base": BASE, "grid": {"seed": [0, 1, 2], "rule.name": ["sar", "boom"]}})
+    run_sweep(spec, out, run_fn=fake_run, jobs=1)
+    run_sweep(spec, out, run_fn=fake_run, jobs=1, retry_failed=True)  # boom fails again
+    store = ResultStore(out)
+    for o in _outcomes(tmp_path, ("sar",))[:2]:  # a newer attempt, left as a part
+        store.add(o.record, o.trace)
+    assert len(store.load(latest=False)) == 11
+    for include_failed in (True, False):
+        expected = _Finished.finished_ids(store, include_failed=include_failed)  # pandas
+        assert store.finished_ids(include_failed=include_failed) == expected
+    assert len(store.finished_ids()) == 6 and len(store.finished_ids(False)) == 3

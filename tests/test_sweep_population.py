@@ -105,3 +105,25 @@ def test_population_in_this_process_makes_no_run_folders(tmp_path: Path) -> None
     sizes = {json.loads(s)["population"] for s in load_sorted(tmp_path / "sw")["summary_json"]}
     assert sizes == {2}  # it did run as a population
     assert not (tmp_path / "sw" / "runs").exists()
+
+
+def test_population_in_this_process_resumes_and_extends(tmp_path: Path) -> None:
+    """A sweep of in-process populations stores each population as one part; running it again
+    with more seeds runs only the new ones, and the folder then holds what one sweep of all
+    the seeds would (records and traces)."""
+    base = {"steps": 200, "network.layers": [4, 2]}
+    two = parse_spec({"base": base, "grid": {"seed": [0, 1], "rule.name": ["sar", "gdm"]}})
+    four = parse_spec({"base": base, "grid": {"seed": [0, 1, 2, 3], "rule.name": ["sar", "gdm"]}})
+    first = run_sweep(two, tmp_path / "sw", trace_every=10)
+    assert (first.ok, len(list((tmp_path / "sw" / "results" / "compacted").iterdir()))) == (4, 2)
+    again = run_sweep(four, tmp_path / "sw", trace_every=10)
+    assert (again.skipped, again.ok) == (4, 4)
+    run_sweep(four, tmp_path / "all", trace_every=10)
+    a, b = load_sorted(tmp_path / "sw"), load_sorted(tmp_path / "all")
+    pd.testing.assert_frame_equal(a[METRIC_COLUMNS], b[METRIC_COLUMNS])
+    ta, tb = (
+        ResultStore(tmp_path / d).load_traces().sort_values(["run_id", "step"], ignore_index=True)
+        for d in ("sw", "all")
+    )
+    assert len(ta) == 8 * 20
+    pd.testing.assert_frame_equal(ta, tb)

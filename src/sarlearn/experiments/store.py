@@ -35,10 +35,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -52,6 +51,9 @@ from sarlearn.experiments.outputs import (
     read_json,
     write_json,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RESULTS = "results.parquet"
 TRACES = "traces.parquet"
@@ -200,6 +202,8 @@ def downsample_trace(trace: pd.DataFrame, every: int) -> pd.DataFrame:
     so the curve stays faithful where the error is spiky. A ``step`` column is added (from
     the row position) if the trace has none.
     """
+    import pandas as pd
+
     frame = trace.reset_index(drop=True)
     keep = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
     frame = frame[keep]
@@ -253,6 +257,20 @@ class _Finished:
         return set(frame["run_id"])
 
 
+def _latest_rows(table: pa.Table) -> dict[str, int]:
+    """Run id -> row of its latest attempt in ``table``: the last by ``finished_at`` (rows
+    without one last), ties to the later row; what ``load(latest=True)`` keeps."""
+    run_ids = table.column("run_id").to_pylist()
+    finished = table.column("finished_at").cast(pa.int64()).to_pylist()
+    order = sorted(range(len(run_ids)), key=lambda i: (finished[i] is None, finished[i] or 0))
+    return {run_ids[i]: i for i in order}
+
+
+def _latest_attempts(table: pa.Table) -> set[str]:
+    attempts = table.column("attempt_id").to_pylist()
+    return {attempts[i] for i in _latest_rows(table).values()}
+
+
 class ResultStore(_Finished):
     """The results of a sweep folder: append records, load them, compact, lock."""
 
@@ -262,6 +280,8 @@ class ResultStore(_Finished):
         self.trace_parts = self.root / "traces"
         self.results_path = self.root / RESULTS
         self.traces_path = self.root / TRACES
+        self._written: dict[Path, tuple[pa.Table, bytes]] = {}  # parts written, not compacted
+        self._traces_written = False  # a trace part was written since traces were compacted
 
     def run_dir(self, run_id: str) -> Path:
         """The output folder handed to a run (kept after the run only on request)."""
@@ -275,14 +295,51 @@ class ResultStore(_Finished):
         The record is what marks a run done, so it goes last; a trace without a record (a
         crash in between) is ignored by readers.
         """
-        stamp = f"{time.time_ns():020d}-{record['attempt_id']}"
-        if trace is not None and len(trace):
-            frame = trace.copy()
-            frame.insert(0, "attempt_id", record["attempt_id"])
-            frame.insert(0, "run_id", record["run_id"])
-            _write_parquet(self.trace_parts / f"part-{stamp}.parquet", pa.table(frame))
-        table = pa.Table.from_pylist([dict(record)], schema=RESULT_SCHEMA)
-        _write_parquet(self.parts / f"part-{stamp}.parquet", table)
+        self.add_many([(record, trace)])
+
+    def add_many(self, items: Sequence[tuple[Mapping[str, Any], pd.DataFrame | None]]) -> None:
+        """Store several finished attempts (e.g. the runs of one engine population) as ONE
+        trace part and ONE record part, written in that order like :meth:`add`'s.
+
+        Each part appears whole or not at all, so the attempts are stored all together or
+        (a crash before the record part is in place) not at all.
+        """
+        if not items:
+            return
+        stamp = f"{time.time_ns():020d}-{items[0][0]['attempt_id']}"
+        traces = []
+        for record, trace in items:
+            if trace is not None and len(trace):
+                traces.append(_trace_table(record, trace))
+        if traces:
+            table = (
+                traces[0]
+                if len(traces) == 1
+                else pa.concat_tables(traces, promote_options="permissive")
+            )
+            self._write_part(self.trace_parts / f"part-{stamp}.parquet", table)
+        records = pa.Table.from_pylist([dict(r) for r, _ in items], schema=RESULT_SCHEMA)
+        self._write_part(self.parts / f"part-{stamp}.parquet", records)
+
+    def _write_part(self, path: Path, table: pa.Table) -> None:
+        # Kept in memory too, so that compaction need not read it back: every record part
+        # until it is compacted (records are small, and compacted every few seconds), but a
+        # trace part only while it is the only one (traces are big and compacted at the end;
+        # the shortcut for them is one part written as traces.parquet as it is).
+        data = _write_parquet(path, table)
+        if path.parent == self.trace_parts:
+            traces = [p for p in self._written if p.parent == self.trace_parts]
+            for p in traces:
+                del self._written[p]
+            if traces or self._traces_written:
+                return
+            self._traces_written = True
+        self._written[path] = (table, data)
+
+    def _read_part(self, path: Path) -> pa.Table:
+        """A part file's table (from memory if this store wrote it)."""
+        mine = self._written.get(path)
+        return mine[0] if mine is not None else _read_table(path, self.root)
 
     def compact(self, traces: bool = True) -> None:
         """Merge the part files into ``results.parquet`` (and ``traces.parquet``).
@@ -290,24 +347,52 @@ class ResultStore(_Finished):
         Safe to interrupt: the compacted file is replaced atomically before its parts go.
         """
         parts = _parts(self.parts)
+        results = None
         if parts or not self.results_path.exists():
-            table = _concat([*_existing(self.results_path), *parts], RESULT_SCHEMA, self.root)
-            table = _drop_duplicate_attempts(table)
-            atomic_write_with(self.results_path, lambda p: pq.write_table(table, p))
+            existing = _existing(self.results_path)
+            mine = self._written.get(parts[0]) if len(parts) == 1 and not existing else None
+            if mine is not None:
+                # a fresh folder and one part this store wrote (e.g. a sweep of one engine
+                # population): results.parquet is that part (RESULT_SCHEMA, one row per
+                # attempt), written again as it is
+                results = mine[0]
+                atomic_write_bytes(self.results_path, mine[1])
+            else:
+                tables = [_read_table(p, self.root) for p in existing]
+                tables += [self._read_part(p) for p in parts]
+                results = _drop_duplicate_attempts(_concat_tables(tables, RESULT_SCHEMA))
+                atomic_write_with(self.results_path, lambda p: pq.write_table(results, p))
             kept = self.parts / COMPACTED
             kept.mkdir(exist_ok=True)
             for part in parts:  # kept, so that results.parquet can be rebuilt from them
                 with contextlib.suppress(FileNotFoundError):
                     os.replace(part, kept / part.name)
+                self._written.pop(part, None)
         if traces:
-            self._compact_traces()
+            self._compact_traces(results)
 
-    def _compact_traces(self) -> None:
+    def _compact_traces(self, results: pa.Table | None = None) -> None:
         parts = _parts(self.trace_parts)
         if not parts:
             return
-        keep = set(self.load(latest=True)["attempt_id"])
-        sources = [*_existing(self.traces_path), *parts]
+        if results is None or _parts(self.parts):
+            results = self._table()
+        keep = _latest_attempts(results)
+        existing = _existing(self.traces_path)
+        mine = self._written.get(parts[0]) if len(parts) == 1 and not existing else None
+        if mine is not None and bool(
+            np.isin(mine[0].column("attempt_id").to_numpy(), list(keep)).all()
+        ):
+            # one part this store wrote, every row of it kept: traces.parquet is that part
+            atomic_write_bytes(self.traces_path, mine[1])
+        else:
+            self._stream_traces([*existing, *parts], keep)
+        for part in parts:
+            part.unlink(missing_ok=True)
+            self._written.pop(part, None)
+        self._traces_written = False
+
+    def _stream_traces(self, sources: list[Path], keep: set[str]) -> None:
         schema = pa.unify_schemas(
             [_read_schema(s, self.root) for s in sources], promote_options="permissive"
         )
@@ -324,8 +409,6 @@ class ResultStore(_Finished):
                             writer.write_table(_conform(tab.filter(pa.array(mask)), schema))
 
         atomic_write_with(self.traces_path, write)
-        for part in parts:
-            part.unlink(missing_ok=True)
 
     def write_manifest(self, manifest: Mapping[str, Any]) -> None:
         """Record the plan of the sweep being run (``sweep.json``)."""
@@ -358,7 +441,7 @@ class ResultStore(_Finished):
     def check(self) -> None:
         """Raise :class:`StoreCorruptError` naming the first unreadable file of the folder
         (``results.parquet``, ``traces.parquet``'s footer, ``sweep.json``, a part file)."""
-        self.load(latest=False)
+        self._table()
         if self.traces_path.exists():
             _read_schema(self.traces_path, self.root, full=True)
         self.read_manifest()
@@ -464,6 +547,27 @@ class ResultStore(_Finished):
 
     # -- reading ----------------------------------------------------------------------------
 
+    def _table(self) -> pa.Table:
+        """All records (every attempt once) as an Arrow table with :data:`RESULT_SCHEMA`."""
+        for _ in range(3):  # a part can vanish under us if a compaction runs meanwhile
+            try:
+                tables = [_read_table(p, self.root) for p in _existing(self.results_path)]
+                tables += [self._read_part(p) for p in _parts(self.parts)]
+                return _drop_duplicate_attempts(_concat_tables(tables, RESULT_SCHEMA))
+            except FileNotFoundError:
+                continue
+        raise RuntimeError(f"could not read a stable view of {self.root}")
+
+    def finished_ids(self, include_failed: bool = True) -> set[str]:
+        """Run ids with a record: all of them, or only those whose latest attempt succeeded
+        in running (status ``ok``, whether or not it reached the success criterion)."""
+        table = self._table()
+        latest = _latest_rows(table)
+        if include_failed:
+            return set(latest)
+        status = table.column("status").to_pylist()
+        return {run for run, i in latest.items() if status[i] == "ok"}
+
     def load(self, latest: bool = True) -> pd.DataFrame:
         """All records as a DataFrame (columns of :data:`RESULT_SCHEMA`).
 
@@ -471,15 +575,9 @@ class ResultStore(_Finished):
         failed run retried later counts by its retry. Integer columns are nullable
         (``Int64``), so a missing ``steps_to_success`` stays missing, never 0.
         """
-        for _ in range(3):  # a part can vanish under us if a compaction runs meanwhile
-            try:
-                sources = [*_existing(self.results_path), *_parts(self.parts)]
-                table = _drop_duplicate_attempts(_concat(sources, RESULT_SCHEMA, self.root))
-                break
-            except FileNotFoundError:
-                continue
-        else:
-            raise RuntimeError(f"could not read a stable view of {self.root}")
+        import pandas as pd
+
+        table = self._table()
         frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
         if latest and len(frame):
             frame = frame.sort_values("finished_at", kind="stable")
@@ -491,6 +589,8 @@ class ResultStore(_Finished):
     ) -> pd.DataFrame:
         """Downsampled traces of the latest attempt of each run (optionally only some runs
         and some columns; ``run_id`` and ``step`` are always included)."""
+        import pandas as pd
+
         results = self.load(latest=True)
         if run_ids is not None:
             results = results[results["run_id"].isin(list(run_ids))]
@@ -534,6 +634,8 @@ class MergedStore(_Finished):
         return self._load(latest).drop(columns="_folder")
 
     def _load(self, latest: bool) -> pd.DataFrame:
+        import pandas as pd
+
         frames = [s.load(latest=latest).assign(_folder=k) for k, s in enumerate(self.stores)]
         nonempty = [f for f in frames if len(f)]
         if not nonempty:
@@ -548,6 +650,8 @@ class MergedStore(_Finished):
         self, run_ids: Sequence[str] | None = None, columns: Sequence[str] | None = None
     ) -> pd.DataFrame:
         """Traces of the latest attempt of each run (see :meth:`ResultStore.load_traces`)."""
+        import pandas as pd
+
         results = self._load(latest=True)
         if run_ids is not None:
             results = results[results["run_id"].isin(list(run_ids))]
@@ -574,10 +678,20 @@ class MergedStore(_Finished):
         return {**manifests[0], "runs": list(runs.values()), "n_runs": len(runs), "shards": shards}
 
 
-def _write_parquet(path: Path, table: pa.Table) -> None:
+def _write_parquet(path: Path, table: pa.Table) -> bytes:
     buf = io.BytesIO()
     pq.write_table(table, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    data = buf.getvalue()
+    atomic_write_bytes(path, data)
+    return data
+
+
+def _trace_table(record: Mapping[str, Any], trace: pd.DataFrame) -> pa.Table:
+    """A run's downsampled trace as stored: ``run_id`` and ``attempt_id`` columns first."""
+    frame = trace.copy()
+    frame.insert(0, "attempt_id", record["attempt_id"])
+    frame.insert(0, "run_id", record["run_id"])
+    return pa.table(frame)
 
 
 def _parts(folder: Path) -> list[Path]:
@@ -589,21 +703,30 @@ def _existing(path: Path) -> list[Path]:
     return [path] if path.exists() else []
 
 
+def _read_table(src: Path, root: Path | None = None) -> pa.Table:
+    """A results file or part (:class:`StoreCorruptError` if unreadable or not one)."""
+    try:
+        table = pq.read_table(src)
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowException, OSError) as exc:
+        raise _corrupt(src, root, exc) from exc
+    if "attempt_id" not in table.column_names or "run_id" not in table.column_names:
+        raise _corrupt(src, root, ValueError("no run_id/attempt_id columns"))
+    return table
+
+
 def _concat(sources: Sequence[Path], schema: pa.Schema, root: Path | None = None) -> pa.Table:
-    tables = []
-    for src in sources:
-        try:
-            table = pq.read_table(src)
-        except FileNotFoundError:
-            raise
-        except (pa.ArrowException, OSError) as exc:
-            raise _corrupt(src, root, exc) from exc
-        if "attempt_id" not in table.column_names or "run_id" not in table.column_names:
-            raise _corrupt(src, root, ValueError("no run_id/attempt_id columns"))
-        tables.append(_conform(table, schema))
-    if not tables:
+    return _concat_tables([_read_table(src, root) for src in sources], schema)
+
+
+def _concat_tables(tables: Sequence[pa.Table], schema: pa.Schema) -> pa.Table:
+    conformed = [_conform(t, schema) for t in tables]
+    if not conformed:
         return schema.empty_table()
-    return pa.concat_tables(tables, promote_options="permissive")
+    if len(conformed) == 1:
+        return conformed[0]
+    return pa.concat_tables(conformed, promote_options="permissive")
 
 
 def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:

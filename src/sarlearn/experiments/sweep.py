@@ -54,9 +54,7 @@ from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any, TypeVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sarlearn.config import ConfigError, RunConfig
 from sarlearn.errors import SarlearnError
@@ -70,6 +68,9 @@ from sarlearn.experiments.store import (
     fill_summary,
     now_utc,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: ``run_fn(config, out_dir) -> summary``; the default is :func:`follow_or_resume`.
 RunFunction = Callable[[RunConfig, Path | None], Mapping[str, Any]]
@@ -284,6 +285,8 @@ def infra_outcome(task: RunTask, exc: BaseException, started: Any) -> Outcome:
 
 def _read_trace(summary: Mapping[str, Any], out_dir: Path, every: int) -> pd.DataFrame | None:
     """The run's trace from ``summary["trace"]`` or ``out_dir/trace.parquet``, downsampled."""
+    import pandas as pd
+
     raw = summary.get("trace")
     if raw is None:
         path = out_dir / "trace.parquet"
@@ -511,29 +514,37 @@ def run_sweep(
             _check_picklable(run_fn)
         compactor = _Compactor(store)
 
-        def handle(outcome: Outcome) -> None:
-            status = outcome.record["status"]
-            if status == "infra":
-                summary.infra += 1
-                if len(summary.infra_errors) < 3:
-                    rec = outcome.record
-                    summary.infra_errors.append(f"{rec['error_type']}: {rec['error_message']}")
-            else:
-                try:
-                    store.add(outcome.record, outcome.trace)
-                except INFRA_ERRORS as exc:
-                    raise SweepInfraError(
-                        f"cannot write the results to {out}: {type(exc).__name__}: {exc}; the "
-                        "runs stored so far are kept, run the same command again to resume"
-                    ) from exc
-                if status == "ok":
+        def handle_all(outcomes: Sequence[Outcome]) -> None:
+            """Store the outcomes of one unit of work (one part file for all of them)."""
+            results = [o for o in outcomes if o.record["status"] != "infra"]
+            try:
+                if len(results) == 1:
+                    store.add(results[0].record, results[0].trace)
+                elif results:
+                    store.add_many([(o.record, o.trace) for o in results])
+            except INFRA_ERRORS as exc:
+                raise SweepInfraError(
+                    f"cannot write the results to {out}: {type(exc).__name__}: {exc}; the "
+                    "runs stored so far are kept, run the same command again to resume"
+                ) from exc
+            for outcome in outcomes:
+                status = outcome.record["status"]
+                if status == "infra":
+                    summary.infra += 1
+                    if len(summary.infra_errors) < 3:
+                        rec = outcome.record
+                        summary.infra_errors.append(f"{rec['error_type']}: {rec['error_message']}")
+                elif status == "ok":
                     summary.ok += 1
                     summary.succeeded += bool(outcome.record["success"])
                 else:
                     summary.failed += 1
-            if on_outcome is not None:
-                on_outcome(outcome)
+                if on_outcome is not None:
+                    on_outcome(outcome)
             compactor.maybe()
+
+        def handle(outcome: Outcome) -> None:
+            handle_all([outcome])
 
         try:
             if backend == "ray":
@@ -556,7 +567,7 @@ def run_sweep(
                 bar = sweep_progress_bar(len(todo), summary) if progress else nullcontext(None)
                 here = jobs == 1 and run_fn is None  # the engine runs in this process
                 with bar as tick, _engine_threads(threads if here else None):
-                    _execute(units, run_fn, jobs, with_tick(handle, tick) if tick else handle)
+                    _execute(units, run_fn, jobs, with_ticks(handle_all, tick))
         except KeyboardInterrupt:
             _compact_quietly(store)
             raise SweepInterrupted(summary) from None
@@ -634,12 +645,12 @@ def _execute(
     units: list[Unit],
     run_fn: RunFunction | str | None,
     jobs: int,
-    handle: Callable[[Outcome], None],
+    handle: Callable[[Sequence[Outcome]], None],
 ) -> None:
+    """Run the units; ``handle`` gets the outcomes of each unit, all at once."""
     if jobs == 1:
         for tasks, as_population in units:
-            for outcome in execute_unit(tasks, run_fn, as_population):
-                handle(outcome)
+            handle(execute_unit(tasks, run_fn, as_population))
         return
     while units:
         suspects, requeue = _pool_pass(units, run_fn, jobs, handle)
@@ -650,7 +661,7 @@ def _execute(
             )
         for task in suspects:  # alone in a fresh process: a second crash is its own doing
             if any(_pool_pass([([task], False)], run_fn, 1, handle)):
-                handle(crashed_outcome(task))
+                handle([crashed_outcome(task)])
                 if not task.keep_run_dir:
                     shutil.rmtree(task.out_dir, ignore_errors=True)
         units = [([t], False) for t in requeue]
@@ -669,7 +680,7 @@ def _pool_pass(
     units: list[Unit],
     run_fn: RunFunction | str | None,
     jobs: int,
-    handle: Callable[[Outcome], None],
+    handle: Callable[[Sequence[Outcome]], None],
 ) -> tuple[list[RunTask], list[RunTask]]:
     """Run units in a pool; if it breaks, return (runs in flight, runs not started)."""
     token = uuid.uuid4().hex
@@ -699,8 +710,7 @@ def _pool_pass(
                     continue
                 except Exception as exc:  # outside any run, e.g. run_fn not importable there
                     raise SweepError(f"a worker failed outside any run: {exc!r}") from exc
-                for outcome in outcomes:
-                    handle(outcome)
+                handle(outcomes)
         except BaseException:
             _kill_workers(pool)  # before shutdown, which forgets the processes
             pool.shutdown(wait=False, cancel_futures=True)
@@ -861,6 +871,21 @@ def with_tick(
     def both(outcome: Outcome) -> None:
         handle(outcome)
         tick()
+
+    return both
+
+
+def with_ticks(
+    handle: Callable[[Sequence[Outcome]], None], tick: Callable[[], None] | None
+) -> Callable[[Sequence[Outcome]], None]:
+    """``handle`` (of a unit's outcomes), then one ``tick`` per outcome (None: no ticks)."""
+    if tick is None:
+        return handle
+
+    def both(outcomes: Sequence[Outcome]) -> None:
+        handle(outcomes)
+        for _ in outcomes:
+            tick()
 
     return both
 
