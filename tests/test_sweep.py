@@ -609,3 +609,84 @@ def test_finished_ids_pick_the_latest_attempt(tmp_path: Path) -> None:
         expected = _Finished.finished_ids(store, include_failed=include_failed)  # pandas
         assert store.finished_ids(include_failed=include_failed) == expected
     assert len(store.finished_ids()) == 6 and len(store.finished_ids(False)) == 3
+
+
+def test_tables_built_without_pandas_equal_pyarrows_own() -> None:
+    """The store builds its Arrow arrays from buffers (pa.array imports pandas): the same
+    tables as pa.Table.from_pylist (records) and pa.table(DataFrame) (traces)."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    import numpy as np
+    import pyarrow as pa
+
+    from sarlearn.experiments import store
+    from sarlearn.experiments.sweep import crashed_outcome
+
+    outcomes = _outcomes(Path("/nonexistent"), ("sar", "boom"))
+    records = [o.record for o in outcomes]
+    plan = plan_tasks(parse_spec({"base": BASE, "grid": {"seed": [7]}}), ResultStore("/x"))
+    records.append(crashed_outcome(plan[0]).record)  # worker_pid None, error columns
+    odd = dict(records[0], lr=float("nan"), steps_run=None, dead_units=None, rule="é ü")
+    odd["started_at"] = datetime(2001, 2, 3, 4, 5, 6, 789012, tzinfo=timezone(timedelta(hours=-5)))
+    odd["finished_at"] = datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC)
+    odd["weight_change"] = [0.0, -1.5, 1e-300, float("inf")]
+    records.append(odd)
+    built = store._records_table(records, store.RESULT_SCHEMA)
+    ref = pa.Table.from_pylist(records, schema=store.RESULT_SCHEMA)
+    assert built.schema == ref.schema
+    for name in ref.column_names:  # NaN == NaN here (Table.equals says no)
+        assert repr(built[name].to_pylist()) == repr(ref[name].to_pylist()), name
+        assert built[name].null_count == ref[name].null_count, name
+    assert built.num_rows == len(records) and any(r["status"] == "error" for r in records)
+    assert store._records_table([], store.RESULT_SCHEMA).equals(
+        store._empty_table(store.RESULT_SCHEMA)
+    )
+    # a value the buffers do not cover takes pyarrow's own path (with its own errors)
+    assert (
+        store._records_table([dict(odd, seed=np.int32(3))], store.RESULT_SCHEMA)["seed"][0].as_py()
+        == 3
+    )
+    with pytest.raises(pa.ArrowInvalid):
+        store._records_table([dict(odd, seed="three")], store.RESULT_SCHEMA)
+
+    rng = np.random.default_rng(0)
+    n = 50
+    cols = {
+        "step": np.arange(0, 10 * n, 10, dtype=np.int64),
+        "error": np.where(rng.random(n) < 0.2, np.nan, rng.standard_normal(n)),
+        "off_track": rng.random(n) < 0.5,
+        "speed": rng.standard_normal(n).astype(np.float32),
+        "count": rng.integers(0, 9, n).astype(np.int32),
+        "abs_error": np.abs(rng.standard_normal(n)),
+    }
+    rec = records[0]
+    from_columns = store._trace_table(rec, cols)
+    from_frame = store._trace_table(rec, pd.DataFrame(cols))
+    assert from_columns.equals(from_frame.replace_schema_metadata(None))
+    assert from_columns["error"].null_count == int(np.isnan(cols["error"]).sum()) > 0
+    assert store.trace_rows(cols) == store.trace_rows(pd.DataFrame(cols)) == n
+
+
+def test_block_means_equal_pandas_groupby_means() -> None:
+    """The trace's abs_error without pandas: bit for bit pandas' groupby mean, NaN, inf and
+    huge values included."""
+    import numpy as np
+
+    from sarlearn.experiments.population import block_means
+
+    rng = np.random.default_rng(1)
+    for trial in range(400):
+        n, every = int(rng.integers(0, 120)), int(rng.integers(1, 25))
+        x = rng.standard_normal(n) * 10.0 ** rng.integers(-200, 200, n)
+        if trial % 3 == 1:
+            x[rng.random(n) < 0.2] = np.nan
+        if trial % 4 == 2:
+            x[rng.random(n) < 0.1] = np.inf
+        with np.errstate(invalid="ignore"):
+            want = pd.Series(x).groupby(np.arange(n) // every).mean().to_numpy()
+        got = block_means(x, every)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert np.array_equal(np.isnan(got), np.isnan(want))
+        assert np.array_equal(
+            got[~np.isnan(got)].view(np.int64), want[~np.isnan(want)].view(np.int64)
+        )

@@ -28,10 +28,9 @@ import platform
 import time
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from sarlearn import __version__
 from sarlearn.config import RunConfig
@@ -45,6 +44,9 @@ from sarlearn.metrics import (
     summarise_errors,
     summarise_settling,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: Config fields that may differ within one population (everything else must agree).
 PER_AGENT_FIELDS = (("seed",), ("rule", "lr"), ("rule", "layer_lr_scale"))
@@ -86,7 +88,10 @@ class _Agent:
 
 
 def run_population(
-    cfgs: Sequence[RunConfig], trace_every: int = 10, chunk: int | None = None
+    cfgs: Sequence[RunConfig],
+    trace_every: int = 10,
+    chunk: int | None = None,
+    trace_format: str = "frame",
 ) -> list[dict[str, Any]]:
     """Run ``cfgs`` as one engine population; return one summary per config, in order.
 
@@ -94,7 +99,9 @@ def run_population(
     ``steps_to_success``, the error metrics, ``weight_change``, ...) plus ``population`` (its
     size) and ``trace``: the run's trace downsampled as
     :func:`~sarlearn.experiments.store.downsample_trace` would (None with ``trace_every=0``).
-    ``steps_per_second`` is the run's steps over the population's loop time.
+    ``steps_per_second`` is the run's steps over the population's loop time. With
+    ``trace_format="columns"`` the trace is the frame's columns instead (a dict of name ->
+    1-d numpy array, in the frame's order; the sweep stores them without pandas).
 
     Raises:
         ValueError: the configs cannot share a population (different keys).
@@ -105,6 +112,8 @@ def run_population(
     from sarlearn.engine import FastClosedLoop
     from sarlearn.experiments.run import CHUNK, run_measures
 
+    if trace_format not in ("frame", "columns"):
+        raise ValueError(f"trace_format {trace_format!r}: expected 'frame' or 'columns'")
     if not cfgs:
         return []
     keys = {population_key(c) for c in cfgs}
@@ -204,7 +213,11 @@ def run_population(
                 "python": platform.python_version(),
                 "written_at": written,
                 "config": cfg.model_dump(mode="json"),
-                "trace": _trace(agent, errors, crit, w_steps, w_vals[k]) if trace_every else None,
+                "trace": (
+                    _trace(agent, errors, crit, w_steps, w_vals[k], trace_format)
+                    if trace_every
+                    else None
+                ),
             }
         )
     return out
@@ -216,10 +229,12 @@ def _trace(
     crit: SuccessCriterion,
     w_steps: np.ndarray,
     w_vals: np.ndarray,
-) -> pd.DataFrame:
+    trace_format: str = "frame",
+) -> pd.DataFrame | dict[str, np.ndarray]:
     """The agent's downsampled trace, the same frame as ``downsample_trace(trace_table(rec))``
     of its solo run: every kept record, the weight change per layer carried forward from its
-    last sample, and ``abs_error`` (mean |error| over the ``every`` steps from each row)."""
+    last sample, and ``abs_error`` (mean |error| over the ``every`` steps from each row).
+    ``trace_format="columns"``: the frame's columns (a dict), no DataFrame made."""
     every = agent.every
     if agent.rows:
         cols = {key: np.concatenate([r[key] for r in agent.rows]) for key in agent.rows[0]}
@@ -244,9 +259,50 @@ def _trace(
                     idx >= 0, wv[np.maximum(idx, 0), layer], 0.0
                 )
     if "error" in cols:
-        blocks = np.arange(n_steps) // every
-        cols["abs_error"] = pd.Series(np.abs(errors)).groupby(blocks).mean().to_numpy()
+        cols["abs_error"] = block_means(np.abs(errors), every)
+    if trace_format == "columns":
+        return cols
+    import pandas as pd
+
     return pd.DataFrame(cols)
 
 
-__all__ = ["PER_AGENT_FIELDS", "population_key", "run_population"]
+def block_means(values: np.ndarray, every: int) -> np.ndarray:
+    """Means of ``values`` over consecutive blocks of ``every`` (the last one may be shorter),
+    bit for bit what ``pd.Series(values).groupby(np.arange(n) // every).mean()`` gives, but
+    without pandas (the population path and :func:`~sarlearn.experiments.store.downsample_trace`
+    both use it, so their traces agree).
+
+    As pandas (3.x) does for sorted groups: without NaN, ``np.add.reduceat`` over the blocks
+    divided by their sizes; with NaN, each block summed in order with Kahan compensation,
+    NaN skipped (a block of NaN only is NaN), the compensation reset when it becomes NaN.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    n = len(x)
+    if n == 0:
+        return np.zeros(0)
+    starts = np.arange(0, n, every)
+    if not np.isnan(x).any():
+        sizes = np.diff(np.append(starts, n)).astype(np.float64)
+        return np.add.reduceat(x, starts) / sizes
+    n_blocks = len(starts)
+    grid = np.full(n_blocks * every, np.nan)
+    grid[:n] = x
+    grid = grid.reshape(n_blocks, every)
+    total = np.zeros(n_blocks)
+    comp = np.zeros(n_blocks)
+    count = np.zeros(n_blocks)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for j in range(every):
+            val = grid[:, j]
+            seen = ~np.isnan(val)
+            y = val - comp
+            t = total + y
+            c = (t - total) - y
+            c[np.isnan(c)] = 0.0
+            total = np.where(seen, t, total)
+            comp = np.where(seen, c, comp)
+            count += seen
+        means = total / count
+    means[count == 0] = np.nan
+    return means

@@ -33,7 +33,7 @@ import time
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +54,9 @@ from sarlearn.experiments.outputs import (
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    #: A run's downsampled trace: a DataFrame, or its columns (name -> 1-d numpy array).
+    TraceData = pd.DataFrame | Mapping[str, np.ndarray]
 
 RESULTS = "results.parquet"
 TRACES = "traces.parquet"
@@ -210,9 +213,10 @@ def downsample_trace(trace: pd.DataFrame, every: int) -> pd.DataFrame:
     if "step" not in frame:
         frame.insert(0, "step", np.arange(len(frame), dtype=np.int64))
     out = frame.iloc[::every].reset_index(drop=True)
-    if "error" in frame:
-        blocks = np.arange(len(frame)) // every
-        out["abs_error"] = frame["error"].abs().groupby(blocks).mean().to_numpy()
+    if "error" in frame:  # the block means of the population path (the same numbers)
+        from sarlearn.experiments.population import block_means
+
+        out["abs_error"] = block_means(np.abs(frame["error"].to_numpy(np.float64)), every)
     return out
 
 
@@ -289,7 +293,7 @@ class ResultStore(_Finished):
 
     # -- writing ----------------------------------------------------------------------------
 
-    def add(self, record: Mapping[str, Any], trace: pd.DataFrame | None = None) -> None:
+    def add(self, record: Mapping[str, Any], trace: TraceData | None = None) -> None:
         """Store one finished attempt: its trace part first, then its record part.
 
         The record is what marks a run done, so it goes last; a trace without a record (a
@@ -297,7 +301,7 @@ class ResultStore(_Finished):
         """
         self.add_many([(record, trace)])
 
-    def add_many(self, items: Sequence[tuple[Mapping[str, Any], pd.DataFrame | None]]) -> None:
+    def add_many(self, items: Sequence[tuple[Mapping[str, Any], TraceData | None]]) -> None:
         """Store several finished attempts (e.g. the runs of one engine population) as ONE
         trace part and ONE record part, written in that order like :meth:`add`'s.
 
@@ -309,7 +313,7 @@ class ResultStore(_Finished):
         stamp = f"{time.time_ns():020d}-{items[0][0]['attempt_id']}"
         traces = []
         for record, trace in items:
-            if trace is not None and len(trace):
+            if trace is not None and trace_rows(trace):
                 traces.append(_trace_table(record, trace))
         if traces:
             table = (
@@ -318,7 +322,7 @@ class ResultStore(_Finished):
                 else pa.concat_tables(traces, promote_options="permissive")
             )
             self._write_part(self.trace_parts / f"part-{stamp}.parquet", table)
-        records = pa.Table.from_pylist([dict(r) for r, _ in items], schema=RESULT_SCHEMA)
+        records = _records_table([r for r, _ in items], RESULT_SCHEMA)
         self._write_part(self.parts / f"part-{stamp}.parquet", records)
 
     def _write_part(self, path: Path, table: pa.Table) -> None:
@@ -380,9 +384,7 @@ class ResultStore(_Finished):
         keep = _latest_attempts(results)
         existing = _existing(self.traces_path)
         mine = self._written.get(parts[0]) if len(parts) == 1 and not existing else None
-        if mine is not None and bool(
-            np.isin(mine[0].column("attempt_id").to_numpy(), list(keep)).all()
-        ):
+        if mine is not None and all(a in keep for a in mine[0].column("attempt_id").to_pylist()):
             # one part this store wrote, every row of it kept: traces.parquet is that part
             atomic_write_bytes(self.traces_path, mine[1])
         else:
@@ -404,9 +406,9 @@ class ResultStore(_Finished):
                     pf = pq.ParquetFile(src)
                     for i in range(pf.num_row_groups):
                         tab = pf.read_row_group(i)
-                        mask = np.isin(tab.column("attempt_id").to_numpy(), list(keep))
-                        if mask.any():
-                            writer.write_table(_conform(tab.filter(pa.array(mask)), schema))
+                        mask = [a in keep for a in tab.column("attempt_id").to_pylist()]
+                        if any(mask):
+                            writer.write_table(_conform(tab.filter(_bools(mask)), schema))
 
         atomic_write_with(self.traces_path, write)
 
@@ -686,12 +688,177 @@ def _write_parquet(path: Path, table: pa.Table) -> bytes:
     return data
 
 
-def _trace_table(record: Mapping[str, Any], trace: pd.DataFrame) -> pa.Table:
-    """A run's downsampled trace as stored: ``run_id`` and ``attempt_id`` columns first."""
+def _trace_table(record: Mapping[str, Any], trace: TraceData) -> pa.Table:
+    """A run's downsampled trace as stored: ``run_id`` and ``attempt_id`` columns first.
+
+    ``trace`` is a DataFrame, or its columns (name -> 1-d numpy array, as a DataFrame made
+    of them would hold them), which give the same stored table without pandas.
+    """
+    if isinstance(trace, Mapping):
+        n = len(next(iter(trace.values())))
+        arrays = [_repeat(record["run_id"], n), _repeat(record["attempt_id"], n)]
+        arrays += [_numpy_column(np.asarray(v)) for v in trace.values()]
+        return pa.Table.from_arrays(arrays, names=["run_id", "attempt_id", *trace])
     frame = trace.copy()
     frame.insert(0, "attempt_id", record["attempt_id"])
     frame.insert(0, "run_id", record["run_id"])
     return pa.table(frame)
+
+
+def trace_rows(trace: TraceData) -> int:
+    """The number of rows of a trace given as a DataFrame or as its columns."""
+    if isinstance(trace, Mapping):
+        return len(next(iter(trace.values()))) if trace else 0
+    return len(trace)
+
+
+# -- Arrow arrays without pandas -----------------------------------------------------------
+# pa.array() imports pandas (to check whether it was given a pandas object), which costs a
+# sweep ~0.25 s; the arrays of the store are built from their buffers instead, with the
+# values pa.array / pa.Table.from_pylist / pa.table(DataFrame) would give them.
+
+_NUMPY_TYPES = {
+    np.dtype(np.float64): pa.float64(),
+    np.dtype(np.float32): pa.float32(),
+    np.dtype(np.int64): pa.int64(),
+    np.dtype(np.int32): pa.int32(),
+    np.dtype(np.int16): pa.int16(),
+    np.dtype(np.int8): pa.int8(),
+    np.dtype(np.uint64): pa.uint64(),
+    np.dtype(np.uint32): pa.uint32(),
+    np.dtype(np.uint16): pa.uint16(),
+    np.dtype(np.uint8): pa.uint8(),
+}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class _Unsupported(TypeError):
+    """A value the buffer-built arrays do not cover (the general path takes it)."""
+
+
+def _bitmap(flags: np.ndarray | Sequence[bool]) -> pa.Buffer:
+    return pa.py_buffer(np.packbits(np.asarray(flags, dtype=np.bool_), bitorder="little"))
+
+
+def _bools(flags: Sequence[bool] | np.ndarray) -> pa.Array:
+    """A boolean Arrow array (no nulls)."""
+    return pa.Array.from_buffers(pa.bool_(), len(flags), [None, _bitmap(flags)])
+
+
+def _numpy_column(arr: np.ndarray) -> pa.Array:
+    """A DataFrame column's values as ``pa.table(frame)`` stores them (NaN as null)."""
+    if arr.ndim != 1:
+        raise ValueError(f"a trace column must be 1-d, got shape {arr.shape}")
+    n = len(arr)
+    if arr.dtype == np.bool_:
+        return _bools(arr)
+    typ = _NUMPY_TYPES.get(arr.dtype)
+    if typ is None:  # anything else (strings, dates): the general path
+        return pa.array(arr, from_pandas=True)
+    data = np.ascontiguousarray(arr)
+    validity = None
+    if arr.dtype.kind == "f":
+        nan = np.isnan(data)
+        if nan.any():  # from pandas, NaN is a missing value
+            validity = _bitmap(~nan)
+    return pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(data)])
+
+
+def _repeat(text: str, n: int) -> pa.Array:
+    """A column holding ``text`` ``n`` times, typed as ``pa.table(frame)`` types a string
+    column of a DataFrame (``large_string``, pandas 3's ``str``)."""
+    data = text.encode()
+    offsets = np.arange(n + 1, dtype=np.int64) * len(data)
+    return pa.Array.from_buffers(
+        pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data * n)]
+    )
+
+
+def _empty_table(schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)
+
+
+def _records_table(records: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
+    """``pa.Table.from_pylist(records, schema=schema)``, for the types of RESULT_SCHEMA."""
+    try:
+        arrays = [_python_column([r.get(f.name) for r in records], f.type) for f in schema]
+    except _Unsupported:
+        return pa.Table.from_pylist([dict(r) for r in records], schema=schema)
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _python_column(values: list[Any], typ: pa.DataType) -> pa.Array:
+    n = len(values)
+    present = [v is not None for v in values]
+    validity = None if all(present) else _bitmap(present)
+    if typ == pa.string():
+        data = [_as(v, str).encode() if v is not None else b"" for v in values]
+        return pa.Array.from_buffers(typ, n, [validity, *_offsets_and(data)])
+    if typ == pa.int64():
+        ints = np.array([_int(v) for v in values], dtype=np.int64)
+        return pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(ints)])
+    if typ == pa.float64():
+        floats = np.array([_float(v) for v in values], dtype=np.float64)
+        return pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(floats)])
+    if typ == pa.bool_():
+        flags = [bool(_as(v, (bool, np.bool_))) if v is not None else False for v in values]
+        return pa.Array.from_buffers(typ, n, [validity, _bitmap(flags)])
+    if typ == _TS:
+        micros = np.array([_micros(v) for v in values], dtype=np.int64)
+        return pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(micros)])
+    if typ == pa.list_(pa.float64()):
+        items = [_as(v, (list, tuple)) if v is not None else () for v in values]
+        lengths = np.array([len(v) for v in items], dtype=np.int32)
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(lengths, out=offsets[1:])
+        child = _python_column([x for v in items for x in v], pa.float64())
+        if child.null_count:
+            raise _Unsupported("null list item")
+        return pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(offsets)], children=[child])
+    raise _Unsupported(str(typ))
+
+
+def _offsets_and(data: list[bytes]) -> list[pa.Buffer]:
+    offsets = np.zeros(len(data) + 1, dtype=np.int64)
+    np.cumsum([len(d) for d in data], out=offsets[1:])
+    if offsets[-1] >= 2**31:
+        raise _Unsupported("more than 2 GiB of text")
+    return [pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(data))]
+
+
+def _as(value: Any, types: type | tuple[type, ...]) -> Any:
+    if not isinstance(value, types):
+        raise _Unsupported(type(value).__name__)
+    return value
+
+
+def _int(value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
+        raise _Unsupported(type(value).__name__)
+    if not -(2**63) <= int(value) < 2**63:
+        raise _Unsupported("int64 overflow")
+    return int(value)
+
+
+def _float(value: Any) -> float:
+    if value is None:
+        return 0.0
+    if isinstance(value, bool | np.bool_) or not isinstance(
+        value, int | float | np.integer | np.floating
+    ):
+        raise _Unsupported(type(value).__name__)
+    return float(value)
+
+
+def _micros(value: Any) -> int:
+    if value is None:
+        return 0
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise _Unsupported("not a timezone-aware datetime")
+    return (value - _EPOCH) // _MICROSECOND
 
 
 def _parts(folder: Path) -> list[Path]:
@@ -706,7 +873,7 @@ def _existing(path: Path) -> list[Path]:
 def _read_table(src: Path, root: Path | None = None) -> pa.Table:
     """A results file or part (:class:`StoreCorruptError` if unreadable or not one)."""
     try:
-        table = pq.read_table(src)
+        table = pq.ParquetFile(src).read()  # as pq.read_table, without importing pandas
     except FileNotFoundError:
         raise
     except (pa.ArrowException, OSError) as exc:
@@ -723,7 +890,7 @@ def _concat(sources: Sequence[Path], schema: pa.Schema, root: Path | None = None
 def _concat_tables(tables: Sequence[pa.Table], schema: pa.Schema) -> pa.Table:
     conformed = [_conform(t, schema) for t in tables]
     if not conformed:
-        return schema.empty_table()
+        return _empty_table(schema)
     if len(conformed) == 1:
         return conformed[0]
     return pa.concat_tables(conformed, promote_options="permissive")
@@ -755,7 +922,7 @@ def _drop_duplicate_attempts(table: pa.Table) -> pa.Table:
     for a in ids:
         keep.append(a not in seen)
         seen.add(a)
-    return table if all(keep) else table.filter(pa.array(keep))
+    return table if all(keep) else table.filter(_bools(keep))
 
 
 def _read_schema(path: Path, root: Path | None, full: bool = False) -> pa.Schema:
@@ -835,4 +1002,5 @@ __all__ = [
     "fill_error",
     "fill_summary",
     "now_utc",
+    "trace_rows",
 ]

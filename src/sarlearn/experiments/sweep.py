@@ -67,9 +67,11 @@ from sarlearn.experiments.store import (
     fill_error,
     fill_summary,
     now_utc,
+    trace_rows,
 )
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 #: ``run_fn(config, out_dir) -> summary``; the default is :func:`follow_or_resume`.
@@ -113,16 +115,50 @@ class RunTask:
     pass_token: str = ""
 
 
-@dataclass(frozen=True)
 class Outcome:
     """One finished run: its results record and downsampled trace (or None).
 
     ``record["status"]`` is ``ok``, ``error`` (the run raised: a result) or ``infra`` (the
     machine failed: not a result, never stored).
+
+    The trace may be given as its columns (``columns``: name -> 1-d numpy array, as an engine
+    population makes it); :attr:`trace` then makes the DataFrame on first access, and the
+    store writes the columns as they are (a sweep that never looks at ``trace`` never
+    imports pandas).
     """
 
-    record: dict[str, Any]
-    trace: pd.DataFrame | None
+    __slots__ = ("_trace", "columns", "record")
+
+    def __init__(
+        self,
+        record: dict[str, Any],
+        trace: pd.DataFrame | None = None,
+        *,
+        columns: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        if trace is not None and columns is not None:
+            raise ValueError("Outcome: give the trace or its columns, not both")
+        self.record = record
+        self._trace = trace
+        self.columns = columns
+
+    @property
+    def trace(self) -> pd.DataFrame | None:
+        """The downsampled trace as a DataFrame (None: no trace)."""
+        if self._trace is None and self.columns is not None:
+            import pandas as pd
+
+            self._trace = pd.DataFrame(self.columns)
+        return self._trace
+
+    @property
+    def stored_trace(self) -> pd.DataFrame | dict[str, np.ndarray] | None:
+        """The trace in the form the store takes (the columns if that is what there is)."""
+        return self.columns if self.columns is not None else self._trace
+
+    def __repr__(self) -> str:
+        rows = None if self.stored_trace is None else trace_rows(self.stored_trace)
+        return f"Outcome(record={self.record!r}, trace rows={rows})"
 
 
 @dataclass
@@ -211,7 +247,9 @@ def execute_population(tasks: Sequence[RunTask]) -> list[Outcome]:
             _mark_started(task)
     t0 = time.perf_counter()
     try:
-        summaries = run_population([t.config for t in tasks], trace_every=tasks[0].trace_every)
+        summaries = run_population(
+            [t.config for t in tasks], trace_every=tasks[0].trace_every, trace_format="columns"
+        )
     except INFRA_ERRORS as exc:
         return [infra_outcome(t, exc, started) for t in tasks]
     except Exception:  # a run diverged, or the engine cannot run these configs together
@@ -229,7 +267,7 @@ def execute_population(tasks: Sequence[RunTask]) -> list[Outcome]:
         record["finished_at"] = finished
         if not task.keep_run_dir:
             shutil.rmtree(task.out_dir, ignore_errors=True)
-        outcomes.append(Outcome(record, trace))
+        outcomes.append(Outcome(record, columns=trace))
     return outcomes
 
 
@@ -519,9 +557,9 @@ def run_sweep(
             results = [o for o in outcomes if o.record["status"] != "infra"]
             try:
                 if len(results) == 1:
-                    store.add(results[0].record, results[0].trace)
+                    store.add(results[0].record, results[0].stored_trace)
                 elif results:
-                    store.add_many([(o.record, o.trace) for o in results])
+                    store.add_many([(o.record, o.stored_trace) for o in results])
             except INFRA_ERRORS as exc:
                 raise SweepInfraError(
                     f"cannot write the results to {out}: {type(exc).__name__}: {exc}; the "
