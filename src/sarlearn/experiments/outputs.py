@@ -20,12 +20,14 @@ import math
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from sarlearn.atomic import atomic_write_bytes, atomic_write_with
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SUMMARY = "summary.json"
 TRACE = "trace.parquet"
@@ -89,6 +91,8 @@ def trace_frame(records: Mapping[str, np.ndarray], agent: int = 0) -> pd.DataFra
                 cols[f"{name}_{k}"] = a[agent, :, k]
         else:
             raise ValueError(f"trace column {name!r} has unsupported shape {a.shape}")
+    import pandas as pd  # here: a sweep of engine populations never needs it
+
     return pd.DataFrame(cols)
 
 
@@ -108,6 +112,8 @@ def write_frames(path: str | Path, frames: np.ndarray) -> Path:
 
 def read_trace(path: str | Path) -> pd.DataFrame:
     """Read a trace written by :func:`write_trace`."""
+    import pandas as pd
+
     return pd.read_parquet(path)
 
 

@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from sarlearn.errors import SarlearnError, ShapeError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class ReplayFinished(SarlearnError, EOFError):
@@ -86,6 +88,8 @@ class ReplayRobot:
         are resized to ``frame_size`` ``(H, W)`` when given. A run folder's ``frames.npy``
         (camera runs recorded with ``record_ground=True``) is used when neither is given.
         """
+        import pandas as pd  # here: importing sarlearn.loop (which needs Robot) stays light
+
         if isinstance(trace, pd.DataFrame):
             df = trace
         else:
