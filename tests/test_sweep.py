@@ -558,9 +558,16 @@ def _files(out: Path) -> tuple[object, object]:
     return pq.read_table(out / "results.parquet"), pq.read_table(out / "traces.parquet")
 
 
-def test_a_unit_is_stored_as_one_part_and_compacted_from_memory(tmp_path: Path) -> None:
+@pytest.mark.parametrize("trace_memory", [64 * 2**20, 40_000, 0])
+def test_a_unit_is_stored_as_one_part_and_compacted_from_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trace_memory: int
+) -> None:
     """add_many writes one record part and one trace part for all its runs; the compaction
-    of a store that wrote them (from memory) makes the same files as one that reads them."""
+    of a store that wrote them (from memory, as far as TRACE_MEMORY allows) makes the same
+    files as one that reads them."""
+    from sarlearn.experiments import store as store_module
+
+    monkeypatch.setattr(store_module, "TRACE_MEMORY", trace_memory)
     outcomes = _outcomes(tmp_path)
     items = [(o.record, o.trace) for o in outcomes]
     mem, disk = ResultStore(tmp_path / "mem"), ResultStore(tmp_path / "disk")
