@@ -33,13 +33,16 @@ BASELINE = "4952f0e"
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def timed_sweep(src: Path, seeds: int, steps: int) -> tuple[float, float]:
-    """(wall, CPU) seconds of one sweep command."""
+def timed_sweep(src: Path, seeds: int, steps: int, bytecode: bool = False) -> tuple[float, float]:
+    """(wall, CPU) seconds of one sweep command (``bytecode``: Python may cache the compiled
+    sources, as an installed package has them, even if PYTHONDONTWRITEBYTECODE is set)."""
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, "-c", "from sarlearn.cli import app; app()", "sweep"]
         cmd += ["--rule", "sar", "--rule", "gdm", "--seeds", str(seeds), "--steps", str(steps)]
         cmd += ["--out", out, "--no-progress"]
         env = {**os.environ, "PYTHONPATH": str(src)}
+        if bytecode:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         subprocess.run(cmd, env=env, check=True, capture_output=True)
@@ -56,6 +59,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ref", action="append", default=[], help="another commit to time")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--bytecode",
+        action="store_true",
+        help="let Python cache compiled sources (.pyc) even if PYTHONDONTWRITEBYTECODE is set: "
+        "every version then starts as an installed package does (the warm-up run writes them)",
+    )
     args = parser.parse_args()
     n_runs = 2 * args.seeds
     refs = {"before issue 10": BASELINE, **{f"at {r}": r for r in args.ref}}
@@ -74,10 +83,10 @@ def main() -> None:
             times: dict[str, list[float]] = {k: [] for k in sources}
             cpu: dict[str, list[float]] = {k: [] for k in sources}
             for src in sources.values():  # compile and cache the kernels, untimed
-                timed_sweep(src, args.seeds, args.steps)
+                timed_sweep(src, args.seeds, args.steps, args.bytecode)
             for i in range(args.repeats):
                 for name, src in sources.items():
-                    wall, used = timed_sweep(src, args.seeds, args.steps)
+                    wall, used = timed_sweep(src, args.seeds, args.steps, args.bytecode)
                     times[name].append(wall)
                     cpu[name].append(used)
                     print(f"{i} {name}: {wall:.2f} s wall, {used:.2f} s CPU", flush=True)
@@ -96,6 +105,7 @@ def main() -> None:
         "steps": args.steps,
         "commits": {**refs, "now": "this checkout"},
         "numba_num_threads": os.environ.get("NUMBA_NUM_THREADS", "default (all cores)"),
+        "python_bytecode_cached": args.bytecode or not os.environ.get("PYTHONDONTWRITEBYTECODE"),
         "load_average_at_end": os.getloadavg()[0],
         "seconds": times,
         "cpu_seconds": cpu,
