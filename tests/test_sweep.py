@@ -655,6 +655,12 @@ def test_tables_built_without_pandas_equal_pyarrows_own() -> None:
     )
     with pytest.raises(pa.ArrowInvalid):
         store._records_table([dict(odd, seed="three")], store.RESULT_SCHEMA)
+    with pytest.raises(pa.ArrowInvalid, match="exactly representable"):
+        store._records_table([dict(odd, lr=2**60)], store.RESULT_SCHEMA)
+    stamp = dict(odd, started_at=pd.Timestamp("2020-01-01 00:00:00.123456789", tz="UTC"))
+    assert store._records_table([stamp], store.RESULT_SCHEMA)["started_at"].equals(
+        pa.Table.from_pylist([stamp], schema=store.RESULT_SCHEMA)["started_at"]
+    )
 
     rng = np.random.default_rng(0)
     n = 50

@@ -866,14 +866,16 @@ def _float(value: Any) -> float:
         value, int | float | np.integer | np.floating
     ):
         raise _Unsupported(type(value).__name__)
+    if isinstance(value, int | np.integer) and abs(int(value)) > 2**53:
+        raise _Unsupported("an integer a float64 does not hold exactly")  # pyarrow's error
     return float(value)
 
 
 def _micros(value: Any) -> int:
     if value is None:
         return 0
-    if not isinstance(value, datetime) or value.utcoffset() is None:
-        raise _Unsupported("not a timezone-aware datetime")
+    if type(value) is not datetime or value.utcoffset() is None:
+        raise _Unsupported("not a timezone-aware datetime")  # e.g. a pandas Timestamp
     return (value - _EPOCH) // _MICROSECOND
 
 
