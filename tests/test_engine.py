@@ -273,3 +273,25 @@ def test_a_single_filter_per_predictor_runs(kind: str) -> None:
     fast = FastClosedLoop.from_config(cfg, 2)
     fast.run(20)
     assert fast.t == 20
+
+
+def test_a_chunk_without_sync_defers_it_until_the_references_are_read() -> None:
+    cfg = cfg_of(rule__lr=1e-4)
+    synced, deferred = FastClosedLoop.from_config(cfg, 2), FastClosedLoop.from_config(cfg, 2)
+    a = synced.run(30)
+    b = deferred.run(30, sync=False)
+    assert_same_records(a, b)
+    np.testing.assert_array_equal(synced.weight_change(), deferred.weight_change())
+    assert deferred.loops[0].t == 30  # reading the references syncs them first
+    for ref_a, ref_b in zip(synced.loops, deferred.loops, strict=True):
+        for wa, wb in zip(ref_a.agent.network.weights, ref_b.agent.network.weights, strict=True):
+            np.testing.assert_array_equal(wa, wb)
+    # pickling (checkpoints) and reload() see the state after the deferred chunk too
+    deferred.run(20, sync=False)
+    copy = pickle.loads(pickle.dumps(deferred))
+    assert copy.t == 50
+    deferred.run(10, sync=False)
+    deferred.reload()  # must not put stale references back into the engine
+    c, d = FastClosedLoop.from_config(cfg, 2), deferred
+    c.run(60)
+    assert_same_records(c.run(15), d.run(15))

@@ -178,6 +178,7 @@ class FastClosedLoop:
         self.partial: dict[str, Any] | None = None
         """Records of the steps completed in a chunk that raised (divergence)."""
         self._img_of: Any = None  # the track whose padded image the engine holds
+        self._stale = False  # the reference objects lag behind (after run(sync=False))
         self.reload()
 
     # ------------------------------------------------------------------ construction
@@ -229,6 +230,7 @@ class FastClosedLoop:
         Called at construction; call it again after changing the reference objects (weights,
         filter or relevance state, the world's state) so that the next chunk starts from
         them. The engine never reads them behind your back."""
+        self._catch_up()
         refs = self._refs
         first = refs[0]
         robot, agent = first.robot, first.agent
@@ -447,6 +449,7 @@ class FastClosedLoop:
 
         Every :meth:`run` and :meth:`step_agents` ends with it, so :attr:`agent`,
         :attr:`robot` and :attr:`loops` are always up to date after a chunk."""
+        self._stale = False
         L = self.n_layers
         for sl, ref in self._slices():
             agent, robot = ref.agent, ref.robot
@@ -493,6 +496,7 @@ class FastClosedLoop:
         """The reference loops (up to date after every chunk; no side effect).
 
         After changing them, call :meth:`reload` before the next chunk."""
+        self._catch_up()
         return self._refs
 
     @property
@@ -505,7 +509,13 @@ class FastClosedLoop:
         """The reference :class:`~sarlearn.world.sim.SimWorld` (single reference loop only)."""
         return self._single().robot
 
+    def _catch_up(self) -> None:
+        """Sync the reference objects if a chunk ran with ``sync=False`` since the last sync."""
+        if self._stale:
+            self.sync()
+
     def _single(self) -> ClosedLoop:
+        self._catch_up()
         loops = self._refs
         if len(loops) != 1:
             raise AttributeError("a stacked population has several agents/robots; use .loops")
@@ -514,14 +524,20 @@ class FastClosedLoop:
     def __getstate__(self) -> dict[str, Any]:
         # Checkpoints pickle the reference objects only (in sync after every chunk); the
         # engine rebuilds from them.
+        self._catch_up()
         return {"refs": self._refs, "block": self.block}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["refs"], block=state["block"])  # type: ignore[misc]
 
     # ------------------------------------------------------------------ running
-    def run(self, n: int) -> dict[str, NDArray[Any]]:
+    def run(self, n: int, *, sync: bool = True) -> dict[str, NDArray[Any]]:
         """Run ``n`` control cycles; records exactly as :meth:`ClosedLoop.run` returns them.
+
+        ``sync=False`` defers the :meth:`sync` at the end of the chunk (not after a divergence)
+        until the reference objects are next asked for (:attr:`loops`, :attr:`agent`,
+        :attr:`robot`, :meth:`reload`, pickling): a sweep's population, which reads only the
+        records and :meth:`weight_change`, then pays for it once instead of after every chunk.
 
         Raises:
             DivergenceError: the network's output, its weights or the steering command became
@@ -597,7 +613,10 @@ class FastClosedLoop:
         if self._switches.learning and self._switches.uses_rel:
             self._rel_count += n
         self.t = start + n
-        self.sync()
+        if sync:
+            self.sync()
+        else:
+            self._stale = True
         return self._finish(out, start, n, wc)
 
     def _finish(

@@ -135,7 +135,7 @@ def run_population(
         while loop.t < steps and any(a.stop is None for a in agents):
             n = min(chunk, ckpt - loop.t % ckpt, steps - loop.t)
             t0 = time.perf_counter()
-            rec = loop.run(n)
+            rec = loop.run(n, sync=False)  # only the records and weight_change() are read
             loop_time += time.perf_counter() - t0
             step = rec["step"]
             ws_steps.append(rec["weight_steps"])
