@@ -447,8 +447,9 @@ class FastClosedLoop:
     def sync(self) -> None:
         """Get: write the engine's state into the reference objects' public state.
 
-        Every :meth:`run` and :meth:`step_agents` ends with it, so :attr:`agent`,
-        :attr:`robot` and :attr:`loops` are always up to date after a chunk."""
+        Every :meth:`run` (unless ``sync=False``, then :attr:`agent`, :attr:`robot` and
+        :attr:`loops` catch up when read) and :meth:`step_agents` ends with it, so those are
+        always up to date after a chunk."""
         self._stale = False
         L = self.n_layers
         for sl, ref in self._slices():
@@ -493,7 +494,8 @@ class FastClosedLoop:
 
     @property
     def loops(self) -> list[ClosedLoop]:
-        """The reference loops (up to date after every chunk; no side effect).
+        """The reference loops (up to date after every chunk: a chunk run with ``sync=False``
+        is synced here first).
 
         After changing them, call :meth:`reload` before the next chunk."""
         self._catch_up()
