@@ -598,8 +598,7 @@ class ResultStore(_Finished):
         table = self._table()
         frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
         if latest and len(frame):
-            frame = frame.sort_values("finished_at", kind="stable")
-            frame = frame.drop_duplicates("run_id", keep="last")
+            frame = frame.iloc[sorted(_latest_rows(table).values())]
         return frame.sort_values(["finished_at"], kind="stable").reset_index(drop=True)
 
     def load_traces(
