@@ -108,7 +108,7 @@ def test_infrastructure_errors_are_not_results(
     def full(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(ResultStore, "add", full)
+    monkeypatch.setattr(ResultStore, "_write_part", full)  # under add and add_many
     with pytest.raises(SweepInfraError, match="cannot write the results"):
         run_sweep(spec(), tmp_path / "full", run_fn=fake_run, jobs=1)
 

@@ -46,7 +46,7 @@ from sarlearn.experiments.sweep import (
     make_units,
     now_utc,
     sweep_progress_bar,
-    with_tick,
+    with_ticks,
 )
 
 RAY_EXTRA = 'Ray is not installed: pip install "sarlearn[ray]" (or pip install "ray>=2.9")'
@@ -91,7 +91,7 @@ def cluster_label(ray: Any) -> str:
 def execute_on_ray(
     todo: Sequence[RunTask],
     run_fn: RunFunction | str | None,
-    handle: Callable[[Outcome], None],
+    handle: Callable[[Sequence[Outcome]], None],
     summary: SweepSummary,
     *,
     address: str | None = None,
@@ -101,7 +101,7 @@ def execute_on_ray(
     max_retries: int = 3,
     progress: bool = False,
 ) -> None:
-    """Run ``todo`` as Ray tasks and hand every outcome to ``handle`` as it arrives.
+    """Run ``todo`` as Ray tasks and hand each unit's outcomes to ``handle`` as they arrive.
 
     ``address``: None starts a private local Ray (``jobs`` CPUs) that is shut down at the end;
     ``"auto"``, ``"host:port"`` or ``"ray://host:port"`` joins a running cluster. An already
@@ -138,14 +138,15 @@ def execute_on_ray(
             submit(tasks, as_population)
         bar = sweep_progress_bar(len(todo), summary, label) if progress else nullcontext(None)
         with bar as tick:
-            report = with_tick(handle, tick) if tick else handle
+            report = with_ticks(handle, tick)
             try:
                 while pending:
                     done, _ = ray.wait(list(pending), num_returns=1)
                     for ref in done:
                         tasks = pending.pop(ref)
-                        for outcome in _collect(ray, ref, tasks, submit):
-                            report(outcome)
+                        outcomes = _collect(ray, ref, tasks, submit)
+                        if outcomes:  # empty: the unit was resubmitted run by run
+                            report(outcomes)
             except BaseException:
                 for ref in pending:  # Ctrl-C or an error: stop the cluster's work for us
                     with suppress(Exception):

@@ -555,9 +555,7 @@ def run_sweep(
             """Store the outcomes of one unit of work (one part file for all of them)."""
             results = [o for o in outcomes if o.record["status"] != "infra"]
             try:
-                if len(results) == 1:
-                    store.add(results[0].record, results[0].stored_trace)
-                elif results:
+                if results:
                     store.add_many([(o.record, o.stored_trace) for o in results])
             except INFRA_ERRORS as exc:
                 raise SweepInfraError(
@@ -580,9 +578,6 @@ def run_sweep(
                     on_outcome(outcome)
             compactor.maybe()
 
-        def handle(outcome: Outcome) -> None:
-            handle_all([outcome])
-
         try:
             if backend == "ray":
                 from sarlearn.experiments.ray_backend import execute_on_ray
@@ -590,7 +585,7 @@ def run_sweep(
                 execute_on_ray(
                     todo,
                     run_fn,
-                    handle,
+                    handle_all,
                     summary,
                     address=address,
                     jobs=jobs,
@@ -904,16 +899,6 @@ def sweep_progress_bar(
             bar.update(task, advance=1, ok=summary.ok, failed=summary.failed)
 
         yield tick
-
-
-def with_tick(
-    handle: Callable[[Outcome], None], tick: Callable[[], None]
-) -> Callable[[Outcome], None]:
-    def both(outcome: Outcome) -> None:
-        handle(outcome)
-        tick()
-
-    return both
 
 
 def with_ticks(
