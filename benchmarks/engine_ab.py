@@ -1,0 +1,89 @@
+"""The engine's learner against another version of itself, in one process: this checkout's
+``sarlearn`` (A) and a copy of another source tree loaded as ``sarlearn_b`` (B), alternating
+chunks of 2,000 steps (the learner alone, every step learning, as ``sarlearn bench --mode
+learner``), so that the machine's load falls on both. Prints the medians and the median of
+the per-round ratios B/A.
+
+    taskset -c 1 python benchmarks/engine_ab.py OTHER_SRC [--layers 10,10,...,2] \
+        [--rule sar] [--rounds 60] [--b-overrides '{"network.activation": "linear"}']
+
+``OTHER_SRC`` is a ``src`` folder (e.g. of a git worktree with a patched engine); give this
+checkout's own ``src`` for an A/A run, which shows how far apart two identical copies land
+(up to 1.1x here: array placement), and with ``--b-overrides`` for an ablation (B runs the
+same code with other settings). The copy goes to a temporary folder; its numba cache too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+STEPS = 2000
+
+
+def load_copy(src: Path, where: Path) -> str:
+    """Copy ``src/sarlearn`` to ``where/sarlearn_b`` with its imports renamed; its name."""
+    target = where / "sarlearn_b"
+    shutil.copytree(src / "sarlearn", target, ignore=shutil.ignore_patterns("__pycache__"))
+    for f in target.rglob("*.py"):
+        f.write_text(re.sub(r"\bsarlearn\b", "sarlearn_b", f.read_text()))
+    sys.path.insert(0, str(where))
+    return "sarlearn_b"
+
+
+def learner(package: str, overrides: dict[str, Any]) -> Callable[[], float]:
+    """A warm chunk runner of ``package``'s learner; returns microseconds per step."""
+    config = importlib.import_module(f"{package}.config")
+    engine = importlib.import_module(f"{package}.engine")
+    bench = importlib.import_module(f"{package}.engine.bench")
+    cfg = config.RunConfig().with_overrides(overrides)
+    loop = engine.FastClosedLoop.from_config(cfg, 1)
+    pred, err = bench.learner_inputs(STEPS)
+    p3, e2 = pred[:, None, :], err[:, None]
+    loop.step_agents(p3[:50], e2[:50])  # compile or load
+
+    def run() -> float:
+        t = time.perf_counter()
+        loop.step_agents(p3, e2)
+        return (time.perf_counter() - t) / STEPS * 1e6
+
+    return run
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("other_src", type=Path)
+    ap.add_argument("--layers", default="", help="comma-separated layer sizes")
+    ap.add_argument("--rule", default="sar")
+    ap.add_argument("--rounds", type=int, default=60)
+    ap.add_argument("--b-overrides", default="{}", help="JSON config overrides for B only")
+    a = ap.parse_args()
+    base: dict[str, Any] = {"rule.name": a.rule}
+    if a.layers:
+        base["network.layers"] = [int(x) for x in a.layers.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        run_a = learner("sarlearn", base)
+        run_b = learner(load_copy(a.other_src, Path(tmp)), {**base, **json.loads(a.b_overrides)})
+        ta, tb = [], []
+        for _ in range(a.rounds):
+            ta.append(run_a())
+            tb.append(run_b())
+    ratio = statistics.median(b / x for x, b in zip(ta, tb, strict=True))
+    print(
+        f"A {statistics.median(ta):.3f} us/step (best {min(ta):.3f})  "
+        f"B {statistics.median(tb):.3f} us/step (best {min(tb):.3f})  B/A median {ratio:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
