@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import statistics
 import sys
@@ -12,15 +11,11 @@ from typing import Any
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "vs_cpp_paired.py"
+from bench_scripts import load_benchmark
 
 
 def load_script() -> Any:
-    spec = importlib.util.spec_from_file_location("vs_cpp_paired", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("vs_cpp_paired")
 
 
 class FakeNet:

@@ -1,14 +1,12 @@
-"""benchmarks/profile_kernel.py (mapping perf samples onto the kernel's instructions) and
-benchmarks/engine_ab.py (its chunk runners), without perf and without a second source tree."""
+"""benchmarks/profile_kernel.py (mapping perf samples onto the kernel's instructions),
+benchmarks/engine_ab.py (its chunk runners; without perf and without a second source tree)
+and benchmarks/step_stages.py (every stage and step timed, on an agent past the decay)."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
-from typing import Any
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+from bench_scripts import load_benchmark
 
 # Two functions of an object file in different sections: both start at address 0 there.
 LISTING = """
@@ -30,16 +28,8 @@ Disassembly of section .ltext:
 """
 
 
-def load(name: str) -> Any:
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_functions_are_read_per_function_with_offsets() -> None:
-    pk = load("profile_kernel")
+    pk = load_benchmark("profile_kernel")
     code = pk.functions(LISTING)
     steps = next(n for n in code if "_agent_steps" in n)
     assert [off for off, _ in code[steps]] == [0, 1, 5, 9]
@@ -49,7 +39,7 @@ def test_functions_are_read_per_function_with_offsets() -> None:
 
 
 def test_samples_are_attributed_to_functions_and_instructions() -> None:
-    pk = load("profile_kernel")
+    pk = load_benchmark("profile_kernel")
     code = pk.functions(LISTING)
     steps = next(n for n in code if "_agent_steps" in n)
     sizes = {name: ins[-1][0] + 16 for name, ins in code.items()}
@@ -64,8 +54,29 @@ def test_samples_are_attributed_to_functions_and_instructions() -> None:
 
 
 def test_engine_ab_runs_both_modes() -> None:
-    ab = load("engine_ab")
+    ab = load_benchmark("engine_ab")
     for mode in ("learner", "dense"):
         run = ab.learner("sarlearn", {"rule.name": "sar"}, mode)
         us = run()
         assert math.isfinite(us) and us > 0
+
+
+def test_measures_every_stage_and_step() -> None:
+    out = load_benchmark("step_stages").measure("sar", rounds=2, calls=50, steps=50, warm=600)
+    times = out["us_per_call"]
+    assert set(times) == {
+        "sense",
+        "filters",
+        "forward",
+        "forward: layer 0 sums",
+        "forward: activations",
+        "step, default world",
+        "step, default world, rule off",
+        "step, learner alone (every step learns)",
+        "step, learner alone, rule off",
+    }
+    assert all(math.isfinite(v) and v > 0 for v in times.values())
+    assert all(out["us_per_call_min"][k] <= v for k, v in times.items())
+    # after the decay the flushed filter states are exactly 0: some inputs, not all
+    assert 0.0 < out["inputs_exactly_zero"] < 1.0
+    assert out["machine"]["cpu"]
