@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from numba import njit
 
 
@@ -18,16 +19,20 @@ def lookup(img, stride, inv, height, umax, vmax, x, y):
     v = (height - y) * inv + 0.5
     u = min(max(u, 0.0), umax)
     v = min(max(v, 0.0), vmax)
-    j = int(u)
-    i = int(v)
+    # Unsigned indices (u, v >= 0 here): numba then adds no negative-index wrap-around to
+    # the four reads. Every offset is uint64: mixed with int64 numba would compute in float64.
+    one = np.uint64(1)
+    j = np.uint64(u)
+    i = np.uint64(v)
     fu = u - j
     fv = v - i
-    k = i * stride + j
+    row = np.uint64(stride)
+    k = i * row + j
     top = img[k]
-    top += (img[k + 1] - top) * fu
-    k += stride
+    top += (img[k + one] - top) * fu
+    k += row
     bottom = img[k]
-    bottom += (img[k + 1] - bottom) * fu
+    bottom += (img[k + one] - bottom) * fu
     top += (bottom - top) * fv
     return top
 
