@@ -198,20 +198,23 @@ def main() -> None:
         out.mkdir(parents=True, exist_ok=True)
         for stale in ("kernel.o", "kernel.dis", "addresses.txt", "ready"):
             (out / stale).unlink(missing_ok=True)
+        shutil.rmtree(out / "numba-cache", ignore_errors=True)  # the first run must compile
         env = {**os.environ, "NUMBA_CACHE_DIR": str(out / "numba-cache")}
         cmd = [sys.executable, __file__, "--mode", a.mode, "--rule", a.rule]
         cmd += ["--seconds", str(a.seconds), "--workload", str(out)]
         perf_data = out / "perf.data"
         subprocess.run(cmd, env=env, check=True)  # compile, write the object code
         child = subprocess.Popen(cmd, env=env)  # load it from the cache and run
-        while not (out / "ready").exists():  # compiling: not sampled
+        while not (out / "ready").exists():  # loading and warming up: not sampled
             if child.poll() is not None:
                 sys.exit("profile_kernel: the workload failed before it was ready")
             time.sleep(0.2)
         rec = ["perf", "record", "-F", "10000", "-p", str(child.pid), "-o", str(perf_data)]
         rec += ["--", "sleep", str(a.seconds)]
-        subprocess.run(rec, check=True, capture_output=True)
+        done = subprocess.run(rec, capture_output=True, text=True)
         child.wait()
+        if done.returncode != 0:  # e.g. kernel.perf_event_paranoid forbids it
+            sys.exit(f"profile_kernel: perf record failed:\n{done.stderr.strip()}")
         print(f"mode {a.mode}, rule {a.rule}, {a.seconds:g} s")
         print(report(out, perf_data, a.top))
 
