@@ -43,7 +43,9 @@ def load_copy(src: Path, where: Path) -> str:
     return "sarlearn_b"
 
 
-def learner(package: str, overrides: dict[str, Any], mode: str = "learner") -> Callable[[], float]:
+def chunk_runner(
+    package: str, overrides: dict[str, Any], mode: str = "learner"
+) -> Callable[[], float]:
     """A warm chunk runner of ``package``'s engine; returns microseconds per step.
 
     ``mode``: ``learner`` (the learner alone on random inputs, every step learning) or
@@ -94,9 +96,9 @@ def main() -> None:
     if a.layers:
         base["network.layers"] = [int(x) for x in a.layers.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
-        run_a = learner("sarlearn", base, a.mode)
+        run_a = chunk_runner("sarlearn", base, a.mode)
         b_over = {**base, **json.loads(a.b_overrides)}
-        run_b = learner(load_copy(a.other_src, Path(tmp)), b_over, a.mode)
+        run_b = chunk_runner(load_copy(a.other_src, Path(tmp)), b_over, a.mode)
         ta, tb = [], []
         for _ in range(a.rounds):
             ta.append(run_a())

@@ -43,8 +43,6 @@ def workload(mode: str, rule: str, seconds: float, out: Path) -> None:
     (``kernel.o``) and returns; run again, the kernel is loaded from that cache, so the code
     that runs is exactly that object code (a freshly compiled kernel runs code compiled
     separately from the object written for the cache, which need not match byte for byte)."""
-    import numpy as np  # noqa: F401
-
     from sarlearn.config import RunConfig
     from sarlearn.engine import FastClosedLoop
     from sarlearn.engine import kernels as K

@@ -56,7 +56,7 @@ def test_samples_are_attributed_to_functions_and_instructions() -> None:
 def test_engine_ab_runs_both_modes() -> None:
     ab = load_benchmark("engine_ab")
     for mode in ("learner", "dense"):
-        run = ab.learner("sarlearn", {"rule.name": "sar"}, mode)
+        run = ab.chunk_runner("sarlearn", {"rule.name": "sar"}, mode)
         us = run()
         assert math.isfinite(us) and us > 0
 
