@@ -57,7 +57,7 @@ def chunk_runner(
     cfg = config.RunConfig().with_overrides(overrides)
     if mode == "dense":
         loop_mod = importlib.import_module(f"{package}.loop")
-        sim = importlib.import_module(f"{package}.world.sim")
+        sim = importlib.import_module(f"{package}.stages.world.sim")
         track, start = bench.dense_floor(cfg)
         cfg = cfg.with_overrides({"world.start": list(start)})
         ref = loop_mod.ClosedLoop.from_config(cfg, 1, robot=sim.SimWorld(cfg.world, 1, track=track))

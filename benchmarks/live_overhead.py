@@ -35,9 +35,9 @@ import urllib.request
 from pathlib import Path
 
 from sarlearn.config import RunConfig
-from sarlearn.experiments.live import POLL_MS, LiveView
-from sarlearn.experiments.run import run_follow
-from sarlearn.world.tracks import load_track
+from sarlearn.runs.live import POLL_MS, LiveView
+from sarlearn.runs.run import run_follow
+from sarlearn.stages.world.tracks import load_track
 
 
 def one_run(cfg: RunConfig, mode: str, tmp: Path) -> float:

@@ -1,7 +1,7 @@
 """Where one engine step's time goes: each compiled stage timed alone, on a warm agent's state.
 
-The stages are the engine's own functions (``stage_sensors.sense``, ``stage_filters.
-filter_step``, ``stage_forward.forward`` and its parts), each called in a compiled loop on
+The stages are the engine's own functions (``compiled_sensors.sense``, the filter bank's
+``filter_step``, the network's ``forward`` and its parts), each called in a compiled loop on
 copies of the arrays of one agent that has run ``--warm`` steps in the default world (past
 the filter states' decay, so about half the network's inputs are exactly 0, as in a sweep).
 Beside them, the whole step in its two modes: the default world (an agent that learns on few
@@ -32,9 +32,9 @@ from numba import njit
 from sarlearn.config import RunConfig
 from sarlearn.engine import FastClosedLoop
 from sarlearn.engine.bench import learner_inputs, machine_info
-from sarlearn.engine.stage_filters import filter_step
-from sarlearn.engine.stage_forward import activate, forward, forward_layer
-from sarlearn.engine.stage_sensors import sense
+from sarlearn.stages.filters.compiled import filter_step
+from sarlearn.stages.network.compiled import activate, forward, forward_layer
+from sarlearn.stages.world.compiled_sensors import sense
 
 U = np.uint64
 

@@ -40,8 +40,8 @@ def main() -> None:
     parser.add_argument("--no-ray", action="store_true")
     args = parser.parse_args()
 
-    from sarlearn.experiments.spec import parse_spec
-    from sarlearn.experiments.sweep import run_sweep
+    from sarlearn.sweeps.spec import parse_spec
+    from sarlearn.sweeps.sweep import run_sweep
 
     spec = parse_spec(
         {

@@ -36,15 +36,15 @@ def timed(fn: Callable[..., Any], label: str) -> Callable[..., Any]:
 import sarlearn.cli  # noqa: E402
 
 T_CLI = time.perf_counter()
-import sarlearn.experiments.population as population  # noqa: E402
-import sarlearn.experiments.store as store  # noqa: E402
-import sarlearn.experiments.sweep as sweep  # noqa: E402
+import sarlearn.store.store as store  # noqa: E402
+import sarlearn.sweeps.population as population  # noqa: E402
+import sarlearn.sweeps.sweep as sweep  # noqa: E402
 
 T_STORE = time.perf_counter()
 import numba  # noqa: E402, F401
 
 import sarlearn.engine.fast_loop as fast_loop  # noqa: E402
-import sarlearn.world.tracks as tracks  # noqa: E402
+import sarlearn.stages.world.tracks as tracks  # noqa: E402
 
 T_NUMBA = time.perf_counter()
 

@@ -68,7 +68,7 @@ def sweep(out: Path) -> subprocess.Popen:
 
 
 def rows(out: Path) -> object:
-    from sarlearn.experiments.store import ResultStore
+    from sarlearn.store.store import ResultStore
 
     return ResultStore(out).load(latest=False).sort_values("run_id", ignore_index=True)
 
@@ -111,7 +111,7 @@ def kill_trial(kind: str, out: Path, rng: random.Random, expected: object) -> di
 
 
 def _take(root: str, barrier: object, results: object) -> None:
-    from sarlearn.experiments.store import ResultStore, StoreLockedError
+    from sarlearn.store.store import ResultStore, StoreLockedError
 
     barrier.wait()
     try:

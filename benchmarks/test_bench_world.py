@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from sarlearn.config import WorldConfig
-from sarlearn.world import SimWorld, load_track
-from sarlearn.world.render import FrameRenderer
+from sarlearn.stages.world import SimWorld, load_track
+from sarlearn.stages.world.render import FrameRenderer
 
 
 def test_world_step_through_the_robot_interface(benchmark: Any) -> None:

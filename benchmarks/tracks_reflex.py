@@ -18,8 +18,8 @@ import numpy as np
 
 from sarlearn.config import WorldConfig
 from sarlearn.metrics import moving_sum
-from sarlearn.world import SimWorld
-from sarlearn.world.tracks import TRACK_NAMES, style_of
+from sarlearn.stages.world import SimWorld
+from sarlearn.stages.world.tracks import TRACK_NAMES, style_of
 
 
 def laps(world: SimWorld, n: float) -> int:

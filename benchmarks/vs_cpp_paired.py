@@ -47,7 +47,7 @@ from sarlearn.engine.bench import (
     machine_info,
 )
 from sarlearn.loop import ClosedLoop
-from sarlearn.world.sim import SimWorld
+from sarlearn.stages.world.sim import SimWorld
 
 
 def timed(run: Callable[[], int]) -> tuple[float, float]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from sarlearn.config import RunConfig
-from sarlearn.experiments.run import run_follow
+from sarlearn.runs.run import run_follow
 
 # A rounded-rectangle loop, 3 units wide on a 250-unit arena drawn at 4 pixels per unit.
 image = Image.new("L", (1000, 1000), color=255)

@@ -17,6 +17,6 @@ def numpy_engine(monkeypatch: pytest.MonkeyPatch) -> None:
 def checkpoint_on_every_step_boundary(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests place checkpoints by ``checkpoint_every`` alone: runs here are shorter than the
     least time between two checkpoints (run.MIN_CHECKPOINT_SECONDS, tested on its own)."""
-    from sarlearn.experiments import run
+    from sarlearn.runs import run
 
     monkeypatch.setattr(run, "MIN_CHECKPOINT_SECONDS", 0.0)

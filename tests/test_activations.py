@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from sarlearn.activations import ACTIVATIONS, get_activation
 from sarlearn.config import ConfigError
+from sarlearn.stages.network.activations import ACTIVATIONS, get_activation
 
 H = np.linspace(-8, 8, 161)
 

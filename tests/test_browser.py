@@ -59,7 +59,7 @@ def _before(b: Browser, n: int) -> list[str]:
 
 def test_run_report_renders(browser: Browser, tmp_path: Path) -> None:
     from sarlearn.config import RunConfig
-    from sarlearn.experiments.run import run_follow
+    from sarlearn.runs.run import run_follow
 
     cfg = RunConfig().with_overrides(
         {"network.layers": [6, 2], "world.track": "circle", "steps": 600}
@@ -92,7 +92,7 @@ def test_sweep_report_renders(browser: Browser, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from sarlearn.cli import app
-    from sarlearn.experiments.sweep import run_sweep
+    from sarlearn.sweeps.sweep import run_sweep
     from sweep_fakes import fake_run
     from test_report import report_spec
 
@@ -114,9 +114,9 @@ def test_live_view_advances(browser: Browser, tmp_path: Path) -> None:
     import time
 
     from sarlearn.config import RunConfig
-    from sarlearn.experiments.live import LiveView
-    from sarlearn.experiments.run import run_follow
-    from sarlearn.world.tracks import load_track
+    from sarlearn.runs.live import LiveView
+    from sarlearn.runs.run import run_follow
+    from sarlearn.stages.world.tracks import load_track
 
     cfg = RunConfig().with_overrides(
         {"network.layers": [6, 2], "world.track": "circle", "steps": 3000}

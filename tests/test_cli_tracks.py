@@ -10,8 +10,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from sarlearn.cli import app
-from sarlearn.world import TRACK_NAMES, load_track
-from sarlearn.world.tracks import style_of
+from sarlearn.stages.world import TRACK_NAMES, load_track
+from sarlearn.stages.world.tracks import style_of
 
 runner = CliRunner()
 

@@ -1,5 +1,5 @@
-"""The engine's tanh (``stage_forward.tanh_sat``) against numpy's: within 3 ulp everywhere,
-exactly +-1 from numpy's saturation point on, and (float64) never 1 before it."""
+"""The engine's tanh (``stages.network.compiled.tanh_sat``) against numpy's: within 3 ulp
+everywhere, exactly +-1 from numpy's saturation point on, and (float64) never 1 before it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from numba import njit
 
 from sarlearn.engine.fast_loop import tanh_saturation
-from sarlearn.engine.stage_forward import tanh_sat
+from sarlearn.stages.network.compiled import tanh_sat
 
 
 @njit(cache=False)

@@ -19,14 +19,14 @@ from engine_checks import assert_population_equals_single_runs
 from sarlearn.config import RunConfig
 from sarlearn.engine import FastClosedLoop, make_closed_loop
 from sarlearn.engine import kernels as K
-from sarlearn.engine.stage_camera import camera_arrays, camera_step, pairwise_sum
 from sarlearn.errors import ShapeError
-from sarlearn.experiments.population import population_key
 from sarlearn.loop import RECORDS, ClosedLoop
-from sarlearn.perception import darkness_predictors
-from sarlearn.world.camera import PinholeCamera
-from sarlearn.world.track import Track
-from sarlearn.world.tracks import load_track
+from sarlearn.stages.perception.compiled import camera_arrays, camera_step, pairwise_sum
+from sarlearn.stages.perception.perception import darkness_predictors
+from sarlearn.stages.world.camera import PinholeCamera
+from sarlearn.stages.world.track import Track
+from sarlearn.stages.world.tracks import load_track
+from sarlearn.sweeps.population import population_key
 
 
 def camera_cfg(**overrides: Any) -> RunConfig:
@@ -105,7 +105,7 @@ def test_camera_stage_equals_numpy_camera_and_perception(case: str) -> None:
     # the segment grid and mirror differences alone: bit for bit on numpy's own frame
     _, cam = camera_arrays(camera, rows, cols, len(poses))
     frame_buf, colsum, pred_buf = cam[5], cam[6], cam[8]
-    from sarlearn.engine.stage_camera import predictors
+    from sarlearn.stages.perception.compiled import predictors
 
     frame_buf[...] = ref_frame.reshape(len(poses), -1)
     for p in range(len(poses)):
@@ -253,9 +253,9 @@ def test_a_camera_sweep_batched_equals_runs_one_by_one(tmp_path: Path) -> None:
 
     import pandas as pd
 
-    from sarlearn.experiments.spec import parse_spec
-    from sarlearn.experiments.store import ResultStore
-    from sarlearn.experiments.sweep import run_sweep
+    from sarlearn.store.store import ResultStore
+    from sarlearn.sweeps.spec import parse_spec
+    from sarlearn.sweeps.sweep import run_sweep
 
     spec = parse_spec(
         {
@@ -279,9 +279,9 @@ def test_a_camera_sweep_batched_equals_runs_one_by_one(tmp_path: Path) -> None:
 def test_a_recorded_engine_camera_run_replays(tmp_path: Path) -> None:
     """run_follow on the engine keeps every frame with --record-sensors (frames.npy), and the
     numpy replay of the run reproduces its steering (to rounding: the replay is numpy)."""
-    from sarlearn.experiments import outputs
-    from sarlearn.experiments.run import run_follow
-    from sarlearn.robots.replay import replay_run
+    from sarlearn.runs import outputs
+    from sarlearn.runs.replay import replay_run
+    from sarlearn.runs.run import run_follow
 
     cfg = camera_cfg(steps=200, **{"world.track": "oval"})
     assert isinstance(make_closed_loop(cfg), FastClosedLoop)

@@ -15,7 +15,7 @@ from border_track import border_image, border_track_file
 from sarlearn.config import RunConfig
 from sarlearn.engine import kernels as K
 from sarlearn.engine.verify import stepwise_deviation
-from sarlearn.world.track import Track
+from sarlearn.stages.world.track import Track
 
 
 def test_lookup_stage_equals_track_darkness_everywhere() -> None:

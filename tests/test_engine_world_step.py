@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from sarlearn.config import WorldConfig
-from sarlearn.engine.world_step import CompiledWorld
 from sarlearn.errors import NonFiniteError, ShapeError
-from sarlearn.world import SimWorld
-from sarlearn.world.start import start_poses
+from sarlearn.stages.world import SimWorld
+from sarlearn.stages.world.compiled_world import CompiledWorld
+from sarlearn.stages.world.start import start_poses
 
 
 @pytest.mark.parametrize("track", ["curvy", "figure8"])

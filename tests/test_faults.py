@@ -24,7 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sarlearn.cli import app
-from sarlearn.experiments import outputs
+from sarlearn.runs import outputs
 from summaries import VOLATILE
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -46,7 +46,7 @@ RUN = [
 #: outputs are being written (after trace.parquet, before the summary).
 DRIVER = """
 import os, signal, sys
-from sarlearn.experiments import outputs, run
+from sarlearn.runs import outputs, run
 run.MIN_CHECKPOINT_SECONDS = 0.0
 if os.environ.get("KILL_IN_FINAL"):
     original = outputs.write_trace
@@ -167,7 +167,7 @@ SMALL += ["--lr", "0.01"]
 def test_a_full_disk_is_a_clear_error_and_the_run_resumes(
     small_tmpfs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sarlearn.experiments import preflight
+    from sarlearn.runs import preflight
 
     # The disk fills up during the run (another program writing, say): the check of free
     # space before the run, which would refuse it, is skipped here.

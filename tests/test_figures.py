@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sarlearn.experiments import figures
 from sarlearn.metrics import SuccessCriterion
+from sarlearn.reports import figures
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 
 from sarlearn.config import ConfigError, FilterConfig
 from sarlearn.errors import NonFiniteError, ShapeError
-from sarlearn.filters import (
+from sarlearn.stages.filters.bank import (
     DelayLineBank,
     ResonatorBank,
     ico_frequency,

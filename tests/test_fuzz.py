@@ -445,7 +445,7 @@ def judge(case: Case, res: Any, new_files: set[str], tally: Counter[str]) -> Non
 @contextmanager
 def no_figures() -> Iterator[None]:
     """Runs skip their figures (the fuzz is about options and inputs, not drawing)."""
-    from sarlearn.experiments import run
+    from sarlearn.runs import run
 
     original = run.run_follow
 
@@ -507,7 +507,7 @@ def fuzz(n_cases: int) -> Callable[[], None]:
         run_case(case, tally, root)
 
     def run_all() -> None:
-        from sarlearn.experiments import run
+        from sarlearn.runs import run
 
         saved = run.MIN_CHECKPOINT_SECONDS
         with no_figures():

@@ -16,7 +16,7 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv  # noqa: E402
 import sarlearn  # noqa: E402  (registers the environment)
 from sarlearn.errors import ConfigError  # noqa: E402
 from sarlearn.gym import ENV_ID  # noqa: E402
-from sarlearn.world import load_track  # noqa: E402
+from sarlearn.stages.world import load_track  # noqa: E402
 
 
 def make(**kw):
@@ -159,7 +159,7 @@ def test_truncated_at_the_step_limit() -> None:
 def test_reflex_action_adds_steering_to_the_reflex() -> None:
     """action=reflex with a = 0 is the reflex alone: SimWorld.step(0) step for step."""
     from sarlearn.config import WorldConfig
-    from sarlearn.world import SimWorld
+    from sarlearn.stages.world import SimWorld
 
     env = make(track="curvy").unwrapped
     env.reset(seed=3)

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from sarlearn.cli import app
 from sarlearn.config import ConfigError, RunConfig
 from sarlearn.errors import TrackError
-from sarlearn.experiments import outputs
-from sarlearn.experiments.run import (
+from sarlearn.runs import outputs
+from sarlearn.runs.run import (
     TERMINATED,
     RunInterrupted,
     run_follow,
@@ -120,7 +120,7 @@ def test_tracks_refuses_a_huge_resolution_with_an_estimate(tmp_path: Path) -> No
 
 
 def test_settings_that_cannot_work_are_warned_about() -> None:
-    from sarlearn.experiments.preflight import setting_warnings
+    from sarlearn.runs.preflight import setting_warnings
 
     assert setting_warnings(RunConfig()) == []
     wide = setting_warnings(RunConfig().with_overrides({"world.line_width": 20}))
@@ -132,7 +132,7 @@ def test_settings_that_cannot_work_are_warned_about() -> None:
 
 @pytest.mark.parametrize("rule", ["sar", "sar-local", "gdm", "fa", "dfa", "sign-symmetry"])
 def test_default_learning_rates_do_not_warn(rule: str) -> None:
-    from sarlearn.experiments.preflight import first_step_saturation
+    from sarlearn.runs.preflight import first_step_saturation
 
     for seed in range(3):
         cfg = RunConfig().with_overrides({"rule.name": rule, "seed": seed})
@@ -148,7 +148,7 @@ def test_the_cli_prints_the_warning_and_still_runs(tmp_path: Path) -> None:
 
 
 def test_run_estimate_scales_with_steps() -> None:
-    from sarlearn.experiments.preflight import estimate_run
+    from sarlearn.runs.preflight import estimate_run
 
     a, b = estimate_run(cfg_of(steps=1000)), estimate_run(cfg_of(steps=1_000_000))
     assert b.memory == 1000 * a.memory and b.disk == 1000 * a.disk
@@ -226,7 +226,7 @@ def test_a_successful_resume_removes_the_stale_error(
 
 
 def test_checkpoints_are_at_least_min_seconds_apart(tmp_path: Path, monkeypatch) -> None:
-    from sarlearn.experiments import run
+    from sarlearn.runs import run
 
     monkeypatch.setattr(run, "MIN_CHECKPOINT_SECONDS", 3600.0)
     seen: list[bool] = []
@@ -263,7 +263,7 @@ def test_checkpoints_append_parts_and_resume_reads_them(tmp_path: Path) -> None:
 def test_a_kill_in_the_final_write_phase_resumes_from_the_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sarlearn.experiments import run
+    from sarlearn.runs import run
 
     cfg = cfg_of(checkpoint_every=100)
     original = run._write_outputs
@@ -293,7 +293,7 @@ def test_a_kill_in_the_final_write_phase_resumes_from_the_checkpoint(
 def test_a_large_track_image_is_resampled_while_read(tmp_path: Path) -> None:
     from PIL import Image
 
-    from sarlearn.world import load_track
+    from sarlearn.stages.world import load_track
 
     img = np.full((3000, 2400), 255, np.uint8)
     img[1400:1440, 200:2200] = 0
@@ -307,7 +307,7 @@ def test_a_large_track_image_is_resampled_while_read(tmp_path: Path) -> None:
 
 
 def test_generated_tracks_have_a_size_limit() -> None:
-    from sarlearn.world import load_track
+    from sarlearn.stages.world import load_track
 
     with pytest.raises(TrackError, match="GiB"):
         load_track("curvy", resolution=1000.0)
@@ -348,7 +348,7 @@ def test_the_pi_robot_opens_a_serial_url() -> None:
 
 @pytest.mark.parametrize("inputs", ["rows", "camera"])
 def test_replay_reproduces_a_recorded_run(tmp_path: Path, inputs: str) -> None:
-    from sarlearn.robots.replay import replay_run
+    from sarlearn.runs.replay import replay_run
 
     cfg = cfg_of(steps=120, engine="numpy", **{"world.inputs": inputs, "world.track": "oval"})
     run_follow(cfg, tmp_path, record_ground=True, figures=False)

@@ -9,7 +9,7 @@ from sarlearn.config import ConfigError, RunConfig
 from sarlearn.engine import FastClosedLoop
 from sarlearn.engine.verify import stepwise_deviation
 from sarlearn.loop import ClosedLoop
-from sarlearn.rules import make_rule
+from sarlearn.stages.rules import make_rule
 
 HB = {"rule.hidden_weight_bound": 1.5}
 

@@ -1,4 +1,4 @@
-"""Self-contained report.html (experiments/html.py), read as text (the browser tests look)."""
+"""Self-contained report.html (reports/html.py), read as text (the browser tests look)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from sarlearn.experiments.html import markdown_to_html, write_markdown_report, write_run_report
+from sarlearn.reports.html import markdown_to_html, write_markdown_report, write_run_report
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 
 from sarlearn.config import ConfigError
-from sarlearn.filters import ResonatorBank
-from sarlearn.initialisation import (
+from sarlearn.stages.filters.bank import ResonatorBank
+from sarlearn.stages.network.initialisation import (
     SCALED_KAPPA,
     agent_generators,
     default_gain,
     init_layer,
     init_weights,
 )
-from sarlearn.network import Network
+from sarlearn.stages.network.network import Network
 
 DEEP = [10] * 10 + [2]
 

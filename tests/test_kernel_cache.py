@@ -8,17 +8,22 @@ from pathlib import Path
 
 from sarlearn.engine import cache
 
+_FILES = (
+    "engine/kernels.py",
+    "engine/fast_loop.py",
+    "stages/world/compiled_world.py",
+    "stages/world/compiled_sensors.py",
+    "stages/rules/compiled.py",
+    "stages/rules/sar.py",
+)
 
-def _fake_package(tmp_path: Path) -> tuple[Path, Path]:
+
+def _fake_package(tmp_path: Path) -> Path:
     package = tmp_path / "sarlearn"
-    engine = package / "engine"
-    (package / "world").mkdir(parents=True)
-    engine.mkdir()
-    for name in ("kernels.py", "world_step.py", "stage_learn.py", "codes.py", "fast_loop.py"):
-        (engine / name).write_text(f"# {name}\n")
-    for name in cache.SHARED_SOURCES:
+    for name in (*_FILES, *cache.SHARED_SOURCES):
+        (package / name).parent.mkdir(parents=True, exist_ok=True)
         (package / name).write_text(f"# {name}\n")
-    return engine, package
+    return package
 
 
 def _age(path: Path) -> None:
@@ -26,42 +31,56 @@ def _age(path: Path) -> None:
 
 
 def test_a_stage_edit_touches_the_kernel_files(tmp_path: Path) -> None:
-    engine, package = _fake_package(tmp_path)
-    assert cache.refresh(engine, package)  # first check: no stamp yet
+    package = _fake_package(tmp_path)
+    assert cache.refresh(package)  # first check: no stamp yet
     for name in cache.KERNEL_FILES:
-        _age(engine / name)
-    assert not cache.refresh(engine, package)  # nothing changed
-    assert (engine / "kernels.py").stat().st_mtime == 1_000_000_000
+        _age(package / name)
+    assert not cache.refresh(package)  # nothing changed
+    assert (package / "engine/kernels.py").stat().st_mtime == 1_000_000_000
 
-    (engine / "stage_learn.py").write_text("# an edited equation\n")
-    assert cache.refresh(engine, package)
+    (package / "stages/rules/compiled.py").write_text("# an edited equation\n")
+    assert cache.refresh(package)
     for name in cache.KERNEL_FILES:
-        assert (engine / name).stat().st_mtime > 1_000_000_000
-    assert not cache.refresh(engine, package)
+        assert (package / name).stat().st_mtime > 1_000_000_000
+    assert not cache.refresh(package)
 
 
 def test_shared_formulas_count_and_non_inlined_modules_do_not(tmp_path: Path) -> None:
-    engine, package = _fake_package(tmp_path)
-    cache.refresh(engine, package)
-    (engine / "fast_loop.py").write_text("# Python side only\n")
-    assert not cache.refresh(engine, package)
-    (package / "motor.py").write_text("# the command formula changed\n")
-    assert cache.refresh(engine, package)
+    package = _fake_package(tmp_path)
+    cache.refresh(package)
+    (package / "engine/fast_loop.py").write_text("# Python side only\n")
+    (package / "stages/rules/sar.py").write_text("# the numpy reference only\n")
+    assert not cache.refresh(package)
+    (package / "stages/motor/motor.py").write_text("# the command formula changed\n")
+    assert cache.refresh(package)
 
 
 def test_a_read_only_install_is_left_alone(tmp_path: Path) -> None:
-    engine, package = _fake_package(tmp_path)
+    package = _fake_package(tmp_path)
+    engine = package / "engine"
     os.chmod(engine, 0o555)
     try:
         if os.access(engine, os.W_OK):  # root ignores the mode
             return
-        assert not cache.refresh(engine, package)
+        assert not cache.refresh(package)
     finally:
         os.chmod(engine, 0o755)
         shutil.rmtree(engine / "__pycache__", ignore_errors=True)
 
 
 def test_the_real_engine_lists_its_stages() -> None:
-    names = {p.name for p in cache.inlined_sources()}
-    assert {"stage_learn.py", "stage_forward.py", "codes.py", "motor.py", "robot.py"} <= names
+    names = {p.relative_to(cache.PACKAGE).as_posix() for p in cache.inlined_sources()}
+    expected = {
+        "stages/rules/compiled.py",
+        "stages/network/compiled.py",
+        "stages/filters/compiled.py",
+        "stages/perception/compiled.py",
+        "stages/world/compiled_sensors.py",
+        "stages/world/compiled_robot.py",
+        "stages/motor/compiled.py",
+        "engine/codes.py",
+        "stages/motor/motor.py",
+        "stages/world/robot.py",
+    }
+    assert expected <= names
     assert not names & set(cache.KERNEL_FILES)

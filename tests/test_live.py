@@ -1,4 +1,4 @@
-"""The live view (experiments/live.py) without a browser: state, relevance, the HTTP server."""
+"""The live view (runs/live.py) without a browser: state, relevance, the HTTP server."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from sarlearn.config import RelevanceConfig
-from sarlearn.experiments.live import LiveState, LiveView, RelevanceTrace
-from sarlearn.rules.relevance import Relevance
-from sarlearn.world.tracks import load_track
+from sarlearn.runs.live import LiveState, LiveView, RelevanceTrace
+from sarlearn.stages.rules.relevance import Relevance
+from sarlearn.stages.world.tracks import load_track
 
 
 def chunk(start: int, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:

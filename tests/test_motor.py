@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from sarlearn.errors import ShapeError
-from sarlearn.motor import readout, reflex_error, steering_command, wheel_speeds
+from sarlearn.stages.motor.motor import readout, reflex_error, steering_command, wheel_speeds
 
 
 def test_reflex_error_positive_when_line_is_left() -> None:

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sarlearn.activations import get_activation
 from sarlearn.config import ConfigError, NetworkConfig
 from sarlearn.errors import NonFiniteError, ShapeError
-from sarlearn.network import Network
+from sarlearn.stages.network.activations import get_activation
+from sarlearn.stages.network.network import Network
 
 
 def reference_forward(net: Network, x: np.ndarray) -> list[np.ndarray]:

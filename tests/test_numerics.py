@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from sarlearn.config import RelevanceConfig, RunConfig
-from sarlearn.filters import ResonatorBank
 from sarlearn.numerics import flush_small, flush_threshold
-from sarlearn.rules.relevance import Relevance
+from sarlearn.stages.filters.bank import ResonatorBank
+from sarlearn.stages.rules.relevance import Relevance
 
 
 def _no_tiny(a: np.ndarray) -> bool:

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 
 from sarlearn.errors import ShapeError
-from sarlearn.perception import (
+from sarlearn.stages.perception.perception import (
     as_darkness,
     frame_to_predictors,
     mirror_differences,
     n_camera_predictors,
     segment_grid,
 )
-from sarlearn.world import PinholeCamera, Track
+from sarlearn.stages.world import PinholeCamera, Track
 
 
 def test_segment_grid_means_of_divisible_blocks() -> None:

@@ -9,9 +9,9 @@ from sarlearn.config import ConfigError, RunConfig
 from sarlearn.engine import FastClosedLoop
 from sarlearn.engine.verify import stepwise_deviation
 from sarlearn.loop import ClosedLoop, n_predictors_of
-from sarlearn.perception import mirror_differences
-from sarlearn.world.sensors import row_predictors
-from sarlearn.world.sim import SimWorld
+from sarlearn.stages.perception.perception import mirror_differences
+from sarlearn.stages.world.sensors import row_predictors
+from sarlearn.stages.world.sim import SimWorld
 
 MIRROR = {"world.predictor_mode": "mirror"}
 

@@ -76,7 +76,7 @@ def test_no_module_reads_another_objects_private_attributes() -> None:
 def test_the_check_sees_private_access() -> None:
     code = (
         "robot._pose = 1\nx = bank._b0 + self._ok + cls._ok + a.__class__\n"
-        "from sarlearn.world.robot import _advance, step_poses\n"
+        "from sarlearn.stages.world.robot import _advance, step_poses\n"
         "getattr(bank, '_c1'); getattr(self, '_ok'); getattr(exc, '__notes__')"
     )
     found = sorted(t for _, t in private_accesses(ast.parse(code)))

@@ -8,9 +8,9 @@ import pytest
 
 from sarlearn.config import DEFAULT_LR, RelevanceConfig
 from sarlearn.engine.fast_loop import SUPPORTED_RULES
-from sarlearn.network import Network
 from sarlearn.recipes import RECIPES, RULE_NAMES, Carrier, SignAt
-from sarlearn.rules import RULES, make_rule
+from sarlearn.stages.network.network import Network
+from sarlearn.stages.rules import RULES, make_rule
 
 
 def _is_sign(a: np.ndarray) -> bool:

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sarlearn.experiments.report import FIGURES, ReportError, make_report
-from sarlearn.experiments.spec import parse_spec
-from sarlearn.experiments.store import MergedStore, ResultStore
-from sarlearn.experiments.sweep import run_sweep
+from sarlearn.reports.report import FIGURES, ReportError, make_report
+from sarlearn.store.store import MergedStore, ResultStore
+from sarlearn.sweeps.spec import parse_spec
+from sarlearn.sweeps.sweep import run_sweep
 from sweep_fakes import fake_run, no_trace_run
 
 

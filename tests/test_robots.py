@@ -18,7 +18,7 @@ from sarlearn.robots.raspberry_pi import (
     calibrate,
     require,
 )
-from sarlearn.robots.replay import ReplayFinished, ReplayRobot, to_darkness
+from sarlearn.runs.replay import ReplayFinished, ReplayRobot, to_darkness
 
 
 class FakeSerial:
@@ -142,8 +142,8 @@ def test_record_a_sim_run_and_replay_it(tmp_path) -> None:
     """The same agent fed the recorded sensors sends exactly the recorded wheel commands."""
     from sarlearn.agent import ClosedLoopAgent
     from sarlearn.config import RunConfig
-    from sarlearn.experiments.run import run_follow
     from sarlearn.loop import ClosedLoop, n_predictors_of, seed_generators
+    from sarlearn.runs.run import run_follow
 
     cfg = RunConfig().with_overrides(
         {

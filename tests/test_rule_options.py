@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from sarlearn.config import ConfigError, RelevanceConfig, RuleConfig, RunConfig
-from sarlearn.network import Network
-from sarlearn.rules import make_rule, make_rule_from_config, readout_share
-from sarlearn.rules.base import step_norm_scale
+from sarlearn.stages.network.network import Network
+from sarlearn.stages.rules import make_rule, make_rule_from_config, readout_share
+from sarlearn.stages.rules.base import step_norm_scale
 
 SIGN_RULES = ["sar", "sar-local", "sar-exact", "sign-only"]
 

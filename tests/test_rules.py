@@ -9,8 +9,8 @@ import pytest
 
 from sarlearn.config import ConfigError, RelevanceConfig, RuleConfig
 from sarlearn.errors import DivergenceError, NonFiniteError, ShapeError
-from sarlearn.network import Network
-from sarlearn.rules import (
+from sarlearn.stages.network.network import Network
+from sarlearn.stages.rules import (
     RULE_NAMES,
     fan_in_lr_scale,
     load_learner,
@@ -18,7 +18,7 @@ from sarlearn.rules import (
     make_rule_from_config,
     save_learner,
 )
-from sarlearn.rules.relevance import Relevance
+from sarlearn.stages.rules.relevance import Relevance
 
 LR = 0.1
 

@@ -12,9 +12,9 @@ import pytest
 
 from engine_switch import force_numpy_engine
 from sarlearn.config import ConfigError, RunConfig
-from sarlearn.experiments import outputs
-from sarlearn.experiments.run import RunInterrupted, run_follow
 from sarlearn.loop import ClosedLoop
+from sarlearn.runs import outputs
+from sarlearn.runs.run import RunInterrupted, run_follow
 from summaries import VOLATILE
 
 

@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sarlearn.config import RelevanceConfig
-from sarlearn.network import Network
-from sarlearn.rules import make_rule
-from sarlearn.rules.relevance import Relevance
+from sarlearn.stages.network.network import Network
+from sarlearn.stages.rules import make_rule
+from sarlearn.stages.rules.relevance import Relevance
 
 LR = 0.01
 P = 3

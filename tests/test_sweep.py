@@ -12,15 +12,15 @@ import pandas as pd
 import pytest
 
 from sarlearn.config import ConfigError, RunConfig
-from sarlearn.experiments.spec import (
+from sarlearn.store.store import LOCK, MergedStore, ResultStore, StoreLockedError
+from sarlearn.sweeps.spec import (
     expand_values,
     parse_assignment,
     parse_lr_range,
     parse_spec,
     run_id,
 )
-from sarlearn.experiments.store import LOCK, MergedStore, ResultStore, StoreLockedError
-from sarlearn.experiments.sweep import (
+from sarlearn.sweeps.sweep import (
     SweepError,
     SweepInterrupted,
     execute_runs,
@@ -184,7 +184,7 @@ def test_spec_file_with_base_config(tmp_path: Path) -> None:
         '[sweep]\nconfig = "base.toml"\nname = "t"\n[base]\nsteps = 10\n'
         '[grid]\nseed = {range = [0, 2]}\n"network.layers" = [[2], [10, 2]]\n'
     )
-    from sarlearn.experiments.spec import load_spec
+    from sarlearn.sweeps.spec import load_spec
 
     spec = load_spec(tmp_path / "spec.toml")
     runs = spec.expand()
@@ -470,11 +470,11 @@ def test_plain_configs_can_be_swept(tmp_path: Path) -> None:
 
 # -- the real run function -------------------------------------------------------------------
 
-_HAS_RUN = importlib.util.find_spec("sarlearn.experiments.run") is not None
+_HAS_RUN = importlib.util.find_spec("sarlearn.runs.run") is not None
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _HAS_RUN, reason="sarlearn.experiments.run is not written yet")
+@pytest.mark.skipif(not _HAS_RUN, reason="sarlearn.runs.run is not written yet")
 def test_tiny_sweep_with_the_real_run_function(tmp_path: Path) -> None:
     spec = parse_spec(
         {
@@ -493,9 +493,9 @@ def test_tiny_sweep_with_the_real_run_function(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _HAS_RUN, reason="sarlearn.experiments.run is not written yet")
+@pytest.mark.skipif(not _HAS_RUN, reason="sarlearn.runs.run is not written yet")
 def test_a_run_interrupted_mid_sweep_is_resumed_from_its_checkpoint(tmp_path: Path) -> None:
-    from sarlearn.experiments.run import RunInterrupted, run_follow
+    from sarlearn.runs.run import RunInterrupted, run_follow
 
     base = {"steps": 300, "network.layers": [2], "checkpoint_every": 100}
     spec = parse_spec({"base": base, "grid": {"seed": [0]}})
@@ -529,7 +529,7 @@ def test_conform_orders_casts_fills_and_keeps_extra_columns() -> None:
     type cast, a missing one null, an extra one kept at the end; matching columns as they are."""
     import pyarrow as pa
 
-    from sarlearn.experiments import store
+    from sarlearn.store import store
 
     schema = pa.schema([("run_id", pa.string()), ("seed", pa.int64()), ("lr", pa.float64())])
     part = pa.table(
@@ -565,7 +565,7 @@ def test_a_unit_is_stored_as_one_part_and_compacted_from_memory(
     """add_many writes one record part and one trace part for all its runs; the compaction
     of a store that wrote them (from memory, as far as TRACE_MEMORY allows) makes the same
     files as one that reads them."""
-    from sarlearn.experiments import store as store_module
+    from sarlearn.store import store as store_module
 
     monkeypatch.setattr(store_module, "TRACE_MEMORY", trace_memory)
     outcomes = _outcomes(tmp_path)
@@ -602,7 +602,7 @@ def test_a_unit_is_stored_as_one_part_and_compacted_from_memory(
 def test_finished_ids_pick_the_latest_attempt(tmp_path: Path) -> None:
     """finished_ids (Arrow) agrees with the latest attempts that load() keeps, with retried
     and failed runs, records in parts and in the compacted file."""
-    from sarlearn.experiments.store import _Finished
+    from sarlearn.store.store import _Finished
 
     out = tmp_path / "sw"
     spec = parse_spec({"base": BASE, "grid": {"seed": [0, 1, 2], "rule.name": ["sar", "boom"]}})
@@ -626,8 +626,8 @@ def test_tables_built_without_pandas_equal_pyarrows_own() -> None:
     import numpy as np
     import pyarrow as pa
 
-    from sarlearn.experiments import store
-    from sarlearn.experiments.sweep import crashed_outcome
+    from sarlearn.store import store
+    from sarlearn.sweeps.sweep import crashed_outcome
 
     outcomes = _outcomes(Path("/nonexistent"), ("sar", "boom"))
     records = [o.record for o in outcomes]
@@ -685,7 +685,7 @@ def test_block_means_equal_pandas_groupby_means() -> None:
     huge values included."""
     import numpy as np
 
-    from sarlearn.experiments.population import block_means
+    from sarlearn.sweeps.population import block_means
 
     rng = np.random.default_rng(1)
     for trial in range(400):

@@ -21,14 +21,14 @@ import pytest
 from typer.testing import CliRunner
 
 from sarlearn.cli import app
-from sarlearn.experiments.spec import parse_spec
-from sarlearn.experiments.store import (
+from sarlearn.store.store import (
     LOCK,
     ResultStore,
     StoreCorruptError,
     StoreLockedError,
 )
-from sarlearn.experiments.sweep import SweepError, SweepInfraError, run_sweep
+from sarlearn.sweeps.spec import parse_spec
+from sarlearn.sweeps.sweep import SweepError, SweepInfraError, run_sweep
 from sweep_fakes import disk_full_run, fake_run
 
 HAS_PROC = Path("/proc/self/stat").exists()
@@ -205,8 +205,8 @@ def test_the_lock_is_atomic_and_never_empty(tmp_path: Path) -> None:
 def test_an_unguarded_script_gets_a_clear_message(tmp_path: Path) -> None:
     script = tmp_path / "sweep_script.py"
     body = f"""
-        from sarlearn.experiments.spec import parse_spec
-        from sarlearn.experiments.sweep import run_sweep
+        from sarlearn.sweeps.spec import parse_spec
+        from sarlearn.sweeps.sweep import run_sweep
         spec = parse_spec({{"base": {{"steps": 300}}, "grid": {{"seed": [0, 1]}}}})
         run_sweep(spec, {str(tmp_path / "sw")!r}, run_fn="sweep_fakes:fake_run", jobs=2)
     """
@@ -351,7 +351,7 @@ def test_kill_9_of_a_population_sweep_resumes_exactly(tmp_path: Path) -> None:
 def test_workers_watch_their_parent() -> None:
     """The initializer of every pool worker: a dead parent (here: a wrong pid) ends it."""
     ctx = multiprocessing.get_context("spawn")
-    from sarlearn.experiments.sweep import watch_parent
+    from sarlearn.sweeps.sweep import watch_parent
 
     proc = ctx.Process(target=watch_parent, args=(1,))  # pid 1 is never our parent
     proc.start()

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from sarlearn.config import RunConfig
-from sarlearn.experiments.population import population_key, run_population
-from sarlearn.experiments.spec import parse_spec
-from sarlearn.experiments.store import ResultStore
-from sarlearn.experiments.sweep import make_units, plan_tasks, run_sweep
+from sarlearn.store.store import ResultStore
+from sarlearn.sweeps.population import population_key, run_population
+from sarlearn.sweeps.spec import parse_spec
+from sarlearn.sweeps.sweep import make_units, plan_tasks, run_sweep
 
 #: Every column that is a number of the run (not a timing, pid or attempt id).
 METRIC_COLUMNS = [

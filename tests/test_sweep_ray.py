@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sarlearn.experiments.spec import parse_spec
-from sarlearn.experiments.store import ResultStore
-from sarlearn.experiments.sweep import run_sweep
+from sarlearn.store.store import ResultStore
+from sarlearn.sweeps.spec import parse_spec
+from sarlearn.sweeps.sweep import run_sweep
 from sweep_fakes import CALLS_ENV, DIE_ENV
 
 ray = pytest.importorskip("ray", reason="Ray cannot be imported: pip install 'sarlearn[ray]'")

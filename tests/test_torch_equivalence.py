@@ -15,8 +15,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from sarlearn.config import RelevanceConfig  # noqa: E402
-from sarlearn.network import Network  # noqa: E402
-from sarlearn.rules import make_rule  # noqa: E402
+from sarlearn.stages.network.network import Network  # noqa: E402
+from sarlearn.stages.rules import make_rule  # noqa: E402
 from sarlearn.torch import RULE_NAMES, ShiftedLogistic, convert  # noqa: E402
 
 N_IN, LAYERS, P = 720, [10] * 10 + [2], 3

@@ -15,7 +15,7 @@ from sarlearn.cli import app
 from sarlearn.config import ConfigError, RunConfig
 from sarlearn.engine import FastClosedLoop, make_closed_loop
 from sarlearn.errors import ShapeError
-from sarlearn.network import Network
+from sarlearn.stages.network.network import Network
 
 runner = CliRunner()
 SMALL = {"network.layers": [6, 2], "rule.name": "sar", "rule.lr": 1e-2, "world.track": "circle"}

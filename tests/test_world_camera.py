@@ -7,7 +7,7 @@ import pytest
 
 from sarlearn.config import CameraConfig
 from sarlearn.errors import ShapeError
-from sarlearn.world import PinholeCamera, Track
+from sarlearn.stages.world import PinholeCamera, Track
 
 
 def line_track(x0: float = 125.0, width: float = 3.0) -> Track:

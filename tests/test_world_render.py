@@ -8,8 +8,8 @@ import numpy as np
 from PIL import Image
 
 from sarlearn.config import WorldConfig
-from sarlearn.world import FrameRenderer, SimWorld, load_track, save_image, world_image
-from sarlearn.world.render import FLOOR, LINE
+from sarlearn.stages.world import FrameRenderer, SimWorld, load_track, save_image, world_image
+from sarlearn.stages.world.render import FLOOR, LINE
 
 
 def test_track_picture_shows_floor_and_line() -> None:

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sarlearn.errors import NonFiniteError, ShapeError
-from sarlearn.world import arc_pose, step_poses, wrap_angle
+from sarlearn.stages.world import arc_pose, step_poses, wrap_angle
 
 
 def drive(pose, vl, vr, axle, dt, steps):

@@ -7,7 +7,7 @@ import pytest
 
 from sarlearn.config import WorldConfig
 from sarlearn.errors import ShapeError
-from sarlearn.world import GroundSensors, Track, ground_sensors, predictor_rows, reflex_pair
+from sarlearn.stages.world import GroundSensors, Track, ground_sensors, predictor_rows, reflex_pair
 
 
 def edge_track() -> Track:

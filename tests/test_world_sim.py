@@ -8,7 +8,7 @@ import pytest
 from sarlearn.config import WorldConfig
 from sarlearn.errors import NonFiniteError, ShapeError
 from sarlearn.robots.interface import Robot
-from sarlearn.world import SimWorld, load_track, radius_of_curvature
+from sarlearn.stages.world import SimWorld, load_track, radius_of_curvature
 
 
 def lap_steps(world: SimWorld) -> int:

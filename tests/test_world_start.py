@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 
 from sarlearn.config import WorldConfig
 from sarlearn.errors import TrackError
-from sarlearn.world import (
+from sarlearn.stages.world import (
     TRACK_NAMES,
     Track,
     image_start,
@@ -18,7 +18,7 @@ from sarlearn.world import (
     reflex_pair,
     start_pose,
 )
-from sarlearn.world.tracks import style_of
+from sarlearn.stages.world.tracks import style_of
 
 
 def heading_error(pose: np.ndarray, line: np.ndarray) -> tuple[float, float]:
@@ -110,7 +110,7 @@ def test_a_straight_user_line_gives_its_direction(tmp_path: Path) -> None:
 
 
 def test_explicit_start_is_used_by_the_simulator() -> None:
-    from sarlearn.world import SimWorld
+    from sarlearn.stages.world import SimWorld
 
     world = SimWorld(WorldConfig(track="circle", start=(10.0, 20.0, 0.5)), population=2)
     np.testing.assert_allclose(world.pose, [[10.0, 20.0, 0.5]] * 2)
@@ -124,8 +124,8 @@ def test_no_dark_pixels_is_a_track_error() -> None:
 def test_start_poses_draw_as_repeated_single_starts(tmp_path) -> None:
     """n starts at once equal n single draws from the same generator, on a generated track
     and on an image (whose line is analysed only once)."""
-    from sarlearn.world.start import start_poses
-    from sarlearn.world.tracks import load_track
+    from sarlearn.stages.world.start import start_poses
+    from sarlearn.stages.world.tracks import load_track
 
     oval = load_track("oval")
     oval.save_png(tmp_path / "oval.png")

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from sarlearn.errors import NonFiniteError, ShapeError, TrackError
-from sarlearn.world import TRACK_NAMES, Track, load_track, radius_of_curvature
-from sarlearn.world.tracks import (
+from sarlearn.stages.world import TRACK_NAMES, Track, load_track, radius_of_curvature
+from sarlearn.stages.world.tracks import (
     COOPERATION_TRACKS,
     SETTLING_TRACKS,
     centreline,
@@ -390,7 +390,7 @@ def test_start_point_is_the_brute_force_one_on_every_built_in_track(
 ) -> None:
     """The grid search of crossings gives the same centreline (so the same start pose) as the
     all-pairs search it replaced."""
-    from sarlearn.world import tracks
+    from sarlearn.stages.world import tracks
 
     cases = [(250.0, 0), (250.0, 3), (120.0, 1)]
     fast = [tracks.centreline(name, arena, seed) for arena, seed in cases]
@@ -400,7 +400,7 @@ def test_start_point_is_the_brute_force_one_on_every_built_in_track(
 
 
 def test_near_search_equals_all_pairs_on_random_lines() -> None:
-    from sarlearn.world import tracks
+    from sarlearn.stages.world import tracks
 
     rng = np.random.default_rng(0)
     for trial in range(40):
@@ -417,7 +417,7 @@ def test_near_search_equals_all_pairs_on_random_lines() -> None:
 
 def square_window_rasterise(line, arena, resolution, line_width, ink=None) -> np.ndarray:
     """rasterise as first written: every pixel of a square window around each segment."""
-    from sarlearn.world import tracks
+    from sarlearn.stages.world import tracks
 
     n = round(arena * resolution)
     res = n / arena

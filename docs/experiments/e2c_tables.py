@@ -23,7 +23,7 @@ import sys
 import pandas as pd
 
 from sarlearn.config import parse_config
-from sarlearn.experiments.store import MergedStore
+from sarlearn.store.store import MergedStore
 
 RULES = ["sar, aligned start", "sar", "sar-local", "sar-exact", "sign-only", "relevance-only", "gdm", "fa", "dfa",
          "sign-symmetry"]  # fmt: skip

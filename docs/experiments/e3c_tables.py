@@ -15,7 +15,7 @@ import sys
 
 import pandas as pd
 
-from sarlearn.experiments.store import MergedStore
+from sarlearn.store.store import MergedStore
 
 
 def load(dirs: list[str]) -> pd.DataFrame:

@@ -34,7 +34,7 @@ import pandas as pd
 from sarlearn.config import RunConfig
 from sarlearn.engine import make_closed_loop
 from sarlearn.metrics import moving_sum
-from sarlearn.world.tracks import TRACK_NAMES
+from sarlearn.stages.world.tracks import TRACK_NAMES
 
 RULES = ("sar", "gdm")
 

@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from sarlearn.agent import ClosedLoopAgent
 from sarlearn.config import RunConfig
-from sarlearn.filters import make_filter_bank
-from sarlearn.network import Network
-from sarlearn.rules import RULE_NAMES, make_rule
-from sarlearn.world.sim import SimWorld
+from sarlearn.stages.filters.bank import make_filter_bank
+from sarlearn.stages.network.network import Network
+from sarlearn.stages.rules import RULE_NAMES, make_rule
+from sarlearn.stages.world.sim import SimWorld
 
 if TYPE_CHECKING:
     from sarlearn.engine import make_closed_loop
-    from sarlearn.experiments.run import run_follow
+    from sarlearn.runs.run import run_follow
 
 __version__ = "0.1.0"
 
@@ -38,7 +38,7 @@ from sarlearn.gym.registration import register_when_imported as _register_gym
 _register_gym()
 
 _LAZY = {
-    "run_follow": "sarlearn.experiments.run",
+    "run_follow": "sarlearn.runs.run",
     "make_closed_loop": "sarlearn.engine",
 }
 

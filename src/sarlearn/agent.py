@@ -8,7 +8,8 @@ One object, one call per control cycle (like the lab's FCL library)::
 ``step`` filters the raw predictors, runs the network forward, lets the learning rule update
 the weights with the current closed-loop error (which is the teaching signal: whenever the
 reflex has to act, the network was late), and returns the network's steering ``y`` computed
-by that forward pass. The caller adds ``G * y`` to the reflex (:func:`sarlearn.motor.wheel_speeds`).
+by that forward pass. The caller adds ``G * y`` to the reflex
+(:func:`sarlearn.stages.motor.motor.wheel_speeds`).
 
 The rule name ``"reflex"`` builds an agent without a network: it always returns ``y = 0``,
 so the loop runs on the reflex alone.
@@ -37,7 +38,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from sarlearn.config import ConfigError, FilterConfig, RunConfig
 from sarlearn.errors import DivergenceError, ShapeError
-from sarlearn.motor import readout as readout_outputs
+from sarlearn.stages.motor.motor import readout as readout_outputs
 
 #: Rule name of the reflex-only agent (no network, y = 0).
 REFLEX = "reflex"
@@ -48,7 +49,7 @@ AGENT_FORMAT = "sarlearn-agent-1"
 
 def known_rules() -> list[str]:
     """Every accepted ``rule.name``: the learning rules plus ``"reflex"``."""
-    from sarlearn.rules import RULE_NAMES
+    from sarlearn.stages.rules import RULE_NAMES
 
     return [REFLEX, *RULE_NAMES]
 
@@ -68,7 +69,8 @@ class ClosedLoopAgent:
     """Filter bank + network + learning rule + readout for a population of ``P`` agents.
 
     Args:
-        network: the learner network (``sarlearn.network.Network``), or None for reflex only.
+        network: the learner network (``sarlearn.stages.network.network.Network``), or None for
+        reflex only.
         rule: its learning rule, already bound to ``network`` (None for reflex only).
         bank: the filter bank expanding each predictor in time (None for reflex only).
         readout: coefficients of ``y = sum_k readout[k] * output_k`` (one per output neuron).
@@ -125,9 +127,9 @@ class ClosedLoopAgent:
                     f"the reflex alone has no network to load {cfg.load} into (choose a rule)"
                 )
             return cls(None, None, None, population=population)
-        from sarlearn.filters import make_filter_bank
-        from sarlearn.network import Network
-        from sarlearn.rules import make_rule_from_config
+        from sarlearn.stages.filters.bank import make_filter_bank
+        from sarlearn.stages.network.network import Network
+        from sarlearn.stages.rules import make_rule_from_config
 
         dt = _dtype(cfg, dtype)
         rng = rng if rng is not None else np.random.default_rng(cfg.seed)
@@ -188,14 +190,14 @@ class ClosedLoopAgent:
     def save(self, path: str | Path) -> None:
         """Write network, rule state (relevance, feedback matrices) and filter state to one
         .npz at ``path``, atomically. The file is also a plain saved network
-        (:meth:`sarlearn.network.Network.load` reads it).
+        (:meth:`sarlearn.stages.network.network.Network.load` reads it).
 
         Raises:
             ConfigError: the reflex-only agent has no network to save.
         """
         if self.network is None:
             raise ConfigError("the reflex-only agent has no network to save")
-        from sarlearn.network import save_npz
+        from sarlearn.stages.network.network import save_npz
 
         save_npz(path, self.to_arrays())
 
@@ -228,9 +230,9 @@ class ClosedLoopAgent:
         Raises:
             ConfigError: missing file, or not a saved agent.
         """
-        from sarlearn.filters import make_filter_bank
-        from sarlearn.network import Network, load_npz
-        from sarlearn.rules.checkpoint import rule_from_state
+        from sarlearn.stages.filters.bank import make_filter_bank
+        from sarlearn.stages.network.network import Network, load_npz
+        from sarlearn.stages.rules.checkpoint import rule_from_state
 
         arrays = load_npz(path)
         if str(arrays.get("agent/format", "")) != AGENT_FORMAT:
@@ -270,7 +272,7 @@ class ClosedLoopAgent:
         """
         if self.network is None:
             raise ConfigError("the reflex alone has no network to load into (choose a rule)")
-        from sarlearn.network import Network, load_npz
+        from sarlearn.stages.network.network import Network, load_npz
 
         try:
             arrays = load_npz(path)

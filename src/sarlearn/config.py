@@ -6,11 +6,11 @@ published ones of SPEC.md where they exist; where we changed one, the field says
 
 Sections (and who reads them):
 
-- ``NetworkConfig``   -> :mod:`sarlearn.network`
-- ``RuleConfig``      -> :mod:`sarlearn.rules`
-- ``FilterConfig``    -> :mod:`sarlearn.filters`
-- ``WorldConfig``     -> :mod:`sarlearn.world` (track, robot, sensors, camera)
-- ``RunConfig``       -> :mod:`sarlearn.experiments.run` (the whole closed-loop experiment)
+- ``NetworkConfig``   -> :mod:`sarlearn.stages.network.network`
+- ``RuleConfig``      -> :mod:`sarlearn.stages.rules`
+- ``FilterConfig``    -> :mod:`sarlearn.stages.filters.bank`
+- ``WorldConfig``     -> :mod:`sarlearn.stages.world` (track, robot, sensors, camera)
+- ``RunConfig``       -> :mod:`sarlearn.runs.run` (the whole closed-loop experiment)
 """
 
 from __future__ import annotations

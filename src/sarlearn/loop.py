@@ -27,9 +27,10 @@ from sarlearn.agent import ClosedLoopAgent
 from sarlearn.config import RunConfig
 from sarlearn.errors import DivergenceError, ShapeError
 from sarlearn.metrics import layer_saturation
-from sarlearn.motor import reflex_error, wheel_speeds
 from sarlearn.numerics import loop_errstate
 from sarlearn.robots.interface import Robot, off_track_of, population_of, pose_of
+from sarlearn.stages.motor.motor import reflex_error, wheel_speeds
+from sarlearn.stages.perception.perception import make_perception
 
 #: The error of a steering command that overflowed (a diverging network), in both loops.
 COMMAND_OVERFLOW = (
@@ -59,12 +60,12 @@ LAYER_RECORDS = ("saturated",)
 
 def n_predictors_of(cfg: RunConfig) -> int:
     """Number of raw predictors the world config produces (rows of sensors or camera pairs)."""
-    from sarlearn.perception import n_camera_predictors
+    from sarlearn.stages.perception.perception import n_camera_predictors
 
     w = cfg.world
     if w.inputs == "camera":
         return n_camera_predictors(w.camera.grid_rows, w.camera.grid_cols)
-    from sarlearn.world.sensors import n_row_predictors
+    from sarlearn.stages.world.sensors import n_row_predictors
 
     return n_row_predictors(w)
 
@@ -89,12 +90,12 @@ class ClosedLoop:
         perception: frame ``(P, H, W)`` -> predictors ``(P, n)``; needed for camera inputs.
         predictor_mode: rows only: ``"raw"`` (the row sensors as they are) or ``"mirror"``
             (per row, left minus its mirror image on the right; issue 9), see
-            :func:`sarlearn.world.sensors.row_predictors`.
+            :func:`sarlearn.stages.world.sensors.row_predictors`.
         predictors_per_row: sensors per row (needed by ``"mirror"``).
         weights_every: sample ``agent.weight_change()`` after every ``weights_every`` steps.
         record_ground: also record every ground sensor, ``ground`` ``(P, n, n_ground)``, and
             with camera inputs every frame, ``frame`` ``(P, n, H, W)``, so the run can be
-            replayed through :class:`~sarlearn.robots.replay.ReplayRobot`.
+            replayed through :class:`~sarlearn.runs.replay.ReplayRobot`.
     """
 
     def __init__(
@@ -165,11 +166,11 @@ class ClosedLoop:
         weights_every: int | None = None,
         record_ground: bool = False,
     ) -> ClosedLoop:
-        """Build world (a :class:`~sarlearn.world.sim.SimWorld` unless ``robot`` is given)
+        """Build world (a :class:`~sarlearn.stages.world.sim.SimWorld` unless ``robot`` is given)
         and agent from ``cfg``; all randomness comes from ``cfg.seed``."""
         agent_rng, world_rng = seed_generators(cfg.seed)
         if robot is None:
-            from sarlearn.world.sim import SimWorld
+            from sarlearn.stages.world.sim import SimWorld
 
             robot = SimWorld(cfg.world, population=population, rng=world_rng)
         agent = ClosedLoopAgent.from_config(
@@ -209,7 +210,7 @@ class ClosedLoop:
                 raise RuntimeError("camera inputs selected but the robot returned no frame")
             predictors = self.perception(frame)  # type: ignore[misc]
         elif self.predictor_mode == "mirror":
-            from sarlearn.world.sensors import row_predictors
+            from sarlearn.stages.world.sensors import row_predictors
 
             per_row = int(self.predictors_per_row or 0)
             predictors = row_predictors(ground[:, 2:], per_row, "mirror")
@@ -312,34 +313,10 @@ def _finish(
     return res
 
 
-class CameraPredictors:
-    """Frame -> predictors of camera inputs: segment grid, then left/right mirror differences.
-
-    Frames are darkness ``(P, H, W)`` (the Robot protocol), treated exactly as
-    ``SimWorld.predictors`` treats them, so a simulated and a real camera share one pipeline.
-    A class rather than a closure so a loop holding it can be checkpointed (pickled).
-    """
-
-    def __init__(self, rows: int, cols: int) -> None:
-        self.rows, self.cols = int(rows), int(cols)
-
-    def __call__(self, frame: NDArray[np.floating]) -> NDArray[np.floating]:
-        from sarlearn.perception import darkness_predictors
-
-        return darkness_predictors(frame, self.rows, self.cols)
-
-
-def make_perception(cfg: RunConfig) -> CameraPredictors:
-    """The camera perception ``cfg.world.camera`` describes."""
-    return CameraPredictors(cfg.world.camera.grid_rows, cfg.world.camera.grid_cols)
-
-
 __all__ = [
     "LAYER_RECORDS",
     "RECORDS",
-    "CameraPredictors",
     "ClosedLoop",
-    "make_perception",
     "n_predictors_of",
     "seed_generators",
 ]

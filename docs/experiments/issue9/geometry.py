@@ -19,9 +19,9 @@ import sys
 import numpy as np
 
 from sarlearn.config import RunConfig
-from sarlearn.engine.world_step import CompiledWorld
+from sarlearn.stages.world.compiled_world import CompiledWorld
 from sarlearn.metrics import moving_sum
-from sarlearn.world.start import start_poses
+from sarlearn.stages.world.start import start_poses
 
 P, STEPS, LAST = 8, 12000, 5000
 

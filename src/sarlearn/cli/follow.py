@@ -73,7 +73,7 @@ def build_config(
 def preflight(cfg: RunConfig, out: Path | None, record_sensors: bool, err: Console) -> None:
     """Refuse a run too large to hold (ConfigError); warn about settings that cannot work and
     announce the cost of a very long run."""
-    from sarlearn.experiments.preflight import ANNOUNCE_STEPS, check_run_size, setting_warnings
+    from sarlearn.runs.preflight import ANNOUNCE_STEPS, check_run_size, setting_warnings
 
     if out is not None and out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is an existing file; give a folder for the run")
@@ -242,7 +242,7 @@ def follow(
     from rich.console import Console
 
     from sarlearn.errors import OutputError
-    from sarlearn.experiments.run import (
+    from sarlearn.runs.run import (
         TERMINATED,
         RunInterrupted,
         run_follow,
@@ -358,16 +358,16 @@ def follow(
 
 
 def _saved_config(out: Path | None) -> RunConfig:
-    from sarlearn.experiments.run import load_run_config
+    from sarlearn.runs.run import load_run_config
 
     return load_run_config(out) if out is not None else RunConfig()
 
 
 def _start_live(cfg: RunConfig, port: int) -> Any:
     """Build the live view of ``cfg``'s run and start serving it."""
-    from sarlearn.experiments.live import LiveView
-    from sarlearn.experiments.run import track_label
-    from sarlearn.world.tracks import load_track
+    from sarlearn.runs.live import LiveView
+    from sarlearn.runs.run import track_label
+    from sarlearn.stages.world.tracks import load_track
 
     w = cfg.world
     track = load_track(
@@ -375,7 +375,7 @@ def _start_live(cfg: RunConfig, port: int) -> Any:
     )
     uses = cfg.rule.name != "reflex"
     if uses:
-        from sarlearn.rules import RULES
+        from sarlearn.stages.rules import RULES
 
         uses = bool(getattr(RULES.get(cfg.rule.name), "uses_relevance", True))
     view = LiveView(

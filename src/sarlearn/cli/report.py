@@ -32,8 +32,8 @@ def report(
     ] = False,
 ) -> None:
     """Write report.md, CSV tables, PNG figures and a self-contained report.html for a sweep."""
-    from sarlearn.experiments.report import ReportError, make_report
-    from sarlearn.experiments.store import ResultStore, StoreCorruptError, StoreLockedError
+    from sarlearn.reports.report import ReportError, make_report
+    from sarlearn.store.store import ResultStore, StoreCorruptError, StoreLockedError
 
     if out is not None and out.exists() and not out.is_dir():
         typer.echo(f"error: --out {out} is an existing file; the report needs a folder", err=True)
@@ -54,7 +54,7 @@ def report(
     typer.echo(f"report: {made.markdown}")
     for fig in made.figures:
         typer.echo(f"figure: {fig}")
-    from sarlearn.experiments.html import write_markdown_report
+    from sarlearn.reports.html import write_markdown_report
 
     page = write_markdown_report(made.markdown, figures=made.figures)
     typer.echo(f"report.html: {page.resolve().as_uri()}")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from sarlearn.config import ConfigError, RunConfig
-from sarlearn.experiments.spec import SweepSpec, load_spec, parse_assignment, parse_lr_range
+from sarlearn.sweeps.spec import SweepSpec, load_spec, parse_assignment, parse_lr_range
 
 
 def sweep(
@@ -119,8 +119,8 @@ def sweep(
 
     Finished runs (ok or failed) are skipped when the same sweep is run again.
     """
-    from sarlearn.experiments.store import ResultStore, StoreCorruptError, StoreLockedError
-    from sarlearn.experiments.sweep import (
+    from sarlearn.store.store import ResultStore, StoreCorruptError, StoreLockedError
+    from sarlearn.sweeps.sweep import (
         BACKENDS,
         SweepError,
         SweepInterrupted,

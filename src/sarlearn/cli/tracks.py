@@ -12,7 +12,7 @@ from sarlearn.errors import SarlearnError
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from sarlearn.world.track import Track
+    from sarlearn.stages.world.track import Track
 
 
 def tracks(
@@ -55,13 +55,13 @@ def tracks(
     if out.suffix.lower() != ".png":
         _fail(f"--out must be a .png file, got {out}")
     try:
-        from sarlearn.world import load_track
+        from sarlearn.stages.world import load_track
 
         track = load_track(
             write, arena=arena, seed=seed, resolution=resolution, line_width=line_width
         )
         if show_start:
-            from sarlearn.world.tracks import check_image_size
+            from sarlearn.stages.world.tracks import check_image_size
 
             check_image_size(write, max(track.width, track.height), resolution)
             _write_start_picture(track, resolution, out)
@@ -75,7 +75,7 @@ def tracks(
 def _list(console: Console) -> None:
     from rich.table import Table
 
-    from sarlearn.world.tracks import DEFAULT_TRACK, TRACK_NAMES, describe, style_of
+    from sarlearn.stages.world.tracks import DEFAULT_TRACK, TRACK_NAMES, describe, style_of
 
     table = Table(title="Built-in tracks", title_justify="left")
     table.add_column("name", style="bold")
@@ -97,9 +97,9 @@ def _list(console: Console) -> None:
 
 def _write_start_picture(track: Track, scale: float, out: Path) -> None:
     from sarlearn.config import WorldConfig
-    from sarlearn.world import start_pose, world_image
-    from sarlearn.world.render import save_image
-    from sarlearn.world.sensors import ground_sensors
+    from sarlearn.stages.world import start_pose, world_image
+    from sarlearn.stages.world.render import save_image
+    from sarlearn.stages.world.sensors import ground_sensors
 
     pose = start_pose(track)
     rgb = world_image(track, pose, sensors=ground_sensors(WorldConfig()), scale=scale)

@@ -75,7 +75,7 @@ def dense_floor(cfg: RunConfig) -> tuple[Any, tuple[float, float, float]]:
     track's resolution: the two reflex sensors never read the same darkness (unless the robot
     heads exactly along a ring), so the reflex error is never exactly 0.
     """
-    from sarlearn.world.track import Track
+    from sarlearn.stages.world.track import Track
 
     arena = cfg.world.arena
     n = max(8, round(arena * cfg.world.resolution))
@@ -208,7 +208,7 @@ def bench_engine(
     """
     from sarlearn.engine import FastClosedLoop
     from sarlearn.loop import ClosedLoop
-    from sarlearn.world.sim import SimWorld
+    from sarlearn.stages.world.sim import SimWorld
 
     if dense:
         track, start = dense_floor(cfg)

@@ -1,12 +1,13 @@
 """Keep numba's on-disk cache of the kernels in step with the code they inline.
 
 numba keys a cached function on its own source file only (its modification time and size).
-The kernels (:mod:`sarlearn.engine.kernels`, :mod:`sarlearn.engine.world_step`) inline the
-stage modules and the shared formulas, so an edit of ``stage_learn.py`` alone would leave the
-old compiled kernel in use. :func:`refresh` (run when :mod:`sarlearn.engine` is imported)
-hashes those sources and, when the hash differs from the one recorded with the cache, touches
-the kernel files, which makes numba recompile them. A read-only install cannot be touched, and
-need not be: its files only change by reinstalling, which rewrites the kernel files too.
+The kernels (:mod:`sarlearn.engine.kernels`, :mod:`sarlearn.stages.world.compiled_world`)
+inline every stage's compiled twin (``stages/*/compiled*.py``) and the shared formulas, so an
+edit of ``stages/rules/compiled.py`` alone would leave the old compiled kernel in use.
+:func:`refresh` (run when :mod:`sarlearn.engine` is imported) hashes those sources and, when
+the hash differs from the one recorded with the cache, touches the kernel files, which makes
+numba recompile them. A read-only install cannot be touched, and need not be: its files only
+change by reinstalling, which rewrites the kernel files too.
 """
 
 from __future__ import annotations
@@ -16,47 +17,54 @@ import hashlib
 import os
 from pathlib import Path
 
-ENGINE = Path(__file__).resolve().parent
-PACKAGE = ENGINE.parent
+PACKAGE = Path(__file__).resolve().parent.parent
 
-#: Files holding cached kernels that inline other modules.
-KERNEL_FILES: tuple[str, ...] = ("kernels.py", "world_step.py")
+#: Files holding cached kernels that inline other modules (relative to the package).
+KERNEL_FILES: tuple[str, ...] = ("engine/kernels.py", "stages/world/compiled_world.py")
 
-#: Modules outside the engine whose functions or constants the kernels compile in.
-SHARED_SOURCES: tuple[str, ...] = ("motor.py", "world/robot.py", "metrics.py")
+#: Reference modules whose functions or constants the kernels compile in (relative to the
+#: package), beside the compiled twins and the engine's codes.
+SHARED_SOURCES: tuple[str, ...] = (
+    "engine/codes.py",
+    "stages/motor/motor.py",
+    "stages/world/robot.py",
+    "metrics.py",
+)
 
 STAMP = "kernel-sources.sha256"
 
 
-def inlined_sources(engine: Path = ENGINE, package: Path = PACKAGE) -> list[Path]:
-    """The source files the kernels inline: the stages, the codes and the shared formulas."""
-    own = [*sorted(engine.glob("stage_*.py")), engine / "codes.py"]
-    return own + [package / name for name in SHARED_SOURCES if (package / name).exists()]
+def inlined_sources(package: Path = PACKAGE) -> list[Path]:
+    """The source files the kernels inline: every stage's compiled twin and the shared
+    formulas, in a fixed order."""
+    kernels = {package / name for name in KERNEL_FILES}
+    twins = [p for p in sorted(package.glob("stages/*/compiled*.py")) if p not in kernels]
+    return twins + [package / name for name in SHARED_SOURCES if (package / name).exists()]
 
 
-def sources_digest(paths: list[Path]) -> str:
-    """SHA-256 over the files' names and contents, in the given order."""
+def sources_digest(paths: list[Path], package: Path = PACKAGE) -> str:
+    """SHA-256 over the files' package-relative names and contents, in the given order."""
     h = hashlib.sha256()
     for p in paths:
-        h.update(p.name.encode())
+        h.update(p.relative_to(package).as_posix().encode())
         h.update(p.read_bytes())
     return h.hexdigest()
 
 
-def refresh(engine: Path = ENGINE, package: Path = PACKAGE) -> bool:
+def refresh(package: Path = PACKAGE) -> bool:
     """Touch the kernel files if the inlined sources changed since the last check.
 
     Returns whether the kernel files were touched (and the new digest recorded).
     """
-    digest = sources_digest(inlined_sources(engine, package))
-    stamp = engine / "__pycache__" / STAMP
+    digest = sources_digest(inlined_sources(package), package)
+    stamp = package / "engine" / "__pycache__" / STAMP
     with contextlib.suppress(OSError):
         if stamp.read_text() == digest:
             return False
     try:
         for name in KERNEL_FILES:
-            if (engine / name).exists():
-                os.utime(engine / name)
+            if (package / name).exists():
+                os.utime(package / name)
         stamp.parent.mkdir(exist_ok=True)
         tmp = stamp.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(digest)

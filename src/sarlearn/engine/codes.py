@@ -1,4 +1,4 @@
-"""Codes and typed parameters shared by the compiled stages (``sarlearn.engine.stage_*``), the
+"""Codes and typed parameters shared by the compiled stages (``sarlearn.stages.*.compiled*``), the
 kernel (:mod:`sarlearn.engine.kernels`) and :mod:`sarlearn.engine.fast_loop`."""
 
 from __future__ import annotations
@@ -98,7 +98,8 @@ class Constants(NamedTuple):
 
 
 class CameraParams(NamedTuple):
-    """The camera stage's switches (``stage_camera``); ``on = 0`` for ground-sensor rows."""
+    """The camera stage's switches (``stages.perception.compiled``); ``on = 0`` for ground
+    rows."""
 
     on: int  #: the predictors come from the camera
     width: int  #: frame width W (pixels)

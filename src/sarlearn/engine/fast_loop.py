@@ -1,7 +1,8 @@
 """``FastClosedLoop``: the closed loop of :mod:`sarlearn.loop` run by compiled kernels.
 
 It is built *from* reference objects (a :class:`~sarlearn.loop.ClosedLoop` with a
-:class:`~sarlearn.world.sim.SimWorld`, its agent, network, filter bank and rule), copies their
+:class:`~sarlearn.stages.world.sim.SimWorld`, its agent, network, filter bank and rule), copies
+their
 state (initial weights, filter state, relevance state, feedback matrices, start pose, sensor
 readings) into flat arrays, and offers the same chunk interface: :meth:`FastClosedLoop.run`
 returns the same per-step records as :meth:`ClosedLoop.run`.
@@ -17,10 +18,11 @@ objects' public state (``state_dict()``/``load_state_dict()``, public arrays):
   weight read-outs work unchanged.
 
 Both inputs run compiled: the ground-sensor rows and the camera (the simulator's pinhole camera
-and :class:`~sarlearn.loop.CameraPredictors`, :mod:`~sarlearn.engine.stage_camera`). Anything
-the kernels do not cover raises :class:`NotImplementedError` at construction (robots other
-than the simulator, a custom perception function, custom rule classes, the reflex-only
-agent); callers fall back to the reference loop (see :func:`make_closed_loop`).
+and :class:`~sarlearn.stages.perception.perception.CameraPredictors`,
+:mod:`~sarlearn.stages.perception.compiled`). Anything the kernels do not cover raises
+:class:`NotImplementedError` at construction (robots other than the simulator, a custom
+perception function, custom rule classes, the reflex-only agent); callers fall back to the
+reference loop (see :func:`make_closed_loop`).
 
 A population of independent runs (different seeds or learning rates) can be stacked with
 :meth:`FastClosedLoop.from_configs`: agent k is then bit-identical to the single run of
@@ -53,9 +55,9 @@ SUPPORTED_RULES: tuple[str, ...] = RULE_NAMES
 
 def check_supported(loop: ClosedLoop) -> None:
     """Raise NotImplementedError (naming the reason) if the engine cannot run ``loop``."""
-    from sarlearn.filters import DelayLineBank, ResonatorBank
-    from sarlearn.rules import RULES
-    from sarlearn.world.sim import SimWorld
+    from sarlearn.stages.filters.bank import DelayLineBank, ResonatorBank
+    from sarlearn.stages.rules import RULES
+    from sarlearn.stages.world.sim import SimWorld
 
     agent = loop.agent
     if not isinstance(loop, ClosedLoop) or type(loop) is not ClosedLoop:
@@ -68,14 +70,15 @@ def check_supported(loop: ClosedLoop) -> None:
     if loop.inputs not in ("rows", "camera"):
         raise NotImplementedError(f"inputs={loop.inputs!r}: the engine covers rows and camera")
     if loop.inputs == "camera":
-        from sarlearn.loop import CameraPredictors
+        from sarlearn.stages.perception.perception import CameraPredictors
 
         if loop.robot.camera is None:
             raise NotImplementedError("camera inputs on a SimWorld without a camera")
         if type(loop.perception) is not CameraPredictors:
             raise NotImplementedError(
                 f"perception {type(loop.perception).__name__} is not compiled (the engine runs "
-                "sarlearn.loop.CameraPredictors: segment grid, then mirror differences)"
+                "sarlearn.stages.perception.perception.CameraPredictors: segment grid, then "
+                "mirror differences)"
             )
     n_rows = len(loop.robot.sensors) - 2
     expected = n_rows // 2 if loop.predictor_mode == "mirror" else n_rows
@@ -99,7 +102,7 @@ def check_supported(loop: ClosedLoop) -> None:
         raise NotImplementedError(f"filter bank {type(agent.bank).__name__} is not compiled")
     if net.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise NotImplementedError(f"dtype {net.dtype} is not compiled")
-    from sarlearn.rules import readout_share
+    from sarlearn.stages.rules import readout_share
 
     scale = getattr(rule, "output_scale", None)
     if scale is not None and list(scale) != readout_share(agent.readout):
@@ -128,7 +131,7 @@ def tanh_saturation(dtype: Any) -> float:
     """Smallest x > 0 at which numpy's ``tanh`` returns exactly 1 in ``dtype``.
 
     Found by bisection over the floating-point numbers (numpy's tanh is monotone there); the
-    kernels saturate at the same point (see ``stage_forward.tanh_sat``).
+    kernels saturate at the same point (see ``stages.network.compiled.tanh_sat``).
     """
     dt = np.dtype(dtype)
     it = np.int64 if dt == np.float64 else np.int32
@@ -261,7 +264,7 @@ class FastClosedLoop:
         pos = np.asarray(robot.sensors.positions, dtype=np.float64)
         self._sx = np.ascontiguousarray(pos[:, 0])
         self._sy = np.ascontiguousarray(pos[:, 1])
-        from sarlearn.world.sim import LINE_SEEN
+        from sarlearn.stages.world.sim import LINE_SEEN
 
         self._world_par = K.WorldParams(
             inv=float(table.inv),
@@ -285,7 +288,7 @@ class FastClosedLoop:
         )
 
         # -- filter bank
-        from sarlearn.filters import DelayLineBank
+        from sarlearn.stages.filters.bank import DelayLineBank
 
         n_pred = bank.n_predictors
         n_f = bank.n_filters
@@ -344,8 +347,8 @@ class FastClosedLoop:
         self._lr = np.concatenate(
             [np.tile(lr, (r.population, 1)) for lr, r in zip(rates, refs, strict=True)]
         )
-        from sarlearn.rules.base import HIDDEN_BOUND_FAN_IN
-        from sarlearn.rules.relevance import NORM_EPS
+        from sarlearn.stages.rules.base import HIDDEN_BOUND_FAN_IN
+        from sarlearn.stages.rules.relevance import NORM_EPS
 
         inv_readout = 0.0
         if rule.output_scale is not None:
@@ -508,7 +511,8 @@ class FastClosedLoop:
 
     @property
     def robot(self) -> Any:
-        """The reference :class:`~sarlearn.world.sim.SimWorld` (single reference loop only)."""
+        """The reference :class:`~sarlearn.stages.world.sim.SimWorld` (single reference loop
+        only)."""
         return self._single().robot
 
     def _catch_up(self) -> None:
@@ -798,8 +802,8 @@ def _grid_of(loop: ClosedLoop) -> tuple[int, int] | None:
 
 def _camera_arrays(loop: ClosedLoop, population: int, n_pred: int) -> tuple[Any, tuple[Any, ...]]:
     """The camera stage's inputs for ``loop`` (placeholders, the stage off, for rows)."""
-    from sarlearn.engine.stage_camera import camera_arrays, camera_off
-    from sarlearn.perception import darkness_predictors
+    from sarlearn.stages.perception.compiled import camera_arrays, camera_off
+    from sarlearn.stages.perception.perception import darkness_predictors
 
     if loop.inputs != "camera":
         return camera_off(population)

@@ -2,15 +2,18 @@
 learning rule, readout and motors, for a population of independent agents.
 
 The step is split by stage, each module next to (and naming) its numpy twin:
-:mod:`~sarlearn.engine.stage_sensors`, :mod:`~sarlearn.engine.stage_camera` (camera inputs),
-:mod:`~sarlearn.engine.stage_world`,
-:mod:`~sarlearn.engine.stage_filters`, :mod:`~sarlearn.engine.stage_forward`,
-:mod:`~sarlearn.engine.stage_learn`; this module strings them together into the whole step
+:mod:`~sarlearn.stages.world.compiled_sensors`, :mod:`~sarlearn.stages.perception.compiled` (camera
+inputs),
+:mod:`~sarlearn.stages.world.compiled_robot`,
+:mod:`~sarlearn.stages.filters.compiled`, :mod:`~sarlearn.stages.network.compiled`,
+:mod:`~sarlearn.stages.rules.compiled`; this module strings them together into the whole step
 (:func:`_agent_steps`) and the chunk over the population (:func:`run_chunk`). Codes and
 typed parameters (named tuples) are in :mod:`sarlearn.engine.codes`.
 
-The maths is that of the readable numpy modules (``sarlearn.world``, ``sarlearn.filters``,
-``sarlearn.network``, ``sarlearn.rules``, ``sarlearn.loop``), written out element by element in
+The maths is that of the readable numpy modules (``sarlearn.stages.world``,
+``sarlearn.stages.filters.bank``,
+``sarlearn.stages.network.network``, ``sarlearn.stages.rules``, ``sarlearn.loop``), written out
+element by element in
 the same order of floating-point operations wherever the reference defines that order
 (elementwise formulas, the update ``W += (d x) * lr``, the filter recurrence, the exact-arc
 kinematics, the bilinear lookup, the relevance filters). Three things differ in the last bits:
@@ -52,13 +55,14 @@ from sarlearn.engine.codes import (
     STATUS_OK,
     STATUS_WHEELS_NONFINITE,
 )
-from sarlearn.engine.stage_camera import camera_step
-from sarlearn.engine.stage_filters import filter_step
-from sarlearn.engine.stage_forward import forward, sqdist
-from sarlearn.engine.stage_learn import learn
-from sarlearn.engine.stage_sensors import lookup, sense  # noqa: F401  (lookup: tests)
-from sarlearn.engine.stage_world import advance_agent, command, reflex
 from sarlearn.metrics import SATURATION_SLOPE
+from sarlearn.stages.filters.compiled import filter_step
+from sarlearn.stages.motor.compiled import command, reflex
+from sarlearn.stages.network.compiled import forward, sqdist
+from sarlearn.stages.perception.compiled import camera_step
+from sarlearn.stages.rules.compiled import learn
+from sarlearn.stages.world.compiled_robot import advance_agent
+from sarlearn.stages.world.compiled_sensors import lookup, sense  # noqa: F401  (lookup: tests)
 
 
 @njit(cache=True)
@@ -132,7 +136,7 @@ def _agent_steps(
     layer). The weight-change samples are recomputed only if the weights may have changed
     since the last one (``wc_dirty[p]``); otherwise the last sample ``wc_last[p]`` is repeated.
     With camera inputs (``cam_par.on``) the predictors are the camera stage's
-    (:mod:`~sarlearn.engine.stage_camera`), rendered at the pose the ground was read at.
+    (:mod:`~sarlearn.stages.perception.compiled`), rendered at the pose the ground was read at.
     """
     p = np.uint64(p_signed)
     n_pred = np.uint64(switches.n_pred)
@@ -271,7 +275,7 @@ def run_chunk(
     the predictors ``rp_pred`` (n, P * n_predictors) and errors ``rp_err`` (n, P), float64
     (otherwise pass any 2-D float64 arrays; one signature serves both uses). ``cam_par``
     (``CameraParams``, ``on = 0`` for ground-sensor inputs) and ``cam`` are the camera stage's
-    parameters and arrays (see :func:`~sarlearn.engine.stage_camera.camera_step`).
+    parameters and arrays (see :func:`~sarlearn.stages.perception.compiled.camera_step`).
     """
     # Unpack the tuples once, here: unpacking takes references to the arrays, atomic operations
     # on counts shared by all agents that the threads would fight over if done per step.

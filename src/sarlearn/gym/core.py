@@ -1,7 +1,8 @@
 """The population behind both environments: ``N`` robots, their observations and rewards.
 
-:class:`LineFollowerCore` holds the world (the readable :class:`~sarlearn.world.SimWorld` or
-the compiled :class:`~sarlearn.engine.world_step.CompiledWorld`), the optional filter bank, the
+:class:`LineFollowerCore` holds the world (the readable :class:`~sarlearn.stages.world.SimWorld` or
+the compiled :class:`~sarlearn.stages.world.compiled_world.CompiledWorld`), the optional filter
+bank, the
 step counters and the random start poses, and turns actions into ``(obs, reward, terminated,
 truncated, info)`` for all robots at once. The single environment is this core with ``N = 1``
 and the numpy world; the vector environment is the same core with ``N`` robots, so the two give
@@ -18,15 +19,15 @@ from numpy.typing import NDArray
 
 from sarlearn.config import WorldConfig
 from sarlearn.errors import ConfigError, NonFiniteError, ShapeError
-from sarlearn.filters import make_filter_bank
 from sarlearn.gym.options import EnvOptions
-from sarlearn.perception import mirror_differences, segment_grid
-from sarlearn.world.camera import PinholeCamera
-from sarlearn.world.sensors import row_predictors
-from sarlearn.world.sim import SimWorld
-from sarlearn.world.start import centreline_start, image_starts
-from sarlearn.world.track import Track
-from sarlearn.world.tracks import load_track
+from sarlearn.stages.filters.bank import make_filter_bank
+from sarlearn.stages.perception.perception import mirror_differences, segment_grid
+from sarlearn.stages.world.camera import PinholeCamera
+from sarlearn.stages.world.sensors import row_predictors
+from sarlearn.stages.world.sim import SimWorld
+from sarlearn.stages.world.start import centreline_start, image_starts
+from sarlearn.stages.world.track import Track
+from sarlearn.stages.world.tracks import load_track
 
 #: Candidate start poses precomputed for image tracks (their line analysis is slow); a reset
 #: picks one of them with the environment's own generator.
@@ -86,7 +87,7 @@ class LineFollowerCore:
             cfg = o.world.model_copy(update={"start": (0.0, 0.0, 0.0)})
             self.world: Any = SimWorld(cfg, population=n, track=self.track, camera=False)
         else:
-            from sarlearn.engine.world_step import CompiledWorld
+            from sarlearn.stages.world.compiled_world import CompiledWorld
 
             self.world = CompiledWorld(o.world, population=n, track=self.track)
         self.camera = PinholeCamera.from_config(o.world.camera) if o.observation != "rows" else None

@@ -9,7 +9,7 @@
     obs, info = env.reset(seed=0)
     obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
 
-The world, sensors and tracks are sarlearn's own (:class:`~sarlearn.world.SimWorld`); what is
+The world, sensors and tracks are sarlearn's own (:class:`~sarlearn.stages.world.SimWorld`); what is
 observed, how the action steers and what is rewarded are described in
 :mod:`sarlearn.gym.options` and docs/gym.md.
 """
@@ -123,7 +123,7 @@ class LineFollowerEnv(gym.Env):
 
     @property
     def track(self) -> Any:
-        """The :class:`~sarlearn.world.Track` driven on."""
+        """The :class:`~sarlearn.stages.world.Track` driven on."""
         return self.core.track
 
     def reset(
@@ -175,7 +175,7 @@ class LineFollowerEnv(gym.Env):
             gym.logger.warn("render() called without render_mode='rgb_array'")
             return None
         if self._renderer is None:
-            from sarlearn.world.render import FrameRenderer
+            from sarlearn.stages.world.render import FrameRenderer
 
             self._renderer = FrameRenderer(
                 self.core.track, size=400, sensors=self.core.world.sensors, camera=self.core.camera

@@ -22,7 +22,7 @@ Shared by the single environment (:mod:`sarlearn.gym.env`) and the vector enviro
   - ``"full"``: no reflex, ``u = G * y``; ``action_scale`` defaults to ``error_gain / G``
     (10), so the policy can steer as hard as the reflex's largest ``|e|``.
 
-  Wheel speeds are ``v -/+ u`` as in :meth:`sarlearn.world.SimWorld.step`.
+  Wheel speeds are ``v -/+ u`` as in :meth:`sarlearn.stages.world.SimWorld.step`.
 - **Rewards** (``reward=``), from the reflex error ``e`` measured *after* the move, times
   ``reward_scale``:
 
@@ -51,10 +51,10 @@ from numpy.typing import NDArray
 
 from sarlearn.config import FilterConfig, WorldConfig
 from sarlearn.errors import ConfigError
-from sarlearn.filters import make_filter_bank
-from sarlearn.perception import n_camera_predictors
-from sarlearn.world.sensors import n_row_predictors
-from sarlearn.world.tracks import TRACK_NAMES
+from sarlearn.stages.filters.bank import make_filter_bank
+from sarlearn.stages.perception.perception import n_camera_predictors
+from sarlearn.stages.world.sensors import n_row_predictors
+from sarlearn.stages.world.tracks import TRACK_NAMES
 
 OBSERVATIONS = ("rows", "camera", "frame")
 ACTIONS = ("reflex", "full")

@@ -10,9 +10,9 @@
 Robot ``i`` behaves exactly like ``gym.make("sarlearn/LineFollower-v0", ...)`` reset with
 ``seed + i`` and given the same actions (the vector test checks this step for step against
 ``gymnasium.vector.SyncVectorEnv``). With ``backend="compiled"`` (default) the world steps in
-:class:`sarlearn.engine.world_step.CompiledWorld`, equal to the numpy world to rounding
+:class:`sarlearn.stages.world.compiled_world.CompiledWorld`, equal to the numpy world to rounding
 (a few ulp of the poses per step); ``backend="numpy"`` runs the reference
-:class:`~sarlearn.world.SimWorld` for the whole population (vectorised numpy) and matches the
+:class:`~sarlearn.stages.world.SimWorld` for the whole population (vectorised numpy) and matches the
 single environment bit for bit. Observations, rewards, filter banks and resets are shared
 code (:class:`sarlearn.gym.core.LineFollowerCore`).
 """
@@ -91,7 +91,7 @@ class LineFollowerVectorEnv(VectorEnv):
 
     @property
     def track(self) -> Any:
-        """The :class:`~sarlearn.world.Track` driven on."""
+        """The :class:`~sarlearn.stages.world.Track` driven on."""
         return self.core.track
 
     @property
@@ -209,7 +209,7 @@ class LineFollowerVectorEnv(VectorEnv):
         if self.render_mode is None:
             return None
         if self._renderer is None:
-            from sarlearn.world.render import FrameRenderer
+            from sarlearn.stages.world.render import FrameRenderer
 
             self._renderer = FrameRenderer(
                 self.core.track, size=400, sensors=self.core.world.sensors

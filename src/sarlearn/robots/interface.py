@@ -1,7 +1,7 @@
 """The robot interface: the only way the closed loop talks to a world.
 
-The simulator (:class:`sarlearn.world.sim.SimWorld`), a recorded run
-(:class:`sarlearn.robots.replay.ReplayRobot`) and real hardware
+The simulator (:class:`sarlearn.stages.world.sim.SimWorld`), a recorded run
+(:class:`sarlearn.runs.replay.ReplayRobot`) and real hardware
 (:class:`sarlearn.robots.raspberry_pi.RaspberryPiRobot`) all implement it, so the same
 :class:`sarlearn.loop.ClosedLoop` and agent drive each of them.
 

@@ -221,7 +221,7 @@ class PiCamera:
 
     def grab(self) -> NDArray[np.float64]:
         """One frame ``(H, W)`` of darkness in [0, 1]."""
-        from sarlearn.robots.replay import to_darkness
+        from sarlearn.runs.replay import to_darkness
 
         return to_darkness(self.camera.capture_array(), self.size)
 

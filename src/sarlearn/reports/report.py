@@ -1,0 +1,676 @@
+"""From a sweep folder to figures and tables: what learned, how fast, at which learning rate.
+
+Runs are grouped by rule plus every config field that varies within a rule in the sweep
+(except the learning rate and the seed, which are the axes we summarise over), so a sweep of
+relevance gains or tracks gets one line per setting without being told.
+
+Conventions, stated in the report too:
+
+- a run *succeeds* if it reached the success criterion; a run that never did, or that raised,
+  is a failure and has no steps-to-success (it is never counted as 0);
+- median and quartiles (linear interpolation) of steps to success are over the successful
+  runs; ``median_fail_inf`` is the median over all runs with failures as infinity (missing
+  when half or more failed);
+- the best learning rate of a group has the highest success rate, then the lowest median
+  steps to success (then, if nothing succeeded, the lowest final error).
+
+Only the figures the data supports are drawn (no depth figure for one depth, no traces if
+the sweep kept none).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from sarlearn.runs.outputs import atomic_write_bytes, atomic_write_with
+from sarlearn.store.store import MergedStore, ResultStore
+
+#: Summarised over, so never part of a group label.
+AXES = ("rule.name", "rule.lr", "seed")
+_SHORT = {"network.layers": "layers", "world.track": "track"}
+#: Every figure the report may draw.
+FIGURES = (
+    "steps_vs_lr.png",
+    "success_vs_lr.png",
+    "depth.png",
+    "error_traces.png",
+    "weight_change.png",
+    "weight_change_time.png",
+)
+_FIGSIZE = (6.0, 4.0)
+_DPI = 100
+
+
+class ReportError(ValueError):
+    """The folder holds no sweep results to report on."""
+
+
+@dataclass
+class Report:
+    """What :func:`make_report` wrote, and its tables."""
+
+    out_dir: Path
+    markdown: Path
+    figures: list[Path] = field(default_factory=list)
+    lr_table: pd.DataFrame | None = None
+    best_lr: pd.DataFrame | None = None
+    best_lr_settled: pd.DataFrame | None = None
+    depth_table: pd.DataFrame | None = None
+
+
+def make_report(
+    sweep_dir: str | Path | Sequence[str | Path], out_dir: str | Path | None = None
+) -> Report:
+    """Write ``report.md``, CSV tables and PNG figures for the sweep in ``sweep_dir``.
+
+    ``sweep_dir`` may be several folders (e.g. the shards of a cluster sweep): their results
+    and traces are merged, a run id found in several counting by its latest attempt (see
+    :class:`~sarlearn.store.store.MergedStore`). ``out_dir`` defaults to the (first)
+    folder's ``report/``. Raises :class:`ReportError` if there are no results.
+    """
+    dirs = [Path(sweep_dir)] if isinstance(sweep_dir, str | Path) else [Path(d) for d in sweep_dir]
+    if not dirs:
+        raise ReportError("no sweep folder given")
+    for d in dirs:
+        if not d.is_dir():
+            raise ReportError(f"no sweep folder at {d}")
+    store = ResultStore(dirs[0]) if len(dirs) == 1 else MergedStore(dirs)
+    results = store.load(latest=True)
+    if results.empty:
+        if len(dirs) == 1:
+            msg = f"{dirs[0]} holds no results (run `sarlearn sweep` into it first)"
+        else:
+            msg = f"none of the {len(dirs)} folders holds results (run `sarlearn sweep` first)"
+        raise ReportError(msg)
+    out = Path(out_dir) if out_dir is not None else dirs[0] / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    results = add_groups(results)
+    report = Report(out, out / "report.md")
+    report.lr_table = lr_table(results)
+    report.best_lr = best_lr_table(report.lr_table)
+    report.best_lr_settled = best_lr_table(report.lr_table, measure="settled")
+    report.depth_table = depth_table(results)
+
+    tables = {
+        "lr": report.lr_table,
+        "best_lr": report.best_lr,
+        "best_lr_settled": report.best_lr_settled,
+        "depth": report.depth_table,
+    }
+    for name, table in tables.items():
+        if table is not None:
+            _save_csv(table, out / f"table_{name}.csv")
+    report.figures = _figures(results, report, store)
+    manifest = store.read_manifest()
+    text = _markdown(dirs, results, report, manifest)
+    atomic_write_bytes(report.markdown, text.encode())
+    return report
+
+
+# -- grouping -------------------------------------------------------------------------------
+
+
+def add_groups(results: pd.DataFrame) -> pd.DataFrame:
+    """Add ``group`` (rule + fields varying within a rule) and ``depth_group`` (the same
+    without the layer sizes) label columns."""
+    flat = pd.DataFrame([_flatten(json.loads(c)) for c in results["config_json"]])
+    flat.index = results.index
+    varying = [
+        c
+        for c in flat.columns
+        if c not in AXES and flat.groupby(results["rule"])[c].nunique(dropna=False).max() > 1
+    ]
+    out = results.copy()
+    out["group"] = _labels(out["rule"], flat, varying)
+    out["depth_group"] = _labels(out["rule"], flat, [c for c in varying if c != "network.layers"])
+    return out
+
+
+def _labels(rule: pd.Series, flat: pd.DataFrame, fields: Sequence[str]) -> pd.Series:
+    labels = rule.astype(str)
+    for f in fields:
+        labels = labels + f" {_SHORT.get(f, f)}=" + flat[f].map(_label_value)
+    return labels
+
+
+def _label_value(v: Any) -> str:
+    """A field's value in a group label; unset fields (None, e.g. the rule's default lr or
+    no per-layer rates) read 'default' instead of turning the whole label into NaN."""
+    return "default" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            flat.update(_flatten(v, f"{prefix}{k}."))
+        elif isinstance(v, list):
+            flat[f"{prefix}{k}"] = ",".join(map(str, v))  # hashable and readable
+        else:
+            flat[f"{prefix}{k}"] = v
+    return flat
+
+
+# -- tables ---------------------------------------------------------------------------------
+
+
+def run_stats(results: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
+    """Per ``keys``: n, n_error, n_success, success_rate and steps-to-success statistics."""
+    rows = []
+    for key, g in results.groupby(list(keys), sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        steps = g.loc[g["success"], "steps_to_success"].astype("float64")
+        n = len(g)
+        n_success = len(steps)
+        with_fail = np.sort(np.concatenate([steps, np.full(n - n_success, np.inf)]))
+        med_all = float(np.median(with_fail)) if n_success > n / 2 else math.nan
+        last = g["mean_abs_error_last_1000"].dropna()
+        settled = _column(g, "settled").fillna(False).astype(bool)
+        settled_steps = _column(g, "settled_step")[settled].dropna().astype("float64")
+        relapses = _column(g, "relapses")[g["success"]].dropna().astype("float64")
+        dead = _column(g, "dead_layers").dropna()
+        rows.append(
+            {
+                **dict(zip(keys, key, strict=True)),
+                "rule": g["rule"].iloc[0],
+                "n": n,
+                "n_error": int((g["status"] == "error").sum()),
+                "n_success": n_success,
+                "success_rate": n_success / n,
+                "median": steps.median() if n_success else math.nan,
+                "q1": steps.quantile(0.25) if n_success else math.nan,
+                "q3": steps.quantile(0.75) if n_success else math.nan,
+                "median_fail_inf": med_all,
+                "abs_error_last_1000": last.median() if len(last) else math.nan,
+                "n_settled": int(settled.sum()),
+                "settled_rate": float(settled.sum()) / n,
+                "settled_median": settled_steps.median() if len(settled_steps) else math.nan,
+                "relapses_median": relapses.median() if len(relapses) else math.nan,
+                "above_fraction_median": _median(g, "above_threshold_fraction"),
+                "flips_median": _median(g, "steering_flips_per_1000"),
+                "saturated_steering_median": _median(g, "saturated_steering_fraction"),
+                "n_dead_layer": int((dead.astype("int64") > 0).sum()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _column(g: pd.DataFrame, name: str) -> pd.Series:
+    """A results column, all-missing when the store predates it."""
+    return g[name] if name in g else pd.Series(pd.NA, index=g.index, dtype="object")
+
+
+def _median(g: pd.DataFrame, name: str) -> float:
+    values = pd.to_numeric(_column(g, name), errors="coerce").dropna()
+    return float(values.median()) if len(values) else math.nan
+
+
+def lr_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Statistics per group and learning rate (``results`` needs :func:`add_groups`)."""
+    return run_stats(results, ["group", "lr"])
+
+
+def best_lr_table(
+    table: pd.DataFrame, by: Sequence[str] = ("group",), measure: str = "success"
+) -> pd.DataFrame:
+    """The row of the best learning rate of each ``by`` group of a :func:`run_stats` table.
+
+    ``measure="success"`` ranks by success rate, then median steps to success (the paper's
+    first passage); ``measure="settled"`` by settled rate, then median settled step.
+    """
+    if measure not in ("success", "settled"):
+        raise ValueError(f"measure must be 'success' or 'settled', got {measure!r}")
+    rate, med = (
+        ("success_rate", "median") if measure == "success" else ("settled_rate", "settled_median")
+    )
+    ranked = table.assign(
+        _miss=table[med].isna(), _med=table[med], _err=table["abs_error_last_1000"].fillna(np.inf)
+    ).sort_values(
+        [*by, rate, "_miss", "_med", "_err"],
+        ascending=[*(True for _ in by), False, True, True, True],
+        kind="stable",
+    )
+    best = ranked.groupby(list(by), sort=True).head(1).drop(columns=["_miss", "_med", "_err"])
+    return best.rename(columns={"lr": "best_lr"}).reset_index(drop=True)
+
+
+def depth_table(results: pd.DataFrame) -> pd.DataFrame | None:
+    """Per depth group and number of hidden layers, the statistics at the best lr there;
+    None if the sweep has a single depth."""
+    if results["n_hidden"].nunique() < 2:
+        return None
+    stats = run_stats(results, ["depth_group", "n_hidden", "lr"])
+    return best_lr_table(stats, by=("depth_group", "n_hidden"))
+
+
+# -- figures --------------------------------------------------------------------------------
+
+
+def _figures(results: pd.DataFrame, report: Report, store: ResultStore | MergedStore) -> list[Path]:
+    out, lr_tab, best = report.out_dir, report.lr_table, report.best_lr
+    assert lr_tab is not None and best is not None
+    made: list[Path] = []
+    for name in FIGURES:  # a figure the data no longer supports must not linger
+        (out / name).unlink(missing_ok=True)
+    if lr_tab.groupby("group")["lr"].nunique().max() > 1:
+        made.append(_save(_fig_steps_vs_lr(lr_tab), out / "steps_vs_lr.png"))
+        made.append(_save(_fig_success_vs_lr(lr_tab), out / "success_vs_lr.png"))
+    if report.depth_table is not None:
+        made.append(_save(_fig_depth(report.depth_table), out / "depth.png"))
+    chosen = results.merge(best[["group", "best_lr"]], on="group")
+    # (the reflex alone has no learning rate: NaN on both sides)
+    chosen = chosen[
+        (chosen["lr"] == chosen["best_lr"]) | (chosen["lr"].isna() & chosen["best_lr"].isna())
+    ]
+    wc = chosen[chosen["weight_change"].notna()]
+    if len(wc):
+        made.append(_save(_fig_weight_change(wc), out / "weight_change.png"))
+    # Few curves: every learning rate of every group; many: each group's best only.
+    traced = chosen
+    if results.groupby(["group", "lr"]).ngroups <= MAX_TRACE_CURVES:
+        traced = results.assign(group=_group_and_lr(results))
+    traces = store.load_traces(run_ids=list(traced["run_id"]))
+    if "abs_error" in traces:
+        traces = traces.merge(traced[["run_id", "group"]], on="run_id")
+        made.append(_save(_fig_error_traces(traces), out / "error_traces.png"))
+        if any(c.startswith("weight_change_l") for c in traces.columns):
+            made.append(_save(_fig_weight_change_time(traces), out / "weight_change_time.png"))
+    return made
+
+
+#: Most curves in the error-trace figure before it shows only each group's best lr.
+MAX_TRACE_CURVES = 8
+
+
+def _group_and_lr(results: pd.DataFrame) -> pd.Series:
+    """Group labels with ``lr=...`` added for groups that were run at several rates."""
+    several = results.groupby("group")["lr"].transform("nunique") > 1
+    with_lr = results["group"] + " lr=" + results["lr"].map(lambda v: f"{v:g}")
+    return with_lr.where(several, results["group"])
+
+
+def _median_with_iqr(ax: Any, stats: pd.DataFrame, x: str, label: str) -> Any:
+    """Median steps to success with interquartile error bars, for the points that have any
+    success (failures have no steps to plot)."""
+    ok = stats[stats["n_success"] > 0]
+    return ax.errorbar(
+        ok[x],
+        ok["median"],
+        yerr=[ok["median"] - ok["q1"], ok["q3"] - ok["median"]],
+        marker="o",
+        ms=4,
+        capsize=3,
+        label=label,
+    )
+
+
+def _settled_median(ax: Any, stats: pd.DataFrame, x: str, colour: Any) -> None:
+    """Median settled step (dashed, hollow markers) where any run settled."""
+    if "settled_median" not in stats:
+        return
+    ok = stats[stats["n_settled"] > 0]
+    if len(ok):
+        ax.plot(
+            ok[x], ok["settled_median"], ls="--", marker="o", ms=4, mfc="none", color=colour,
+            label="_nolegend_",
+        )  # fmt: skip
+
+
+def _fig_steps_vs_lr(table: pd.DataFrame) -> Figure:
+    groups = list(table.groupby("group", sort=True))
+    fig = Figure(figsize=(6.0, 4.0 + 0.15 * len(groups)))
+    strip, ax = fig.subplots(
+        2, 1, sharex=True, gridspec_kw={"height_ratios": [0.5 + 0.2 * len(groups), 4.0]}
+    )
+    for i, (label, g) in enumerate(groups):
+        g = g.sort_values("lr")
+        line = _median_with_iqr(ax, g, "lr", label)
+        _settled_median(ax, g, "lr", line.lines[0].get_color())
+        # failures get their own strip: they have no steps to success to plot
+        for lr, n_fail, n in zip(g["lr"], g["n"] - g["n_success"], g["n"], strict=True):
+            strip.text(
+                lr,
+                i,
+                f"{n_fail}/{n}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color=line.lines[0].get_color(),
+            )
+    ax.set_xscale("log")
+    ax.set_xlim(table["lr"].min() / 1.6, table["lr"].max() * 1.6)
+    if table["n_success"].any() and table["q3"].max() / max(table["q1"].min(), 1) > 20:
+        ax.set_yscale("log")
+    strip.set_ylim(len(groups) - 0.5, -0.5)
+    strip.set_yticks([])
+    strip.tick_params(bottom=False)
+    strip.set_title(
+        "Steps to success (solid) and settled step (dashed, hollow); top: failed runs / runs",
+        fontsize=9,
+    )
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("steps (median, IQR of success)")
+    _legend(ax)
+    return fig
+
+
+def _fig_success_vs_lr(table: pd.DataFrame) -> Figure:
+    fig, ax = _figure()
+    for label, g in table.groupby("group", sort=True):
+        g = g.sort_values("lr")
+        (line,) = ax.plot(g["lr"], g["success_rate"], marker="o", ms=4, label=label)
+        if "settled_rate" in g:
+            ax.plot(
+                g["lr"], g["settled_rate"], marker="o", ms=4, mfc="none", ls="--",
+                color=line.get_color(), label="_nolegend_",
+            )  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("fraction of runs")
+    ax.set_title("Reached success (solid), settled at the end (dashed)", fontsize=10)
+    _legend(ax)
+    return fig
+
+
+def _fig_depth(table: pd.DataFrame) -> Figure:
+    fig = Figure(figsize=(9.0, 3.6))
+    ax_steps, ax_rate = fig.subplots(1, 2)
+    for label, g in table.groupby("depth_group", sort=True):
+        g = g.sort_values("n_hidden")
+        line = _median_with_iqr(ax_steps, g, "n_hidden", label)
+        colour = line.lines[0].get_color()
+        _settled_median(ax_steps, g, "n_hidden", colour)
+        ax_rate.plot(g["n_hidden"], g["success_rate"], marker="o", ms=4, label=label, color=colour)
+        if "settled_rate" in g:
+            ax_rate.plot(
+                g["n_hidden"], g["settled_rate"], marker="o", ms=4, mfc="none", ls="--",
+                color=colour, label="_nolegend_",
+            )  # fmt: skip
+    ax_steps.set_xlabel("hidden layers")
+    ax_steps.set_ylabel("steps to success / settled (median)")
+    ax_rate.set_xlabel("hidden layers")
+    ax_rate.set_ylabel("success (solid), settled (dashed)")
+    ax_rate.set_ylim(-0.03, 1.03)
+    for ax in (ax_steps, ax_rate):
+        ax.set_xticks(sorted(table["n_hidden"].unique()))
+    fig.suptitle("Depth (each point at its best learning rate)", fontsize=10)
+    _legend(ax_rate)
+    fig.tight_layout()
+    return fig
+
+
+#: Window (steps) of the moving mean of |e| in the error-trace figure (the SPEC's window).
+TRACE_WINDOW = 200
+
+
+def smoothed_abs_error(traces: pd.DataFrame, window: int = TRACE_WINDOW) -> pd.DataFrame:
+    """Per run, the moving mean of |e| over ``window`` steps at each trace sample: columns
+    ``group``, ``run_id``, ``step``, ``smooth``. The samples are ``abs_error``, the mean |e|
+    over each block of ``trace_every`` steps, so ``window / trace_every`` of them are
+    averaged (the first ones over what exists so far)."""
+    parts = []
+    for _, g in traces.sort_values("step").groupby("run_id", sort=False):
+        every = int(np.median(np.diff(g["step"].to_numpy()))) if len(g) > 1 else 1
+        k = max(1, window // max(every, 1))
+        smooth = g["abs_error"].rolling(k, min_periods=1).mean()
+        parts.append(g[["group", "run_id", "step"]].assign(smooth=smooth.to_numpy()))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _fig_error_traces(traces: pd.DataFrame) -> Figure:
+    fig, ax = _figure()
+    smooth = smoothed_abs_error(traces)
+    for label, g in smooth.groupby("group", sort=True):
+        by_step = g.groupby("step")["smooth"]
+        med = by_step.median()
+        line = ax.plot(
+            med.index, med.to_numpy(), lw=1.2, label=f"{label} (n={g['run_id'].nunique()})"
+        )
+        ax.fill_between(
+            med.index,
+            by_step.quantile(0.25).to_numpy(),
+            by_step.quantile(0.75).to_numpy(),
+            color=line[0].get_color(),
+            alpha=0.2,
+            lw=0,
+        )
+    positive = smooth.loc[smooth["smooth"] > 0, "smooth"]
+    if len(positive):
+        # symlog: a learned controller's |e| is often exactly 0, which log scale would hide
+        ax.set_yscale("symlog", linthresh=float(positive.quantile(0.05)), linscale=0.5)
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"moving mean of |e| over {TRACE_WINDOW} steps\n(median over seeds, IQR)")
+    ax.set_title("Reflex error over time", fontsize=10)
+    _legend(ax)
+    return fig
+
+
+def _fig_weight_change(runs: pd.DataFrame) -> Figure:
+    fig, ax = _figure()
+    n_max, values = 1, []
+    for label, g in runs.groupby("group", sort=True):
+        per_layer = pd.DataFrame(g["weight_change"].tolist())  # rows: runs, columns: layers
+        med = per_layer.median()
+        ax.plot(np.arange(1, len(med) + 1), med.to_numpy(), marker="o", ms=4, label=label)
+        n_max, values = max(n_max, len(med)), [*values, *med.dropna()]
+    ax.set_xticks(range(1, n_max + 1))
+    if values and min(values) > 0 and max(values) / min(values) > 50:
+        ax.set_yscale("log")
+    ax.set_xlabel("layer (1 = first hidden, last = output)")
+    ax.set_ylabel("weight change |W - W0| (median)")
+    ax.set_title("Where learning happens (best lr per group)", fontsize=10)
+    _legend(ax)
+    return fig
+
+
+def _layer_columns(g: pd.DataFrame) -> list[str]:
+    """The ``weight_change_l<i>`` columns holding data, in layer order."""
+    return sorted(
+        (c for c in g.columns if c.startswith("weight_change_l") and g[c].notna().any()),
+        key=lambda c: int(c.rsplit("l", 1)[1]),
+    )
+
+
+def _fig_weight_change_time(traces: pd.DataFrame) -> Figure:
+    # Groups without a network (the reflex alone) have nothing to show.
+    groups = [(k, g) for k, g in traces.groupby("group", sort=True) if _layer_columns(g)][:9]
+    cols = max(1, min(3, len(groups)))
+    rows = max(1, math.ceil(len(groups) / cols))
+    fig = Figure(figsize=(3.2 * cols, 2.6 * rows))
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax, (label, g) in zip(axes, groups, strict=False):
+        layer_cols = _layer_columns(g)
+        med = g.groupby("step")[layer_cols].median()
+        colours = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(layer_cols)))
+        for c, colour in zip(layer_cols, colours, strict=True):
+            name = "output" if c == layer_cols[-1] else f"layer {int(c[15:]) + 1}"
+            ax.plot(med.index, med[c].to_numpy(), lw=1, color=colour, label=name)
+        ax.set_title(label, fontsize=8)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=5, ncol=2)
+    axes[0].set_ylabel("||W - W0|| (Frobenius)", fontsize=8)
+    for ax in axes[len(groups) :]:
+        ax.set_visible(False)
+    fig.suptitle("Weight change per layer over time (median over seeds)", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _figure() -> tuple[Figure, Any]:
+    fig = Figure(figsize=_FIGSIZE)
+    return fig, fig.add_subplot()
+
+
+def _legend(ax: Any) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
+    return atomic_write_with(path, lambda p: fig.savefig(p, dpi=_DPI))
+
+
+def _save_csv(table: pd.DataFrame, path: Path) -> None:
+    atomic_write_bytes(path, table.to_csv(index=False).encode())
+
+
+# -- markdown -------------------------------------------------------------------------------
+
+
+def _markdown(
+    dirs: Sequence[Path], results: pd.DataFrame, report: Report, manifest: dict[str, Any] | None
+) -> str:
+    n = len(results)
+    n_err = int((results["status"] == "error").sum())
+    n_succ = int(results["success"].sum())
+    n_settled = int(_column(results, "settled").fillna(False).astype(bool).sum())
+    if len(dirs) == 1:
+        lines = [f"# Sweep report: {dirs[0].name}", ""]
+    else:
+        parent = Path(os.path.commonpath([d.resolve() for d in dirs])).name
+        lines = [f"# Sweep report: {parent} ({len(dirs)} folders merged)", ""]
+        lines += [f"Merged from: {', '.join(d.name for d in dirs)}.", ""]
+    lines.append(
+        f"{n} runs: {n_succ} reached the success criterion, {n - n_err - n_succ} ran without "
+        f"reaching it, {n_err} raised an error; {n_settled} settled (their last "
+        "settle_window steps all below the threshold)."
+    )
+    outcomes = results["run_status"].dropna().value_counts()
+    if len(outcomes):
+        listed = ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
+        lines.append(f"How the runs ended (their own status): {listed}.")
+    if manifest:
+        pending = {r["run_id"] for r in manifest.get("runs", [])} - set(results["run_id"])
+        if pending:
+            lines.append(f"{len(pending)} runs of the last sweep plan are not done yet.")
+        one = [manifest["shard"]] if manifest.get("shard") else []
+        lines += _missing_shards(manifest.get("shards", one))
+    lines += [
+        "",
+        "Failures (no success, or an error) have no steps to success; median and quartiles "
+        "are over the successful runs; `median (fail=inf)` counts failures as infinitely slow "
+        "(blank when half or more failed).",
+        "",
+        "Stricter measures (sarlearn.metrics): `n settled` counts runs whose last "
+        "`settle_window` steps (default 5,000, clipped to the run after warm-up) were all "
+        "below the threshold; `settled step` is the median, over settled runs, of the step "
+        "from which a run stayed below to the end; `relapses` the median, over successful "
+        "runs, of returns above threshold after the first success; `above` the median "
+        "fraction of the settling window above threshold; `flips/1000` and `sat. steer` the "
+        "medians of steering sign flips per 1,000 steps and of the fraction of steps with "
+        "|y| > 0.9 of its maximum (both over the last settle_window steps); `dead layer` the "
+        "runs that ended with a wholly saturated layer.",
+        "",
+        "## Steps to success per group and learning rate",
+        "",
+    ]
+    lines += _md_table(report.lr_table, ["group", "lr"])
+    lines += ["", "## Best learning rate per group", ""]
+    lines += _md_table(report.best_lr, ["group", "best_lr"])
+    lines += ["", "## Best learning rate per group, by settling", ""]
+    lines += _md_table(report.best_lr_settled, ["group", "best_lr"])
+    if report.depth_table is not None:
+        lines += ["", "## Depth (at the best learning rate of each depth)", ""]
+        lines += _md_table(report.depth_table, ["depth_group", "n_hidden", "best_lr"])
+    errors = results[results["status"] == "error"]
+    if len(errors):
+        lines += ["", "## Errors", "", "| error | runs | example message |", "|---|---|---|"]
+        for etype, g in errors.groupby("error_type", sort=True):
+            msg = str(g["error_message"].iloc[0]).replace("|", "\\|").replace("\n", " ")[:200]
+            lines.append(f"| {etype} | {len(g)} | {msg} |")
+    if report.figures:
+        lines += ["", "## Figures", ""]
+        lines += [f"![{p.stem}]({p.name})" for p in report.figures]
+    return "\n".join(lines) + "\n"
+
+
+def _missing_shards(shards: Sequence[Sequence[int]]) -> list[str]:
+    """A warning per shard count ``n`` of which not every shard ``0..n-1`` is merged."""
+    lines = []
+    for n in sorted({n for _, n in shards}):
+        have = {i for i, m in shards if m == n}
+        if len(have) < n:
+            missing = sorted(set(range(n)) - have)
+            listed = ", ".join(f"{i}/{n}" for i in missing[:10])
+            listed += " ..." if len(missing) > 10 else ""
+            lines.append(f"{len(missing)} of {n} shards are not in this report: {listed}.")
+    return lines
+
+
+_STAT_COLUMNS = [
+    ("n", "n"),
+    ("n_success", "n success"),
+    ("n_error", "n error"),
+    ("success_rate", "success rate"),
+    ("median", "median"),
+    ("q1", "q1"),
+    ("q3", "q3"),
+    ("median_fail_inf", "median (fail=inf)"),
+    ("abs_error_last_1000", "mean abs e last 1000 (median)"),
+    ("n_settled", "n settled"),
+    ("settled_median", "settled step"),
+    ("relapses_median", "relapses"),
+    ("above_fraction_median", "above"),
+    ("flips_median", "flips/1000"),
+    ("saturated_steering_median", "sat. steer"),
+    ("n_dead_layer", "dead layer"),
+]
+
+
+def _md_table(table: pd.DataFrame | None, keys: Sequence[str]) -> list[str]:
+    if table is None or table.empty:
+        return ["(no data)"]
+    heads = [*keys, *(h for _, h in _STAT_COLUMNS)]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for _, row in table.iterrows():
+        cells = [_fmt(row[k], k) for k in keys]
+        cells += [_fmt(row[c], c) for c, _ in _STAT_COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _fmt(value: Any, column: str) -> str:
+    if isinstance(value, str):
+        return value.replace("|", "\\|")
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if column in ("lr", "best_lr"):
+        return f"{value:.3g}"
+    if column in (
+        "success_rate",
+        "abs_error_last_1000",
+        "above_fraction_median",
+        "saturated_steering_median",
+    ):
+        return f"{value:.3f}"
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.2f}"
+
+
+__all__ = [
+    "FIGURES",
+    "Report",
+    "ReportError",
+    "add_groups",
+    "best_lr_table",
+    "depth_table",
+    "lr_table",
+    "make_report",
+    "run_stats",
+]

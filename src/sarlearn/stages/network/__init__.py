@@ -1,0 +1,2 @@
+"""The network stage: activations, initialisation, the population of layered nets
+(``network.Network``) and its compiled forward pass (``compiled``)."""

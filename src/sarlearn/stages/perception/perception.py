@@ -1,0 +1,172 @@
+"""From a camera frame to predictors: segment grid, then left/right mirror differences.
+
+This is what the real robot does with its camera, and the simulated camera goes through the
+same code, so a frame from either gives predictors of the same meaning:
+
+1. :func:`as_darkness` turns any frame into darkness in [0, 1] (1 = dark line): greyscale or
+   RGB, 8/16-bit camera brightness or float;
+2. :func:`segment_grid` cuts it into ``rows x cols`` segments and averages each;
+3. :func:`mirror_differences` subtracts from each left segment its mirror image on the right:
+   positive when the line is on the left, like the reflex error ``e = left - right``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from sarlearn.errors import ShapeError
+
+if TYPE_CHECKING:
+    from sarlearn.config import RunConfig
+
+FrameKind = Literal["auto", "darkness", "brightness"]
+
+# ITU-R BT.601 luma weights, as Pillow's "L" conversion uses.
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def as_darkness(image: ArrayLike, kind: FrameKind = "auto") -> NDArray[np.float64]:
+    """Any frame -> darkness ``(..., H, W)`` in [0, 1] (1 = dark).
+
+    Args:
+        image: ``(..., H, W)`` greyscale or ``(..., H, W, 3|4)`` RGB(A) (a trailing axis of
+            3 or 4 on an array of 3 or more dimensions is read as colour).
+        kind: ``"darkness"`` (1 = dark, as the simulator renders), ``"brightness"`` (255 or
+            1.0 = white, as cameras deliver), or ``"auto"``: integer images are brightness
+            (scaled by 255, or 65535 for 16-bit), float greyscale is darkness, float colour
+            is brightness in [0, 1].
+    """
+    a = np.asarray(image)
+    if a.ndim < 2:
+        raise ShapeError(f"as_darkness: image must be (..., H, W) or (..., H, W, 3), got {a.shape}")
+    colour = a.ndim >= 3 and a.shape[-1] in (3, 4)
+    integer = np.issubdtype(a.dtype, np.integer) or a.dtype == np.bool_
+    if integer:
+        top = 1.0 if a.dtype == np.bool_ else (65535.0 if a.dtype.itemsize > 1 else 255.0)
+        x = a.astype(np.float64) / top
+    else:
+        x = a.astype(np.float64, copy=False)
+    if colour:
+        x = x[..., :3] @ _LUMA
+    if kind == "auto":
+        kind = "brightness" if (integer or colour) else "darkness"
+    if kind == "brightness":
+        x = 1.0 - x
+    elif kind != "darkness":
+        raise ValueError(f"as_darkness: kind must be auto, darkness or brightness, got {kind!r}")
+    return np.clip(x, 0.0, 1.0)
+
+
+def segment_grid(image: ArrayLike, rows: int, cols: int) -> NDArray[np.float64]:
+    """Mean of each segment of a ``rows x cols`` grid laid over the image.
+
+    Args:
+        image: ``(..., H, W)`` (any leading dimensions, e.g. a population ``P``).
+        rows, cols: grid size; ``H`` and ``W`` need not be multiples (segment edges are at
+            ``floor(k H / rows)``), but each segment holds at least one pixel.
+
+    Returns:
+        ``(..., rows, cols)`` segment means; row 0 is the top (far) band, column 0 the left.
+    """
+    a = np.asarray(image, dtype=np.float64)
+    if a.ndim < 2:
+        raise ShapeError(f"segment_grid: image must be (..., H, W), got {a.shape}")
+    h, w = a.shape[-2:]
+    if not (1 <= rows <= h and 1 <= cols <= w):
+        raise ShapeError(
+            f"segment_grid: a {rows} x {cols} grid does not fit a {h} x {w} image "
+            f"(need 1 <= rows <= H and 1 <= cols <= W)"
+        )
+    rb, cb = segment_edges(h, w, rows, cols)
+    sums = np.add.reduceat(np.add.reduceat(a, rb[:-1], axis=-2), cb[:-1], axis=-1)
+    return sums / np.outer(np.diff(rb), np.diff(cb))
+
+
+def segment_edges(
+    h: int, w: int, rows: int, cols: int
+) -> tuple[NDArray[np.intp], NDArray[np.intp]]:
+    """Edges of the segment grid: row edges ``(rows + 1,)`` at ``floor(k H / rows)`` and
+    column edges ``(cols + 1,)`` at ``floor(k W / cols)`` (segment ``(i, j)`` holds rows
+    ``rb[i]:rb[i + 1]`` and columns ``cb[j]:cb[j + 1]``)."""
+    return (np.arange(rows + 1) * h) // rows, (np.arange(cols + 1) * w) // cols
+
+
+def mirror_differences(grid: ArrayLike) -> NDArray[np.float64]:
+    """Left segments minus their mirror images on the right.
+
+    Args:
+        grid: ``(..., rows, cols)`` with ``cols`` even.
+
+    Returns:
+        ``(..., rows * cols / 2)``: for each row (top first), the pairs from the outermost
+        (column 0 minus column cols-1) to the innermost.
+    """
+    g = np.asarray(grid, dtype=np.float64)
+    if g.ndim < 2 or g.shape[-1] % 2:
+        raise ShapeError(
+            f"mirror_differences: grid must be (..., rows, cols) with an even cols, got {g.shape}"
+        )
+    half = g.shape[-1] // 2
+    diff = g[..., :half] - g[..., ::-1][..., :half]
+    return diff.reshape(*g.shape[:-2], g.shape[-2] * half)
+
+
+def darkness_predictors(frame: ArrayLike, rows: int, cols: int) -> NDArray[np.float64]:
+    """The camera pipeline on darkness frames: ``(..., H, W) -> (..., rows * cols / 2)``,
+    segment grid then mirror differences. The one place it is written: the simulator, the
+    closed loop's camera input and :func:`frame_to_predictors` all call it."""
+    return mirror_differences(segment_grid(frame, rows, cols))
+
+
+def frame_to_predictors(
+    image: ArrayLike, rows: int, cols: int, kind: FrameKind = "auto"
+) -> NDArray[np.float64]:
+    """A camera frame -> its predictors: ``(..., H, W[, 3]) -> (..., rows * cols / 2)``.
+
+    See :func:`as_darkness` for the accepted frames and :func:`mirror_differences` for the order.
+    """
+    if cols % 2:
+        raise ShapeError(f"frame_to_predictors: cols must be even (mirror pairs), got {cols}")
+    return darkness_predictors(as_darkness(image, kind), rows, cols)
+
+
+def n_camera_predictors(rows: int, cols: int) -> int:
+    """Number of predictors of a ``rows x cols`` grid."""
+    return rows * (cols // 2)
+
+
+class CameraPredictors:
+    """Frame -> predictors of camera inputs: segment grid, then left/right mirror differences.
+
+    Frames are darkness ``(P, H, W)`` (the Robot protocol), treated exactly as
+    ``SimWorld.predictors`` treats them, so a simulated and a real camera share one pipeline.
+    A class rather than a closure so a loop holding it can be checkpointed (pickled).
+    """
+
+    def __init__(self, rows: int, cols: int) -> None:
+        self.rows, self.cols = int(rows), int(cols)
+
+    def __call__(self, frame: NDArray[np.floating]) -> NDArray[np.floating]:
+        return darkness_predictors(frame, self.rows, self.cols)
+
+
+def make_perception(cfg: RunConfig) -> CameraPredictors:
+    """The camera perception ``cfg.world.camera`` describes."""
+    return CameraPredictors(cfg.world.camera.grid_rows, cfg.world.camera.grid_cols)
+
+
+__all__ = [
+    "CameraPredictors",
+    "FrameKind",
+    "as_darkness",
+    "darkness_predictors",
+    "frame_to_predictors",
+    "make_perception",
+    "mirror_differences",
+    "n_camera_predictors",
+    "segment_edges",
+    "segment_grid",
+]

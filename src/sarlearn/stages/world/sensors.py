@@ -1,0 +1,146 @@
+"""Point ground sensors fixed in the robot frame (x forward, y to the left).
+
+Each sensor reads the floor's darkness at one point (bilinear, see :class:`Track`). The
+simulator uses one :class:`GroundSensors` holding the reflex pair followed by the predictor
+rows, so a whole reading is a single vectorised lookup.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from sarlearn.errors import ShapeError
+
+if TYPE_CHECKING:
+    from sarlearn.config import WorldConfig
+    from sarlearn.stages.world.track import Track
+
+
+class GroundSensors:
+    """A set of point sensors at fixed positions in the robot frame.
+
+    Args:
+        positions: ``(n, 2)`` sensor positions (x forward, y left) in units.
+    """
+
+    def __init__(self, positions: ArrayLike) -> None:
+        pos = np.array(positions, dtype=np.float64)
+        if pos.ndim != 2 or pos.shape[1] != 2 or pos.shape[0] < 1:
+            raise ShapeError(f"GroundSensors: positions must be (n >= 1, 2), got {pos.shape}")
+        pos.setflags(write=False)
+        self.positions: NDArray[np.float64] = pos
+        """``(n, 2)`` positions in the robot frame."""
+        self._px = pos[:, 0].copy()
+        self._py = pos[:, 1].copy()
+
+    def __len__(self) -> int:
+        return self.positions.shape[0]
+
+    def __add__(self, other: GroundSensors) -> GroundSensors:
+        """Concatenate two sensor sets (readings keep the order: self first)."""
+        return GroundSensors(np.concatenate([self.positions, other.positions]))
+
+    def world_points(self, pose: ArrayLike) -> NDArray[np.float64]:
+        """Sensor positions in world coordinates: pose ``(P, 3)`` -> ``(P, n, 2)``."""
+        x, y = self._world_xy(as_poses(pose))
+        return np.stack([x, y], axis=-1)
+
+    def read(self, track: Track, pose: ArrayLike) -> NDArray[np.float64]:
+        """Darkness under each sensor: pose ``(P, 3)`` -> ``(P, n)`` in [0, 1]."""
+        x, y = self._world_xy(as_poses(pose))
+        return track.lookup(x, y)
+
+    def _world_xy(self, p: NDArray[np.float64]) -> tuple[NDArray, NDArray]:
+        """``(P, 3)`` poses -> x, y ``(P, n)`` of every sensor (hot path)."""
+        c = np.cos(p[:, 2:3])
+        s = np.sin(p[:, 2:3])
+        x = p[:, 0:1] + c * self._px - s * self._py
+        y = p[:, 1:2] + s * self._px + c * self._py
+        return x, y
+
+    def __repr__(self) -> str:
+        return f"GroundSensors(n={len(self)})"
+
+
+def as_poses(pose: ArrayLike) -> NDArray[np.float64]:
+    p = np.asarray(pose, dtype=np.float64)
+    if p.ndim == 1 and p.shape[0] == 3:
+        p = p[None, :]
+    if p.ndim != 2 or p.shape[1] != 3:
+        raise ShapeError(f"pose must be (P, 3) or (3,), got {p.shape}")
+    return p
+
+
+def reflex_pair(cfg: WorldConfig) -> GroundSensors:
+    """The two reflex sensors, left first (default (10, +5) and (10, -5))."""
+    return GroundSensors(cfg.reflex_sensors)
+
+
+def row_positions(distances: ArrayLike, per_row: int, spacing: float) -> NDArray[np.float64]:
+    """Positions ``(len(distances) * per_row, 2)`` of rows of sensors centred on the robot axis.
+
+    Rows come in the order of ``distances``; within a row the sensors run from left (+y) to
+    right (-y), like the columns of a camera image, ``spacing`` apart.
+    """
+    d = np.asarray(distances, dtype=np.float64).reshape(-1)
+    lateral = (0.5 * (per_row - 1) - np.arange(per_row)) * spacing
+    xs = np.repeat(d, per_row)
+    ys = np.tile(lateral, d.shape[0])
+    return np.stack([xs, ys], axis=1)
+
+
+def predictor_rows(cfg: WorldConfig) -> GroundSensors:
+    """The predictor rows (SPEC: 3 rows of 48 sensors at 11, 12, 13 ahead, 0.25 apart)."""
+    return GroundSensors(
+        row_positions(cfg.predictor_distances, cfg.predictors_per_row, cfg.predictor_spacing)
+    )
+
+
+def row_predictors(rows: ArrayLike, per_row: int, mode: str = "raw") -> NDArray[np.float64]:
+    """Predictors from the row sensors' darkness ``(P, n_rows * per_row)``.
+
+    ``mode="raw"`` returns them as they are (SPEC); ``"mirror"`` returns, for each row, each
+    left sensor minus its mirror image on the right (outermost pair first), exactly as the
+    camera pipeline does (:func:`sarlearn.stages.perception.perception.mirror_differences`):
+    ``(P, n_rows * per_row / 2)``, positive when the line is on the left and 0 for a line
+    centred under the robot, however wide.
+    """
+    from sarlearn.stages.perception.perception import mirror_differences
+
+    x = np.asarray(rows, dtype=np.float64)
+    if mode == "raw":
+        return x
+    if mode != "mirror":
+        raise ValueError(f"row_predictors: mode must be 'raw' or 'mirror', got {mode!r}")
+    if x.ndim != 2 or per_row % 2 or x.shape[1] % per_row:
+        raise ShapeError(
+            f"row_predictors: need (P, n_rows * per_row) with an even per_row ({per_row}), "
+            f"got {x.shape}"
+        )
+    return mirror_differences(x.reshape(x.shape[0], -1, per_row))
+
+
+def n_row_predictors(cfg: WorldConfig) -> int:
+    """Number of predictors of the rows of ``cfg`` in its ``predictor_mode``."""
+    n = len(cfg.predictor_distances) * cfg.predictors_per_row
+    return n // 2 if cfg.predictor_mode == "mirror" else n
+
+
+def ground_sensors(cfg: WorldConfig) -> GroundSensors:
+    """Reflex pair followed by the predictor rows: ``2 + n_rows * per_row`` sensors."""
+    return reflex_pair(cfg) + predictor_rows(cfg)
+
+
+__all__ = [
+    "GroundSensors",
+    "as_poses",
+    "ground_sensors",
+    "n_row_predictors",
+    "predictor_rows",
+    "reflex_pair",
+    "row_positions",
+    "row_predictors",
+]
