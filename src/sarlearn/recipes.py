@@ -13,12 +13,11 @@ A rule is defined by four choices (docs/learning-rules.md has the maths):
 - **its default learning rate** for the default deep network on the default world.
 
 The numpy rules (:mod:`sarlearn.stages.rules`, the readable statement of each rule's maths) take
-their
-name, relevance flag and default rate from here, and the compiled engine reads the sign and
-carrier codes of the recipe: it knows no rule names. This is the one list of rule names;
-adding a rule means writing its recipe here and its numpy class (tests check that the numpy
-class computes what its recipe declares). The module imports nothing from sarlearn, so the
-configuration can read the default rates.
+their name, relevance flag and default rate from here, and the compiled engine reads the sign and
+carrier codes of the recipe: it knows no rule names. This is the one list of rule names; adding a
+rule means writing its recipe here and its numpy class (tests check that the numpy class computes
+what its recipe declares). The module imports nothing from sarlearn, so the configuration can read
+the default rates.
 """
 
 from __future__ import annotations

@@ -2,10 +2,9 @@
 
 It is built *from* reference objects (a :class:`~sarlearn.loop.ClosedLoop` with a
 :class:`~sarlearn.stages.world.sim.SimWorld`, its agent, network, filter bank and rule), copies
-their
-state (initial weights, filter state, relevance state, feedback matrices, start pose, sensor
-readings) into flat arrays, and offers the same chunk interface: :meth:`FastClosedLoop.run`
-returns the same per-step records as :meth:`ClosedLoop.run`.
+their state (initial weights, filter state, relevance state, feedback matrices, start pose, sensor
+readings) into flat arrays, and offers the same chunk interface: :meth:`FastClosedLoop.run` returns
+the same per-step records as :meth:`ClosedLoop.run`.
 
 State moves explicitly, in the manner of MuJoCo's MJX ``put``/``get``, and only through the
 objects' public state (``state_dict()``/``load_state_dict()``, public arrays):

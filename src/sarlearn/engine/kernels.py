@@ -3,20 +3,17 @@ learning rule, readout and motors, for a population of independent agents.
 
 The step is split by stage, each module next to (and naming) its numpy twin:
 :mod:`~sarlearn.stages.world.compiled_sensors`, :mod:`~sarlearn.stages.perception.compiled` (camera
-inputs),
-:mod:`~sarlearn.stages.world.compiled_robot`,
-:mod:`~sarlearn.stages.filters.compiled`, :mod:`~sarlearn.stages.network.compiled`,
-:mod:`~sarlearn.stages.rules.compiled`; this module strings them together into the whole step
-(:func:`_agent_steps`) and the chunk over the population (:func:`run_chunk`). Codes and
-typed parameters (named tuples) are in :mod:`sarlearn.engine.codes`.
+inputs), :mod:`~sarlearn.stages.world.compiled_robot`, :mod:`~sarlearn.stages.filters.compiled`,
+:mod:`~sarlearn.stages.network.compiled`, :mod:`~sarlearn.stages.rules.compiled`; this module
+strings them together into the whole step (:func:`_agent_steps`) and the chunk over the population
+(:func:`run_chunk`). Codes and typed parameters (named tuples) are in :mod:`sarlearn.engine.codes`.
 
 The maths is that of the readable numpy modules (``sarlearn.stages.world``,
-``sarlearn.stages.filters.bank``,
-``sarlearn.stages.network.network``, ``sarlearn.stages.rules``, ``sarlearn.loop``), written out
-element by element in
-the same order of floating-point operations wherever the reference defines that order
-(elementwise formulas, the update ``W += (d x) * lr``, the filter recurrence, the exact-arc
-kinematics, the bilinear lookup, the relevance filters). Three things differ in the last bits:
+``sarlearn.stages.filters.bank``, ``sarlearn.stages.network.network``, ``sarlearn.stages.rules``,
+``sarlearn.loop``), written out element by element in the same order of floating-point operations
+wherever the reference defines that order (elementwise formulas, the update ``W += (d x) * lr``, the
+filter recurrence, the exact-arc kinematics, the bilinear lookup, the relevance filters). Three
+things differ in the last bits:
 
 - the sums of the matrix products (forward pass, backward path, forward relevance): numpy
   leaves their order to BLAS, the kernels let LLVM vectorise them (``dot`` is the only code

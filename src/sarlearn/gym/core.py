@@ -2,11 +2,10 @@
 
 :class:`LineFollowerCore` holds the world (the readable :class:`~sarlearn.stages.world.SimWorld` or
 the compiled :class:`~sarlearn.stages.world.compiled_world.CompiledWorld`), the optional filter
-bank, the
-step counters and the random start poses, and turns actions into ``(obs, reward, terminated,
-truncated, info)`` for all robots at once. The single environment is this core with ``N = 1``
-and the numpy world; the vector environment is the same core with ``N`` robots, so the two give
-the same numbers by construction.
+bank, the step counters and the random start poses, and turns actions into ``(obs, reward,
+terminated, truncated, info)`` for all robots at once. The single environment is this core with
+``N = 1`` and the numpy world; the vector environment is the same core with ``N`` robots, so the
+two give the same numbers by construction.
 """
 
 from __future__ import annotations
