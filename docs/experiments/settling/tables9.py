@@ -1,6 +1,6 @@
 """Tables of docs/results.md section 6 ("Thick lines, mirror predictors, a hidden-layer bound").
 
-    python docs/experiments/issue9/tables9.py runs/issue9/screen9.jsonl '<json spec>'
+    python docs/experiments/settling/tables9.py runs/settling/screen9.jsonl '<json spec>'
 
 spec: {"rows": [[tag, lr, label], ...], "tracks": [...]}. One line per row: per track
 "settled/n · median flips per 1,000 steps", then pooled settled, full dead layers, mean

@@ -1,7 +1,7 @@
-"""Where the settling time goes (issue 9, target 5): the reflex events (steps with e != 0)
+"""Where the settling time goes: the reflex events (steps with e != 0)
 of the first steps, per rule, on the engine.
 
-    PYTHONPATH=src NUMBA_NUM_THREADS=1 python docs/experiments/issue9/early9.py '<json spec>'
+    PYTHONPATH=src NUMBA_NUM_THREADS=1 python docs/experiments/settling/early9.py '<json spec>'
 
 spec: {"jobs": [[tag, overrides, lr], ...], "tracks": [...], "seeds": n, "steps": n}. Per job
 and track, medians over seeds of: steps with e != 0 before the last one, the last such step

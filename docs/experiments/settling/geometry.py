@@ -1,6 +1,6 @@
-"""Is a track settleable at all? Hand-made controllers on the compiled world (issue 9, A).
+"""Is a track settleable at all? Hand-made controllers on the compiled world.
 
-    PYTHONPATH=src python docs/experiments/issue9/geometry.py thick curvy
+    PYTHONPATH=src python docs/experiments/settling/geometry.py thick curvy
 
 For each track, P robots start at random places on the line (seeds 0..P-1) and drive
 ``steps`` cycles with the reflex plus a hand-made steering y from the predictor rows:

@@ -1,7 +1,7 @@
 """Compact per-track summary of harness rows: settled, median flips, sat., layer-1 dead share,
 mean |e| over the last 5,000 steps, per (tag, lr).
 
-    python docs/experiments/issue9/summ9.py runs/issue9/screen9.jsonl [tag ...]
+    python docs/experiments/settling/summ9.py runs/settling/screen9.jsonl [tag ...]
 """
 import collections, json, sys
 import numpy as np

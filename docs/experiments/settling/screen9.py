@@ -1,17 +1,17 @@
-"""Screening for the predictor mode and smooth steering (issue 9, A and B).
+"""Screening for the predictor mode and smooth steering.
 
-    PYTHONPATH=src NUMBA_NUM_THREADS=1 python docs/experiments/issue9/screen9.py docs/experiments/issue9/s1.json
+    PYTHONPATH=src NUMBA_NUM_THREADS=1 python docs/experiments/settling/screen9.py docs/experiments/settling/s1.json
 
 Each job: [tag, RunConfig overrides, learning rates]. Tracks: curvy, hairpin, random, figure8,
 circle, oval, thick (TRACKS=a,b,... to change); SEEDS seeds (default 6) x STEPS steps
 (default 15,000) per cell; settled = last 5,000 steps clean. Rows go to
-runs/issue9/screen9.jsonl.
+runs/settling/screen9.jsonl.
 """
 import json, os, subprocess, sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-OUT = Path(os.environ.get("ISSUE9_OUT", "runs/issue9"))
+OUT = Path(os.environ.get("SETTLING_OUT", "runs/settling"))
 OUT.mkdir(parents=True, exist_ok=True)
 TR = os.environ.get("TRACKS", "curvy,hairpin,random,figure8,circle,oval,thick").split(",")
 for tag, base, lrs in json.load(open(sys.argv[1])):

@@ -1,15 +1,15 @@
-"""Screening queue (issue 9): each job = one candidate over 4 tracks, 4 seeds x 12,000 steps.
+"""Screening queue: each job = one candidate over 4 tracks, 4 seeds x 12,000 steps.
 
-    PYTHONPATH=src python docs/experiments/issue9/runq.py docs/experiments/issue9/q3.json
+    PYTHONPATH=src python docs/experiments/settling/runq.py docs/experiments/settling/q3.json
 
 Tracks: curvy, a hairpin track drawn by mktracks.py (radius 26; made before the built-in
-`hairpin` existed), random, figure8. Rows go to runs/issue9/screen3.jsonl.
+`hairpin` existed), random, figure8. Rows go to runs/settling/screen3.jsonl.
 """
 import json, os, subprocess, sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-OUT = Path(os.environ.get("ISSUE9_OUT", "runs/issue9"))
+OUT = Path(os.environ.get("SETTLING_OUT", "runs/settling"))
 OUT.mkdir(parents=True, exist_ok=True)
 HAIRPIN = str(OUT / "hairpin.png")  # python mktracks.py writes it
 TR = ["curvy", HAIRPIN, "random", "figure8"]

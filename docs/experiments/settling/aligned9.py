@@ -1,10 +1,10 @@
-"""Probe (issue 9, target 5): start the default deep SaR from hidden layers 2..10 drawn inside
+"""Probe: start the default deep SaR from hidden layers 2..10 drawn inside
 the hidden bound but partly aligned (each row = B_h * unit(a * 1/sqrt(n) + (1 - a) * random
 unit row)), so the untrained stack passes the line to its top layer although every row is on
 the bound. The first hidden layer (fed by the predictors) and the zero output layer are as
 initialised. Engine; measures as harness.py.
 
-    PYTHONPATH=src NUMBA_NUM_THREADS=1 python docs/experiments/issue9/aligned9.py '<json spec>'
+    PYTHONPATH=src NUMBA_NUM_THREADS=1 python docs/experiments/settling/aligned9.py '<json spec>'
 
 spec: {"tag": str, "align": a, "base": {overrides}, "lrs": [..], "tracks": [..], "seeds": n,
 "steps": n, "out": path}

@@ -1,6 +1,6 @@
-"""Which runs the harness called settled had left the line (issue 9, the figure8 correction).
+"""Which runs the harness called settled had left the line (the figure8 correction).
 
-    PYTHONPATH=src python docs/experiments/issue9/offtrack.py
+    PYTHONPATH=src python docs/experiments/settling/offtrack.py
 
 SaR at eta 1 and GDM at eta 0.3, 20 seeds x 30,000 steps on the eight tracks: per track, the
 runs the harness's settling test passes (before it read the off-track record), how many ever

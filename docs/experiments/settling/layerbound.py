@@ -1,6 +1,6 @@
-"""Scratch test of a per-layer weight bound on the numpy reference loop (issue 9, B).
+"""Scratch test of a per-layer weight bound on the numpy reference loop.
 
-    PYTHONPATH=src NUMBA_NUM_THREADS=1 python docs/experiments/issue9/layerbound.py '<spec>'
+    PYTHONPATH=src NUMBA_NUM_THREADS=1 python docs/experiments/settling/layerbound.py '<spec>'
 
 The package's ``rule.weight_bound`` is one bound for every layer (3 by default for sar). Here,
 after every step of the reference loop (ClosedLoop), the rows of the *hidden* layers are

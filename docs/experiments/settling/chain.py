@@ -1,14 +1,14 @@
-"""Confirmation runs (issue 9): every built-in track, 30,000 steps, seeds seed0 .. seed0+n-1.
+"""Confirmation runs: every built-in track, 30,000 steps, seeds seed0 .. seed0+n-1.
 
-    PYTHONPATH=src python docs/experiments/issue9/chain.py docs/experiments/issue9/c1.json
+    PYTHONPATH=src python docs/experiments/settling/chain.py docs/experiments/settling/c1.json
 
-Each job: [tag, overrides, learning rates, seed0, seeds]. Rows go to runs/issue9/confirm.jsonl.
+Each job: [tag, overrides, learning rates, seed0, seeds]. Rows go to runs/settling/confirm.jsonl.
 """
 import json, os, subprocess, sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-OUT = Path(os.environ.get("ISSUE9_OUT", "runs/issue9"))
+OUT = Path(os.environ.get("SETTLING_OUT", "runs/settling"))
 OUT.mkdir(parents=True, exist_ok=True)
 ALL = ["curvy", "hairpin", "random", "figure8", "circle", "oval", "thick", "photo", "wide", "tight"]
 if os.environ.get("TRACKS"):  # a subset, comma-separated

@@ -1,8 +1,8 @@
-"""Settling speed (issue 9, target 5): per (tag, lr), per track "settled/n · median settled
+"""Settling speed: per (tag, lr), per track "settled/n · median settled
 step (settled runs)", then pooled settled, the median over tracks' ratios to a reference row,
 flips, full dead layers; and each tag's best rate.
 
-    python docs/experiments/issue9/speed9.py runs/issue9/confirm.jsonl '<json spec>'
+    python docs/experiments/settling/speed9.py runs/settling/confirm.jsonl '<json spec>'
 
 spec: {"tags": [tag, ...], "tracks": [...], "ref": [tag, lr] (optional), "lrs": [..] (optional),
 "pertrack": [tag, ...] (optional: each tag's best rate per track), "all_runs": true (optional:

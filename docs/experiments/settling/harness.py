@@ -1,4 +1,4 @@
-"""Scratch harness (issue 9): populations on the engine, strict measures from the traces.
+"""Scratch harness: populations on the engine, strict measures from the traces.
 
 Measures per run (computed here until metrics9's are merged):
 first passage (paper), settled_step (moving sum < thr from there to the end), settled (last

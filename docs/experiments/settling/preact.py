@@ -1,6 +1,6 @@
-"""Pre-activations |h| per layer after learning (issue 9, B): how binary are the units?
+"""Pre-activations |h| per layer after learning: how binary are the units?
 
-    PYTHONPATH=src NUMBA_NUM_THREADS=1 python docs/experiments/issue9/preact.py '<spec>'
+    PYTHONPATH=src NUMBA_NUM_THREADS=1 python docs/experiments/settling/preact.py '<spec>'
 
 spec as mech.py. After `steps` steps, 200 more steps are run one at a time and each layer's
 pre-activations are read from the synced reference networks (public state). Prints per layer:

@@ -1,6 +1,6 @@
-"""Is SaR's flipping a limit cycle of the learned controller? (issue 9, B)
+"""Is SaR's flipping a limit cycle of the learned controller?
 
-    PYTHONPATH=src NUMBA_NUM_THREADS=1 python docs/experiments/issue9/freeze.py '<spec>'
+    PYTHONPATH=src NUMBA_NUM_THREADS=1 python docs/experiments/settling/freeze.py '<spec>'
 
 spec: {"base": {overrides}, "lr": eta, "tracks": [...], "seeds": n, "learn": steps,
 "frozen": steps, "scales": [1.0, 0.5, ...], "layer": -1, "out": path}. For every track, a population of

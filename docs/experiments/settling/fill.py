@@ -3,7 +3,7 @@ import numpy as np
 sys.path.insert(0, __import__("os").path.dirname(__file__))
 from tables import load, table, per_track, tname, fmt
 
-S = "runs/issue9/"
+S = "runs/settling/"
 SETTLE = ["curvy", "hairpin", "random", "figure8", "circle", "oval", "thick", "photo", "wide"]
 LAB = {"sar_plain": "plain sar (old step)", "gate_sqrtfan_bound3": "**default**: √fan-in + gate + bound 3",
        "bound5": "bound 5", "gate_bound5": "gate + bound 5", "gate_bound2": "gate + bound 2",

@@ -3,7 +3,7 @@ engine; over the last 1,000 steps before step 10,000 and 30,000, the median stee
 the seeds above 200 flips, and the seeds whose median |y| exceeds 1 (a large-amplitude switch
 that the 'saturated steering' measure, |y| > 0.9 * 1.5, misses when a bound keeps |y| < 1.35).
 
-    PYTHONPATH=src NUMBA_NUM_THREADS=1 python docs/experiments/issue9/chatter.py [tracks] [overrides]
+    PYTHONPATH=src NUMBA_NUM_THREADS=1 python docs/experiments/settling/chatter.py [tracks] [overrides]
 
 overrides: a JSON object of RunConfig overrides, e.g. '{"rule.name": "gdm", "rule.lr": 0.3}'
 (default: none, i.e. the default SaR).

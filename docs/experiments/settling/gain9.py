@@ -1,10 +1,10 @@
 """How much of the line's variation reaches each hidden layer of the untrained default
-network (issue 9, target 5): learning frozen, the reflex drives; per layer, the standard
+network: learning frozen, the reflex drives; per layer, the standard
 deviation over time of each unit's activity (median over units and seeds), for the initial
 weights and for the same weights with the hidden rows scaled onto a bound (what sar's
 hidden bound does to them at its first step).
 
-    PYTHONPATH=src NUMBA_NUM_THREADS=1 python docs/experiments/issue9/gain9.py curvy 1.5,2,inf ['{overrides}']
+    PYTHONPATH=src NUMBA_NUM_THREADS=1 python docs/experiments/settling/gain9.py curvy 1.5,2,inf ['{overrides}']
 """
 import json
 import sys

@@ -1,7 +1,7 @@
 """Where is the switch? Per-step saturated share of every layer, and the steering's gain
-(issue 9, B).
+(the smooth-steering study).
 
-    PYTHONPATH=src NUMBA_NUM_THREADS=1 python docs/experiments/issue9/mech.py '<spec>'
+    PYTHONPATH=src NUMBA_NUM_THREADS=1 python docs/experiments/settling/mech.py '<spec>'
 
 spec: {"jobs": [[tag, overrides, lr], ...], "tracks": [...], "seeds": n, "steps": n}.
 Prints, over the last 1,000 steps of each population: the mean share of units saturated in
