@@ -126,12 +126,12 @@ class RelevanceConfig(_Section):
 
 
 #: Default learning rate of each rule for the default deep network (10 x 10 + 2) on the
-#: default world: inside each rule's range of 20/20 successes in the learning-rate sweep of
-#: docs/results.md (section 2), towards its fast end. SaR's steps carry |e| (5-50 here), gdm's
-#: carry the products of slopes and weights on the way back, hence the different scales.
-#: Declared with each rule in :mod:`sarlearn.recipes`. sar's (1) is that of its issue-9 step
-#: (DEFAULT_STEP_OPTIONS), chosen on the eight settling built-in tracks, 30,000 steps
-#: (docs/results.md, section 6); the plain step's rate was 1e-2.
+#: default world: inside each rule's range of settled runs in the learning-rate sweep of
+#: docs/results.md ("Rules on the built-in tracks"), towards its fast end. SaR's steps carry
+#: |e| (5-50 here), gdm's carry the products of slopes and weights on the way back, hence the
+#: different scales. Declared with each rule in :mod:`sarlearn.recipes`. sar's (1) is that of
+#: its bounded step (DEFAULT_STEP_OPTIONS), chosen on the settling built-in tracks, 30,000
+#: steps; the plain step's rate was 1e-2.
 DEFAULT_LR: dict[str, float] = {name: r.default_lr for name, r in RECIPES.items()}
 
 
@@ -149,7 +149,7 @@ _NO_STEP_OPTIONS: dict[str, Any] = {
 #: every other rule keeps the plain step its DEFAULT_LR was measured with.
 DEFAULT_STEP_OPTIONS: dict[str, dict[str, Any]] = {
     # the hidden bound 1.5 keeps the hidden units of 10-wide layers graded (smooth steering;
-    # docs/results.md, section 6, "Thick lines, mirror predictors, a hidden-layer bound")
+    # docs/results.md, "Rules on the built-in tracks")
     "sar": {
         "step_norm": "sqrt-fan-in",
         "slope_gate": True,
