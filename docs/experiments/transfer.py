@@ -1,4 +1,5 @@
-"""Transfer experiment (docs/results.md, "Generalisation"): train on one track, drive frozen on others.
+"""Transfer experiment (docs/results.md, "Generalisation"): train on one track, drive frozen
+on others.
 
 For every built-in track and each rule (SaR, GDM) a population of ``--seeds`` robots learns for
 ``--train-steps`` steps with the defaults (deep 10 x 10 + 2 network, default rates); the
