@@ -3,7 +3,7 @@
 SaR and GDM learn online, so their numbers come from one long run per seed (the compiled
 engine, a population of seeds in one call): ``first_passage`` = the paper's
 ``steps_to_success``, ``settled_step`` = the first step from which the moving sum of |e|
-stays below the threshold to the end (issue 9), and the run *settles* when its last 5,000
+stays below the threshold to the end, and the run *settles* when its last 5,000
 steps are clean. PPO and SAC are read from ``sarlearn rl-baseline`` output folders
 (``summary.json`` per seed): ``first_clean_steps`` and ``settled_steps`` count training
 steps until the frozen policy drives a clean 5,200-step evaluation rollout (and stays clean

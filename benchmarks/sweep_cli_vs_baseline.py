@@ -1,6 +1,7 @@
-"""Issue 10's sweep target, end to end: the whole ``sarlearn sweep`` command (a fresh Python
-process: imports, kernel loading, runs, result store) of this checkout against the commit
-before issue 10 (``4952f0e``: one process task per run), alternating, same machine.
+"""The sweep speed target (>= 5x), end to end: the whole ``sarlearn sweep`` command (a fresh
+Python process: imports, kernel loading, runs, result store) of this checkout against the
+commit before sweeps ran as engine populations (``4952f0e``: one process task per run),
+alternating, same machine.
 
 Both use the same interpreter (the current environment); the baseline's source is checked out
 into a temporary git worktree and put first on ``PYTHONPATH``. ``--ref COMMIT`` (repeatable)
@@ -67,7 +68,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     n_runs = 2 * args.seeds
-    refs = {"before issue 10": BASELINE, **{f"at {r}": r for r in args.ref}}
+    refs = {"before populations": BASELINE, **{f"at {r}": r for r in args.ref}}
     with tempfile.TemporaryDirectory() as tmp:
         sources = {}
         try:
@@ -112,8 +113,8 @@ def main() -> None:
         "median_seconds": med,
         "median_cpu_seconds": med_cpu,
         "runs_per_min": {k: 60 * n_runs / v for k, v in med.items()},
-        "speed-up": med["before issue 10"] / med["now"],
-        "speed-up_cpu": med_cpu["before issue 10"] / med_cpu["now"],
+        "speed-up": med["before populations"] / med["now"],
+        "speed-up_cpu": med_cpu["before populations"] / med_cpu["now"],
     }
     print(json.dumps(result, indent=1))
     if args.out:

@@ -1,6 +1,7 @@
-"""Issue 10's C++ target, measured in pairs: the engine against the lab's C++ library in
-alternating chunks of the same process, so that the VM host's load (which moved the C++
-library's own rate 1.7x between runs here) falls on both sides of each ratio.
+"""The C++ target (the learner >= 6x the C++ library), measured in pairs: the engine against
+the lab's C++ library in alternating chunks of the same process, so that the VM host's load
+(which moved the C++ library's own rate 1.7x between runs here) falls on both sides of each
+ratio.
 
 Each round times, one after the other, for each rule:
 

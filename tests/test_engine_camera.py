@@ -1,4 +1,4 @@
-"""Camera inputs in the engine (issue 11): the compiled camera stage against its numpy twin
+"""Camera inputs in the engine: the compiled camera stage against its numpy twin
 (``PinholeCamera.render`` + ``perception.darkness_predictors``), and the whole closed loop with
 camera inputs against the reference, teacher-forced, on user images, a line touching the image
 border and starts facing out of the image, for several rules and both dtypes.

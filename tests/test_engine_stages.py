@@ -1,4 +1,4 @@
-"""Stage by stage, the engine against its numpy twin on the edge cases of issue 11.
+"""Stage by stage, the engine against its numpy twin on the edge cases of the image border.
 
 User images, a line touching the image border, starts facing out of the image: near the border
 the lookup reads the padding ring, where the two loops once used different padding and clamps.

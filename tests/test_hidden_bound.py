@@ -1,4 +1,5 @@
-"""A smaller weight bound on the hidden layers only (``rule.hidden_weight_bound``, issue 9)."""
+"""A smaller weight bound on the hidden layers only (``rule.hidden_weight_bound``), which keeps the
+hidden units graded so the steering stays smooth."""
 
 from __future__ import annotations
 

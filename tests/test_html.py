@@ -68,3 +68,27 @@ def test_run_page_is_self_contained(tmp_path: Path) -> None:
     # Nothing to fetch: no http(s) resource, no src other than data: URIs.
     assert not re.search(r"""(src|href)=["']https?:""", text)
     assert all(v.startswith("data:") for v in re.findall(r'src="([^"]*)"', text))
+
+
+def test_values_are_escaped_by_the_templates(tmp_path: Path) -> None:
+    from sarlearn.reports.html import page, table_html
+
+    t = table_html([("<b>", 1234.5, True)], header=("a&b", "n", "ok"))
+    assert "&lt;b&gt;" in t and "a&amp;b" in t and '<td class="num">1,234</td>' in t
+    assert "<td>yes</td>" in t
+    doc = page("<script>x</script>", "<p>body</p>")
+    assert "<title>&lt;script&gt;x&lt;/script&gt;</title>" in doc and "<p>body</p>" in doc
+
+
+def test_every_template_ships_as_package_data() -> None:
+    # An installed package has only the files pyproject's package-data names.
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["sarlearn.reports"]
+    folder = root / "src" / "sarlearn" / "reports"
+    files = [p.relative_to(folder).as_posix() for p in (folder / "templates").iterdir()]
+    assert files and all(any(fnmatch.fnmatch(f, g) for g in globs) for f in files)

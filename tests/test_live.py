@@ -30,6 +30,8 @@ def chunk(start: int, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]
         RelevanceConfig(),
         RelevanceConfig(gain=2.0, lowpass=0.9),
         RelevanceConfig(lowpass=0.5, normalise=True, norm_decay=0.99),
+        RelevanceConfig(gain=3.0, cap=1.5),
+        RelevanceConfig(lowpass=0.9, normalise=True, cap=0.8),
     ],
 )
 def test_relevance_trace_matches_the_rule(cfg: RelevanceConfig) -> None:
@@ -42,6 +44,13 @@ def test_relevance_trace_matches_the_rule(cfg: RelevanceConfig) -> None:
     trace = RelevanceTrace(cfg)
     got = np.concatenate([trace(e[a : a + 250]) for a in range(0, 700, 250)])
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_relevance_trace_knows_every_field_of_the_relevance_config() -> None:
+    """A new relevance option must be taught to the live view's vectorised copy (and added to
+    the parametrisation above); 'mode' only says where r goes, not its value."""
+    handled = {"mode", "gain", "lowpass", "normalise", "norm_decay", "cap"}
+    assert set(RelevanceConfig.model_fields) == handled
 
 
 def test_state_decimates_and_keeps_the_latest_pose() -> None:

@@ -8,6 +8,7 @@ import pytest
 from sarlearn.errors import ShapeError
 from sarlearn.stages.perception.perception import (
     as_darkness,
+    camera_darkness,
     frame_to_predictors,
     mirror_differences,
     n_camera_predictors,
@@ -92,3 +93,24 @@ def test_simulated_camera_predictors_say_where_the_line_is() -> None:
     np.testing.assert_allclose(pred[0], 0.0, atol=1e-12)  # centred: left == right
     assert pred[1].sum() > 0.5 and pred[1].min() >= 0  # line on the left: positive
     np.testing.assert_allclose(pred[2], -pred[1], atol=1e-12)
+
+
+def test_a_camera_frame_gets_the_same_luma_darkness_wherever_it_is_read() -> None:
+    # A real camera's colour frame must give the simulator's formula (BT.601 luma), also
+    # when it comes from a recorded video (replay) or the Pi camera.
+    from sarlearn.runs.replay import to_darkness
+
+    rgb = np.random.default_rng(0).integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    expected = 1.0 - (rgb / 255.0) @ np.array([0.299, 0.587, 0.114])
+    np.testing.assert_allclose(camera_darkness(rgb), expected, atol=1e-12)
+    np.testing.assert_allclose(to_darkness(rgb), expected, atol=1e-12)
+    np.testing.assert_allclose(camera_darkness(rgb), as_darkness(rgb), atol=0)
+
+
+def test_camera_darkness_box_resizes_to_the_mean_of_each_block() -> None:
+    rgb = np.random.default_rng(1).integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    full = camera_darkness(rgb)
+    small = camera_darkness(rgb, (4, 4))
+    np.testing.assert_allclose(small, full.reshape(4, 2, 4, 2).mean(axis=(1, 3)), atol=1e-6)
+    with pytest.raises(ShapeError):
+        camera_darkness(np.zeros((2, 4, 4, 3), np.uint8))

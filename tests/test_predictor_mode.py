@@ -1,4 +1,5 @@
-"""Row predictors as left/right mirror differences (``world.predictor_mode``, issue 9)."""
+"""Row predictors as left/right mirror differences (``world.predictor_mode``): a centred
+line gives 0, as with the camera pipeline."""
 
 from __future__ import annotations
 
@@ -102,3 +103,16 @@ def test_gym_rows_observation_follows_the_predictor_mode(filtered: bool) -> None
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_env(env.unwrapped)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, MIRROR, {"world.inputs": "camera"}, {"world.predictors_per_row": 10}],
+)
+def test_the_predictor_count_is_one_function_of_the_world_config(overrides: dict) -> None:
+    from sarlearn.stages.world.sensors import n_predictors
+
+    cfg = RunConfig().with_overrides({"world.track": "thick", **overrides})
+    n = n_predictors(cfg.world)
+    assert n_predictors_of(cfg) == n == SimWorld(cfg.world, population=1).n_predictors
+    assert ClosedLoop.from_config(cfg).agent.bank.n_predictors == n

@@ -1,4 +1,4 @@
-"""No module reads or writes another object's underscore attributes (issue 11).
+"""No module reads or writes another object's underscore attributes.
 
 Objects talk through their public state (``state_dict()`` / ``load_state_dict()``, public
 attributes and read-only properties); the compiled engine converts explicitly (put/get). An

@@ -200,7 +200,7 @@ def test_options_survive_state_dict() -> None:
 
 def test_default_rule_keeps_its_first_layer_alive_where_plain_sar_kills_it() -> None:
     """End to end (engine, curvy, seed 2, 2,000 steps): plain sar at 10x its old default rate
-    saturates every first-layer unit at every one of the last 1,000 steps (issue 9); the
+    saturates every first-layer unit at every one of the last 1,000 steps; the
     default rule at 10x its own default rate does not."""
     from sarlearn.config import DEFAULT_LR
     from sarlearn.engine import FastClosedLoop

@@ -47,7 +47,7 @@ def fail_at(monkeypatch: pytest.MonkeyPatch, step: int, exc: BaseException) -> N
 
 @pytest.mark.parametrize(("rule", "lr"), [("gdm", 1e-4), ("sar", 1e-5)])
 def test_shallow_network_learns_on_a_gentle_track(rule: str, lr: float, tmp_path: Path) -> None:
-    # the plain step these rates were chosen for (sar's default step is issue 9's)
+    # the plain step these rates were chosen for (sar's default step adds bounds)
     inf = float("inf")
     plain = {"rule.step_norm": "none", "rule.slope_gate": False, "rule.weight_bound": inf,
              "rule.hidden_weight_bound": inf}  # fmt: skip

@@ -1,5 +1,5 @@
 """Train, save, deploy: ClosedLoopAgent.save/load/load_state, RunConfig.load/freeze, and
-`sarlearn follow --load/--freeze` on both engines (issue 13)."""
+`sarlearn follow --load/--freeze` on both engines."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SaR on supervised tasks: the digits benchmark of docs/results.md ("SaR on supervised tasks").
+"""SaR on supervised tasks: the digits benchmark of docs/results.md ("Supervised benchmarks").
 
     PYTHONPATH=src python docs/experiments/supervised_digits.py [--out DIR] [--quick]
 

@@ -1,4 +1,5 @@
-"""Transfer experiment (docs/results.md, "Transfer"): train on one track, drive frozen on others.
+"""Transfer experiment (docs/results.md, "Generalisation"): train on one track, drive frozen
+on others.
 
 For every built-in track and each rule (SaR, GDM) a population of ``--seeds`` robots learns for
 ``--train-steps`` steps with the defaults (deep 10 x 10 + 2 network, default rates); the
@@ -11,7 +12,7 @@ Measures per (train track, test track), over the evaluation run of each robot:
 
 - mean |e| over the whole evaluation;
 - "above": the fraction of the last ``--last`` steps at which the moving sum of |e| over 200
-  steps is at or above the success threshold 0.1 (issue 9's "fraction of steps above
+  steps is at or above the success threshold 0.1 (the settling measure's "fraction of steps above
   threshold"); a robot that lost the line counts as 1.0;
 - "settled": robots whose last ``--last`` steps are all below the threshold (and that never
   lost the line), out of ``--seeds``.

@@ -64,7 +64,7 @@ class NetworkConfig(_Section):
         description="Turn each row of the hidden layers fed by hidden units (layers 2 .. L-1) "
         "towards the all-ones direction: unit(a / sqrt(n) * 1 + (1 - a) * unit(w)), its norm "
         "kept. With a hidden bound the untrained stack then still passes the line to its top "
-        "layer (issue 9, settling speed); 0 = the init unchanged. None = tied to the rule: "
+        "layer, so it settles sooner; 0 = the init unchanged. None = tied to the rule: "
         "0.9 where the rule bounds its hidden rows (sar's default step), else 0.",
     )
     zero_output: bool = Field(
@@ -121,17 +121,17 @@ class RelevanceConfig(_Section):
         None,
         gt=0,
         description="Upper bound of r (a bounded step: |dW| <= lr * cap * |x| per synapse); "
-        "None = unbounded (issue 9).",
+        "None = unbounded.",
     )
 
 
 #: Default learning rate of each rule for the default deep network (10 x 10 + 2) on the
-#: default world: inside each rule's range of 20/20 successes in the learning-rate sweep of
-#: docs/results.md (section 2), towards its fast end. SaR's steps carry |e| (5-50 here), gdm's
-#: carry the products of slopes and weights on the way back, hence the different scales.
-#: Declared with each rule in :mod:`sarlearn.recipes`. sar's (1) is that of its issue-9 step
-#: (DEFAULT_STEP_OPTIONS), chosen on the eight settling built-in tracks, 30,000 steps
-#: (docs/results.md, section 6); the plain step's rate was 1e-2.
+#: default world: inside each rule's range of settled runs in the learning-rate sweep of
+#: docs/results.md ("Rules on the built-in tracks"), towards its fast end. SaR's steps carry
+#: |e| (5-50 here), gdm's carry the products of slopes and weights on the way back, hence the
+#: different scales. Declared with each rule in :mod:`sarlearn.recipes`. sar's (1) is that of
+#: its bounded step (DEFAULT_STEP_OPTIONS), chosen on the settling built-in tracks, 30,000
+#: steps; the plain step's rate was 1e-2.
 DEFAULT_LR: dict[str, float] = {name: r.default_lr for name, r in RECIPES.items()}
 
 
@@ -143,12 +143,13 @@ _NO_STEP_OPTIONS: dict[str, Any] = {
     "hidden_bound_scaling": "none",
 }
 
-#: Step options of a rule when its config leaves them None (issue 9). Only ``sar`` changed:
-#: chosen from the screening sweeps on the built-in tracks (docs/results.md, section 6);
+#: Step options of a rule when its config leaves them None. Only ``sar`` changed: chosen
+#: from the screening sweeps on the built-in tracks (docs/results.md, "Rules on the built-in
+#: tracks");
 #: every other rule keeps the plain step its DEFAULT_LR was measured with.
 DEFAULT_STEP_OPTIONS: dict[str, dict[str, Any]] = {
     # the hidden bound 1.5 keeps the hidden units of 10-wide layers graded (smooth steering;
-    # docs/results.md, section 6, "Thick lines, mirror predictors, a hidden-layer bound")
+    # docs/results.md, "Rules on the built-in tracks")
     "sar": {
         "step_norm": "sqrt-fan-in",
         "slope_gate": True,
@@ -159,10 +160,10 @@ DEFAULT_STEP_OPTIONS: dict[str, dict[str, Any]] = {
 }
 
 
-#: The aligned start that goes with a hidden-row bound (issue 9, target 5): a random stack of
-#: rows scaled onto sar's hidden bound passes about 1e-5 of the line to its top layer, rows
-#: turned towards a common direction pass it on. Chosen on the seven settling built-in tracks
-#: from a = 0.7, 0.8, 0.9, 0.95 (docs/results.md, section 6, "The aligned start adopted").
+#: The aligned start that goes with a hidden-row bound, so that deep stacks settle: a random
+#: stack of rows scaled onto sar's hidden bound passes about 1e-5 of the line to its top layer,
+#: rows turned towards a common direction pass it on. Chosen on the seven settling built-in
+#: tracks from a = 0.7, 0.8, 0.9, 0.95 (docs/results.md, "Depth").
 ALIGN_WITH_HIDDEN_BOUND = 0.9
 
 
@@ -177,7 +178,7 @@ class RuleConfig(_Section):
         None, description="Per-layer multipliers of lr, one per layer (first hidden .. output)."
     )
     relevance: RelevanceConfig = Field(default_factory=RelevanceConfig)
-    # Issue 9: options against saturation and bang-bang steering (docs/learning-rules.md).
+    # Options against saturation and bang-bang steering (docs/learning-rules.md).
     # None = the rule's default (DEFAULT_STEP_OPTIONS), like lr.
     step_norm: StepNorm | None = Field(
         None,
@@ -200,8 +201,8 @@ class RuleConfig(_Section):
         None,
         gt=0,
         description="Max L2 norm of each *hidden* neuron's incoming weights (every layer but the "
-        "output layer), applied after weight_bound; keeps the hidden units graded (issue 9, "
-        "smooth steering). sar's default 1.5 is calibrated for hidden layers of 10 units; for "
+        "output layer), applied after weight_bound; keeps the hidden units graded (smooth "
+        "steering). sar's default 1.5 is calibrated for hidden layers of 10 units; for "
         "layers of n units use about 1.5 * sqrt(10 / n) (20 -> 1.06). inf = no extra bound; "
         "None = the rule's default.",
     )
@@ -335,8 +336,8 @@ class WorldConfig(_Section):
         "raw",
         description="Row predictors: 'raw' = the darkness of every row sensor (SPEC, "
         "n_rows * per_row); 'mirror' = per row, each left sensor minus its mirror image on the "
-        "right, as the camera pipeline does (n_rows * per_row / 2; a centred line gives 0, "
-        "issue 9). Applies to inputs='rows' only.",
+        "right, as the camera pipeline does (n_rows * per_row / 2; a centred line gives 0). "
+        "Applies to inputs='rows' only.",
     )
     camera: CameraConfig = Field(default_factory=CameraConfig)
     off_track_after: int = Field(

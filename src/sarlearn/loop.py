@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sarlearn.agent import ClosedLoopAgent
-from sarlearn.config import RunConfig
+from sarlearn.config import RunConfig, WorldConfig
 from sarlearn.errors import DivergenceError, ShapeError
 from sarlearn.metrics import layer_saturation
 from sarlearn.numerics import loop_errstate
@@ -59,15 +59,11 @@ LAYER_RECORDS = ("saturated",)
 
 
 def n_predictors_of(cfg: RunConfig) -> int:
-    """Number of raw predictors the world config produces (rows of sensors or camera pairs)."""
-    from sarlearn.stages.perception.perception import n_camera_predictors
+    """Number of raw predictors the world config produces (rows of sensors or camera pairs);
+    :func:`sarlearn.stages.world.sensors.n_predictors` of ``cfg.world``."""
+    from sarlearn.stages.world.sensors import n_predictors
 
-    w = cfg.world
-    if w.inputs == "camera":
-        return n_camera_predictors(w.camera.grid_rows, w.camera.grid_cols)
-    from sarlearn.stages.world.sensors import n_row_predictors
-
-    return n_row_predictors(w)
+    return n_predictors(cfg.world)
 
 
 def seed_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -85,11 +81,12 @@ class ClosedLoop:
         error_gain: reflex error gain (``e = error_gain * (left - right)``).
         speed: base wheel speed ``v``.
         net_gain: network steering gain ``G``.
+            (The defaults of the three are :class:`~sarlearn.config.WorldConfig`'s.)
         inputs: ``"rows"`` (predictors are the ground sensors after the reflex pair) or
             ``"camera"`` (predictors come from ``perception(robot.grab_frame())``).
         perception: frame ``(P, H, W)`` -> predictors ``(P, n)``; needed for camera inputs.
         predictor_mode: rows only: ``"raw"`` (the row sensors as they are) or ``"mirror"``
-            (per row, left minus its mirror image on the right; issue 9), see
+            (per row, left minus its mirror image on the right, so a centred line gives 0), see
             :func:`sarlearn.stages.world.sensors.row_predictors`.
         predictors_per_row: sensors per row (needed by ``"mirror"``).
         weights_every: sample ``agent.weight_change()`` after every ``weights_every`` steps.
@@ -103,9 +100,9 @@ class ClosedLoop:
         agent: ClosedLoopAgent,
         robot: Robot,
         *,
-        error_gain: float = 50.0,
-        speed: float = 30.0,
-        net_gain: float = 5.0,
+        error_gain: float = WorldConfig.model_fields["error_gain"].default,
+        speed: float = WorldConfig.model_fields["speed"].default,
+        net_gain: float = WorldConfig.model_fields["net_gain"].default,
         inputs: str = "rows",
         perception: Callable[[NDArray[np.floating]], NDArray[np.floating]] | None = None,
         weights_every: int = 10,

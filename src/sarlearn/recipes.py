@@ -58,17 +58,17 @@ class Recipe:
 
 
 #: Every rule, in the order the docs list them. Default rates: inside each rule's range of
-#: 20/20 successes in the learning-rate sweep of docs/results.md (section 2), towards its fast
-#: end. SaR's steps carry |e| (5-50 here), gdm's the products of slopes and weights on the way
-#: back, hence the different scales.
+#: settled runs in the learning-rate sweep of docs/results.md ("Rules on the built-in
+#: tracks"), towards its fast end. SaR's steps carry |e| (5-50 here), gdm's the products of
+#: slopes and weights on the way back, hence the different scales.
 RECIPES: dict[str, Recipe] = {
     r.name: r
     for r in (
         Recipe("gdm", SignAt.NONE, Carrier.WEIGHTS, False, 1e-1, "gradient descent"),
-        # sar's rate is that of its issue-9 step (config.DEFAULT_STEP_OPTIONS: sqrt-fan-in,
+        # sar's rate is that of its bounded step (config.DEFAULT_STEP_OPTIONS: sqrt-fan-in,
         # slope gate, bound 3, hidden bound 1.5): of 0.1, 1 and 10 on the eight settling
-        # built-in tracks (30,000 steps, docs/results.md section 6), 1 settled 159/160 runs with
-        # the smoothest steering (10: 160/160, later and less smooth); the plain step's was 1e-2.
+        # built-in tracks (30,000 steps), 1 settled 159/160 runs with the smoothest steering
+        # (10: 160/160, later and less smooth); the plain step's was 1e-2.
         Recipe("sar", SignAt.PATH, Carrier.WEIGHTS, True, 1.0, "sign and relevance"),
         Recipe("sar-local", SignAt.LOCAL, Carrier.WEIGHTS, True, 1e-2, "local signs"),
         Recipe("sar-exact", SignAt.OUTPUT, Carrier.WEIGHTS, True, 1e-2, "sign at the output"),

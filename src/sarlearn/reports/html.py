@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sarlearn.atomic import atomic_write_bytes
+from sarlearn.reports.templates import format_value, markup, render
 
 #: File name of the report in a run or sweep-report folder.
 REPORT = "report.html"
@@ -43,21 +44,7 @@ _MIME = {
     ".webm": "video/webm",
 }
 
-_STYLE = """
-body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 0 auto;
-       max-width: 1100px; padding: 1.5em; color: #222; background: #fff; line-height: 1.45; }
-h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { margin-top: 1.6em; font-size: 1.25em; }
-.sub { color: #666; margin-top: 0; }
-table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.92em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-figure { margin: 1em 0; } figure img, figure video { max-width: 100%; border: 1px solid #ddd; }
-figcaption { color: #555; font-size: 0.9em; }
-.status { display: inline-block; padding: 0.1em 0.6em; border-radius: 0.8em; color: #fff; }
-.ok { background: #2a8a3a; } .bad { background: #b8322a; } .warn { background: #b0801a; }
-pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
-code { background: #f3f3f3; padding: 0 0.2em; }
-"""
+# The markup is in the templates of sarlearn/reports/templates/ (page, run report, macros).
 
 
 # ---------------------------------------------------------------------- building blocks
@@ -70,65 +57,33 @@ def data_uri(path: str | Path) -> str:
     return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
 
-def figure_html(path: str | Path, caption: str = "") -> str:
-    """An inlined image (or video) with its caption; empty when the file is missing."""
+def _figure(path: str | Path, caption: str = "") -> dict[str, str] | None:
+    """What the ``figure`` macro shows for a file: an inlined image or video, or a link to a
+    video too large to embed; None when the file is missing."""
     path = Path(path)
     if not path.is_file():
-        return ""
-    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-    alt = html.escape(caption or path.name)
-    if path.suffix.lower() in (".mp4", ".webm"):
-        if path.stat().st_size > MAX_EMBED_BYTES:
-            return (
-                f'<p>Video: <a href="{html.escape(path.name)}">{html.escape(path.name)}</a> '
-                f"(too large to embed).</p>"
-            )
-        return (
-            f'<figure><video controls muted loop playsinline src="{data_uri(path)}">'
-            f"</video>{cap}</figure>"
-        )
-    return f'<figure><img alt="{alt}" src="{data_uri(path)}">{cap}</figure>'
+        return None
+    video = path.suffix.lower() in (".mp4", ".webm")
+    if video and path.stat().st_size > MAX_EMBED_BYTES:
+        return {"kind": "link", "name": path.name, "src": "", "caption": caption}
+    kind = "video" if video else "img"
+    return {"kind": kind, "name": path.name, "src": data_uri(path), "caption": caption}
+
+
+def figure_html(path: str | Path, caption: str = "") -> str:
+    """An inlined image (or video) with its caption; empty when the file is missing."""
+    f = _figure(path, caption)
+    return "" if f is None else render("figure.html.j2", f=f).strip()
 
 
 def table_html(rows: Iterable[Iterable[Any]], header: Iterable[Any] | None = None) -> str:
     """An HTML table; numbers are right-aligned."""
-
-    def cell(tag: str, v: Any) -> str:
-        cls = ' class="num"' if isinstance(v, int | float) and not isinstance(v, bool) else ""
-        return f"<{tag}{cls}>{html.escape(_fmt(v))}</{tag}>"
-
-    out = ["<table>"]
-    if header is not None:
-        out.append("<tr>" + "".join(cell("th", h) for h in header) + "</tr>")
-    for row in rows:
-        out.append("<tr>" + "".join(cell("td", v) for v in row) + "</tr>")
-    out.append("</table>")
-    return "\n".join(out)
+    return render("table.html.j2", rows=rows, header=header).strip()
 
 
 def page(title: str, body: str) -> str:
-    """A complete HTML document with the house style."""
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<link rel="icon" href="data:,">'
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n"
-        f"{body}\n</body></html>\n"
-    )
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:,.4g}" if abs(v) < 1e5 else f"{v:,.0f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, list | tuple):
-        return ", ".join(_fmt(x) for x in v)
-    return str(v)
+    """A complete HTML document with the house style; ``body`` is HTML."""
+    return render("page.html.j2", title=title, body=markup(body))
 
 
 # ---------------------------------------------------------------------- a run
@@ -140,59 +95,46 @@ def run_report_html(run_dir: str | Path, summary: dict[str, Any] | None = None) 
     if summary is None:
         summary = json.loads((run_dir / "summary.json").read_text())
     s = summary
-    title = f"{s.get('rule')} on {Path(str(s.get('track'))).stem}, seed {s.get('seed')}"
+    heading = f"{s.get('rule')} on {Path(str(s.get('track'))).stem}, seed {s.get('seed')}"
     status = str(s.get("status"))
-    cls = {"finished": "ok", "running": "warn", "interrupted": "warn"}.get(status, "bad")
-    parts = [
-        f"<h1>{html.escape(title)}</h1>",
-        f'<p class="sub"><span class="status {cls}" id="status">{html.escape(status)}</span> '
-        f"{html.escape(str(s.get('message') or ''))}</p>",
-        "<h2>Summary</h2>",
-        table_html(_summary_rows(s), header=("measure", "value")),
-    ]
     loaded = s.get("loaded")
+    loaded_rows: list[tuple[str, Any]] = []
     if loaded or s.get("frozen"):
-        rows = [("frozen (no learning)", bool(s.get("frozen")))]
+        loaded_rows = [("frozen (no learning)", bool(s.get("frozen")))]
         if loaded:
-            rows += [
+            loaded_rows += [
                 ("loaded from", loaded.get("path")),
                 ("sha256", loaded.get("sha256")),
                 ("saved network", loaded.get("network")),
                 ("state restored", loaded.get("restored") or "weights only"),
             ]
-        parts += ["<h2>Network loaded</h2>", table_html(rows)]
     wc = s.get("weight_change") or []
-    if wc:
-        parts += [
-            "<h2>Weight change per layer</h2>",
-            "<p>Frobenius distance of each layer from its weights at the start of the run "
-            "(the loaded weights for a run started with <code>--load</code>).</p>",
-            table_html([wc], header=[*(f"layer {i + 1}" for i in range(len(wc) - 1)), "output"]),
-        ]
-    figs = [figure_html(run_dir / name, cap) for name, cap in RUN_FIGURES]
+    figures = [_figure(run_dir / name, cap) for name, cap in RUN_FIGURES]
     video = next((run_dir / v for v in ("run.mp4", "run.gif") if (run_dir / v).is_file()), None)
-    if any(figs) or video is not None:
-        parts.append("<h2>Figures</h2>")
-        parts += [f for f in figs if f]
-        if video is not None:
-            parts.append(figure_html(video, "The robot on the track (subsampled steps)"))
-    if s.get("problems"):
-        parts += ["<h2>Problems</h2>", "<ul>"]
-        parts += [f"<li>{html.escape(str(p))}</li>" for p in s["problems"]]
-        parts.append("</ul>")
-    parts += [
-        "<h2>Files</h2>",
-        "<p>" + ", ".join(f"<code>{html.escape(f)}</code>" for f in s.get("files", [])) + "</p>",
-        "<h2>Configuration</h2>",
-        "<details><summary>config.json</summary><pre>"
-        + html.escape(json.dumps(s.get("config", {}), indent=2))
-        + "</pre></details>",
-        f'<p class="sub">sarlearn {html.escape(str(s.get("sarlearn_version", "")))}, Python '
-        f"{html.escape(str(s.get('python', '')))}, "
-        f"written {html.escape(str(s.get('written_at', '')))}"
-        f" — folder <code>{html.escape(str(s.get('out_dir', run_dir)))}</code></p>",
-    ]
-    return page(f"sarlearn: {title}", "\n".join(parts))
+    if video is not None:
+        figures.append(_figure(video, "The robot on the track (subsampled steps)"))
+    return render(
+        "run_report.html.j2",
+        title=f"sarlearn: {heading}",
+        heading=heading,
+        status=status,
+        status_class={"finished": "ok", "running": "warn", "interrupted": "warn"}.get(
+            status, "bad"
+        ),
+        message=str(s.get("message") or ""),
+        summary_rows=_summary_rows(s),
+        loaded_rows=loaded_rows,
+        weight_change=wc,
+        weight_header=[*(f"layer {i + 1}" for i in range(len(wc) - 1)), "output"],
+        figures=[f for f in figures if f is not None],
+        problems=[str(p) for p in s.get("problems") or []],
+        files=s.get("files", []),
+        config_json=json.dumps(s.get("config", {}), indent=2),
+        version=str(s.get("sarlearn_version", "")),
+        python=str(s.get("python", "")),
+        written_at=str(s.get("written_at", "")),
+        folder=str(s.get("out_dir", run_dir)),
+    )
 
 
 def _summary_rows(s: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -222,7 +164,8 @@ def _summary_rows(s: dict[str, Any]) -> list[tuple[str, Any]]:
     rows: list[tuple[str, Any]] = []
     for label, key in keys:
         if key is None:
-            rows.append((label, f"{_fmt(s.get('steps'))} / {_fmt(s.get('steps_requested'))}"))
+            steps = f"{format_value(s.get('steps'))} / {format_value(s.get('steps_requested'))}"
+            rows.append((label, steps))
         elif key in s:
             rows.append((label, s[key]))
     return rows

@@ -32,6 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from sarlearn.errors import SarlearnError
+from sarlearn.stages.perception.perception import camera_darkness
 
 
 class HardwareError(SarlearnError, RuntimeError):
@@ -199,8 +200,9 @@ class AdcGround:
 class PiCamera:
     """A picamera2 camera (or any object with ``capture_array()``) giving darkness frames.
 
-    Frames are converted to greyscale, reduced to ``size`` ``(H, W)`` by box averaging and
-    inverted to darkness (1 = dark), the format the simulator's camera produces.
+    Frames become darkness (1 = dark, BT.601 luma like every frame) reduced to ``size``
+    ``(H, W)`` by box averaging (:func:`sarlearn.stages.perception.perception.camera_darkness`),
+    the format the simulator's camera produces.
     """
 
     def __init__(
@@ -209,6 +211,9 @@ class PiCamera:
         camera: Any | None = None,
         capture: tuple[int, int] = (320, 240),
     ) -> None:
+        # picamera2's "RGB888" delivers the bytes in [B, G, R] order (its manual), so frames
+        # of a camera built here are flipped to RGB before the luma weights apply.
+        self._bgr = camera is None
         if camera is None:
             picamera2 = require("picamera2")
             camera = picamera2.Picamera2()
@@ -221,9 +226,10 @@ class PiCamera:
 
     def grab(self) -> NDArray[np.float64]:
         """One frame ``(H, W)`` of darkness in [0, 1]."""
-        from sarlearn.runs.replay import to_darkness
-
-        return to_darkness(self.camera.capture_array(), self.size)
+        frame = np.asarray(self.camera.capture_array())
+        if self._bgr and frame.ndim == 3:
+            frame = frame[..., 2::-1]
+        return camera_darkness(frame, self.size)
 
     def close(self) -> None:
         """Stop the camera if it can be stopped."""

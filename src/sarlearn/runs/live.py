@@ -36,9 +36,12 @@ POLL_MS = 500
 
 class RelevanceTrace:
     """phi(|e|) over a trace, exactly as :class:`sarlearn.stages.rules.relevance.Relevance`
-    computes it
-    step by step (gain, low-pass, normalisation by the bias-corrected running mean of |e|),
-    but vectorised over a chunk. ``cfg`` None: the identity (r = |e|)."""
+    computes it step by step (gain, low-pass, normalisation by the bias-corrected running mean
+    of |e|, cap), but vectorised over a chunk. ``cfg`` None: the identity (r = |e|).
+
+    Why not call ``Relevance`` itself: stepped once per record it costs ~27 us a step, several
+    times the engine's whole closed-loop step, and the page would slow the run it watches.
+    ``tests/test_live.py`` holds the two equal for every field of ``RelevanceConfig``."""
 
     def __init__(self, cfg: Any | None) -> None:
         self.cfg = cfg
@@ -64,6 +67,8 @@ class RelevanceTrace:
             from sarlearn.stages.rules.relevance import NORM_EPS
 
             r = r / np.maximum(m / (1.0 - d**n), NORM_EPS)
+        if cfg.cap is not None:
+            r = np.minimum(r, cfg.cap)
         return r
 
 
@@ -258,6 +263,7 @@ class LiveView:
             "frozen": frozen,
         }
         self.state = LiveState(total_steps, info, relevance)
+        self.page = live_page().encode("utf-8")  # rendered once, served on every visit
         self.track_image = track_png(track) if track is not None else b""
         self._host, self._port = host, port
         self._server: ThreadingHTTPServer | None = None
@@ -317,7 +323,7 @@ def _make_handler(view: LiveView) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path in ("/", "/index.html"):
-                self._send(200, "text/html; charset=utf-8", PAGE.encode("utf-8"))
+                self._send(200, "text/html; charset=utf-8", view.page)
             elif path == "/state.json":
                 query = parse_qs(self.path.partition("?")[2])
                 since = int(query.get("since", ["0"])[0] or 0)
@@ -346,144 +352,11 @@ def _make_handler(view: LiveView) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-PAGE = (
-    """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>sarlearn live</title>
-<link rel="icon" href="data:,">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<style>
-body { font-family: system-ui, sans-serif; margin: 1em; color: #222; background: #fafafa; }
-header { display: flex; gap: 1.5em; align-items: baseline; flex-wrap: wrap; }
-h1 { font-size: 1.3em; margin: 0; } .k { color: #666; } #status.done { color: #2a8a3a; }
-#status.bad { color: #b8322a; }
-main { display: flex; gap: 1em; flex-wrap: wrap; margin-top: .8em; align-items: flex-start; }
-canvas { background: #fff; border: 1px solid #ccc; }
-.plots { display: flex; flex-direction: column; gap: .6em; }
-.legend { font-size: .85em; color: #555; }
-</style></head>
-<body>
-<header><h1>sarlearn live</h1>
-<span><span class="k">step</span> <b id="step">0</b> / <span id="total">?</span></span>
-<span><span class="k">steps/s</span> <span id="rate">–</span></span>
-<span id="what"></span><span id="status">connecting…</span><span id="report"></span></header>
-<main>
-<canvas id="track" width="520" height="520"></canvas>
-<div class="plots">
-<div class="legend">|e|, mean over <span id="block">?</span> steps (dashed: success threshold)</div>
-<canvas id="err" width="560" height="230"></canvas>
-<div class="legend" id="rellabel">relevance r = φ(|e|), the broadcast neuromodulator</div>
-<canvas id="rel" width="560" height="230"></canvas>
-</div></main>
-<script>
-"use strict";
-const POLL = """
-    + str(POLL_MS)
-    + """;
-const floor = new Image(); let floorReady = false;
-floor.onload = () => { floorReady = true; }; floor.onerror = () => { floorReady = false; };
-floor.src = "track.png";
-window.sarlearnSeen = [];   // step counters seen, for tests and curious users
-function drawTrack(s) {
-  const c = document.getElementById("track"), g = c.getContext("2d");
-  const [W, H] = s.arena, k = Math.min(520 / W, 520 / H);
-  const cw = Math.round(W * k), ch = Math.round(H * k);  // the arena's own shape
-  if (c.width !== cw || c.height !== ch) { c.width = cw; c.height = ch; }
-  g.clearRect(0, 0, c.width, c.height);
-  if (floorReady) g.drawImage(floor, 0, 0, W * k, H * k);
-  const px = (x, y) => [x * k, (H - y) * k];
-  if (s.trail.length > 1) {
-    g.strokeStyle = "rgba(31,119,180,0.8)"; g.lineWidth = 1.5; g.beginPath();
-    s.trail.forEach((p, i) => {
-      const [u, v] = px(p[0], p[1]); i ? g.lineTo(u, v) : g.moveTo(u, v);
-    });
-    g.stroke();
-  }
-  if (s.pose) {
-    const [x, y, h] = s.pose, [u, v] = px(x, y);
-    g.save(); g.translate(u, v); g.rotate(-h);
-    g.fillStyle = "rgba(70,110,170,0.9)"; g.fillRect(-10 * k, -5 * k, 20 * k, 10 * k);
-    g.fillStyle = "#d22"; g.fillRect(9 * k, -6 * k, 2 * k, 2 * k);
-    g.fillStyle = "#24e"; g.fillRect(9 * k, 4 * k, 2 * k, 2 * k);
-    g.restore();
-  }
-}
-function plot(id, xs, ys, colour, total, line) {
-  const c = document.getElementById(id), g = c.getContext("2d");
-  const L = 46, R = 8, T = 8, B = 22, w = c.width - L - R, h = c.height - T - B;
-  g.clearRect(0, 0, c.width, c.height);
-  let ymax = 0; for (const v of ys) if (v > ymax) ymax = v;
-  if (line) ymax = Math.max(ymax, line * 1.2);
-  ymax = ymax > 0 ? ymax * 1.05 : 1;
-  const xmax = Math.max(total, 1);
-  g.strokeStyle = "#999"; g.lineWidth = 1; g.strokeRect(L, T, w, h);
-  g.fillStyle = "#555"; g.font = "11px sans-serif";
-  g.fillText(ymax.toPrecision(2), 2, T + 10); g.fillText("0", 2, T + h);
-  g.fillText("0", L, c.height - 6); g.fillText(String(xmax), L + w - 40, c.height - 6);
-  if (line) {
-    g.setLineDash([5, 4]); g.strokeStyle = "#c33"; g.beginPath();
-    const v = T + h - line / ymax * h;
-    g.moveTo(L, v); g.lineTo(L + w, v); g.stroke(); g.setLineDash([]);
-  }
-  g.strokeStyle = colour; g.lineWidth = 1.2; g.beginPath();
-  for (let i = 0; i < xs.length; i++) {
-    const u = L + xs[i] / xmax * w, v = T + h - ys[i] / ymax * h;
-    i ? g.lineTo(u, v) : g.moveTo(u, v);
-  }
-  g.stroke();
-}
-const S = {step: [], abs_error: [], relevance: [], block: 0};
-function merge(series) {
-  for (const k of ["step", "abs_error", "relevance"]) {
-    S[k] = series.from === 0 ? series[k] : S[k].slice(0, series.from).concat(series[k]);
-  }
-  S.block = series.block;
-}
-function show(s) {
-  document.getElementById("step").textContent = s.step;
-  window.sarlearnSeen.push(s.step);
-  document.getElementById("total").textContent = s.total;
-  document.getElementById("rate").textContent = Math.round(s.steps_per_second).toLocaleString();
-  document.getElementById("block").textContent = s.series.block;
-  document.getElementById("what").textContent =
-    s.rule + " on " + s.track + (s.seed !== null ? ", seed " + s.seed : "") +
-    (s.frozen ? " (frozen)" : "");
-  const st = document.getElementById("status");
-  st.textContent = s.status + (s.message ? " — " + s.message : "");
-  st.className = s.status === "running" ? "" : (s.status === "finished" ? "done" : "bad");
-  if (!s.uses_relevance) document.getElementById("rellabel").textContent =
-    "relevance φ(|e|) that SaR would broadcast (this rule does not use it)";
-  if (s.report) {
-    const r = document.getElementById("report");
-    if (!r.firstChild) {
-      const a = document.createElement("a");
-      a.href = s.report; a.textContent = "report"; r.appendChild(a);
-    }
-  }
-  drawTrack(s);
-  plot("err", S.step, S.abs_error, "#1f77b4", s.total, s.threshold_mean_abs);
-  plot("rel", S.step, S.relevance, "#2ca02c", s.total, 0);
-}
-let last = -1, failures = 0;
-async function poll() {
-  try {
-    const r = await fetch("state.json?since=" + S.step.length + "&block=" + S.block,
-                          {cache: "no-store"});
-    const s = await r.json(); failures = 0;
-    merge(s.series);
-    if (s.version !== last) { last = s.version; show(s); }
-    if (s.status === "running") setTimeout(poll, POLL);
-    else setTimeout(poll, 4 * POLL);
-  } catch (e) {
-    failures++;
-    document.getElementById("status").textContent = "run ended (the server has closed)";
-    if (failures < 3) setTimeout(poll, 4 * POLL);
-  }
-}
-poll();
-</script>
-</body></html>
-"""
-)
+def live_page(poll_ms: int = POLL_MS) -> str:
+    """The live page's HTML (template ``sarlearn/reports/templates/live.html.j2``)."""
+    from sarlearn.reports.templates import render
+
+    return render("live.html.j2", poll_ms=int(poll_ms))
 
 
-__all__ = ["PAGE", "POLL_MS", "LiveState", "LiveView", "RelevanceTrace", "track_png"]
+__all__ = ["POLL_MS", "LiveState", "LiveView", "RelevanceTrace", "live_page", "track_png"]

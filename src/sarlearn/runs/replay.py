@@ -8,7 +8,8 @@ fixed, they do not change what is seen next: the loop is open.
 Sensor logs are the ``trace.parquet`` files that runs write: the reflex pair comes from the
 ``ground_0 .. ground_{n-1}`` columns when present (all ground sensors, rows included), else
 from ``sensor_left`` / ``sensor_right``. Camera frames come from an array ``(T, H, W)`` or a
-video file (greyscale darkness ``1 - brightness``; lossy video gives approximate frames), or
+video file (darkness ``1 - luma`` as for every camera frame, :func:`camera_darkness`; lossy
+video gives approximate frames), or
 from the ``frames.npy`` of a camera run recorded with ``record_ground=True`` (exact).
 
 :func:`replay_run` re-runs the agent of a recorded run folder on what it recorded: the same
@@ -26,6 +27,10 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from sarlearn.errors import SarlearnError, ShapeError
+from sarlearn.stages.perception.perception import camera_darkness
+
+#: A camera frame -> darkness (kept under its old name for existing callers).
+to_darkness = camera_darkness
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -188,31 +193,13 @@ def replay_run(run_dir: str | Path, steps: int | None = None) -> tuple[Any, dict
     return loop, loop.run(n)
 
 
-def to_darkness(frame: NDArray, size: tuple[int, int] | None = None) -> NDArray[np.float64]:
-    """An RGB(A) or grey uint8/float frame -> greyscale darkness in [0, 1], optionally resized
-    to ``size`` ``(H, W)``."""
-    from PIL import Image
-
-    f = np.asarray(frame)
-    if f.ndim == 3:
-        f = f[..., :3].mean(axis=2)
-    f = f.astype(np.float64)
-    if f.max(initial=0) > 1.0:
-        f = f / 255.0
-    if size is not None and f.shape != tuple(size):
-        img = Image.fromarray((f * 255).astype(np.uint8))
-        img = img.resize((size[1], size[0]), Image.Resampling.BOX)
-        f = np.asarray(img, dtype=np.float64) / 255.0
-    return 1.0 - f
-
-
 def read_video_frames(path: str | Path, size: tuple[int, int] | None = None) -> NDArray[np.float64]:
     """Every frame of a video as darkness ``(T, H, W)``."""
     import imageio.v2 as imageio
 
     reader = imageio.get_reader(str(path))
     try:
-        return np.stack([to_darkness(f, size) for f in reader])
+        return np.stack([camera_darkness(f, size) for f in reader])
     finally:
         reader.close()
 

@@ -60,6 +60,24 @@ def as_darkness(image: ArrayLike, kind: FrameKind = "auto") -> NDArray[np.float6
     return np.clip(x, 0.0, 1.0)
 
 
+def camera_darkness(frame: ArrayLike, size: tuple[int, int] | None = None) -> NDArray[np.float64]:
+    """A camera's frame (brightness: RGB(A) or grey, 8/16-bit or float in [0, 1]) -> darkness
+    ``(H, W)`` in [0, 1], optionally box-resized to ``size`` ``(H, W)``.
+
+    The same formula as every other frame (:func:`as_darkness`, BT.601 luma), so a recorded
+    video, a real camera and the simulator give predictors of the same meaning.
+    """
+    d = as_darkness(frame, kind="brightness")
+    if d.ndim != 2:
+        raise ShapeError(f"camera_darkness: one frame (H, W[, 3|4]) expected, got {d.shape}")
+    if size is not None and d.shape != tuple(size):
+        from PIL import Image
+
+        img = Image.fromarray(d.astype(np.float32))  # mode "F"
+        d = np.asarray(img.resize((size[1], size[0]), Image.Resampling.BOX), dtype=np.float64)
+    return d
+
+
 def segment_grid(image: ArrayLike, rows: int, cols: int) -> NDArray[np.float64]:
     """Mean of each segment of a ``rows x cols`` grid laid over the image.
 
@@ -162,6 +180,7 @@ __all__ = [
     "CameraPredictors",
     "FrameKind",
     "as_darkness",
+    "camera_darkness",
     "darkness_predictors",
     "frame_to_predictors",
     "make_perception",

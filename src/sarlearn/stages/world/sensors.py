@@ -129,6 +129,16 @@ def n_row_predictors(cfg: WorldConfig) -> int:
     return n // 2 if cfg.predictor_mode == "mirror" else n
 
 
+def n_predictors(cfg: WorldConfig) -> int:
+    """Predictors per robot that ``cfg`` gives the network: its rows of sensors
+    (:func:`n_row_predictors`) or, with ``inputs='camera'``, the camera grid's mirror pairs."""
+    if cfg.inputs == "camera":
+        from sarlearn.stages.perception.perception import n_camera_predictors
+
+        return n_camera_predictors(cfg.camera.grid_rows, cfg.camera.grid_cols)
+    return n_row_predictors(cfg)
+
+
 def ground_sensors(cfg: WorldConfig) -> GroundSensors:
     """Reflex pair followed by the predictor rows: ``2 + n_rows * per_row`` sensors."""
     return reflex_pair(cfg) + predictor_rows(cfg)
@@ -138,6 +148,7 @@ __all__ = [
     "GroundSensors",
     "as_poses",
     "ground_sensors",
+    "n_predictors",
     "n_row_predictors",
     "predictor_rows",
     "reflex_pair",
