@@ -91,6 +91,17 @@ def feasibility(track: Track, cfg: WorldConfig | None = None) -> Feasibility:
 _VERDICTS: weakref.WeakKeyDictionary[Track, dict[str, Feasibility]] = weakref.WeakKeyDictionary()
 
 
+def judge_generated(name: str, resolution: float = 4.0) -> dict[str, Any]:
+    """What the generated track ``name`` drew (:meth:`DrawnTrack.as_dict`) and the oracle's
+    ``feasible`` and ``followed``, as one JSON-ready dict (for tables of many tracks; a
+    top-level function, so that worker processes can run it)."""
+    from sarlearn.world.family import generate
+
+    track = generate(name, resolution)
+    check = feasibility(track)
+    return {**track.drawn.as_dict(), "feasible": check.feasible, "followed": check.followed}
+
+
 def _feasibility(track: Track, cfg: WorldConfig) -> Feasibility:
     line = track.centreline
     assert line is not None
@@ -156,4 +167,4 @@ def _steer(
     return y, delta, i
 
 
-__all__ = ["GAIN", "LEAD_IN", "STEERING_LIMIT", "Feasibility", "feasibility"]
+__all__ = ["GAIN", "LEAD_IN", "STEERING_LIMIT", "Feasibility", "feasibility", "judge_generated"]
