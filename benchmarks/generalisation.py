@@ -364,7 +364,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-tracks", type=int, default=100, help="generated tracks (default 100)")
     p.add_argument("--first", type=int, default=0, help="skip this many seeds of the range")
     p.add_argument("--seeds", type=int, default=3, help="run seeds per track (default 3)")
-    p.add_argument("--steps", type=int, default=10_000, help="steps per run (default 10,000)")
+    p.add_argument("--steps", type=int, default=20_000, help="steps per run (default 20,000)")
     p.add_argument("--inputs", nargs="+", default=["rows", "camera"], choices=("rows", "camera"))
     p.add_argument("--rules", nargs="+", default=list(RULES[:-1]), choices=RULES[:-1],
                    help="learners (the reflex alone always runs)")  # fmt: skip

@@ -98,3 +98,21 @@ def test_a_tiny_benchmark_runs_reports_and_resumes(tmp_path: Path) -> None:
     # Resumes: a second call runs nothing and reports the same runs.
     assert gen.main([*argv, "--report-only"]) == 0
     assert (out / "generalisation.md").read_text().split("\n", 3)[3] == text.split("\n", 3)[3]
+
+
+def test_the_benchmarks_reflex_run_is_the_reflex_alone(tmp_path: Path) -> None:
+    # A learner whose steering gain is 0 drives exactly as the reflex alone: the same error
+    # trace, step for step, as rule "reflex" on the same (numpy) loop.
+    from sarlearn.config import RunConfig
+    from sarlearn.experiments.run import run_follow
+
+    base = {"world.track": "random:3", "world.resolution": 2.0, "steps": 400, "engine": "numpy"}
+    run_follow(
+        RunConfig().with_overrides({**base, "rule.name": "reflex"}), tmp_path / "r", figures=False
+    )
+    frozen = {**base, "world.net_gain": 0.0, "freeze": True}
+    run_follow(RunConfig().with_overrides(frozen), tmp_path / "f", figures=False)
+    a = pd.read_parquet(tmp_path / "r" / "trace.parquet")["error"].to_numpy()
+    b = pd.read_parquet(tmp_path / "f" / "trace.parquet")["error"].to_numpy()
+    assert len(a) == 400 and (a != 0).any()
+    assert (a == b).all()
