@@ -18,9 +18,9 @@ converges onto the line within a few dozen steps):
 - ``feasible``: the success criterion holds at every step of the lap (moving sum of |e| over
   200 steps below 0.1), so a learner with the same steering range *can* settle there.
 
-This is the same controller as ``oracle_point`` in docs/experiments/issue9/geometry.py (gain
-k = 5/s), run on the numpy world with the default robot, speed and sensors; about 0.2 s per
-track, cached.
+This is the centreline controller with which docs/results.md showed that ``thick`` and
+``figure8`` cannot be settled (gain k = 5/s), run on the numpy world with the default robot,
+speed and sensors; about 0.2 s per track on a free core, cached.
 """
 
 from __future__ import annotations
