@@ -252,3 +252,15 @@ def test_a_run_on_a_generated_track_writes_what_was_drawn(tmp_path: Path) -> Non
     assert drawn == summary["track_drawn"]
     assert drawn["width"] == 4.0 and drawn["overrides"] == ["width"] and drawn["seed"] == 8
     assert default_out_dir(cfg, tmp_path).name.startswith("follow-sar-random8-width4-s0-")
+
+
+def test_the_gymnasium_environment_drives_on_a_generated_track() -> None:
+    gym = pytest.importorskip("gymnasium")
+    import sarlearn.gym  # registers the environment
+
+    env = gym.make(sarlearn.gym.ENV_ID, track="random:8,width=4")
+    env.reset(seed=1)
+    assert env.unwrapped.track.drawn.width == 4.0
+    _, reward, terminated, _, _ = env.step(env.action_space.sample())
+    assert np.isfinite(reward) and not terminated
+    env.close()
