@@ -266,8 +266,9 @@ def _short(value: Any) -> str:
 
 def draw_parameters(seed: int, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The parameters of seed ``seed``'s track: each drawn from its own stream of the seed (so
-    an override changes nothing else), then ``overrides`` applied, then the bend radius capped
-    so that the loop fits its arena."""
+    an override changes nothing else), then ``overrides`` applied, then, with a frame, the
+    margin raised to keep the loop 3 units clear of it, then the bend radius capped so that
+    the loop fits its arena."""
     overrides = overrides or {}
 
     def rng(i: int) -> np.random.Generator:
@@ -295,6 +296,10 @@ def draw_parameters(seed: int, overrides: dict[str, Any] | None = None) -> dict[
         "second_gap": float(rng(15).uniform(6.0, 16.0)),
     }
     drawn.update(overrides)
+    if drawn["frame"]:
+        # The loop's ink stays at least 3 units clear of the frame's (a distractor beside the
+        # loop, not a part of it).
+        drawn["margin"] = max(drawn["margin"], drawn["frame_inset"] + drawn["width"] + 3.0)
     if "radius" not in overrides:
         drawn["radius"] = min(drawn["radius"], _radius_cap(drawn))
     return drawn
