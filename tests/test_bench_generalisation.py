@@ -116,3 +116,12 @@ def test_the_benchmarks_reflex_run_is_the_reflex_alone(tmp_path: Path) -> None:
     b = pd.read_parquet(tmp_path / "f" / "trace.parquet")["error"].to_numpy()
     assert len(a) == 400 and (a != 0).any()
     assert (a == b).all()
+
+
+def test_the_spec_alone_is_a_sweep_on_three_tuning_tracks() -> None:
+    from sarlearn.experiments.spec import load_spec
+
+    runs = load_spec(gen.SPEC).expand()
+    assert len(runs) == 3 * 3 * (3 * 2 + 1)  # tracks x seeds x (learners x inputs + reflex)
+    assert {r.config.world.track for r in runs} == {"random:0", "random:1", "random:2"}
+    assert {r.config.steps for r in runs} == {20_000}
