@@ -161,6 +161,16 @@ def run_report_html(run_dir: str | Path, summary: dict[str, Any] | None = None) 
                 ("state restored", loaded.get("restored") or "weights only"),
             ]
         parts += ["<h2>Network loaded</h2>", table_html(rows)]
+    timing = s.get("timing")
+    if timing:  # a drive on a robot (sarlearn drive): its control cycles
+        parts += [
+            "<h2>Control cycles</h2>",
+            "<p>Interval: time between the starts of two cycles; work: from a cycle's start "
+            "to its motor command; an overrun is work longer than the period.</p>",
+            table_html([(k, v) for k, v in timing.items() if k != "warning"]),
+        ]
+        if timing.get("warning"):
+            parts.append(f'<p class="status bad">{html.escape(str(timing["warning"]))}</p>')
     wc = s.get("weight_change") or []
     if wc:
         parts += [
