@@ -375,3 +375,17 @@ def test_calibrate_then_resume_an_interrupted_drive(twin_process: Path, tmp_path
     assert drive_file["calibration"] == str(cal.resolve()) and drive_file["period"] == FAST
     assert summary["timing"]["period"] == FAST
     assert _twin_state(twin_process)["stopped_by"] == "S"
+
+
+def test_cycle_benchmark_builds_the_authors_network(tmp_path: Path) -> None:
+    from bench_scripts import load_benchmark
+
+    bench = load_benchmark("robot_cycle")
+    out = tmp_path / "cycle.json"
+    result = bench.main(["--cycles", "5", "--rounds", "2", "--json", str(out)])
+    authors = result["networks"]["authors"]
+    assert authors["inputs"] == 240 and len(authors["layers"]) == 11
+    assert authors["layers"][-1] == 3 and authors["grid"] == [8, 12]
+    assert result["networks"]["default"]["inputs"] == 80
+    assert 0 < authors["median_s"] < authors["pi_estimate_median_s"][0]
+    assert json.loads(out.read_text())["networks"]["authors"]["budget_left_s"] < 0.05
