@@ -1,9 +1,10 @@
 #!/bin/sh
-# Install Debian's Arduino toolchain and build the robot's firmware (CI and a fresh machine).
+# Install Debian's Arduino toolchain and simavr, build the robot's firmware and the simavr
+# bridge its test runs it in (CI and a fresh machine).
 # Usage: sh firmware/ci.sh            (as root, or with sudo available for apt-get)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
-packages="arduino-mk gcc-avr avr-libc arduino-core-avr"
+packages="arduino-mk gcc-avr avr-libc arduino-core-avr simavr libsimavr-dev libsimavrparts1"
 missing=""
 for p in $packages; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -16,4 +17,5 @@ if [ -n "$missing" ]; then
 fi
 make -C "$here"
 test -s "$here/build-uno/sarlearn_robot.hex"
-echo "firmware built: $here/build-uno/sarlearn_robot.hex"
+make -C "$here" simavr-bridge
+echo "firmware built: $here/build-uno/sarlearn_robot.hex (and build-sim/bridge for its test)"
