@@ -7,6 +7,7 @@ import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -183,3 +184,42 @@ def test_spin_calibration_finds_floor_and_line(served: TwinServer) -> None:
         assert abs(cal["dark"][k] - phys.dark) < 4 * phys.noise
     time.sleep(0.05)
     assert served.twin.stopped_by == "S"
+
+
+# ---------------------------------------------------------------------- lockstep
+
+
+def _lockstep_errors(latency: float, steps: int = 150) -> tuple[np.ndarray, Any]:
+    from sarlearn.loop import ClosedLoop
+    from sarlearn.robots.twin import LockstepTwin
+
+    cfg = camera_cfg().with_overrides({"rule.name": "reflex"})
+    robot = LockstepTwin(cfg.world, BoardPhysics(seed=4), ((168, 168), (850, 850)), latency)
+    loop = ClosedLoop.from_config(cfg, robot=robot)
+    rec = loop.run(steps)
+    return rec["error"][0], robot
+
+
+def test_lockstep_twin_is_reproducible_and_follows_the_line() -> None:
+    a, robot = _lockstep_errors(0.0)
+    b, _ = _lockstep_errors(0.0)
+    np.testing.assert_array_equal(a, b)  # same seeds, same process: the same run
+    assert np.abs(a).max() > 1  # the line's bends reached the sensors ...
+    assert not robot.off_track[0]  # ... and the reflex kept it
+    assert robot.twin.counts["G"] == robot.twin.counts["M"] == 150
+    assert robot.twin.sim_time == pytest.approx(150 * 0.05)
+
+
+def test_lockstep_latency_delays_the_command() -> None:
+    from sarlearn.robots.twin import LockstepTwin
+
+    world = camera_cfg().world
+    robot = LockstepTwin(world, BoardPhysics(tau=0.0, noise=0.0), latency=0.02)
+    start = robot.pose.copy()
+    robot.read_ground()
+    robot.set_wheel_speeds(np.array([60.0]), np.array([60.0]))
+    # Standing for the latency, then 0.03 s at the commanded (PWM-rounded) speed.
+    moved = np.hypot(*(robot.pose[0, :2] - start[0, :2]))
+    assert moved == pytest.approx(round(60 / 120 * 255) / 255 * 120 * 0.03, rel=1e-9)
+    with pytest.raises(ConfigError, match="latency"):
+        LockstepTwin(world, latency=0.05)

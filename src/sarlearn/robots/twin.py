@@ -366,6 +366,81 @@ class TwinServer:
                 os.close(fd)
 
 
+class LockstepTwin:
+    """The twin's robot and board as an in-process :class:`~sarlearn.robots.interface.Robot`
+    on a simulated clock: every cycle lasts exactly ``world.dt``, and the motor command takes
+    effect ``latency`` seconds after the sensors were read (the time a real cycle's work
+    takes). No pseudo-terminal, no camera server, no wall clock: the same physics as
+    ``sarlearn twin``, reproducible from its seeds, as fast as the simulator.
+
+    Readings go through the board's 10-bit ADC and ``calibration`` (light, dark) exactly as
+    :class:`~sarlearn.robots.raspberry_pi.ArduinoGround` maps them; wheel speeds become PWM
+    as :class:`~sarlearn.robots.raspberry_pi.ArduinoMotors` rounds them.
+    """
+
+    population = 1
+
+    def __init__(
+        self,
+        world: WorldConfig,
+        physics: Physics | None = None,
+        calibration: tuple[Any, Any] = ((0, 0), (1023, 1023)),
+        latency: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        if not 0 <= latency < world.dt:
+            raise ConfigError(f"latency must be in [0, dt = {world.dt}), got {latency}")
+        from sarlearn.robots.raspberry_pi import ArduinoMotors
+
+        self._t = 0.0
+        self.twin = Twin(world, physics, seed=seed, clock=lambda: self._t)
+        self.track = self.twin.world.track
+        self.sensors = self.twin.world.sensors
+        self.latency = float(latency)
+        self.light, self.dark = calibration
+        self._pwm = ArduinoMotors.__new__(ArduinoMotors)
+        self._pwm.max_speed, self._pwm.max_pwm = 120.0, 255
+        self._lost = 0
+        self.off_track_after = world.off_track_after
+
+    def read_ground(self) -> NDArray[np.float64]:
+        """The reflex pair's darkness ``(1, 2)`` after the ADC and the calibration."""
+        from sarlearn.robots.raspberry_pi import calibrate
+
+        self.twin.advance()
+        raw = np.array([float(v) for v in self.twin.handle("G").split()[1:]])  # type: ignore[union-attr]
+        on_line = (self.sensors.read(self.track, self.twin.pose[None]) > LINE_SEEN).any()
+        self._lost = 0 if on_line else self._lost + 1
+        return calibrate(raw, self.light, self.dark)[None]
+
+    def grab_frame(self) -> NDArray[np.float64]:
+        """The camera frame ``(1, H, W)`` at the reading's pose."""
+        return self.twin.frame()[None]
+
+    @property
+    def pose(self) -> NDArray[np.float64]:
+        """``(1, 3)`` the robot's pose."""
+        return self.twin.pose[None].copy()
+
+    @property
+    def off_track(self) -> NDArray[np.bool_]:
+        """``(1,)`` outside the arena, or no ground sensor saw the line for a while."""
+        x, y = self.twin.pose[:2]
+        inside = 0 <= x <= self.track.width and 0 <= y <= self.track.height
+        return np.array([not inside or self._lost >= self.off_track_after])
+
+    def set_wheel_speeds(self, left: Any, right: Any) -> None:
+        """The command ``latency`` after the reading; the cycle ends ``dt`` after it."""
+        start = self._t
+        self._t = start + self.latency
+        self.twin.advance()
+        pwm_l = self._pwm.pwm(float(np.ravel(left)[0]))
+        pwm_r = self._pwm.pwm(float(np.ravel(right)[0]))
+        self.twin.handle(f"M {pwm_l} {pwm_r}")
+        self._t = start + self.twin.world.dt
+        self.twin.advance()
+
+
 # ---------------------------------------------------------------------- the host's side
 
 
@@ -438,6 +513,7 @@ __all__ = [
     "FIRMWARE_NAME",
     "TWIN_FILE",
     "WATCHDOG_S",
+    "LockstepTwin",
     "Twin",
     "TwinCamera",
     "TwinServer",
