@@ -170,6 +170,9 @@ def drive(
     calibration: Annotated[
         Path | None, typer.Option(help="The file of `sarlearn calibrate`.")
     ] = None,
+    max_speed: Annotated[
+        float, typer.Option(help="Wheel speed (units/s) at full PWM (255).", min=0)
+    ] = 120.0,
     rule: Annotated[str | None, typer.Option(help="Learning rule, or 'reflex'.")] = None,
     track: Annotated[str | None, typer.Option(help="Track name (a label; a twin's own).")] = None,
     steps: Annotated[int | None, typer.Option(help="Control cycles to run.", min=1)] = None,
@@ -270,10 +273,10 @@ def drive(
     try:
         with terminate_as_interrupt():
             if twin_dir is not None:
-                robot = drv.open_twin_robot(twin_dir, cfg, period, cal)
+                robot = drv.open_twin_robot(twin_dir, cfg, period, cal, max_speed=max_speed)
             else:
                 p = period if period is not None else drv.DEFAULT_PERIOD
-                robot = drv.open_pi_robot(str(port), cfg, p, camera, cal)
+                robot = drv.open_pi_robot(str(port), cfg, p, camera, cal, max_speed)
             if info is not None and abs(robot.period - float(info["period"])) > 1e-12:
                 err.print(
                     f"[yellow]warning:[/] driving at {robot.period:g} s per cycle but the twin "

@@ -349,6 +349,7 @@ def open_twin_robot(
     period: float | None = None,
     calibration: tuple[ArrayLike, ArrayLike] | None = None,
     wait: float = 5.0,
+    max_speed: float = 120.0,
 ) -> PacedRobot:
     """The Pi's robot classes connected to the twin serving from ``folder``.
 
@@ -374,7 +375,7 @@ def open_twin_robot(
         camera.reset()
         pi = RaspberryPiRobot(
             ArduinoGround(link, light, dark),
-            ArduinoMotors(link),
+            ArduinoMotors(link, max_speed=max_speed),
             camera if cfg.world.inputs == "camera" else None,
             period=None,
         )
@@ -393,13 +394,15 @@ def open_pi_robot(
     period: float = DEFAULT_PERIOD,
     camera: str = "pi",
     calibration: tuple[ArrayLike, ArrayLike] | None = None,
+    max_speed: float = 120.0,
 ) -> PacedRobot:
     """The Raspberry Pi's hardware: the Arduino on ``port``, the Pi camera (``camera='pi'``)
-    or none (``'none'``, the reflex and ground sensors only)."""
+    or none (``'none'``, the reflex and ground sensors only). ``max_speed`` is the wheel
+    speed (units/s) at full PWM."""
     if camera not in ("pi", "none"):
         raise ConfigError(f"--camera must be 'pi' or 'none', got {camera!r}")
     robot = RaspberryPiRobot.open(
-        port, camera=camera == "pi", frame_size=frame_size(cfg), period=None
+        port, camera=camera == "pi", frame_size=frame_size(cfg), max_speed=max_speed, period=None
     )
     try:
         connect_board(robot.motors.link)
