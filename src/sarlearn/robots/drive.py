@@ -422,7 +422,10 @@ def check_drivable(cfg: RunConfig, has_camera: bool) -> None:
             "or --rule reflex"
         )
     if cfg.world.inputs == "camera" and not has_camera:
-        raise ConfigError("camera inputs need a camera: give --camera pi, or --rule reflex")
+        raise ConfigError(
+            "camera inputs need a camera: give --camera pi (the reflex alone drives without "
+            "one: --rule reflex --inputs rows)"
+        )
 
 
 # ---------------------------------------------------------------------- the drive
