@@ -296,7 +296,9 @@ def _drive_until_running(folder: Path, out: Path, *extra: str) -> subprocess.Pop
     return proc
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 130)]
+)
 def test_a_signal_stops_the_motors_and_writes_the_run(
     twin_process: Path, tmp_path: Path, sig: int, code: int
 ) -> None:

@@ -269,6 +269,11 @@ def drive(
             soft_wrap=True,
         )
 
+    def hang_up(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt("hang-up (SIGHUP): the terminal or the ssh session closed")
+
+    # A closed ssh session must stop the robot too, not leave it to the firmware's watchdog.
+    signal.signal(signal.SIGHUP, hang_up)
     robot = None
     try:
         with terminate_as_interrupt():
