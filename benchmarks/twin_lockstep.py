@@ -6,7 +6,10 @@ between reading the sensors and the motor command) on a simulated clock, so the 
 depends on the physics and the seed only, not on the machine's load. One line per run::
 
     python benchmarks/twin_lockstep.py --rule sar --latency 0.01 --lag 0.05 --noise 6 \
-        --seeds 0 1 2 [--steps 8000] [--json out.json]
+        --seeds 0 1 2 [--steps 8000] [--load run/network.npz] [--json out.json]
+
+``--load`` drives a saved network frozen (e.g. one trained by ``sarlearn follow --inputs
+camera``).
 
 The calibration is what ``sarlearn calibrate`` finds on the twin: the floor's level plus
 three noise widths as light (a bare floor reads exactly 0), the line's level as dark.
@@ -18,6 +21,7 @@ import argparse
 import json
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from sarlearn.config import RunConfig
@@ -29,13 +33,24 @@ from sarlearn.robots.twin_physics import BoardPhysics
 
 
 def run_one(
-    rule: str, latency: float, lag: float, noise: float, seed: int, steps: int, track: str
+    rule: str,
+    latency: float,
+    lag: float,
+    noise: float,
+    seed: int,
+    steps: int,
+    track: str,
+    load: str | None = None,
 ) -> dict[str, Any]:
-    """One run; its summary's measures."""
-    cfg = RunConfig().with_overrides(
-        {"world.inputs": "camera", "world.track": track, "rule.name": rule, "steps": steps,
-         "seed": seed}
-    )  # fmt: skip
+    """One run (``load``: a saved network, driven frozen); its summary's measures."""
+    over: dict[str, Any] = {"world.inputs": "camera", "world.track": track, "rule.name": rule,
+                            "steps": steps, "seed": seed}  # fmt: skip
+    if load is not None:
+        from sarlearn.cli.follow import loaded_defaults
+
+        over = {**loaded_defaults(Path(load)), **over, "load": load, "freeze": True}
+        over.pop("rule.name")
+    cfg = RunConfig().with_overrides(over)
     physics = BoardPhysics(tau=lag, noise=noise, seed=seed)
     light = physics.light + NOISE_MARGIN * noise
     robot = LockstepTwin(
@@ -50,8 +65,9 @@ def run_one(
     keys = ("status", "steps", "steps_to_success", "settled", "relapses",
             "mean_abs_error_last_1000", "off_track_steps")  # fmt: skip
     return {
-        "rule": rule, "track": track, "latency": latency, "lag": lag, "noise": noise,
-        "seed": seed, **{k: s[k] for k in keys}, "seconds": time.perf_counter() - t0,
+        "rule": cfg.rule.name, "load": load, "track": track, "latency": latency, "lag": lag,
+        "noise": noise, "seed": seed, **{k: s[k] for k in keys},
+        "seconds": time.perf_counter() - t0,
     }  # fmt: skip
 
 
@@ -64,11 +80,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--noise", type=float, default=6.0, help="sensor noise (ADC counts)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--steps", type=int, default=8000)
+    ap.add_argument("--load", help="a saved network.npz, driven frozen")
     ap.add_argument("--json", help="append the results to this JSON list")
     args = ap.parse_args(argv)
     rows = []
     for seed in args.seeds:
-        row = run_one(args.rule, args.latency, args.lag, args.noise, seed, args.steps, args.track)
+        row = run_one(
+            args.rule, args.latency, args.lag, args.noise, seed, args.steps, args.track, args.load
+        )
         rows.append(row)
         print(json.dumps(row))
     if args.json:

@@ -223,3 +223,22 @@ def test_lockstep_latency_delays_the_command() -> None:
     assert moved == pytest.approx(round(60 / 120 * 255) / 255 * 120 * 0.03, rel=1e-9)
     with pytest.raises(ConfigError, match="latency"):
         LockstepTwin(world, latency=0.05)
+
+
+def test_sar_learns_on_the_twins_physics_in_lockstep(tmp_path: Path) -> None:
+    """Lag, deadband, noisy 10-bit readings and PWM rounding, no latency: SaR still learns
+    (seeds 0-2 learn at steps 200-630, docs/robot.md); the step itself is chaotic, so only
+    success within the budget is asserted."""
+    from sarlearn.experiments.run import run_follow
+    from sarlearn.loop import ClosedLoop
+    from sarlearn.robots.drive import NOISE_MARGIN
+    from sarlearn.robots.twin import LockstepTwin
+
+    cfg = camera_cfg().with_overrides({"rule.name": "sar", "steps": 3000, "stop_at_success": True})
+    physics = BoardPhysics(seed=0)
+    light = physics.light + NOISE_MARGIN * physics.noise
+    robot = LockstepTwin(cfg.world, physics, ((light, light), (physics.dark, physics.dark)))
+    summary = run_follow(
+        cfg, tmp_path, figures=False, make_loop=lambda c: ClosedLoop.from_config(c, robot=robot)
+    )
+    assert summary["status"] == "finished" and summary["success"], summary["message"]
