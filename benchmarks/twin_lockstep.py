@@ -12,7 +12,7 @@ depends on the physics and the seed only, not on the machine's load. One line pe
 camera``).
 
 The calibration is what ``sarlearn calibrate`` finds on the twin: the floor's level plus
-three noise widths as light (a bare floor reads exactly 0), the line's level as dark.
+four noise widths as light (a bare floor reads exactly 0), the line's level as dark.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ def run_one(
     steps: int,
     track: str,
     load: str | None = None,
+    margin: float = NOISE_MARGIN,
 ) -> dict[str, Any]:
     """One run (``load``: a saved network, driven frozen); its summary's measures."""
     over: dict[str, Any] = {"world.inputs": "camera", "world.track": track, "rule.name": rule,
@@ -52,7 +53,7 @@ def run_one(
         over.pop("rule.name")
     cfg = RunConfig().with_overrides(over)
     physics = BoardPhysics(tau=lag, noise=noise, seed=seed)
-    light = physics.light + NOISE_MARGIN * noise
+    light = physics.light + margin * noise
     robot = LockstepTwin(
         cfg.world, physics, calibration=((light, light), (physics.dark,) * 2), latency=latency,
         seed=seed,
@@ -66,7 +67,7 @@ def run_one(
             "mean_abs_error_last_1000", "off_track_steps")  # fmt: skip
     return {
         "rule": cfg.rule.name, "load": load, "track": track, "latency": latency, "lag": lag,
-        "noise": noise, "seed": seed, **{k: s[k] for k in keys},
+        "noise": noise, "margin": margin, "seed": seed, **{k: s[k] for k in keys},
         "seconds": time.perf_counter() - t0,
     }  # fmt: skip
 
@@ -81,12 +82,23 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--steps", type=int, default=8000)
     ap.add_argument("--load", help="a saved network.npz, driven frozen")
+    ap.add_argument(
+        "--margin", type=float, default=NOISE_MARGIN, help="noise widths added to the light level"
+    )
     ap.add_argument("--json", help="append the results to this JSON list")
     args = ap.parse_args(argv)
     rows = []
     for seed in args.seeds:
         row = run_one(
-            args.rule, args.latency, args.lag, args.noise, seed, args.steps, args.track, args.load
+            args.rule,
+            args.latency,
+            args.lag,
+            args.noise,
+            seed,
+            args.steps,
+            args.track,
+            args.load,
+            args.margin,
         )
         rows.append(row)
         print(json.dumps(row))

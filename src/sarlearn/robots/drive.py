@@ -44,7 +44,7 @@ from sarlearn.robots.twin import FIRMWARE_NAME, TwinCamera, read_twin_info
 DEFAULT_PERIOD = 0.05
 
 #: Standard deviations of the floor's readings added to the light level by calibration.
-NOISE_MARGIN = 3.0
+NOISE_MARGIN = 4.0
 
 #: The file ``sarlearn calibrate`` writes and ``sarlearn drive --calibration`` reads.
 CALIBRATION_FILE = "calibration.json"
