@@ -44,8 +44,9 @@ def test_timing_summary_counts_overruns_and_budget() -> None:
     assert t["interval_median"] == pytest.approx(0.05)
     assert t["budget_left_median"] == pytest.approx(0.05 - 0.015)
     assert "1 of 4 cycles overran" in t["warning"]
-    calm = drv.timing_summary([0.05, 0.05], [0.01, 0.01], 0.05)
+    calm = drv.timing_summary([0.05, 0.05], [0.01, 0.01], 0.05, [0.004, np.nan, 0.006])
     assert calm["overruns"] == 0 and calm["warning"] is None
+    assert calm["latency_median"] == pytest.approx(0.005)
     assert drv.timing_summary([], [], 0.05) == {"period": 0.05, "cycles": 0, "warning": None}
 
 
@@ -175,7 +176,8 @@ def test_drive_writes_the_follow_outputs_and_stops(twin_server: TwinServer, tmp_
     import pandas as pd
 
     trace = pd.read_parquet(tmp_path / "run" / "trace.parquet")
-    assert {"cycle_seconds", "busy_seconds", "x", "y"} <= set(trace.columns)
+    assert {"cycle_seconds", "busy_seconds", "latency_seconds", "x", "y"} <= set(trace.columns)
+    assert 0 < timing["latency_median"] <= timing["busy_median"]
     assert np.isfinite(trace["x"]).all()  # the twin tells its pose
     on_disk = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert on_disk["timing"]["cycles"] == n - 1

@@ -221,7 +221,10 @@ class PacedRobot:
         """Seconds between the starts of the last two cycles."""
         self.busy = float("nan")
         """Seconds from the last cycle's start to its motor command."""
+        self.latency = float("nan")
+        """Seconds from the last cycle's sensor reading to its motor command."""
         self._start: float | None = None
+        self._read = 0.0
         self._next: float | None = None
         self._state: dict[str, Any] | None = None
         self._lost = 0
@@ -244,13 +247,14 @@ class PacedRobot:
 
     def read_ground(self) -> NDArray[np.floating]:
         """Start a cycle on the next tick, then read the reflex pair ``(1, 2)``; with a twin,
-        also fetch its pose for this cycle."""
+        first fetch its pose for this cycle (before the reading, so that this extra round trip
+        does not delay the command computed from the reading)."""
         self._tick()
-        ground = self.robot.read_ground()
         if self.twin is not None:
             self._state = self.twin.state()
             self._lost = 0 if self._state["on_line"] else self._lost + 1
-        return ground
+        self._read = self.clock()
+        return self.robot.read_ground()
 
     def grab_frame(self) -> NDArray[np.floating] | None:
         """The camera frame ``(1, H, W)``."""
@@ -274,7 +278,9 @@ class PacedRobot:
         """Command the wheels now; the cycle's work ends here."""
         self.robot.set_wheel_speeds(left, right)
         if self._start is not None:
-            self.busy = self.clock() - self._start
+            now = self.clock()
+            self.busy = now - self._start
+            self.latency = now - self._read
 
     def stop(self) -> None:
         """Stop the motors now."""
@@ -290,21 +296,25 @@ class PacedRobot:
 
 
 class TimedLoop(ClosedLoop):
-    """The closed loop, plus each cycle's ``cycle_seconds`` (interval between motor commands)
-    and ``busy_seconds`` (the cycle's work) from its :class:`PacedRobot` in the records."""
+    """The closed loop, plus each cycle's ``cycle_seconds`` (interval between the starts of
+    cycles), ``busy_seconds`` (the cycle's work) and ``latency_seconds`` (from the sensor
+    reading to the motor command) from its :class:`PacedRobot` in the records."""
 
     def step(self) -> dict[str, NDArray[Any]]:
         """One control cycle, timed."""
         rec = super().step()
         rec["cycle_seconds"] = np.array([self.robot.interval])  # type: ignore[attr-defined]
         rec["busy_seconds"] = np.array([self.robot.busy])  # type: ignore[attr-defined]
+        rec["latency_seconds"] = np.array([self.robot.latency])  # type: ignore[attr-defined]
         return rec
 
 
-def timing_summary(cycle: ArrayLike, busy: ArrayLike, period: float) -> dict[str, Any]:
+def timing_summary(
+    cycle: ArrayLike, busy: ArrayLike, period: float, latency: ArrayLike | None = None
+) -> dict[str, Any]:
     """Statistics of a drive's cycles: intervals, jitter (interval - period), the work's time,
-    overruns (work longer than the period) and the budget left in a period; ``warning`` is a
-    sentence when cycles overran, else None."""
+    overruns (work longer than the period), the budget left in a period and the latency from
+    reading to command; ``warning`` is a sentence when cycles overran, else None."""
     iv = np.asarray(cycle, dtype=np.float64)
     iv = iv[np.isfinite(iv)]
     work = np.asarray(busy, dtype=np.float64)
@@ -326,6 +336,10 @@ def timing_summary(cycle: ArrayLike, busy: ArrayLike, period: float) -> dict[str
         overruns=overruns,
         overrun_fraction=overruns / work.size,
     )
+    lat = np.asarray([] if latency is None else latency, dtype=np.float64)
+    lat = lat[np.isfinite(lat)]
+    if lat.size:
+        out.update(latency_median=float(np.median(lat)), latency_p99=float(np.percentile(lat, 99)))
     if overruns:
         out["warning"] = (
             f"{overruns} of {work.size} cycles overran the {period:g} s period (work up to "
@@ -457,7 +471,8 @@ def run_drive(
             return {"timing": timing_summary([], [], robot.period)}
         cycle = records.column("cycle_seconds")[0]
         busy = records.column("busy_seconds")[0]
-        return {"timing": timing_summary(cycle, busy, robot.period)}
+        latency = records.column("latency_seconds")[0]
+        return {"timing": timing_summary(cycle, busy, robot.period, latency)}
 
     return run_follow(
         cfg,
