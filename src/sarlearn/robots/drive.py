@@ -194,7 +194,8 @@ class PacedRobot:
     sensors are read right after the wait and the motors commanded as soon as the cycle's
     work is done, so the command acts on fresh readings. Each cycle records ``interval``
     (seconds since the previous cycle started) and ``busy`` (seconds from its start to its
-    motor command: sensing, camera, learning). A busy time above the period is an overrun.
+    motor command: sensing, camera, learning) and ``latency`` (seconds from its sensor reading
+    to its motor command). A busy time above the period is an overrun.
 
     ``twin`` (a :class:`~sarlearn.robots.twin.TwinCamera`) lets the robot know its pose and
     whether it lost the line, as the simulator does; real hardware has neither.
