@@ -305,6 +305,8 @@ def _finish(
     for key in ("ground", "frame"):
         if key in out:
             res[key] = out[key][:, :done]
+    for key in out:  # records a subclass adds to each step (sarlearn drive: cycle times)
+        res.setdefault(key, out[key][:, :done])
     res["weight_steps"] = np.asarray(w_steps, dtype=np.int64)
     res["weight_change"] = np.stack(w_change, axis=1) if w_change else np.zeros((p, 0, n_layers))
     return res

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from sarlearn.cli import bench, classify, follow, report, rl_baseline, sweep, tracks
+from sarlearn.cli import bench, classify, follow, report, rl_baseline, robot, sweep, tracks
 
 
 class _App(typer.Typer):
@@ -47,6 +47,9 @@ app.command("report")(report.report)
 app.command("bench")(bench.bench)
 app.command("rl-baseline")(rl_baseline.rl_baseline)
 app.command("classify")(classify.classify)
+app.command("twin")(robot.twin)
+app.command("calibrate")(robot.calibrate)
+app.command("drive")(robot.drive)
 
 
 def main() -> None:

@@ -108,6 +108,7 @@ def run_report_html(run_dir: str | Path, summary: dict[str, Any] | None = None) 
                 ("saved network", loaded.get("network")),
                 ("state restored", loaded.get("restored") or "weights only"),
             ]
+    timing = s.get("timing") or {}  # a drive on a robot (sarlearn drive): its control cycles
     wc = s.get("weight_change") or []
     figures = [_figure(run_dir / name, cap) for name, cap in RUN_FIGURES]
     video = next((run_dir / v for v in ("run.mp4", "run.gif") if (run_dir / v).is_file()), None)
@@ -124,6 +125,8 @@ def run_report_html(run_dir: str | Path, summary: dict[str, Any] | None = None) 
         message=str(s.get("message") or ""),
         summary_rows=_summary_rows(s),
         loaded_rows=loaded_rows,
+        timing_rows=[(k, v) for k, v in timing.items() if k != "warning"],
+        timing_warning=str(timing.get("warning") or ""),
         weight_change=wc,
         weight_header=[*(f"layer {i + 1}" for i in range(len(wc) - 1)), "output"],
         figures=[f for f in figures if f is not None],

@@ -312,6 +312,9 @@ def run_follow(
     on_chunk: Callable[[ClosedLoop, int], None] | None = None,
     console: Any = None,
     on_records: Callable[[dict[str, np.ndarray], Any], None] | None = None,
+    make_loop: Callable[[RunConfig], ClosedLoop] | None = None,
+    on_end: Callable[[], None] | None = None,
+    extra_summary: Callable[[Records], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Run one closed-loop experiment and write its output folder; return the summary.
 
@@ -331,6 +334,13 @@ def run_follow(
         console: the rich console of the progress bar.
         on_records: called as ``on_records(records, loop)`` with every chunk's records
             (``ClosedLoop.run``'s dict) as soon as they exist (the live view reads them).
+        make_loop: builds the loop from the config instead of the simulator's engine; its
+            robot is an outside object (hardware, a twin): checkpoints refer to it by name
+            and a resumed run drives the robot of the new ``make_loop`` (``sarlearn drive``).
+        on_end: called as soon as the loop has stopped for any reason, before the outputs
+            are written (``sarlearn drive`` stops the motors there).
+        extra_summary: called with the run's :class:`Records`; its keys are added to every
+            summary written.
 
     Returns:
         The summary written to ``summary.json``: ``rule``, ``seed``, ``track``, ``steps``
@@ -365,11 +375,16 @@ def run_follow(
 
     from sarlearn.engine import make_closed_loop  # numba: imported only when running
 
-    loop = make_closed_loop(cfg, population=1, engine=cfg.engine, record_ground=record_ground)
+    if make_loop is None:
+        loop = make_closed_loop(cfg, population=1, engine=cfg.engine, record_ground=record_ground)
+    else:
+        loop = make_loop(cfg)
     records = Records()
     resumed_from: int | None = None
     ckpt_path = out / outputs.CHECKPOINT
     shared = {"track": getattr(loop.robot, "track", None)}
+    if make_loop is not None:
+        shared["robot"] = loop.robot  # hardware is not pickled: resume plugs in the new one
     if resume:
         old = _read_summary(out)
         if old is not None and old.get("status") in FINAL_STATUSES:
@@ -439,6 +454,7 @@ def run_follow(
                         (loop_time, time.perf_counter() - t_start),
                         done - start_step,
                         final=False,
+                        extra=extra_summary,
                     )
                     t_summary = time.perf_counter()
             if on_chunk is not None:
@@ -460,6 +476,8 @@ def run_follow(
             outputs.atomic_write_bytes(out / ERROR_FILE, traceback.format_exc().encode())
     finally:
         bar.close()
+        if on_end is not None:
+            on_end()
 
     run_wall = time.perf_counter() - t_start
     n_run = max(0, records.n_steps - start_step)
@@ -479,6 +497,7 @@ def run_follow(
         final=True,
         figures_too=figures,
         video=video,
+        extra=extra_summary,
     )
     if status in FINAL_STATUSES:
         _forget_checkpoint(out)  # nothing left to resume
@@ -633,6 +652,7 @@ def _write_outputs(
     final: bool,
     figures_too: bool = True,
     video: bool = False,
+    extra: Callable[[Records], dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Write the summary, and at the end of the run (``final``) the trace, the figures (if
     ``figures_too``), the network and the video (if ``video``); never let one failure hide the
@@ -748,6 +768,8 @@ def _write_outputs(
     drawn = getattr(getattr(loop.robot, "track", None), "drawn", None)
     if drawn is not None:  # a generated track: what was drawn (world.family)
         summary["track_drawn"] = drawn.as_dict()
+    if extra is not None:
+        summary.update(outputs.jsonable(extra(records)))
     for key in ("steps_per_second", "loop_steps_per_second"):
         if summary[key] is not None and not math.isfinite(summary[key]):
             summary[key] = None
