@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from sarlearn.config import RunConfig
-from sarlearn.runs.run import run_follow
 from sarlearn.loop import ClosedLoop
 from sarlearn.robots.drive import NOISE_MARGIN
 from sarlearn.robots.twin import LockstepTwin
 from sarlearn.robots.twin_physics import BoardPhysics
+from sarlearn.runs.run import run_follow
 
 
 def run_one(

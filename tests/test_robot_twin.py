@@ -229,10 +229,10 @@ def test_sar_learns_on_the_twins_physics_in_lockstep(tmp_path: Path) -> None:
     """Lag, deadband, noisy 10-bit readings and PWM rounding, no latency: SaR still learns
     (seeds 0-2 learn at steps 200-630, docs/robot.md); the step itself is chaotic, so only
     success within the budget is asserted."""
-    from sarlearn.runs.run import run_follow
     from sarlearn.loop import ClosedLoop
     from sarlearn.robots.drive import NOISE_MARGIN
     from sarlearn.robots.twin import LockstepTwin
+    from sarlearn.runs.run import run_follow
 
     cfg = camera_cfg().with_overrides({"rule.name": "sar", "steps": 3000, "stop_at_success": True})
     physics = BoardPhysics(seed=0)

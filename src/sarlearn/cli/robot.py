@@ -200,6 +200,8 @@ def drive(
     from rich.console import Console
 
     from sarlearn.errors import OutputError, ShapeError, TrackError
+    from sarlearn.robots import drive as drv
+    from sarlearn.robots.twin import read_twin_info
     from sarlearn.runs.run import (
         TERMINATED,
         RunInterrupted,
@@ -207,8 +209,6 @@ def drive(
         load_run_config,
         terminate_as_interrupt,
     )
-    from sarlearn.robots import drive as drv
-    from sarlearn.robots.twin import read_twin_info
 
     console, err = Console(), Console(stderr=True)
     flags: dict[str, Any] = {
