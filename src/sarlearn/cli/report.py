@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from sarlearn.cli.checks import check_output_path
+from sarlearn.errors import ConfigError
+
 
 def report(
     sweep_dirs: Annotated[
@@ -19,7 +22,7 @@ def report(
         ),
     ],
     out: Annotated[
-        Path | None,
+        str | None,
         typer.Option("--out", "-o", help="Report folder (default: the first DIR/report)."),
     ] = None,
     repair: Annotated[
@@ -35,10 +38,16 @@ def report(
     from sarlearn.reports.report import ReportError, make_report
     from sarlearn.store.store import ResultStore, StoreCorruptError, StoreLockedError
 
-    if out is not None and out.exists() and not out.is_dir():
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
         typer.echo(f"error: --out {out} is an existing file; the report needs a folder", err=True)
         raise typer.Exit(code=2)
     try:
+        # where the report goes, checked before any figure is drawn
+        target = (
+            Path(out) if out is not None else (sweep_dirs[0] / "report" if sweep_dirs else None)
+        )
+        if out is not None or (target is not None and sweep_dirs[0].is_dir()):
+            check_output_path(out if out is not None else target, "--out")
         if repair:
             for folder in sweep_dirs:
                 if not folder.is_dir():
@@ -47,8 +56,8 @@ def report(
                 with store.lock():
                     for line in store.repair():
                         typer.echo(f"repaired: {line}", err=True)
-        made = make_report(sweep_dirs, out)
-    except (ReportError, StoreCorruptError, StoreLockedError) as exc:
+        made = make_report(sweep_dirs, Path(out) if out is not None else None)
+    except (ReportError, StoreCorruptError, StoreLockedError, ConfigError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
     typer.echo(f"report: {made.markdown}")
