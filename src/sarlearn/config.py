@@ -332,7 +332,9 @@ class WorldConfig(_Section):
         default_factory=lambda: [(10.0, 5.0), (10.0, -5.0)],
         description="Left and right ground sensors (x forward, y left) in the robot frame.",
     )
-    predictor_distances: list[float] = Field(default_factory=lambda: [11.0, 12.0, 13.0])
+    predictor_distances: list[float] = Field(
+        default_factory=lambda: [11.0, 12.0, 13.0], min_length=1
+    )
     predictors_per_row: int = Field(48, ge=1)
     predictor_spacing: float = Field(0.25, gt=0)
     inputs: InputKind = "rows"

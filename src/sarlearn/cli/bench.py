@@ -185,8 +185,8 @@ def bench(
             check_rule_name(r)
         if json_path is not None:  # before the measurements, not after them
             check_output_path(json_path, "--json", folder=False)
-    except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+    except ConfigError as exc:  # one line, unwrapped, on stderr
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=EXIT_USAGE) from None
 
     # One line per measurement as it starts and as it ends (also when not on a terminal).

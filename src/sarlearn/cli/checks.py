@@ -43,14 +43,17 @@ def check_output_path(
             )
     if len(os.fsencode(str(p.absolute()))) >= _pathconf(existing, "PC_PATH_MAX", PATH_MAX):
         raise ConfigError(f"{option}: the path is longer than the file system allows")
-    if p.exists():
+    if _exists(p):
         if folder and not p.is_dir():
             raise ConfigError(f"{option} {p} is an existing file; give a folder")
         if not folder and p.is_dir():
             raise ConfigError(f"{option} {p} is a folder; give a file name")
-    where = p if p.is_dir() else existing
+    where = p if _exists(p) and p.is_dir() else existing
     if not where.is_dir():
-        raise ConfigError(f"{option} {p}: {where} is a file, so nothing can be made inside it")
+        raise ConfigError(
+            f"cannot write {what} {p} ({option}): {where} is a file, so nothing can be made "
+            "inside it"
+        )
     if _read_only(where):
         raise ConfigError(
             f"cannot write {what} {p} ({option}): {where} is on a Read-only file system"
@@ -68,9 +71,17 @@ def check_positive(value: float | None, option: str, allow_none: bool = True) ->
         raise ConfigError(f"{option} must be at least 1, got {value}")
 
 
+def _exists(path: Path) -> bool:
+    """``path.exists()``, False where the name itself is impossible (too long, ...)."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
 def _existing_parent(path: Path) -> Path:
     p = path.absolute()
-    while not p.exists() and p.parent != p:
+    while not _exists(p) and p.parent != p:
         p = p.parent
     return p
 

@@ -90,10 +90,10 @@ def preflight(cfg: RunConfig, out: Path | None, record_sensors: bool, err: Conso
     announce the cost of a very long run."""
     from sarlearn.runs.preflight import ANNOUNCE_STEPS, check_run_size, setting_warnings
 
-    if out is not None and out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is an existing file; give a folder for the run")
     if out is not None:
         check_output_path(out, "--out", what="the run folder")  # too long, read-only, ...
+    if out is not None and out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is an existing file; give a folder for the run")
     estimate = check_run_size(cfg, out, record_sensors)
     for line in setting_warnings(cfg):
         err.print(f"[yellow]warning:[/] {line}", highlight=False, soft_wrap=True)
@@ -364,9 +364,16 @@ def follow(
         raise typer.Exit(code) from None
     except OSError as exc:  # the disk filled up, the folder became read-only, ...
         notes = " ".join(getattr(exc, "__notes__", []))
+        started = out_dir is not None and out_dir.is_dir() and any(out_dir.iterdir())
+        hint = (
+            f"free some space, then continue with `sarlearn follow --resume {out_dir}`"
+            if started
+            else "free some space, then run it again"
+        )
         raise fail(
-            f"cannot write the run's outputs: {exc.strerror or exc}"
-            + (f" ({notes}; free some space, then continue with --resume)" if notes else "")
+            f"cannot write the run's outputs: {exc.strerror or exc} ("
+            + (f"{notes}; " if notes else "")
+            + f"{hint})"
         ) from None
     except Exception as exc:
         _end_live(view, "failed", f"{type(exc).__name__}: {exc}")

@@ -38,9 +38,6 @@ def report(
     from sarlearn.reports.report import ReportError, make_report
     from sarlearn.store.store import ResultStore, StoreCorruptError, StoreLockedError
 
-    if out is not None and Path(out).exists() and not Path(out).is_dir():
-        typer.echo(f"error: --out {out} is an existing file; the report needs a folder", err=True)
-        raise typer.Exit(code=2)
     try:
         # where the report goes, checked before any figure is drawn
         target = (
@@ -59,6 +56,14 @@ def report(
         made = make_report(sweep_dirs, Path(out) if out is not None else None)
     except (ReportError, StoreCorruptError, StoreLockedError, ConfigError) as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    except OverflowError as exc:  # matplotlib's log axes over values such as lr = 1e300
+        typer.echo(
+            f"error: the report's figures cannot be drawn: the sweep's values span too many "
+            f"orders of magnitude for a plot axis (e.g. a learning rate near 1e300; "
+            f"{type(exc).__name__}: {exc}); its tables are in the report folder",
+            err=True,
+        )
         raise typer.Exit(code=2) from None
     typer.echo(f"report: {made.markdown}")
     for fig in made.figures:

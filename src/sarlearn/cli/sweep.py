@@ -136,9 +136,10 @@ def sweep(
         if not out.strip():
             raise ConfigError("--out is empty; give the sweep's folder")
         folder = Path(out)
-        if folder.exists() and not folder.is_dir():
-            raise ConfigError(f"--out {out} is an existing file; a sweep needs a folder")
-        if not dry_run:
+        if dry_run:  # reads the folder only (it may be read-only)
+            if folder.is_file():
+                raise ConfigError(f"--out {out} is an existing file; a sweep needs a folder")
+        else:
             check_output_path(folder, "--out")  # before any work, not after it
         if seeds is not None:
             check_plan_size(seeds, f"--seeds {seeds:,}")
