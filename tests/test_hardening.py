@@ -713,12 +713,18 @@ def test_sigterm_to_a_sweep_exits_143_with_a_message(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT / 'tests'}"}
     args = ["sweep", "--out", str(tmp_path / "sw"), "--steps", "20000", "--layers", "2",
             "--seeds", "4", "--jobs", "2", "--no-progress", "--set", "engine=numpy"]  # fmt: skip
+    code = "from sarlearn.cli import main; main()"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "sarlearn.cli.__main__", *args] if False else
-        [sys.executable, "-c", "from sarlearn.cli import main; main()", *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    time.sleep(8)  # the workers are running
+        [sys.executable, "-c", code, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 90
+    while not (tmp_path / "sw").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)  # the sweep has planned and started (its folder exists)
+    time.sleep(3)  # its workers are running
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, (out, err)

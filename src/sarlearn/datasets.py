@@ -206,7 +206,7 @@ def _read_npz(path: Path) -> dict[str, NDArray]:
                     f"{path} lacks {', '.join(missing)} (needs x_train, y_train, x_test, y_test)"
                 )
             return {k: z[k] for k in _IDX}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty file
         if isinstance(exc, DatasetError):
             raise
         raise DatasetError(f"cannot read {path} as .npz: {npz_load_problem(exc)}") from None

@@ -39,6 +39,8 @@ def npz_load_problem(exc: BaseException) -> str:
     text = str(exc)
     if "allow_pickle" in text or "pickled" in text:
         return "it is not a numpy .npz archive (a different kind of file)"
+    if isinstance(exc, EOFError):
+        return "the file is empty or cut short"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return text or type(exc).__name__
