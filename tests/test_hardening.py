@@ -779,3 +779,11 @@ def test_a_full_disk_names_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     line = one_clear_line(invoke("follow", *TINY, "--out", str(tmp_path / "o")))
     assert "No space left on device" in line
     assert f"sarlearn follow --resume {tmp_path / 'o'}" in line
+
+
+def test_a_sweep_of_runs_too_long_is_refused(tmp_path: Path) -> None:
+    line = one_clear_line(
+        invoke("sweep", "--out", str(tmp_path / "sw"), "--steps", "1000000000000", "--layers", "2")
+    )
+    assert "too long for one run" in line
+    assert not (tmp_path / "sw").exists()

@@ -278,8 +278,12 @@ class FilterConfig(_Section):
 class CameraConfig(_Section):
     """A forward pinhole camera tilted at the floor, and its segment grid."""
 
-    height: float = Field(12.0, gt=0, description="Height above the floor (units).")
-    forward: float = Field(5.0, description="Mount position ahead of the robot centre (units).")
+    # Bounded at 10,000 units (40 arenas): far beyond any camera that sees the track, and
+    # small enough that the ray geometry cannot overflow.
+    height: float = Field(12.0, gt=0, le=1e4, description="Height above the floor (units).")
+    forward: float = Field(
+        5.0, ge=-1e4, le=1e4, description="Mount position ahead of the robot centre (units)."
+    )
     tilt_deg: float = Field(50.0, gt=0, lt=90, description="Downward tilt from horizontal.")
     fov_deg: float = Field(60.0, gt=0, lt=170, description="Horizontal field of view.")
     width: int = Field(32, ge=2)

@@ -11,7 +11,7 @@ import typer
 from sarlearn.cli.checks import check_output_path
 from sarlearn.cli.signals import interrupt_exit_code, terminated
 from sarlearn.config import ConfigError, RunConfig
-from sarlearn.runs.preflight import check_memory, check_plan_size
+from sarlearn.runs.preflight import check_memory, check_plan_size, estimate_run, memory_limit
 from sarlearn.sweeps.spec import PlannedRun, SweepSpec, load_spec, parse_assignment, parse_lr_range
 
 
@@ -242,10 +242,20 @@ def check_sweep_memory(planned: list[PlannedRun]) -> None:
     for run in planned:
         cfg = run.config
         key = repr((cfg.network.layers, cfg.filters, cfg.world.predictor_distances,
-                    cfg.world.predictors_per_row, cfg.world.inputs, cfg.world.camera))  # fmt: skip
+                    cfg.world.predictors_per_row, cfg.world.inputs, cfg.world.camera,
+                    cfg.steps))  # fmt: skip
         if key not in seen:
             seen.add(key)
-            check_memory(cfg, what=f"run {run.run_id} ({_params(run.params)})")
+            what = f"run {run.run_id} ({_params(run.params)})"
+            static = check_memory(cfg, what=what)
+            records = estimate_run(cfg).memory  # a run keeps its records until it ends
+            limit, source = memory_limit()
+            if limit is not None and static + records > limit:
+                raise ConfigError(
+                    f"{what}: steps = {cfg.steps:,} is too long for one run: its records "
+                    f"need about {records / 1e9:.3g} GB; the limit is {limit / 1e9:.3g} GB "
+                    f"({source}); use fewer steps"
+                )
 
 
 def _params(params: dict) -> str:
