@@ -45,6 +45,7 @@ from typer.testing import CliRunner
 
 from sarlearn.cli import app
 
+#: Cases of the quick slice (SARLEARN_FUZZ_QUICK overrides it, for a shorter local loop).
 QUICK_CASES = int(os.environ.get("SARLEARN_FUZZ_QUICK", "300"))
 FULL_CASES = 2000
 #: Seconds a case may take before it counts as a hang.

@@ -210,7 +210,7 @@ def _run_both(vec, sync, n: int, steps: int, seed: int = 3, forced: bool = False
     same = np.testing.assert_array_equal
     if forced:
 
-        def same(x, y):  # noqa: ANN001, ANN202
+        def same(x: object, y: object) -> None:
             np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-9)
 
     for _ in range(steps):

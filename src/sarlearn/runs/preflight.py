@@ -3,8 +3,10 @@
 ``setting_warnings(cfg)`` names settings that are valid but defeat the experiment (a line
 wider than the gap between the reflex sensors, a learning rate so large that the first
 learning step saturates a layer); ``check_run_size(cfg, out)`` estimates time, memory and disk
-of a run and refuses one that cannot fit (:data:`MEMORY_FRACTION` of the machine's memory, or
-the free space of the output file system).
+of a run and refuses one that cannot fit (:func:`memory_limit`, or the free space of the
+output file system). ``check_memory(cfg)`` refuses, before anything is allocated, a run whose
+network, filter bank, sensors or camera would not fit (:func:`estimate_memory`), and
+``check_plan_size(n, where)`` a sweep plan too large to build.
 """
 
 from __future__ import annotations
