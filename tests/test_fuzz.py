@@ -870,6 +870,10 @@ def run_in_limited_child(n_cases: int) -> Counter[str]:
         code = 0
         try:
             os.close(read)
+            # No case sends SIGTERM; a stray one (a process pool of an earlier test in this
+            # process terminating a worker whose pid has since been reused: pids wrap at
+            # 32,768 on busy machines) must not end a case. Blocked, it stays pending.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
             limit = vm_size() + MEMORY_LIMIT
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
             result: dict[str, Any] = {"tally": fuzz(n_cases)(), "limit": limit}
