@@ -4,8 +4,12 @@ The closed loop amplifies last-bit differences (a pose difference of 1e-15 moves
 error by about 1e-12, and so on; see ``sarlearn.engine.verify``), so exactness is tested in two
 ways: teacher-forced (before every step the reference is reset to the engine's state, then both
 take one step: every stage of every step must agree to ~1e-12) and free-running over horizons
-where the reference itself is not yet chaotic. Everything that involves only the engine
-(population vs single runs, chunking, lockstep vs blocked, checkpoints) must be bit-identical.
+where the reference itself is not yet chaotic, with a tolerance set by the reference's own
+sensitivity to one ulp (measured in the test, on the CPU it runs on). No test compares the last
+bits of a free run of the two loops: they differ between CPUs (Intel and AMD) and numpy's SIMD
+paths. Everything that involves only the engine (population vs single runs, chunking, lockstep
+vs blocked, checkpoints) is bit-identical on one CPU, by construction: the same compiled code
+does the same operations in the same order.
 
 Two kernel signatures are compiled (float64, float32); numba caches them on disk.
 """
@@ -18,11 +22,19 @@ import warnings
 import numpy as np
 import pytest
 
-from engine_checks import assert_population_equals_single_runs
+from engine_checks import (
+    assert_population_equals_single_runs,
+    free_run_tolerance,
+    teacher_forced_steps,
+)
 from sarlearn.config import RunConfig
 from sarlearn.engine import FastClosedLoop, make_closed_loop
 from sarlearn.engine.fast_loop import tanh_saturation
-from sarlearn.engine.verify import stepwise_deviation, trajectory_deviation
+from sarlearn.engine.verify import (
+    reference_sensitivity,
+    stepwise_deviation,
+    trajectory_deviation,
+)
 from sarlearn.errors import DivergenceError
 from sarlearn.loop import RECORDS, ClosedLoop
 
@@ -94,19 +106,27 @@ def test_float32_matches_reference_to_float32_precision() -> None:
         ({"rule.name": "sign-only"}, 3, 60),
         ({"rule.name": "relevance-only"}, 1, 60),
         ({"network.layers": [2]}, 3, 300),
-        # near step 110 this run crosses a steep edge of the line, where 1e-13 in x moves a
-        # sensor by 1e-9: stop before it (the last bit of a sum decides what follows there)
-        ({"network.layers": [10, 10, 2], "rule.name": "gdm", "rule.lr": 1e-3}, 3, 100),
+        # this run meets a steep edge of the line early, where 1e-13 in x moves a sensor by
+        # 1e-9: one ulp grows to 4e-7 by step 30 and 5e-4 by step 60 (measured), so stop at 20
+        ({"network.layers": [10, 10, 2], "rule.name": "gdm", "rule.lr": 1e-3}, 3, 20),
         ({"network.layers": [10, 10, 2]}, 1, 150),
     ],
 )
 def test_free_run_matches_reference(overrides: dict, population: int, steps: int) -> None:
-    """Same trajectories, errors and weights without any resetting."""
-    dev = trajectory_deviation(RunConfig().with_overrides(overrides), steps, population)
-    assert max(dev.values()) < 1e-9, dev
+    """Close trajectories, errors and weights without any resetting, within what the loop's
+    chaos explains: 100 times the reference's deviation from itself after one ulp (measured on
+    this CPU: 1e-12 to 1e-8 over these horizons, with the engine 30x to 1e7 inside it)."""
+    cfg = RunConfig().with_overrides(overrides)
+    dev = trajectory_deviation(cfg, steps, population)
+    sens = reference_sensitivity(cfg, steps, population)
+    assert max(sens.values()) < 1e-6, ("the horizon is past the chaos", sens)
+    assert max(dev.values()) <= free_run_tolerance(sens), (dev, sens)
 
 
 def test_records_have_the_reference_layout() -> None:
+    """The same keys, shapes and dtypes over a free run; the recorded ground sensors agree
+    teacher-forced (a free run's sensors at the line's edge amplify last bits: 2.4e-10 after 30
+    steps on an AMD EPYC)."""
     cfg = cfg_of(network__layers=[10, 2])
     fast = FastClosedLoop.from_config(cfg, 2, weights_every=7, record_ground=True)
     ref = ClosedLoop.from_config(cfg, 2, weights_every=7, record_ground=True)
@@ -116,8 +136,11 @@ def test_records_have_the_reference_layout() -> None:
         assert rf[key].shape == rr[key].shape, key
         assert rf[key].dtype == rr[key].dtype, key
     np.testing.assert_array_equal(rf["weight_steps"], rr["weight_steps"])
-    np.testing.assert_allclose(rf["ground"], rr["ground"], rtol=0, atol=1e-12)
     assert fast.t == ref.t == 30
+    forced = FastClosedLoop.from_config(cfg, 2, record_ground=True)
+    for one_ref, one_fast in teacher_forced_steps(forced, 30):
+        assert one_fast["ground"].shape == one_ref["ground"].shape
+        np.testing.assert_allclose(one_fast["ground"], one_ref["ground"], rtol=0, atol=1e-12)
 
 
 # ---------------------------------------------------------------------- engine invariants
@@ -155,10 +178,10 @@ def test_reference_objects_stay_in_sync() -> None:
     # a change made through the reference objects is put into the engine by reload()
     net.weights[-1][...] = 0.01
     fast.reload()
-    ref_copy = pickle.loads(pickle.dumps(fast.loops[0]))
-    a, b = fast.run(20), ref_copy.run(20)
-    np.testing.assert_allclose(a["steering"], b["steering"], rtol=0, atol=1e-12)
-    assert np.all(a["steering"][:, 0] != 0)
+    # teacher-forced: each step from the engine's state (a free run amplifies last bits)
+    for b, a in teacher_forced_steps(fast, 20):
+        np.testing.assert_allclose(a["steering"], b["steering"], rtol=0, atol=1e-12)
+        assert np.all(a["steering"][:, 0] != 0)
 
 
 def test_checkpoint_roundtrip_continues_identically() -> None:

@@ -188,7 +188,8 @@ def test_camera_loop_at_the_image_border_of_a_user_image(tmp_path: Path, start: 
 
 def test_camera_records_are_the_references() -> None:
     """The same keys, shapes and dtypes, frames included (recorded with the ground, as the
-    reference does); a free run agrees closely over a short horizon."""
+    reference does). Their values are compared teacher-forced (``stepwise_camera``): a free
+    run's frames at the line's edge amplify the CPU's last bits."""
     cfg = camera_cfg()
     fast = FastClosedLoop.from_config(cfg, 2, weights_every=7, record_ground=True)
     ref = ClosedLoop.from_config(cfg, 2, weights_every=7, record_ground=True)
@@ -196,8 +197,8 @@ def test_camera_records_are_the_references() -> None:
     assert set(rf) == set(rr) and "frame" in rf
     for key in rr:
         assert rf[key].shape == rr[key].shape and rf[key].dtype == rr[key].dtype, key
-    np.testing.assert_allclose(rf["frame"], rr["frame"], rtol=0, atol=1e-9)
-    np.testing.assert_allclose(rf["error"], rr["error"], rtol=0, atol=1e-9)
+    forced = stepwise_camera(cfg, steps=5)
+    assert forced["frame"] < 1e-12 and forced["error"] < 1e-12, forced
     plain = FastClosedLoop.from_config(cfg, 1).run(5)
     assert "frame" not in plain and "ground" not in plain
 

@@ -1,15 +1,24 @@
-"""Fuzzing the command line: generated options, config files, sweep specs and track images.
+"""Fuzzing the command line: generated options, config files, sweep specs and track images,
+for every command (follow, sweep, report, bench, classify, rl-baseline, tracks).
 
-Every case must end in a finished run (exit 0) or in exit 2 with a clear error: one
+Every case must end in a finished command (exit 0) or in exit 2 with a clear error: one
 ``error: ...`` line, or click's own usage error for a malformed option (a usage line, a hint
-and the error). Never a traceback, an exit-1 crash, a hang (each case has a time limit) or a
-file written outside the output path.
+and the error). Never a traceback, an exit-1 crash, a hang (each case has a time limit), a
+file written outside the output path, or exit 0 for input that is certainly bad (a case
+carries that label when one of its values is: a NaN or infinite number, a list where a number
+belongs, an unknown key, ...).
 
-The CLI is driven in-process (typer's CliRunner) in a fresh folder per case, on a tmpfs when
-there is one, with tiny runs (a few dozen steps, tiny networks, no figures), so a case costs
-tens of milliseconds. A slice of :data:`QUICK_CASES` runs in the normal suite; the full
-:data:`FULL_CASES` is a slow test (CI). Set ``SARLEARN_FUZZ_STATS=FILE`` to write the tally
-(cases, finished runs, clear errors by kind) as JSON; docs/reliability.md quotes it.
+``--set`` values are drawn from the whole value space: every config key with values of every
+TOML type and shape (numbers tiny, huge, negative, non-finite; strings; booleans; nested and
+empty lists; tables) and text that is not TOML at all.
+
+The cases run in a child process under an address-space limit (``resource.setrlimit``), so a
+case that allocates beyond it fails as a crash (MemoryError) instead of slowing the machine:
+what is too large must be refused by the command's own checks first. Inside the child the CLI
+is driven in-process (typer's CliRunner) in a fresh folder per case, on a tmpfs when there is
+one, with tiny runs (a few dozen steps, tiny networks, no figures). :data:`QUICK_CASES` run in
+the normal suite; :data:`FULL_CASES` are a slow test (CI). Set ``SARLEARN_FUZZ_STATS=FILE`` to
+write the tally (cases, finished, clear errors by kind) as JSON; docs/reliability.md quotes it.
 """
 
 from __future__ import annotations
@@ -36,10 +45,13 @@ from typer.testing import CliRunner
 
 from sarlearn.cli import app
 
-QUICK_CASES = 60
-FULL_CASES = 1000
+#: Cases of the quick slice (SARLEARN_FUZZ_QUICK overrides it, for a shorter local loop).
+QUICK_CASES = int(os.environ.get("SARLEARN_FUZZ_QUICK", "300"))
+FULL_CASES = 2000
 #: Seconds a case may take before it counts as a hang.
 CASE_SECONDS = 60
+#: Address space of the child process that runs the cases (beyond what it starts with).
+MEMORY_LIMIT = 3 * 2**30
 #: Cases slower than this are listed (in the stats file), to keep the suite cheap.
 SLOW_CASE_SECONDS = 3.0
 SLOW: list[tuple[float, list[str]]] = []
@@ -59,6 +71,8 @@ class Case:
     files: dict[str, bytes] = field(default_factory=dict)
     dirs: list[str] = field(default_factory=list)
     kind: str = "follow"
+    #: Why the case is certainly bad input (exit 0 is then a failure), or "".
+    bad: str = ""
 
 
 def image_bytes(draw: st.DrawFn) -> bytes:
@@ -220,6 +234,115 @@ def assignment(draw: st.DrawFn, valid: bool = False) -> str:
     return draw(st.sampled_from([f"{key}={value}", f"{key}={value}", key, f"={value}", ""]))
 
 
+# ---------------------------------------------------------------------- the --set value space
+
+
+def _kinds() -> dict[str, str]:
+    """Every config key and the kind of value it takes (from the defaults and annotations)."""
+    from sarlearn.config import RunConfig
+
+    special = {
+        "rule.lr": "opt_float", "rule.layer_lr_scale": "opt_list", "rule.relevance.cap":
+        "opt_float", "rule.step_norm": "opt_str", "rule.slope_gate": "opt_bool",
+        "rule.weight_bound": "bound", "rule.hidden_weight_bound": "bound",
+        "rule.hidden_bound_scaling": "opt_str", "network.init_gain": "opt_float",
+        "network.init_align": "opt_float", "world.start": "opt_list", "settle_window":
+        "opt_int", "load": "opt_str",
+    }  # fmt: skip
+
+    def walk(d: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, str]]:
+        for k, v in d.items():
+            if isinstance(v, dict):
+                yield from walk(v, f"{prefix}{k}.")
+            else:
+                name = f"{prefix}{k}"
+                yield name, special.get(name, type(v).__name__)
+
+    return dict(walk(RunConfig().model_dump()))
+
+
+KINDS = _kinds()
+#: Keys whose valid large values would make a case slow (many steps, or windows that keep a
+#: run going): only small values are drawn for them.
+SLOW_KEYS = {"steps", "checkpoint_every", "warmup", "success_window", "success_hold",
+             "settle_window", "load"}  # fmt: skip
+#: TOML text of values of every type and shape, and text that is not TOML.
+SET_VALUES = [
+    "0", "1", "-1", "2", "7", "0.5", "2.5", "-0.0", "1e-300", "5e-324", "1e308", "1e999",
+    "-1e999", "nan", "inf", "-inf", "+inf", "-nan", str(2**70), str(-(2**63) - 1), "100000",
+    "100000000", "1e12", "true", "false", '"x"', '""', '"10,2"', '"curvy"', '"sar"',
+    '"camera"', "x", "10,2", " ", "[", "{", "[]", "[1]", "[2]", "[3, 2]", "[[1]]", "[2.5]",
+    "[nan, 1]", "[1e9, 2]", "[1, 2, 3]", "[0]", "[-1]", '["a"]', "[inf]", "[1e999, 1]",
+    "[[1.0, 2.0], [3.0, 4.0]]", "[[10.0, 5.0], [10.0, -5.0]]", "[10.0, 0.0, 0.0]",
+    "[nan, 0, 0]", "[1e300, 1e300, 0]", "[100000, 2]", "[1, 100000000]", "{}", "{a = 1}",
+    "1979-05-27", "0x10", "1_000",
+]  # fmt: skip
+SMALL_VALUES = ["1", "2", "5", "30", "0", "-1", "2.5", "nan", "inf", '"x"', "[2]", "{}"]
+
+
+def _numbers(value: Any) -> Iterator[Any]:
+    if isinstance(value, list):
+        for v in value:
+            yield from _numbers(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _numbers(v)
+    else:
+        yield value
+
+
+def certainly_bad(key: str, text: str) -> str:
+    """Why ``--set key=text`` is certainly invalid, or "" (when it may be valid)."""
+    import math
+
+    from sarlearn.config import parse_assignment
+
+    if key not in KINDS:
+        return "unknown key"
+    _, value = parse_assignment(f"{key}={text}")
+    kind = KINDS[key]
+    floats = [v for v in _numbers(value) if isinstance(v, float)]
+    unbounded = kind == "bound" and value == math.inf  # inf: no bound
+    if any(not math.isfinite(v) for v in floats) and not unbounded:
+        return "a non-finite number"
+    container = isinstance(value, list | dict)
+    scalar_kinds = ("int", "float", "bool", "opt_float", "opt_int", "opt_bool", "bound")
+    if kind in scalar_kinds and container:
+        return "a list or table for a single value"
+    if kind in ("str", "opt_str") and container:
+        return "a list or table for a name"
+    if kind in ("list", "opt_list") and not isinstance(value, list):
+        return "not a list"
+    if kind in ("int", "opt_int") and isinstance(value, float) and not value.is_integer():
+        return "a fraction for an integer"
+    if kind in ("int", "float", "opt_int", "opt_float", "bound") and isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return "text for a number"
+    sizes_ok = isinstance(value, list) and all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in value
+    )
+    if key == "network.layers" and isinstance(value, list) and not (value and sizes_ok):
+        return "layer sizes that are not positive integers"
+    return ""
+
+
+@st.composite
+def set_item(draw: st.DrawFn) -> tuple[str, str]:
+    """(``KEY=VALUE``, why it is certainly bad or "") over every key and the whole value
+    space; sometimes an unknown key or a malformed assignment."""
+    key = draw(st.sampled_from([*sorted(KINDS), "no.such.key", "world", "rule.relevance"]))
+    pool = SMALL_VALUES if key in SLOW_KEYS else SET_VALUES
+    value = draw(st.sampled_from(pool))
+    shape = draw(st.sampled_from(["kv", "kv", "kv", "kv", "kv", "kv", "bare", "novalue"]))
+    if shape == "bare":
+        return key, "no '='"
+    if shape == "novalue":
+        return f"={value}", "no key"
+    return f"{key}={value}", certainly_bad(key, value)
+
+
 @st.composite
 def config_file(draw: st.DrawFn) -> bytes:
     """A --config file: TOML of random assignments, or bytes in the wrong encoding, or junk."""
@@ -267,12 +390,16 @@ def follow_case(draw: st.DrawFn) -> Case:
     a += maybe(draw, "--inputs", st.sampled_from(["rows", "camera", *([] if clean else ["x"])]))
     for item in draw(st.lists(assignment(valid=clean), max_size=3)):
         a += ["--set", item]
+    if draw(st.integers(0, 2)) == 0:  # one value from the whole space, after the others
+        item, bad = draw(set_item())
+        a += ["--set", item]
+        case.bad = bad
     if draw(st.integers(0, 4)) == 0:
         case.files["in/config.toml"] = draw(config_file())
         a += ["--config", "in/config.toml"]
     elif draw(st.integers(0, 9)) == 0:
         a += ["--config", draw(st.sampled_from(["in/none.toml", "in", ""]))]
-    outs = ["out", "out/a/b"] + ([] if clean else ["", "in/file", "in"])
+    outs = ["out", "out/a/b"] + ([] if clean else ["", "in/file", "in", "x" * 300])
     out = draw(st.sampled_from(outs))
     if out == "in/file":
         case.files["in/file"] = b"x"
@@ -306,22 +433,33 @@ def tracks_case(draw: st.DrawFn) -> Case:
 
 @st.composite
 def sweep_case(draw: st.DrawFn) -> Case:
-    case = Case(["sweep", "--out", "out", "--jobs", "1", "--no-progress"], kind="sweep")
+    out = draw(st.sampled_from(["out", "out", "out", "out", "", "in/file", "ro/out"]))
+    case = Case(["sweep", "--out", out, "--jobs", "1", "--no-progress"], kind="sweep")
+    _out_files(case, out)
     a = case.args
     a += ["--steps", draw(st.sampled_from(["20", "30", "0", "x"]))]
     for rule in draw(st.lists(st.sampled_from([*RULES, "bogus"]), max_size=2)):
         a += ["--rule", rule]
     for lr in draw(st.lists(st.sampled_from(["1e-4", "1e-3", "0", "-1", "x"]), max_size=2)):
         a += ["--lr", lr]
-    a += maybe(draw, "--lr-range", st.sampled_from(["1e-5:1e-3:2", "1:0:2", "a:b:c", "1e-5:1e-3"]))
+    a += maybe(
+        draw,
+        "--lr-range",
+        st.sampled_from(["1e-5:1e-3:2", "1:0:2", "a:b:c", "1e-5:1e-3", "1e-5:1e-3:100000000"]),
+    )
     a += ["--layers", draw(st.sampled_from(["2", "3,2", "0", "x"]))]
-    a += maybe(draw, "--seeds", st.sampled_from(["1", "2", "0", "-1"]))
+    a += maybe(draw, "--seeds", st.sampled_from(["1", "2", "0", "-1", "100000000"]))
     a += maybe(draw, "--track", st.sampled_from(["circle", "oval", "nope", "in/missing.png"]))
     for item in draw(st.lists(assignment(), max_size=2)):
         a += ["--set", item]
+    if draw(st.booleans()):
+        item, case.bad = draw(set_item())
+        a += ["--set", item]
     a += maybe(
-        draw, "--grid", st.sampled_from(["world.speed=[30, 40]", "world.speed=30", "x=[1]", "="])
-    )
+        draw, "--grid", st.sampled_from(["world.speed=[30, 40]", "world.speed=30", "x=[1]", "=",
+                                         "seed={range = [0, 100000000]}", "world.speed=[nan]",
+                                         "rule.lr={logspace = [-6, -3, 100000000]}"])
+    )  # fmt: skip
     a += maybe(draw, "--trace-every", st.sampled_from(["0", "10", "-1"]))
     if draw(st.integers(0, 3)) == 0:
         spec = draw(
@@ -343,7 +481,132 @@ def sweep_case(draw: st.DrawFn) -> Case:
     return case
 
 
-CASES = st.one_of(follow_case(), follow_case(), tracks_case(), sweep_case())
+def _out_files(case: Case, out: str) -> None:
+    """The files an output path of the case needs: a file in the way, a read-only folder."""
+    if out.startswith("in/file"):
+        case.files["in/file"] = b"x"
+    if out.startswith("ro/"):
+        case.dirs.append("ro")  # made read-only by run_case
+    if out in ("", "in/file") or (out.startswith("ro/") and ROOTLESS):
+        case.bad = case.bad or "an output path that cannot be written"
+
+
+#: Permissions bind this user (root writes into a read-only folder all the same).
+ROOTLESS = os.geteuid() != 0
+OUTS = ["out", "out", "out", "", "in/file", "ro/out", "x" * 300, "out/" + "y" * 300]
+
+
+@st.composite
+def classify_case(draw: st.DrawFn) -> Case:
+    """Tiny trainings on digits (a few dozen images, one epoch) with options good and bad."""
+    out = draw(st.sampled_from(OUTS))
+    case = Case(["classify", "--no-progress", "--no-plot", "--out", out], kind="classify")
+    _out_files(case, out)
+    a = case.args
+    a += ["--epochs", draw(st.sampled_from(["1", "1", "1", "0", "-1", "x"]))]
+    a += ["--train-subset", draw(st.sampled_from(["40", "40", "64", "0", "-5", "1", "x"]))]
+    a += ["--test-subset", draw(st.sampled_from(["20", "20", "0", "-1"]))]
+    a += maybe(draw, "--lr", st.sampled_from(["1e-3", "0.1", "1e300", "inf", "nan", "0", "-1"]))
+    a += maybe(draw, "--threads", st.sampled_from(["1", "2", "0", "-3"]))
+    a += maybe(draw, "--width", st.sampled_from(["8", "16", "0", "-1", "1000000000"]))
+    a += maybe(draw, "--depth", st.sampled_from(["1", "2", "0", "-1"]))
+    a += maybe(draw, "--batch-size", st.sampled_from(["8", "32", "0", "100000"]))
+    a += maybe(draw, "--rule", st.sampled_from(["sar", "bp", "fa", "bogus"]))
+    a += maybe(draw, "--model", st.sampled_from(["mlp", "lenet", "bogus"]))
+    a += maybe(draw, "--optimiser", st.sampled_from(["adam", "sgd", "bogus"]))
+    a += maybe(draw, "--dataset", st.sampled_from(["digits", "mnist", "bogus"]))
+    if draw(st.integers(0, 5)) == 0:
+        case.files["in/data.npz"] = draw(st.sampled_from([b"", b"\x89PNG\r\n", b"PK\x03\x04"]))
+        a += ["--data", "in/data.npz"]
+    for opt, bad in (("--epochs", ("0", "-1")), ("--train-subset", ("0", "-5")),
+                     ("--test-subset", ("0", "-1")), ("--lr", ("1e300", "inf", "nan", "0", "-1")),
+                     ("--threads", ("0", "-3")), ("--width", ("0", "-1", "1000000000")),
+                     ("--batch-size", ("0",)), ("--rule", ("bogus",)), ("--model", ("bogus",)),
+                     ("--optimiser", ("bogus",)), ("--dataset", ("bogus",))):  # fmt: skip
+        if opt in a and a[a.index(opt) + 1] in bad:
+            case.bad = case.bad or f"{opt} {a[a.index(opt) + 1]}"
+    return case
+
+
+#: --hp values that no hyper-parameter takes.
+BAD_HP = {'"x"', "x", "[", "{", "nan", "inf", "-inf", "+inf", "-nan", "1e999", "-1e999", "{}",
+          '""', "{a = 1}", "1979-05-27", '["a"]', "[[1]]"}  # fmt: skip
+
+
+@st.composite
+def rl_case(draw: st.DrawFn) -> Case:
+    """rl-baseline with one bad option (a training would take minutes): seeds, a --hp, the
+    algorithm, steps, the output folder, the observation or the track."""
+    case = Case(["rl-baseline"], kind="rl-baseline")
+    a = case.args
+    bad = draw(st.sampled_from(["seeds", "hp", "algo", "steps", "out", "observation", "track"]))
+    out = draw(st.sampled_from(["", "in/file", "x" * 300] if bad == "out" else ["out"]))
+    a += ["--out", out]
+    _out_files(case, out)
+    wrong = ["-1", "0-100000000000", "x", "3-1", "", "99999999999"]
+    a += ["--seeds", draw(st.sampled_from(wrong if bad == "seeds" else ["0", "0-1"]))]
+    if bad == "hp":
+        key = draw(st.sampled_from(["learning_rate", "n_envs", "gamma", "net_arch", "nope"]))
+        value = draw(st.sampled_from(sorted(BAD_HP)))
+        a += ["--hp", f"{key}={value}"]
+    a += ["--algo", draw(st.sampled_from(["dqn", "", "PPO"] if bad == "algo" else ["ppo", "sac"]))]
+    a += ["--steps", draw(st.sampled_from(["0", "-5", "x"] if bad == "steps" else ["100"]))]
+    a += ["--eval-every", "100"]
+    if bad == "observation":
+        a += ["--observation", draw(st.sampled_from(["bogus", ""]))]
+    if bad == "track":
+        a += ["--track", draw(st.sampled_from(["nope", "", "in/missing.png"]))]
+    case.bad = f"rl-baseline with a bad {bad}"
+    return case
+
+
+@st.composite
+def bench_case(draw: st.DrawFn) -> Case:
+    """bench: mostly bad options; sometimes a tiny measurement (one mode, 10 steps)."""
+    json_path = draw(st.sampled_from(["out.json", "", "ro/b.json", "in", "o/" + "z" * 300]))
+    case = Case(["bench", "--no-bandwidth", "--warmup", "0", "--repeats", "1"], kind="bench")
+    if json_path:
+        case.args += ["--json", json_path]
+        if json_path == "in":
+            case.dirs.append("in")
+        if json_path.startswith("ro/"):
+            case.dirs.append("ro")
+    a = case.args
+    a += ["--steps", draw(st.sampled_from(["10", "0", "-1", "x"]))]
+    a += ["--population", draw(st.sampled_from(["2", "0", "-2"]))]
+    a += ["--mode", draw(st.sampled_from(["single", "learner", "bogus", ""]))]
+    a += ["--rule", draw(st.sampled_from(["sar", "bogus"]))]
+    a += ["--dtype", draw(st.sampled_from(["float64", "float16"]))]
+    if draw(st.integers(0, 4)) == 0:
+        case.files["in/c.toml"] = draw(config_file())
+        a += ["--config", "in/c.toml"]
+    bad = [v for v in ("0", "-1", "x", "-2", "bogus", "", "float16") if v in a[7:]]
+    unwritable = json_path in ("", "in") or json_path.startswith("o/")
+    if bad or unwritable or (json_path == "ro/b.json" and ROOTLESS):
+        case.bad = f"bench with {bad or json_path!r}"
+    return case
+
+
+@st.composite
+def report_case(draw: st.DrawFn) -> Case:
+    """report on a small sweep folder (copied from a fixture), a broken one or none."""
+    which = draw(st.sampled_from(["sweep", "sweep", "huge-lr", "empty", "missing", "file",
+                                  "corrupt"]))  # fmt: skip
+    case = Case(["report", f"in/{which}"], kind="report")
+    case.dirs.append(f"@{which}")  # run_case copies the fixture
+    out = draw(st.sampled_from(["", "rep", "rep", "in/file", "ro/rep", "x" * 300, None]))
+    if out is not None:
+        case.args += ["--out", out]
+        _out_files(case, out)
+    if which in ("empty", "missing", "file"):
+        case.bad = case.bad or f"a {which} sweep folder"
+    return case
+
+
+CASES = st.one_of(
+    follow_case(), follow_case(), follow_case(), tracks_case(), sweep_case(), sweep_case(),
+    classify_case(), rl_case(), bench_case(), report_case(),
+)  # fmt: skip
 
 
 # ---------------------------------------------------------------------- running one case
@@ -379,6 +642,10 @@ def snapshot(root: Path) -> set[str]:
 
 def out_of(case: Case) -> str | None:
     """The output path the case names (None: the default runs/ folder)."""
+    if case.kind == "bench":
+        return case.args[case.args.index("--json") + 1] if "--json" in case.args else "-"
+    if case.kind == "report" and "--out" not in case.args:
+        return f"{case.args[1]}/report"
     if "--out" not in case.args:
         return None
     return case.args[case.args.index("--out") + 1]
@@ -428,6 +695,7 @@ def judge(case: Case, res: Any, new_files: set[str], tally: Counter[str]) -> Non
             )
             tally["clear error"] += 1
     else:
+        assert not case.bad, f"{where} exited 0 on bad input ({case.bad}):\n{text}"
         tally["finished"] += 1
     # Nothing outside the output path (or the default runs/ folder, without --out).
     out = out_of(case)
@@ -460,6 +728,20 @@ def no_figures() -> Iterator[None]:
         run.run_follow = original  # type: ignore[assignment]
 
 
+@contextmanager
+def no_report_figures() -> Iterator[None]:
+    """Reports skip their figures (seconds each; tested on their own, an axis over 1e300
+    included): the fuzz is about the options and the folders."""
+    from sarlearn.reports import report
+
+    original = report._figures
+    report._figures = lambda *args, **kw: []  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        report._figures = original  # type: ignore[assignment]
+
+
 def run_case(case: Case, tally: Counter[str], root: str | None) -> None:
     folder = Path(tempfile.mkdtemp(prefix="fuzz-", dir=root))
     cwd = os.getcwd()
@@ -468,7 +750,12 @@ def run_case(case: Case, tally: Counter[str], root: str | None) -> None:
             (folder / name).parent.mkdir(parents=True, exist_ok=True)
             (folder / name).write_bytes(data)
         for name in case.dirs:
-            (folder / name).mkdir(parents=True, exist_ok=True)
+            if name.startswith("@"):  # a report's sweep folder, copied from the fixtures
+                make_report_input(folder / "in" / name[1:], name[1:])
+            else:
+                (folder / name).mkdir(parents=True, exist_ok=True)
+        if "ro" in case.dirs:
+            (folder / "ro").chmod(0o555)  # read-only (for a user other than root)
         before = snapshot(folder)
         started = time.monotonic()
         os.chdir(folder)
@@ -482,13 +769,50 @@ def run_case(case: Case, tally: Counter[str], root: str | None) -> None:
             tally["slow cases"] += 1
             SLOW.append((round(time.monotonic() - started, 1), case.args))
         judge(case, res, snapshot(folder) - before, tally)
+        tally[f"{case.kind} seconds"] += round(time.monotonic() - started, 3)
         tally[f"{case.kind} cases"] += 1
         tally["cases"] += 1
     finally:
+        if (folder / "ro").is_dir():
+            (folder / "ro").chmod(0o755)
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def fuzz(n_cases: int) -> Callable[[], None]:
+#: Sweep folders the report cases read, made once per fuzz process (see make_fixtures).
+FIXTURES: dict[str, Path] = {}
+
+
+def make_fixtures(root: Path) -> None:
+    """Two tiny sweeps made with the sweep tests' fake run (no simulation): an ordinary one,
+    and one whose learning rates reach 1e300 (axes and tables must cope)."""
+    from sarlearn.sweeps.spec import parse_spec
+    from sarlearn.sweeps.sweep import run_sweep
+
+    specs = {
+        "sweep": {"grid": {"rule.lr": [1e-5, 1e-4, 3e-4], "seed": [0, 1]}},
+        "huge-lr": {"grid": {"rule.lr": [1e-4, 1e300], "seed": [0, 1]}},
+    }
+    for name, spec in specs.items():
+        FIXTURES[name] = root / name
+        run_sweep(parse_spec(spec), root / name, run_fn="sweep_fakes:fake_run", jobs=1,
+                  progress=False)  # fmt: skip
+
+
+def make_report_input(path: Path, which: str) -> None:
+    """The report case's input folder ``which`` at ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if which in FIXTURES:
+        shutil.copytree(FIXTURES[which], path)
+    elif which == "corrupt":
+        shutil.copytree(FIXTURES["sweep"], path)
+        (path / "results.parquet").write_bytes(b"PAR1 not really")
+    elif which == "empty":
+        path.mkdir()
+    elif which == "file":
+        path.write_bytes(b"x")
+
+
+def fuzz(n_cases: int) -> Callable[[], Counter[str]]:
     tally: Counter[str] = Counter()
     root = scratch_root()
 
@@ -506,29 +830,81 @@ def fuzz(n_cases: int) -> Callable[[], None]:
     def check(case: Case) -> None:
         run_case(case, tally, root)
 
-    def run_all() -> None:
+    def run_all() -> Counter[str]:
         from sarlearn.runs import run
 
         saved = run.MIN_CHECKPOINT_SECONDS
-        with no_figures():
-            try:
+        fixtures = Path(tempfile.mkdtemp(prefix="fuzz-fixtures-", dir=root))
+        try:
+            make_fixtures(fixtures)
+            with no_figures(), no_report_figures():
                 check()
-            finally:
-                run.MIN_CHECKPOINT_SECONDS = saved
-        stats = os.environ.get("SARLEARN_FUZZ_STATS")
-        if stats:
-            report = {**tally, "slowest": sorted(SLOW, reverse=True)[:10]}
-            Path(stats).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-        assert tally["cases"] >= n_cases * 0.9, tally  # hypothesis ran (almost) all of them
-        assert tally["finished"] > 0 and tally["clear error"] > 0, tally
+        finally:
+            run.MIN_CHECKPOINT_SECONDS = saved
+            shutil.rmtree(fixtures, ignore_errors=True)
+        return tally
 
     return run_all
 
 
+def vm_size() -> int:
+    """Bytes of address space this process uses now (Linux), 0 where unknown."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def run_in_limited_child(n_cases: int) -> Counter[str]:
+    """Run :func:`fuzz` in a forked child whose address space is limited to what it has plus
+    :data:`MEMORY_LIMIT`; the tally comes back, or the first failure is raised here."""
+    import resource
+    import traceback
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 0
+        try:
+            os.close(read)
+            # No case sends SIGTERM; a stray one (a process pool of an earlier test in this
+            # process terminating a worker whose pid has since been reused: pids wrap at
+            # 32,768 on busy machines) must not end a case. Blocked, it stays pending.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+            limit = vm_size() + MEMORY_LIMIT
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+            result: dict[str, Any] = {"tally": fuzz(n_cases)(), "limit": limit}
+        except BaseException as exc:  # reported to the parent, which fails the test
+            result = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+            code = 1
+        result["slowest"] = sorted(SLOW, reverse=True)[:10]
+        with os.fdopen(write, "w") as fh:
+            fh.write(json.dumps(result, default=str))
+        os._exit(code)
+    os.close(write)
+    with os.fdopen(read) as fh:
+        data = json.loads(fh.read() or "{}")
+    _, status = os.waitpid(pid, 0)
+    assert "error" not in data, data.get("traceback", data)
+    assert os.waitstatus_to_exitcode(status) == 0 and "tally" in data, (status, data)
+    tally = Counter(data["tally"])
+    stats = os.environ.get("SARLEARN_FUZZ_STATS")
+    if stats:
+        report = {**tally, "address_space_limit": data["limit"], "slowest": data["slowest"]}
+        Path(stats).write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    assert tally["cases"] >= n_cases * 0.9, tally  # hypothesis ran (almost) all of them
+    assert tally["finished"] > 0 and tally["clear error"] > 0, tally
+    return tally
+
+
 def test_fuzz_quick_slice() -> None:
-    fuzz(QUICK_CASES)()
+    """A seeded slice of the cases, in every test run."""
+    run_in_limited_child(QUICK_CASES)
 
 
 @pytest.mark.slow
 def test_fuzz_full() -> None:
-    fuzz(FULL_CASES)()
+    run_in_limited_child(FULL_CASES)

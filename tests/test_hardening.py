@@ -380,3 +380,410 @@ def test_tracks_refuses_impossible_resolutions_of_images(tmp_path: Path, resolut
     )  # fmt: skip
     assert "resolution" in one_clear_line(res)
     assert not (tmp_path / "o.png").exists()
+
+
+# ---------------------------------------------------------------------- the edges: tracebacks
+
+
+@pytest.mark.parametrize("value", ["[[1]]", "5", '"10,2"', "[2.5]", "[]", "[0, 2]", "true"])
+def test_set_values_of_the_wrong_type_or_shape_are_clear_errors(tmp_path: Path, value: str) -> None:
+    line = one_clear_line(
+        invoke("follow", *TINY, "--set", f"network.layers={value}", "--out", str(tmp_path / "o"))
+    )
+    assert "network.layers" in line
+
+
+def test_a_filter_q_that_overflows_is_named(tmp_path: Path) -> None:
+    line = one_clear_line(
+        invoke("follow", *TINY, "--set", "filters.q=1e-300", "--out", str(tmp_path / "o"))
+    )
+    assert "filters.q = 1e-300" in line and "overflow" in line
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "world.predictors_per_row=100000000",
+        "network.layers=[100000, 2]",
+        "filters.n_filters=100000",
+        "world.camera.supersample=1000",
+    ],
+)
+def test_runs_too_large_for_memory_are_refused_before_allocating(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    """Each of these allocated gigabytes (or was killed by the OOM killer); now the estimate
+    refuses them, naming the sizes and the limit, before anything is built."""
+    import tracemalloc
+
+    monkeypatch.setenv("SARLEARN_MEMORY_LIMIT", "500MB")
+    camera = ["--inputs", "camera"] if "camera" in setting else []
+    tracemalloc.start()
+    try:
+        res = invoke("follow", *TINY, *camera, "--set", setting, "--out", str(tmp_path / "o"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    line = one_clear_line(res)
+    assert "would need about" in line and "SARLEARN_MEMORY_LIMIT=500MB" in line
+    assert peak < 100e6  # refused before the large arrays exist
+
+
+def test_a_huge_predictor_distances_list_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SARLEARN_MEMORY_LIMIT", "200MB")
+    config = tmp_path / "c.toml"
+    config.write_text("[world]\npredictor_distances = [" + "11.0, " * 200_000 + "12.0]\n")
+    line = one_clear_line(
+        invoke("follow", *TINY, "--config", str(config), "--out", str(tmp_path / "o"))
+    )
+    assert "200,001 predictor rows" in line
+
+
+def test_the_memory_estimate_bounds_what_a_loop_allocates() -> None:
+    """estimate_memory is an upper bound of the memory the numpy loop takes to build."""
+    import tracemalloc
+
+    from sarlearn.loop import ClosedLoop
+    from sarlearn.runs.preflight import estimate_memory
+
+    for over in (
+        {"network.layers": [3000, 2], "network.readout": [1.0, 2.0]},
+        {"filters.n_filters": 60},
+        {"world.predictors_per_row": 4000},
+        {"world.inputs": "camera", "world.camera.supersample": 12},
+    ):
+        cfg = cfg_of(**over)
+        tracemalloc.start()
+        loop = ClosedLoop.from_config(cfg, 1)
+        used = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        del loop
+        track = 8 * 1000 * 1000 * 4  # the track image and its tables, not in the estimate
+        assert used - track < estimate_memory(cfg), (over, used, estimate_memory(cfg))
+
+
+def test_the_memory_limit_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sarlearn.runs.preflight import memory_limit, parse_size
+
+    assert parse_size("4GB") == 4 * 10**9 and parse_size("1.5 GiB") == int(1.5 * 2**30)
+    assert parse_size("1000") == 1000
+    for bad in ("", "x", "-1GB", "1e99", "nan", "4XB"):
+        with pytest.raises(ConfigError, match="SARLEARN_MEMORY_LIMIT"):
+            parse_size(bad)
+    monkeypatch.setenv("SARLEARN_MEMORY_LIMIT", "2GB")
+    assert memory_limit() == (2 * 10**9, "SARLEARN_MEMORY_LIMIT=2GB")
+    monkeypatch.delenv("SARLEARN_MEMORY_LIMIT")
+    limit, source = memory_limit()
+    assert limit is not None and limit > 0 and "50%" in source
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--seeds", "100000000"],
+        ["--lr-range", "1e-5:1e-3:100000000"],
+        ["--grid", "seed={range = [0, 100000000]}"],
+        ["--seeds", "2000", "--lr-range", "1e-5:1e-3:2000"],
+    ],
+)
+def test_a_huge_sweep_plan_is_refused_before_it_is_built(tmp_path: Path, args: list[str]) -> None:
+    line = one_clear_line(invoke("sweep", "--out", str(tmp_path / "sw"), "--dry-run", *args))
+    assert "too many for one sweep" in line
+    assert not (tmp_path / "sw").exists()
+
+
+def test_a_sweep_of_runs_too_large_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SARLEARN_MEMORY_LIMIT", "500MB")
+    args = ["--steps", "20", "--grid", "filters.n_filters=[2, 100000]"]
+    line = one_clear_line(invoke("sweep", "--out", str(tmp_path / "sw"), *args))
+    assert "filters.n_filters=100000" in line and "would need about" in line
+    assert not (tmp_path / "sw").exists()
+
+
+# ---------------------------------------------------------------------- outputs, checked first
+
+
+LONG = "x" * 300
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["follow", *TINY, "--out"],
+        ["sweep", "--steps", "20", "--layers", "2", "--out"],
+        ["classify", "--epochs", "1", "--train-subset", "20", "--out"],
+        ["rl-baseline", "--steps", "100", "--eval-every", "100", "--out"],
+        ["bench", "--steps", "10", "--json"],
+        ["report", "REPLACE", "--out"],
+    ],
+)
+def test_outputs_that_cannot_be_written_are_refused_before_the_work(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """An over-long name, a file in the way: one clear line, before any work is done."""
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    command = [str(tmp_path) if c == "REPLACE" else c for c in command]
+    for out, needle in ((str(tmp_path / LONG), "bytes long"), (str(a_file / "sub"), "a file")):
+        line = one_clear_line(invoke(*command, out))
+        assert needle in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sweep", "--steps", "20", "--layers", "2", "--out"],
+        ["classify", "--epochs", "1", "--train-subset", "20", "--out"],
+        ["rl-baseline", "--steps", "100", "--eval-every", "100", "--out"],
+        ["bench", "--steps", "10", "--json"],
+    ],
+)
+def test_unwritable_outputs_are_refused_before_the_work(tmp_path: Path, command: list[str]) -> None:
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        line = one_clear_line(invoke(*command, str(ro / "out")))
+        assert "Permission denied" in line
+    finally:
+        ro.chmod(0o700)
+
+
+def test_report_on_a_learning_rate_of_1e300_is_a_clear_error(tmp_path: Path) -> None:
+    """matplotlib's log axis overflows over lr 1e-4 .. 1e300: a clear line, not a crash."""
+    from sarlearn.sweeps.spec import parse_spec
+    from sarlearn.sweeps.sweep import run_sweep
+
+    spec = parse_spec({"grid": {"rule.lr": [1e-4, 1e300], "seed": [0, 1]}})
+    run_sweep(spec, tmp_path / "sw", run_fn="sweep_fakes:fake_run", jobs=1)
+    res = invoke("report", str(tmp_path / "sw"))
+    if res.exit_code != 0:  # a matplotlib that draws it is welcome too
+        assert "orders of magnitude" in one_clear_line(res)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--lr", "1e300"], "--lr 1e+300 is too large"),
+        (["--train-subset", "-5"], "--train-subset must be at least 1"),
+        (["--test-subset", "0"], "--test-subset must be at least 1"),
+        (["--threads", "0"], "--threads must be at least 1"),
+        (["--width", "1000000000"], "--width 1,000,000,000"),
+    ],
+)
+def test_classify_refuses_bad_options(tmp_path: Path, args: list[str], needle: str) -> None:
+    line = one_clear_line(invoke("classify", "--epochs", "1", *args, "--out", str(tmp_path / "c")))
+    assert needle in line
+    assert not (tmp_path / "c").exists()
+
+
+def test_classify_data_that_is_not_an_npz_is_named_without_pickle_advice(tmp_path: Path) -> None:
+    png = tmp_path / "bad.npz"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(100))
+    line = one_clear_line(
+        invoke("classify", "--dataset", "mnist", "--data", str(png), "--out", str(tmp_path / "c"))
+    )
+    assert "not a numpy .npz archive" in line and "pickle" not in line
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--out", "FILE"], "existing file"),
+        (["--out", ""], "--out is empty"),
+        (["--seeds", "0-100000000000"], "100,000,000,001 seeds; at most 10,000"),
+        (["--seeds", "3-1"], "no seeds given"),
+        (["--hp", "learning_rate=x"], "--hp learning_rate='x'"),
+        (["--hp", "n_envs=1e9"], "--hp n_envs=1000000000.0"),
+        (["--hp", "net_arch=[[1]]"], "--hp net_arch=[[1]]"),
+        (["--hp", "gamma=nan"], "--hp gamma=nan"),
+    ],
+)
+def test_rl_baseline_refuses_bad_options(tmp_path: Path, args: list[str], needle: str) -> None:
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    args = [str(a_file) if a == "FILE" else a for a in args]
+    base = ["rl-baseline", "--steps", "100", "--eval-every", "100"]
+    if "--out" not in args:
+        base += ["--out", str(tmp_path / "rl")]
+    line = one_clear_line(invoke(*base, *args))
+    assert needle in line
+
+
+# ---------------------------------------------------------------------- exit 0 on bad input
+
+
+@pytest.mark.parametrize(
+    ("setting", "field"),
+    [
+        ("world.speed=inf", "world.speed"),
+        ("world.start=[nan, 0.0, 0.0]", "world.start.0"),
+        ("network.readout=[nan, 1]", "network.readout.0"),
+        ("rule.lr=-inf", "rule.lr"),
+        ("world.reflex_sensors=[[10.0, inf], [10.0, -5.0]]", "world.reflex_sensors.0.1"),
+    ],
+)
+def test_non_finite_values_are_refused_at_validation(
+    tmp_path: Path, setting: str, field: str
+) -> None:
+    line = one_clear_line(invoke("follow", *TINY, "--set", setting, "--out", str(tmp_path / "o")))
+    assert f"{field}: Input should be a finite number" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_1e999_in_a_config_file_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("[world]\nspeed = 1e999\n")
+    line = one_clear_line(invoke("follow", *TINY, "--config", str(config), "--out", str(tmp_path)))
+    assert "world.speed: Input should be a finite number (got inf)" in line
+
+
+def test_infinite_weight_bounds_still_mean_no_bound() -> None:
+    cfg = RunConfig().with_overrides({"rule.weight_bound": float("inf")})
+    assert cfg.rule.step_options["weight_bound"] is None
+    with pytest.raises(ConfigError, match="weight_bound"):
+        RunConfig().with_overrides({"rule.weight_bound": float("nan")})
+
+
+def test_sweep_out_empty_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    line = one_clear_line(invoke("sweep", "--out", "", "--steps", "20", "--layers", "2"))
+    assert "--out is empty" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sar_with_lr_1e9_is_warned_about() -> None:
+    from sarlearn.runs.preflight import setting_warnings
+
+    cfg = RunConfig().with_overrides({"rule.name": "sar", "rule.lr": 1e9})
+    assert any("rule.lr = 1e+09" in w for w in setting_warnings(cfg))
+    assert not setting_warnings(RunConfig().with_overrides({"rule.lr": 3.0}))
+
+
+# ---------------------------------------------------------------------- signals
+
+
+def test_sigterm_during_the_final_writes_exits_143_naming_resume(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sarlearn.runs import run
+
+    real = run._write_outputs
+
+    def interrupted(*args: Any, **kw: Any) -> Any:
+        if kw.get("final"):
+            raise KeyboardInterrupt(TERMINATED)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(run, "_write_outputs", interrupted)
+    res = invoke("follow", *TINY, "--out", str(tmp_path / "o"))
+    assert res.exit_code == 143, res.output
+    assert "before the run started" not in res.output
+    assert f"--resume {tmp_path / 'o'}" in res.output.replace("\n", "")
+
+
+def test_sigterm_during_setup_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sarlearn.cli import follow as follow_cli
+
+    real = follow_cli.build_config
+
+    def slow_setup(*args: Any, **kw: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives while the config is being built
+        return real(*args, **kw)
+
+    monkeypatch.setattr(follow_cli, "build_config", slow_setup)
+    before = signal.getsignal(signal.SIGTERM)
+    res = invoke("follow", *TINY, "--out", str(tmp_path / "o"))
+    assert res.exit_code == 143, res.output
+    assert "terminated (SIGTERM)" in res.output
+    assert signal.getsignal(signal.SIGTERM) is before  # restored
+
+
+def test_sigterm_to_a_sweep_exits_143_with_a_message(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT / 'tests'}"}
+    args = ["sweep", "--out", str(tmp_path / "sw"), "--steps", "20000", "--layers", "2",
+            "--seeds", "4", "--jobs", "2", "--no-progress", "--set", "engine=numpy"]  # fmt: skip
+    code = "from sarlearn.cli import main; main()"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 90
+    while not (tmp_path / "sw").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)  # the sweep has planned and started (its folder exists)
+    time.sleep(3)  # its workers are running
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, (out, err)
+    assert "terminated (SIGTERM)" in err and "run again to resume" in err
+    assert "leaked semaphore" not in err and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------- messages
+
+
+def test_tracks_names_the_seed_option(tmp_path: Path) -> None:
+    line = one_clear_line(invoke("tracks", "--seed", "-1", "--write", "random", "--out",
+                                 str(tmp_path / "t.png")))  # fmt: skip
+    assert "--seed must be 0 or more" in line
+
+
+def test_messages_name_files_for_what_they_are(tmp_path: Path) -> None:
+    from PIL import Image
+
+    assert "is a folder, not a file" in one_clear_line(
+        invoke("follow", *TINY, "--config", str(tmp_path), "--out", str(tmp_path / "o"))
+    )
+    fifo = tmp_path / "fifo.toml"
+    os.mkfifo(fifo)
+    assert "not a regular file" in one_clear_line(
+        invoke("follow", *TINY, "--config", str(fifo), "--out", str(tmp_path / "o"))
+    )
+    line = one_clear_line(invoke("follow", *TINY, "--track", "", "--out", str(tmp_path / "o")))
+    assert "the track is empty" in line and "track image ." not in line
+    wide = tmp_path / "wide.png"
+    Image.new("L", (50000, 1), 255).save(wide)
+    line = one_clear_line(invoke("follow", *TINY, "--track", str(wide), "--out", str(tmp_path)))
+    assert "50000 x 1 px" in line
+    png = tmp_path / "net.png"
+    Image.new("L", (10, 10), 255).save(png)
+    line = one_clear_line(invoke("follow", *TINY, "--load", str(png), "--out", str(tmp_path / "o")))
+    assert "not a numpy .npz archive" in line and "pickle" not in line
+    line = one_clear_line(invoke("follow", *TINY, "--set", "world.predictor_distances=[]",
+                                 "--out", str(tmp_path / "o")))  # fmt: skip
+    assert "world.predictor_distances" in line and "GroundSensors" not in line
+
+
+def test_a_full_disk_names_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    from sarlearn.runs import run
+
+    def full(*args: Any, **kw: Any) -> Any:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(run, "_write_outputs", full)
+    line = one_clear_line(invoke("follow", *TINY, "--out", str(tmp_path / "o")))
+    assert "No space left on device" in line
+    assert f"sarlearn follow --resume {tmp_path / 'o'}" in line
+
+
+def test_a_sweep_of_runs_too_long_is_refused(tmp_path: Path) -> None:
+    line = one_clear_line(
+        invoke("sweep", "--out", str(tmp_path / "sw"), "--steps", "1000000000000", "--layers", "2")
+    )
+    assert "too long for one run" in line
+    assert not (tmp_path / "sw").exists()

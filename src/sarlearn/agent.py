@@ -37,7 +37,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from sarlearn.config import ConfigError, FilterConfig, RunConfig
-from sarlearn.errors import DivergenceError, ShapeError
+from sarlearn.errors import DivergenceError, ShapeError, npz_load_problem
 from sarlearn.stages.motor.motor import readout as readout_outputs
 
 #: Rule name of the reflex-only agent (no network, y = 0).
@@ -279,7 +279,9 @@ class ClosedLoopAgent:
         except ConfigError:
             raise
         except Exception as exc:  # not a zip, truncated, ...
-            raise ConfigError(f"cannot read a saved network from {path}: {exc}") from None
+            raise ConfigError(
+                f"cannot read a saved network from {path}: {npz_load_problem(exc)}"
+            ) from None
         saved = Network.from_arrays(_entries(arrays, ""))
         net = self.network
         mine, theirs = _shape_text(net), _shape_text(saved)
@@ -382,7 +384,9 @@ def saved_network_config(path: str | Path) -> dict[str, Any]:
     except ConfigError:
         raise
     except Exception as exc:
-        raise ConfigError(f"cannot read a saved network from {path}: {exc}") from None
+        raise ConfigError(
+            f"cannot read a saved network from {path}: {npz_load_problem(exc)}"
+        ) from None
     return out
 
 

@@ -38,7 +38,10 @@ DType = Literal["float64", "float32"]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # NaN and infinity are refused everywhere (pydantic: "Input should be a finite number"):
+    # a non-finite speed, start or readout would only show up as a run diverging at step 0.
+    # The fields where infinity means "no bound" say so with Field(allow_inf_nan=True).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class NetworkConfig(_Section):
@@ -193,6 +196,7 @@ class RuleConfig(_Section):
     weight_bound: float | None = Field(
         None,
         gt=0,
+        allow_inf_nan=True,  # inf: no bound (NaN fails gt=0)
         description="Max L2 norm of each neuron's incoming weights (a max-norm, Oja-like bound); "
         "rows that grow past it are scaled back after each step. inf = unbounded; None = the "
         "rule's default.",
@@ -200,6 +204,7 @@ class RuleConfig(_Section):
     hidden_weight_bound: float | None = Field(
         None,
         gt=0,
+        allow_inf_nan=True,  # inf: no bound (NaN fails gt=0)
         description="Max L2 norm of each *hidden* neuron's incoming weights (every layer but the "
         "output layer), applied after weight_bound; keeps the hidden units graded (smooth "
         "steering). sar's default 1.5 is calibrated for hidden layers of 10 units; for "
@@ -274,8 +279,12 @@ class FilterConfig(_Section):
 class CameraConfig(_Section):
     """A forward pinhole camera tilted at the floor, and its segment grid."""
 
-    height: float = Field(12.0, gt=0, description="Height above the floor (units).")
-    forward: float = Field(5.0, description="Mount position ahead of the robot centre (units).")
+    # Bounded at 10,000 units (40 arenas): far beyond any camera that sees the track, and
+    # small enough that the ray geometry cannot overflow.
+    height: float = Field(12.0, gt=0, le=1e4, description="Height above the floor (units).")
+    forward: float = Field(
+        5.0, ge=-1e4, le=1e4, description="Mount position ahead of the robot centre (units)."
+    )
     tilt_deg: float = Field(50.0, gt=0, lt=90, description="Downward tilt from horizontal.")
     fov_deg: float = Field(60.0, gt=0, lt=170, description="Horizontal field of view.")
     width: int = Field(32, ge=2)
@@ -332,7 +341,9 @@ class WorldConfig(_Section):
         default_factory=lambda: [(10.0, 5.0), (10.0, -5.0)],
         description="Left and right ground sensors (x forward, y left) in the robot frame.",
     )
-    predictor_distances: list[float] = Field(default_factory=lambda: [11.0, 12.0, 13.0])
+    predictor_distances: list[float] = Field(
+        default_factory=lambda: [11.0, 12.0, 13.0], min_length=1
+    )
     predictors_per_row: int = Field(48, ge=1)
     predictor_spacing: float = Field(0.25, gt=0)
     inputs: InputKind = "rows"
@@ -374,7 +385,9 @@ class WorldConfig(_Section):
 
     @field_validator("track")
     @classmethod
-    def _generated_name(cls, v: str) -> str:
+    def _track_name(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("the track is empty; give a built-in track's name or an image path")
         if v.startswith("random:"):  # a generated track: its name must parse (world.family)
             from sarlearn.stages.world.family import parse_name
 
@@ -467,8 +480,9 @@ class RunConfig(_Section):
 def read_toml(path: str | Path, what: str) -> dict[str, Any]:
     """Read a TOML file; a missing or malformed file raises ConfigError naming ``what``."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{what} not found: {path}")
+    problem = file_problem(path)
+    if problem:
+        raise ConfigError(f"{what} {problem}")
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
@@ -479,6 +493,26 @@ def read_toml(path: str | Path, what: str) -> dict[str, Any]:
         ) from None
     except OSError as exc:
         raise ConfigError(f"{what} {path} cannot be read: {exc.strerror or exc}") from None
+
+
+def file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a file ("not found: x", "x is a folder, not a file",
+    ...), or None. A fifo or device is refused without opening it (reading one would block)."""
+    import stat
+
+    if not str(path).strip():
+        return "is an empty path"
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return f"not found: {path}"
+    except OSError as exc:
+        return f"{path} cannot be read: {exc.strerror or exc}"
+    if stat.S_ISDIR(mode):
+        return f"{path} is a folder, not a file"
+    if not stat.S_ISREG(mode):
+        return f"{path} is not a regular file (a fifo, socket or device)"
+    return None
 
 
 def parse_assignment(text: str, flag: str = "--set") -> tuple[str, Any]:
@@ -516,6 +550,8 @@ def parse_config(data: dict[str, Any], source: str = "config") -> RunConfig:
         problems = []
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"]) or "(root)"
-            problems.append(f"{where}: {err['msg']}")
+            got = f" (got {err['input']!r})" if err["type"] == "finite_number" else ""
+            msg = err["msg"].removeprefix("Value error, ")  # our own validators' messages
+            problems.append(f"{where}: {msg}{got}")
         # One line, so the CLI's error stays one clear line whatever the number of problems.
         raise ConfigError(f"invalid {source}: " + "; ".join(problems)) from None

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from sarlearn.errors import SarlearnError
+from sarlearn.errors import SarlearnError, npz_load_problem
 
 DATASET_NAMES = ("digits", "mnist", "fashion-mnist")
 
@@ -206,10 +206,10 @@ def _read_npz(path: Path) -> dict[str, NDArray]:
                     f"{path} lacks {', '.join(missing)} (needs x_train, y_train, x_test, y_test)"
                 )
             return {k: z[k] for k in _IDX}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty file
         if isinstance(exc, DatasetError):
             raise
-        raise DatasetError(f"cannot read {path} as .npz: {exc}") from exc
+        raise DatasetError(f"cannot read {path} as .npz: {npz_load_problem(exc)}") from None
 
 
 def _images(x: NDArray, key: str, path: Path) -> NDArray[np.float32]:

@@ -32,6 +32,20 @@ class OutputError(SarlearnError, OSError):
     way); the message names the path and the reason."""
 
 
+def npz_load_problem(exc: BaseException) -> str:
+    """What went wrong reading a ``.npz`` file, in the user's terms: numpy's own message
+    advises ``allow_pickle`` for any file that is not an array file (a PNG, a text file), which
+    would be unsafe advice, so that case is named for what it is."""
+    text = str(exc)
+    if "allow_pickle" in text or "pickled" in text:
+        return "it is not a numpy .npz archive (a different kind of file)"
+    if isinstance(exc, EOFError):
+        return "the file is empty or cut short"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return text or type(exc).__name__
+
+
 __all__ = [
     "ConfigError",
     "DivergenceError",
@@ -40,4 +54,5 @@ __all__ = [
     "SarlearnError",
     "ShapeError",
     "TrackError",
+    "npz_load_problem",
 ]

@@ -10,7 +10,8 @@ from typing import Any
 
 import typer
 
-from sarlearn.cli import bench, classify, follow, report, rl_baseline, robot, sweep, tracks
+from sarlearn.cli import bench, classify, follow, report, rl_baseline, sweep, tracks
+from sarlearn.cli.signals import with_signals
 
 
 class _App(typer.Typer):
@@ -40,13 +41,15 @@ app = _App(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.command("follow")(follow.follow)
-app.command("tracks")(tracks.tracks)
-app.command("sweep")(sweep.sweep)
-app.command("report")(report.report)
-app.command("bench")(bench.bench)
-app.command("rl-baseline")(rl_baseline.rl_baseline)
-app.command("classify")(classify.classify)
+# Every command: SIGTERM acts as Ctrl-C, an interrupt ends in one line and exit 130 / 143.
+app.command("follow")(with_signals(follow.follow))
+app.command("tracks")(with_signals(tracks.tracks))
+app.command("sweep")(with_signals(sweep.sweep))
+app.command("report")(with_signals(report.report))
+app.command("bench")(with_signals(bench.bench))
+app.command("rl-baseline")(with_signals(rl_baseline.rl_baseline))
+app.command("classify")(with_signals(classify.classify))
+# The robot commands handle their own signals: the motors stop first, then the exit code.
 app.command("twin")(robot.twin)
 app.command("calibrate")(robot.calibrate)
 app.command("drive")(robot.drive)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from sarlearn.cli.checks import check_output_path
 from sarlearn.config import ConfigError, RunConfig
 
 if TYPE_CHECKING:
@@ -182,8 +183,10 @@ def bench(
 
         for r in rules:
             check_rule_name(r)
-    except ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        if json_path is not None:  # before the measurements, not after them
+            check_output_path(json_path, "--json", folder=False)
+    except ConfigError as exc:  # one line, unwrapped, on stderr
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=EXIT_USAGE) from None
 
     # One line per measurement as it starts and as it ends (also when not on a terminal).

@@ -4,12 +4,15 @@ backprop, SaR or a bio-plausible peer (needs the ``torch`` extra)."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from sarlearn.errors import SarlearnError
+from sarlearn.cli.checks import check_output_path, check_positive
+from sarlearn.errors import ConfigError, SarlearnError
+from sarlearn.runs.preflight import memory_limit
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -94,13 +97,17 @@ def classify(
             seed=seed,
         )
         cfg.check()
+        _check_options(lr, train_subset, test_subset, threads, width, depth)
+        out_dir = out or Path("runs") / f"classify-{dataset}-{model}-{rule}-s{seed}"
+        check_output_path(out_dir, "--out")  # before training, not after it
+        if json_path is not None:
+            check_output_path(json_path, "--json", folder=False)
         images = load_dataset(dataset, data).subset(train_subset, test_subset)
         if validation:
             images = images.validation_split(0.2, seed=0)
-        out_dir = out or Path("runs") / f"classify-{dataset}-{model}-{rule}-s{seed}"
         result = _run(cfg, images, threads, progress, console)
         _write(result, out_dir, json_path, plot)
-    except (SarlearnError, ValueError, OSError) as exc:
+    except (SarlearnError, ValueError, OSError, ArithmeticError) as exc:
         _fail(str(exc))
     console.print(
         f"{rule} on {images.name} ({model}): test accuracy "
@@ -109,6 +116,41 @@ def classify(
         highlight=False,
         soft_wrap=True,
     )
+
+
+#: The largest learning rate accepted: far beyond any that trains, and small enough that the
+#: optimiser's arithmetic (float32 in torch) does not overflow.
+MAX_LR = 1e6
+
+
+def _check_options(
+    lr: float | None,
+    train_subset: int | None,
+    test_subset: int | None,
+    threads: int,
+    width: int,
+    depth: int,
+) -> None:
+    """ConfigError naming the first option out of range (before any data is read)."""
+    if lr is not None and math.isfinite(lr) and lr > MAX_LR:
+        raise ConfigError(f"--lr {lr:g} is too large (at most {MAX_LR:g}); try 1e-3")
+    for value, option in ((train_subset, "--train-subset"), (test_subset, "--test-subset")):
+        check_positive(value, option)
+    check_positive(threads, "--threads", allow_none=False)
+    check_positive(width, "--width", allow_none=False)
+    if depth < 0:
+        raise ConfigError(f"--depth must be 0 or more, got {depth}")
+    # The MLP's weights (28 x 28 inputs at most), their gradients and the optimiser's two
+    # moments, in float32: refused before torch allocates them.
+    weights = 784 * width + width * width * max(0, depth - 1) + width * 10
+    need = 4 * 4 * weights
+    limit, source = memory_limit()
+    if limit is not None and need > limit:
+        raise ConfigError(
+            f"--width {width:,} and --depth {depth:,} make about {weights:,} weights, "
+            f"{need / 1e9:.3g} GB with their gradients and the optimiser's state; the limit "
+            f"is {limit / 1e9:.3g} GB ({source})"
+        )
 
 
 def _run(cfg: Any, images: Any, threads: int, progress: bool, console: Console) -> dict:

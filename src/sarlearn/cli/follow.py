@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from sarlearn.cli.checks import check_output_path
+from sarlearn.cli.signals import terminated as sigterm_received
 from sarlearn.config import ConfigError, RunConfig, parse_assignment, read_toml
 from sarlearn.errors import ShapeError, TrackError
 
@@ -20,6 +22,11 @@ if TYPE_CHECKING:  # rich is imported where it is used: the sweep needs none of 
 
 #: Exit codes: bad options, crash, Ctrl-C, SIGTERM.
 EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 1, 130, 143
+
+
+#: Largest output layer given a default readout (one coefficient per output); a larger one
+#: needs its readout set, and is refused by the memory check anyway.
+MAX_DEFAULT_READOUT = 100_000
 
 
 def parse_layers(text: str) -> list[int]:
@@ -61,8 +68,16 @@ def build_config(
     overrides.update(parse_set(sets or []))
     layers = overrides.get("network.layers")
     # A new output size with the default readout: one coefficient per output ([1, 2] for 2).
-    if layers and "network.readout" not in overrides and len(cfg.network.readout) != layers[-1]:
-        overrides["network.readout"] = [1.0, 2.0] if layers[-1] == 2 else [1.0] * layers[-1]
+    # Only for a list of sizes that can be one (else validation names what is wrong with it).
+    outputs = layers[-1] if isinstance(layers, list) and layers else None
+    if (
+        isinstance(outputs, int)
+        and not isinstance(outputs, bool)
+        and 1 <= outputs <= MAX_DEFAULT_READOUT
+        and "network.readout" not in overrides
+        and len(cfg.network.readout) != outputs
+    ):
+        overrides["network.readout"] = [1.0, 2.0] if outputs == 2 else [1.0] * outputs
     from sarlearn.agent import check_rule_name
 
     cfg = cfg.with_overrides(overrides) if overrides else cfg
@@ -75,6 +90,8 @@ def preflight(cfg: RunConfig, out: Path | None, record_sensors: bool, err: Conso
     announce the cost of a very long run."""
     from sarlearn.runs.preflight import ANNOUNCE_STEPS, check_run_size, setting_warnings
 
+    if out is not None:
+        check_output_path(out, "--out", what="the run folder")  # too long, read-only, ...
     if out is not None and out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is an existing file; give a folder for the run")
     estimate = check_run_size(cfg, out, record_sensors)
@@ -245,6 +262,7 @@ def follow(
     from sarlearn.runs.run import (
         TERMINATED,
         RunInterrupted,
+        default_out_dir,
         run_follow,
         terminate_as_interrupt,
     )
@@ -302,6 +320,8 @@ def follow(
             raise fail(str(exc)) from None
         console.print(f"live view: [bold]{view.url}[/]", highlight=False, soft_wrap=True)
 
+    if out_dir is None and cfg is not None:
+        out_dir = default_out_dir(cfg)  # named now, so that an interrupt can name it
     try:
         with terminate_as_interrupt():
             summary = run_follow(
@@ -328,14 +348,32 @@ def follow(
         )
         terminated = exc.summary.get("message") == TERMINATED
         raise typer.Exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) from None
-    except KeyboardInterrupt:  # before the run had started: nothing written
-        err.print("[yellow]interrupted[/] before the run started", highlight=False)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt as exc:  # before the loop, or while the final outputs are written
+        code = EXIT_TERMINATED if sigterm_received() or str(exc) == TERMINATED else EXIT_INTERRUPTED
+        what = "terminated (SIGTERM)" if code == EXIT_TERMINATED else "interrupted"
+        folder = out_dir
+        if folder is not None and folder.is_dir() and any(folder.iterdir()):
+            err.print(
+                f"[yellow]{what}[/] before the run's outputs were complete; continue with "
+                f"`sarlearn follow --resume {folder}`",
+                highlight=False,
+                soft_wrap=True,
+            )
+        else:
+            err.print(f"[yellow]{what}[/] before the run started", highlight=False)
+        raise typer.Exit(code) from None
     except OSError as exc:  # the disk filled up, the folder became read-only, ...
         notes = " ".join(getattr(exc, "__notes__", []))
+        started = out_dir is not None and out_dir.is_dir() and any(out_dir.iterdir())
+        hint = (
+            f"free some space, then continue with `sarlearn follow --resume {out_dir}`"
+            if started
+            else "free some space, then run it again"
+        )
         raise fail(
-            f"cannot write the run's outputs: {exc.strerror or exc}"
-            + (f" ({notes}; free some space, then continue with --resume)" if notes else "")
+            f"cannot write the run's outputs: {exc.strerror or exc} ("
+            + (f"{notes}; " if notes else "")
+            + f"{hint})"
         ) from None
     except Exception as exc:
         _end_live(view, "failed", f"{type(exc).__name__}: {exc}")

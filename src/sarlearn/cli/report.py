@@ -7,6 +7,9 @@ from typing import Annotated
 
 import typer
 
+from sarlearn.cli.checks import check_output_path
+from sarlearn.errors import ConfigError
+
 
 def report(
     sweep_dirs: Annotated[
@@ -19,7 +22,7 @@ def report(
         ),
     ],
     out: Annotated[
-        Path | None,
+        str | None,
         typer.Option("--out", "-o", help="Report folder (default: the first DIR/report)."),
     ] = None,
     repair: Annotated[
@@ -35,10 +38,13 @@ def report(
     from sarlearn.reports.report import ReportError, make_report
     from sarlearn.store.store import ResultStore, StoreCorruptError, StoreLockedError
 
-    if out is not None and out.exists() and not out.is_dir():
-        typer.echo(f"error: --out {out} is an existing file; the report needs a folder", err=True)
-        raise typer.Exit(code=2)
     try:
+        # where the report goes, checked before any figure is drawn
+        target = (
+            Path(out) if out is not None else (sweep_dirs[0] / "report" if sweep_dirs else None)
+        )
+        if out is not None or (target is not None and sweep_dirs[0].is_dir()):
+            check_output_path(out if out is not None else target, "--out")
         if repair:
             for folder in sweep_dirs:
                 if not folder.is_dir():
@@ -47,9 +53,17 @@ def report(
                 with store.lock():
                     for line in store.repair():
                         typer.echo(f"repaired: {line}", err=True)
-        made = make_report(sweep_dirs, out)
-    except (ReportError, StoreCorruptError, StoreLockedError) as exc:
+        made = make_report(sweep_dirs, Path(out) if out is not None else None)
+    except (ReportError, StoreCorruptError, StoreLockedError, ConfigError) as exc:
         typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    except OverflowError as exc:  # matplotlib's log axes over values such as lr = 1e300
+        typer.echo(
+            f"error: the report's figures cannot be drawn: the sweep's values span too many "
+            f"orders of magnitude for a plot axis (e.g. a learning rate near 1e300; "
+            f"{type(exc).__name__}: {exc}); its tables are in the report folder",
+            err=True,
+        )
         raise typer.Exit(code=2) from None
     typer.echo(f"report: {made.markdown}")
     for fig in made.figures:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import typer
 
+from sarlearn.cli.checks import check_output_path
 from sarlearn.errors import SarlearnError
 
 
@@ -29,7 +31,7 @@ def rl_baseline(
     hyper: list[str] = typer.Option(
         [], "--hp", help="Hyper-parameter KEY=VALUE (TOML value), e.g. --hp learning_rate=1e-3."
     ),
-    out: Path = typer.Option(Path("runs/rl-baseline"), "--out", "-o", help="Output folder."),
+    out: str = typer.Option("runs/rl-baseline", "--out", "-o", help="Output folder."),
 ) -> None:
     """Train a deep-RL baseline (Stable-Baselines3, CPU) on the SaR robot; every
     --eval-every steps the frozen policy drives a 5,200-step rollout, which is clean when the
@@ -43,8 +45,13 @@ def rl_baseline(
         from sarlearn.config import parse_assignment
         from sarlearn.gym.baseline import BaselineConfig, train_baseline
 
+        if not str(out).strip():
+            raise SarlearnError("--out is empty; give the output folder")
+        folder = check_output_path(out, "--out")  # before training, not after it
         seed_list = _parse_seeds(seeds)
         hp = dict(parse_assignment(h, "--hp") for h in hyper)
+        for key, value in hp.items():
+            check_hyper(key, value)
         rows = []
         for tr in track:
             for seed in seed_list:
@@ -54,7 +61,7 @@ def rl_baseline(
                     reward_scale=reward_scale, episode_steps=episode_steps, hyper=hp,
                 )  # fmt: skip
                 cfg.validate()
-                run_dir = out / algo / Path(tr).stem / f"seed-{seed}"
+                run_dir = folder / algo / Path(tr).stem / f"seed-{seed}"
 
                 def show(res: dict, tr: str = tr, seed: int = seed) -> None:
                     typer.echo(
@@ -79,16 +86,72 @@ def rl_baseline(
     typer.echo(json.dumps(table))
 
 
+#: Most seeds of one command (each is a whole training run).
+MAX_SEEDS = 10_000
+#: What each hyper-parameter may be: (kind, low, high); kinds "int", "float", "net_arch",
+#: "ent_coef" (a float, or "auto" for SAC).
+HYPER_TYPES: dict[str, tuple[str, float, float]] = {
+    "n_envs": ("int", 1, 256),
+    "n_steps": ("int", 1, 10**7),
+    "batch_size": ("int", 1, 10**7),
+    "n_epochs": ("int", 1, 10**4),
+    "learning_starts": ("int", 0, 10**9),
+    "train_freq": ("int", 1, 10**7),
+    "gradient_steps": ("int", 1, 10**4),
+    "buffer_size": ("int", 1, 10**7),
+    "learning_rate": ("float", 0, 1e3),
+    "gamma": ("float", 0, 1),
+    "gae_lambda": ("float", 0, 1),
+    "clip_range": ("float", 0, 1e3),
+    "tau": ("float", 0, 1),
+    "log_std_init": ("float", -20, 20),
+    "ent_coef": ("ent_coef", 0, 1e3),
+    "net_arch": ("net_arch", 1, 4096),
+}
+
+
+def check_hyper(key: str, value: Any) -> None:
+    """SarlearnError naming ``--hp KEY`` if ``value`` is of the wrong type or out of range
+    (unknown keys are named by the run's own check)."""
+    kind, low, high = HYPER_TYPES.get(key, ("any", 0, 0))
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "int":
+        ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+        want = f"an integer from {low:,} to {high:,}"
+    elif kind in ("float", "ent_coef"):
+        ok = number and math.isfinite(value) and low <= value <= high
+        ok = ok or (kind == "ent_coef" and value == "auto")
+        want = f"a number from {low:g} to {high:g}" + (' or "auto"' if kind == "ent_coef" else "")
+    elif kind == "net_arch":
+        ok = (
+            isinstance(value, list)
+            and 1 <= len(value) <= 32
+            and all(isinstance(n, int) and not isinstance(n, bool) and low <= n <= high
+                    for n in value)
+        )  # fmt: skip
+        want = f"a list of 1 to 32 layer sizes from 1 to {high:,}, e.g. [64, 64]"
+    else:
+        return
+    if not ok:
+        raise SarlearnError(f"--hp {key}={value!r}: expected {want}")
+
+
 def _parse_seeds(text: str) -> list[int]:
-    out: list[int] = []
+    ranges: list[range] = []
     try:
         for part in text.split(","):
             a, sep, b = part.strip().partition("-")
-            out.extend(range(int(a), int(b) + 1) if sep else [int(a)])
+            ranges.append(range(int(a), int(b) + 1) if sep else range(int(a), int(a) + 1))
     except ValueError:
         raise SarlearnError(f"--seeds {text!r}: expected e.g. 0,1,2 or 0-4") from None
+    count = sum(len(r) for r in ranges)  # before the list is made
+    if count > MAX_SEEDS:
+        raise SarlearnError(f"--seeds {text!r}: {count:,} seeds; at most {MAX_SEEDS:,}")
+    out = [k for r in ranges for k in r]
     if not out:
-        raise SarlearnError("--seeds: no seeds given")
+        raise SarlearnError(f"--seeds {text!r}: no seeds given (a range a-b needs a <= b)")
+    if min(out) < 0 or max(out) >= 2**32:
+        raise SarlearnError(f"--seeds {text!r}: seeds must be from 0 to 2**32 - 1")
     return out
 
 

@@ -8,13 +8,16 @@ from typing import Annotated
 
 import typer
 
+from sarlearn.cli.checks import check_output_path
+from sarlearn.cli.signals import interrupt_exit_code, terminated
 from sarlearn.config import ConfigError, RunConfig
-from sarlearn.sweeps.spec import SweepSpec, load_spec, parse_assignment, parse_lr_range
+from sarlearn.runs.preflight import check_memory, check_plan_size, estimate_run, memory_limit
+from sarlearn.sweeps.spec import PlannedRun, SweepSpec, load_spec, parse_assignment, parse_lr_range
 
 
 def sweep(
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Sweep folder (required); run again to resume.")
+        str, typer.Option("--out", "-o", help="Sweep folder (required); run again to resume.")
     ],
     spec: Annotated[
         Path | None,
@@ -130,8 +133,16 @@ def sweep(
     )
 
     try:
-        if out.exists() and not out.is_dir():
-            raise ConfigError(f"--out {out} is an existing file; a sweep needs a folder")
+        if not out.strip():
+            raise ConfigError("--out is empty; give the sweep's folder")
+        folder = Path(out)
+        if dry_run:  # reads the folder only (it may be read-only)
+            if folder.is_file():
+                raise ConfigError(f"--out {out} is an existing file; a sweep needs a folder")
+        else:
+            check_output_path(folder, "--out")  # before any work, not after it
+        if seeds is not None:
+            check_plan_size(seeds, f"--seeds {seeds:,}")
         if backend not in BACKENDS:
             raise ConfigError(f"--backend {backend!r}: expected one of {', '.join(BACKENDS)}")
         if address is not None and backend != "ray":
@@ -146,6 +157,7 @@ def sweep(
         )
         # checks every run's config (of every shard) before anything starts
         planned = select_shard(the_spec.expand(), the_shard)
+        check_sweep_memory(planned)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
@@ -155,7 +167,7 @@ def sweep(
     every = trace_every if trace_every is not None else opts.trace_every
     if dry_run:
         try:
-            done = ResultStore(out).finished_ids(include_failed=not retry_failed)
+            done = ResultStore(folder).finished_ids(include_failed=not retry_failed)
         except StoreCorruptError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(code=2) from None
@@ -169,7 +181,7 @@ def sweep(
     try:
         summary = run_sweep(
             the_spec,
-            out,
+            folder,
             run_fn=run_fn,
             jobs=jobs or opts.jobs,
             trace_every=every,
@@ -185,14 +197,18 @@ def sweep(
         )
     except SweepInterrupted as exc:
         s = exc.summary
-        typer.echo(f"interrupted: {s.ran} runs stored in {out}; run again to resume", err=True)
-        raise typer.Exit(code=130) from None
+        what = "terminated (SIGTERM)" if terminated() else "interrupted"
+        typer.echo(f"{what}: {s.ran} runs stored in {out}; run again to resume", err=True)
+        raise typer.Exit(code=interrupt_exit_code()) from None
     except ConfigError as exc:  # the plan cannot run (checked before any worker starts)
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
     except (SweepError, StoreLockedError, StoreCorruptError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from None
+    except OSError as exc:  # the folder cannot be made or written (checked first, yet a race)
+        typer.echo(f"error: cannot write the sweep folder {out}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(code=2) from None
 
     for line in summary.repaired:
         typer.echo(f"repaired: {line}", err=True)
@@ -201,7 +217,7 @@ def sweep(
         f"{of_shard}{summary.planned} runs planned: {summary.skipped} already done, "
         f"{summary.ok} ran "
         f"({summary.succeeded} reached success), {summary.failed} failed -> "
-        f"{Path(out) / 'results.parquet'}"
+        f"{folder / 'results.parquet'}"
     )
     if summary.failed:
         typer.echo(
@@ -217,6 +233,33 @@ def sweep(
             err=True,
         )
         raise typer.Exit(code=1)
+
+
+def check_sweep_memory(planned: list[PlannedRun]) -> None:
+    """Refuse a sweep whose runs would not fit in memory, naming the first such run (each
+    distinct network, filter and sensor shape is estimated once)."""
+    seen: set[str] = set()
+    for run in planned:
+        cfg = run.config
+        key = repr((cfg.network.layers, cfg.filters, cfg.world.predictor_distances,
+                    cfg.world.predictors_per_row, cfg.world.inputs, cfg.world.camera,
+                    cfg.steps))  # fmt: skip
+        if key not in seen:
+            seen.add(key)
+            what = f"run {run.run_id} ({_params(run.params)})"
+            static = check_memory(cfg, what=what)
+            records = estimate_run(cfg).memory  # a run keeps its records until it ends
+            limit, source = memory_limit()
+            if limit is not None and static + records > limit:
+                raise ConfigError(
+                    f"{what}: steps = {cfg.steps:,} is too long for one run: its records "
+                    f"need about {records / 1e9:.3g} GB; the limit is {limit / 1e9:.3g} GB "
+                    f"({source}); use fewer steps"
+                )
+
+
+def _params(params: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in params.items()) or "the base config"
 
 
 def _base_flags(steps: int | None, sets: list[str]) -> dict[str, object]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
+from sarlearn.cli.checks import check_output_path
 from sarlearn.errors import SarlearnError
 
 if TYPE_CHECKING:
@@ -80,6 +81,12 @@ def tracks(
         _fail("--write needs --out FILE.png")
     if out.suffix.lower() != ".png":
         _fail(f"--out must be a .png file, got {out}")
+    if seed < 0:
+        _fail(f"--seed must be 0 or more, got {seed}")
+    try:
+        check_output_path(out, "--out", folder=False)
+    except SarlearnError as exc:
+        _fail(str(exc))
     try:
         from sarlearn.stages.world import load_track
 

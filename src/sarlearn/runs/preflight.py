@@ -3,12 +3,15 @@
 ``setting_warnings(cfg)`` names settings that are valid but defeat the experiment (a line
 wider than the gap between the reflex sensors, a learning rate so large that the first
 learning step saturates a layer); ``check_run_size(cfg, out)`` estimates time, memory and disk
-of a run and refuses one that cannot fit (:data:`MEMORY_FRACTION` of the machine's memory, or
-the free space of the output file system).
+of a run and refuses one that cannot fit (:func:`memory_limit`, or the free space of the
+output file system). ``check_memory(cfg)`` refuses, before anything is allocated, a run whose
+network, filter bank, sensors or camera would not fit (:func:`estimate_memory`), and
+``check_plan_size(n, where)`` a sweep plan too large to build.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 from dataclasses import dataclass
@@ -67,6 +70,182 @@ def estimate_run(cfg: RunConfig, record_ground: bool = False) -> RunEstimate:
     )
 
 
+#: Bytes per float of the network's weights, kept several times over: the numpy agent's, the
+#: compiled engine's copy, the initial weights (for weight_change) and the rule's step buffers.
+WEIGHT_BYTES = 8 * 5
+#: Bytes per filter output (the network's input): the bank's three states, its output and the
+#: engine's copies of both.
+INPUT_BYTES = 8 * 8
+#: Bytes per ground sensor (positions, readings and their buffers, both loops).
+SENSOR_BYTES = 8 * 12
+#: Bytes per camera ray (supersampled pixel): directions, floor points and darkness, both
+#: loops (measured: a 64,000 x 48,000-ray camera allocated 17 GB for one of its arrays).
+RAY_BYTES = 8 * 3 * 3
+#: Environment variable that sets the memory limit (bytes, or with a unit: 2GB, 500MB).
+LIMIT_VARIABLE = "SARLEARN_MEMORY_LIMIT"
+
+
+def estimate_memory(cfg: RunConfig, population: int = 1) -> int:
+    """Bytes the objects of ``cfg``'s closed loop take before it runs (network, filter bank,
+    sensors, camera), for ``population`` agents; exact integers (no overflow), no allocation.
+
+    An estimate to refuse what cannot fit, not an accounting: a default run is a few MB.
+    """
+    from sarlearn.loop import n_predictors_of
+
+    w = cfg.world
+    n_pred = n_predictors_of(cfg)
+    n_in = n_pred * cfg.filters.n_filters
+    sizes = [n_in, *cfg.network.layers]
+    bias = 1 if cfg.network.bias else 0
+    weights = sum((a + bias) * b for a, b in itertools.pairwise(sizes))
+    sensors = 2 + len(w.predictor_distances) * w.predictors_per_row
+    rays = 0
+    if w.inputs == "camera":
+        ss = w.camera.supersample
+        rays = w.camera.width * ss * w.camera.height_px * ss
+    per_agent = weights * WEIGHT_BYTES + n_in * INPUT_BYTES + sum(cfg.network.layers) * 64
+    return population * (per_agent + sensors * SENSOR_BYTES) + rays * RAY_BYTES
+
+
+def memory_limit() -> tuple[int | None, str]:
+    """The most memory a run may be estimated to need, and where that limit comes from.
+
+    ``SARLEARN_MEMORY_LIMIT`` (e.g. ``4GB``) if set; else :data:`MEMORY_FRACTION` of the least
+    of the machine's memory, the container's (cgroup ``memory.max``) and the process's address
+    space limit (``ulimit -v``). None when none of them can be read.
+    """
+    text = os.environ.get(LIMIT_VARIABLE, "").strip()
+    if text:
+        return parse_size(text), f"{LIMIT_VARIABLE}={text}"
+    found = [(physical_memory(), "this machine's memory")]
+    found.append((_cgroup_memory(), "the container's memory limit"))
+    found.append((_address_space_limit(), "the process's address-space limit (ulimit -v)"))
+    known = [(n, what) for n, what in found if n is not None]
+    if not known:
+        return None, "unknown"
+    n, what = min(known)
+    return int(MEMORY_FRACTION * n), f"{MEMORY_FRACTION:.0%} of {what}, {_size(n)}"
+
+
+def parse_size(text: str) -> int:
+    """``"4GB"`` -> 4_000_000_000 (B, KB, MB, GB, TB; KiB, MiB, GiB, TiB; a bare number is
+    bytes); anything else raises ConfigError naming the variable."""
+    units = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+             "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}  # fmt: skip
+    t = text.strip().upper().replace(" ", "")
+    number = t.rstrip("KMGTIB")
+    try:
+        value = float(number) * units[t[len(number) :]]
+    except (ValueError, KeyError):
+        value = float("nan")
+    if not (value > 0 and value < 1e18):
+        raise ConfigError(f"{LIMIT_VARIABLE}={text!r}: expected a size such as 4GB or 500MB")
+    return int(value)
+
+
+def check_memory(cfg: RunConfig, population: int = 1, what: str = "this run") -> int:
+    """The estimate of :func:`estimate_memory`; raises ConfigError naming the sizes that make it
+    when it exceeds :func:`memory_limit` (before anything is allocated)."""
+    check_filters(cfg)
+    need = estimate_memory(cfg, population)
+    limit, source = memory_limit()
+    if limit is not None and need > limit:
+        raise ConfigError(
+            f"{what} would need about {_size(need)} of memory before it starts "
+            f"({_sizes_of(cfg)}); the limit is {_size(limit)} ({source}; set "
+            f"{LIMIT_VARIABLE} to change it)"
+        )
+    return need
+
+
+#: Bytes a planned sweep run takes while the plan is built (its config and id; measured:
+#: about 10 KB each for 10,000 runs), and the most runs one sweep folder plans.
+PLAN_BYTES_PER_RUN = 12_000
+MAX_PLANNED_RUNS = 1_000_000
+
+
+def check_plan_size(n_runs: int, where: str) -> None:
+    """Refuse a sweep plan (or one axis of it) of ``n_runs`` runs before it is built, when it
+    exceeds :data:`MAX_PLANNED_RUNS` or its configs alone would not fit the memory limit."""
+    limit, source = memory_limit()
+    fits = limit is None or n_runs * PLAN_BYTES_PER_RUN <= limit
+    if n_runs > MAX_PLANNED_RUNS or not fits:
+        most = (
+            MAX_PLANNED_RUNS
+            if limit is None
+            else min(MAX_PLANNED_RUNS, limit // PLAN_BYTES_PER_RUN)
+        )
+        raise ConfigError(
+            f"{where}: {n_runs:,} runs is too many for one sweep (at most {most:,}: planning "
+            f"holds every run's config, about {_size(PLAN_BYTES_PER_RUN)} each; memory limit "
+            f"{_size(limit) if limit is not None else 'unknown'}, {source}); split it into "
+            f"smaller sweeps"
+        )
+
+
+def check_filters(cfg: RunConfig) -> None:
+    """Refuse a filter bank whose coefficients overflow or are not finite (``filters.q`` far
+    below 1), naming the setting, before any bank is built."""
+    f = cfg.filters
+    if f.kind == "delay":
+        return
+    from sarlearn.stages.filters.bank import resonator_coefficients
+
+    freqs = np.linspace(f.f_min, f.f_max, 2)
+    try:
+        with np.errstate(all="raise"):
+            coefficients = resonator_coefficients(freqs, f.q, f.kind)
+        finite = all(np.all(np.isfinite(c)) for c in coefficients)
+    except (ArithmeticError, FloatingPointError):
+        finite = False
+    if not finite:
+        raise ConfigError(
+            f"filters.q = {f.q:g} makes the filter coefficients overflow (the poles are "
+            f"computed from 1 / (2 q)); use a q of 0.01 or more (default 0.51)"
+        )
+
+
+def _sizes_of(cfg: RunConfig) -> str:
+    w = cfg.world
+    parts = [f"network.layers = {_short(cfg.network.layers)}",
+             f"filters.n_filters = {cfg.filters.n_filters:,}"]  # fmt: skip
+    if w.inputs == "camera":
+        c = w.camera
+        parts.append(
+            f"camera {c.width:,} x {c.height_px:,} pixels at supersample {c.supersample:,}"
+        )
+    else:
+        parts.append(f"{len(w.predictor_distances):,} predictor rows of {w.predictors_per_row:,}")
+    return ", ".join(parts)
+
+
+def _short(values: list[int]) -> str:
+    text = ", ".join(f"{v:,}" for v in values[:6])
+    return f"[{text}{', ...' if len(values) > 6 else ''}] ({len(values)} layers)"
+
+
+def _cgroup_memory() -> int | None:
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 2**60:
+            return int(text)
+    return None
+
+
+def _address_space_limit() -> int | None:
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    except (ImportError, OSError, ValueError):
+        return None
+    return None if soft == resource.RLIM_INFINITY else int(soft)
+
+
 def physical_memory() -> int | None:
     """Bytes of RAM of this machine, or None where it cannot be read."""
     try:
@@ -79,14 +258,15 @@ def check_run_size(
     cfg: RunConfig, out: str | Path | None, record_ground: bool = False
 ) -> RunEstimate:
     """The run's estimate; raises ConfigError when it cannot fit in memory or on disk."""
+    static = check_memory(cfg)
     est = estimate_run(cfg, record_ground)
-    ram = physical_memory()
-    if ram is not None and est.memory > MEMORY_FRACTION * ram:
+    limit, source = memory_limit()
+    if limit is not None and est.memory + static > limit:
         raise ConfigError(
-            f"steps = {cfg.steps:,} is too long for one run: {est.describe()}; this machine "
-            f"has {_size(ram)} of memory and a run keeps its trace in memory until it ends "
-            f"(limit: {MEMORY_FRACTION:.0%} of it, about "
-            f"{int(MEMORY_FRACTION * ram / est.memory * cfg.steps):,} steps); use fewer steps"
+            f"steps = {cfg.steps:,} is too long for one run: {est.describe()}; a run keeps "
+            f"its trace in memory until it ends (limit: {_size(limit)}, {source}; about "
+            f"{max(0, int((limit - static) / est.memory * cfg.steps)):,} steps); use fewer "
+            f"steps"
         )
     folder = _existing_parent(Path(out) if out is not None else Path("runs"))
     try:
@@ -118,7 +298,32 @@ def setting_warnings(cfg: RunConfig) -> list[str]:
     saturated = first_step_saturation(cfg)
     if saturated is not None:
         warnings.append(saturated)
+    else:
+        far = far_from_default_lr(cfg)
+        if far is not None:
+            warnings.append(far)
     return warnings
+
+
+#: A learning rate this many times the rule's default is warned about even where the first
+#: step saturates nothing (sar's bounded rows: each step then throws the rows to their bound).
+FAR_FROM_DEFAULT = 1e4
+
+
+def far_from_default_lr(cfg: RunConfig) -> str | None:
+    """A warning when ``rule.lr`` is more than :data:`FAR_FROM_DEFAULT` times the rule's
+    default learning rate, else None."""
+    from sarlearn.config import DEFAULT_LR
+
+    default = DEFAULT_LR.get(cfg.rule.name)
+    lr = cfg.rule.lr
+    if cfg.rule.name == "reflex" or lr is None or not default or lr <= FAR_FROM_DEFAULT * default:
+        return None
+    return (
+        f"rule.lr = {lr:g} is {lr / default:.2g} times {cfg.rule.name}'s default ({default:g}): "
+        "every learning step is far larger than any measured to learn (docs/results.md), so "
+        "the weights jump from bound to bound"
+    )
 
 
 def first_step_saturation(cfg: RunConfig) -> str | None:
@@ -139,7 +344,7 @@ def first_step_saturation(cfg: RunConfig) -> str | None:
         agent = ClosedLoopAgent.from_config(
             cfg, n_predictors_of(cfg), rng=seed_generators(cfg.seed)[0]
         )
-    except (SarlearnError, ValueError):
+    except (SarlearnError, ValueError, ArithmeticError, MemoryError):
         return None  # reported by the run itself
     net = agent.network
     # The robot on the line: a quarter of the predictors (the middle of each row) see it.
@@ -203,11 +408,19 @@ def _duration(s: float) -> str:
 
 __all__ = [
     "ANNOUNCE_STEPS",
+    "LIMIT_VARIABLE",
     "MEMORY_FRACTION",
     "RunEstimate",
+    "check_filters",
+    "check_memory",
+    "check_plan_size",
     "check_run_size",
+    "estimate_memory",
     "estimate_run",
+    "far_from_default_lr",
     "first_step_saturation",
+    "memory_limit",
+    "parse_size",
     "physical_memory",
     "setting_warnings",
 ]

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from sarlearn.config import ConfigError, RunConfig, parse_assignment, read_toml
+from sarlearn.runs.preflight import check_plan_size
 
 RANGE_FORMS = ("range", "logspace", "geomspace", "linspace")
 SPEC_TABLES = ("sweep", "base", "grid", "cases")
@@ -92,6 +93,10 @@ class SweepSpec:
         except ConfigError as exc:
             raise ConfigError(f"{self.source}: [base] is not a valid config: {exc}") from None
         runs: dict[str, PlannedRun] = {}
+        total = sum(
+            math.prod(len(v) for v in {**self.grid, **c}.values()) for c in self.cases or [{}]
+        )
+        check_plan_size(total, f"the sweep ({self.source})")  # before any run is built
         for case in self.cases or [{}]:
             axes = {**self.grid, **case}
             keys = list(axes)
@@ -293,6 +298,7 @@ def _int_range(args: Any, where: str) -> list[int]:
         raise ConfigError(f"{where}: range needs 1 to 3 integers [start, stop, step], got {args!r}")
     if len(args) == 3 and args[2] == 0:
         raise ConfigError(f"{where}: range step must not be 0")
+    check_plan_size(len(range(*args)), f"{where}: range {args}")
     values = list(range(*args))
     if not values:
         raise ConfigError(f"{where}: range {args} is empty (stop is excluded)")
@@ -312,6 +318,7 @@ def _three(args: Any, form: str, where: str) -> tuple[float, float, int]:
         raise ConfigError(
             f"{where}: {form} needs [start, stop, n] with n an integer >= 1, got {args!r}"
         )
+    check_plan_size(int(args[2]), f"{where}: {form} {args}")
     return float(args[0]), float(args[1]), int(args[2])
 
 

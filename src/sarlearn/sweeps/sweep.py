@@ -384,7 +384,7 @@ def validate_plan(runs: Sequence[PlannedRun | RunTask | RunConfig]) -> None:
             continue
         seen.add(key)
         params = getattr(item, "params", None) or {}
-        what = ", ".join(f"{k}={v!r}" for k, v in params.items()) or f"run {run_id(cfg)}"
+        what = ", ".join(f"{k}={v!r}" for k, v in params.items()) or run_id(cfg)
         try:
             check_rule_name(cfg.rule.name)
             ClosedLoop.from_config(cfg, 1)

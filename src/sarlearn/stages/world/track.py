@@ -284,6 +284,7 @@ def read_darkness(path: Path, max_side: int | None = None) -> NDArray[np.float64
                     f"track image {path}: format {fmt} is not supported "
                     f"(use PNG or JPEG; also accepted: {', '.join(IMAGE_FORMATS[2:])})"
                 )
+            original = im.size  # errors name the file's own size, not the resampled one
             if max_side is not None and max(im.size) > 2 * max_side:
                 scale = max_side / max(im.size)
                 size = (max(1, round(im.width * scale)), max(1, round(im.height * scale)))
@@ -305,9 +306,11 @@ def read_darkness(path: Path, max_side: int | None = None) -> NDArray[np.float64
     except (OSError, ValueError, SyntaxError) as exc:
         raise TrackError(f"track image {path}: cannot be read ({exc})") from None
     if min(grey.shape) < MIN_PIXELS:
+        resampled = (grey.shape[1], grey.shape[0]) != original
         raise TrackError(
-            f"track image {path}: too small ({grey.shape[1]} x {grey.shape[0]} px, "
-            f"need at least {MIN_PIXELS} x {MIN_PIXELS})"
+            f"track image {path}: too small ({original[0]} x {original[1]} px"
+            + (f", {grey.shape[1]} x {grey.shape[0]} once resampled" if resampled else "")
+            + f"; need at least {MIN_PIXELS} x {MIN_PIXELS})"
         )
     dark = 1.0 - grey
     fraction = float((dark >= DARK).mean())
