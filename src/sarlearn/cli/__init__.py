@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from sarlearn.cli import bench, classify, follow, report, rl_baseline, sweep, tracks
+from sarlearn.cli import bench, classify, follow, report, rl_baseline, robot, sweep, tracks
 from sarlearn.cli.signals import with_signals
 
 
