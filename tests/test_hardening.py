@@ -592,6 +592,12 @@ def test_classify_data_that_is_not_an_npz_is_named_without_pickle_advice(tmp_pat
     assert "not a numpy .npz archive" in line and "pickle" not in line
 
 
+def test_classify_empty_out_is_refused_before_training(tmp_path: Path) -> None:
+    # a Path option would have turned '' into the current folder and written there
+    line = one_clear_line(invoke("classify", "--epochs", "1", "--out", ""))
+    assert "--out is empty" in line
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

@@ -61,11 +61,12 @@ def classify(
         bool,
         typer.Option(help="Test on 20% held out of the training set (for tuning rates)."),
     ] = False,
+    # str, not Path: a Path would turn an empty --out into the current folder
     out: Annotated[
-        Path | None, typer.Option(help="Output folder (default: runs/classify-…).")
+        str | None, typer.Option(help="Output folder (default: runs/classify-…).")
     ] = None,
     json_path: Annotated[
-        Path | None, typer.Option("--json", help="Also write the JSON summary here.")
+        str | None, typer.Option("--json", help="Also write the JSON summary here.")
     ] = None,
     plot: Annotated[bool, typer.Option(help="Write learning.png.")] = True,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
@@ -98,15 +99,17 @@ def classify(
         )
         cfg.check()
         _check_options(lr, train_subset, test_subset, threads, width, depth)
-        out_dir = out or Path("runs") / f"classify-{dataset}-{model}-{rule}-s{seed}"
-        check_output_path(out_dir, "--out")  # before training, not after it
-        if json_path is not None:
-            check_output_path(json_path, "--json", folder=False)
+        default_out = Path("runs") / f"classify-{dataset}-{model}-{rule}-s{seed}"
+        # before training, not after it
+        out_dir = check_output_path(default_out if out is None else out, "--out")
+        json_file = (
+            None if json_path is None else check_output_path(json_path, "--json", folder=False)
+        )
         images = load_dataset(dataset, data).subset(train_subset, test_subset)
         if validation:
             images = images.validation_split(0.2, seed=0)
         result = _run(cfg, images, threads, progress, console)
-        _write(result, out_dir, json_path, plot)
+        _write(result, out_dir, json_file, plot)
     except (SarlearnError, ValueError, OSError, ArithmeticError) as exc:
         _fail(str(exc))
     console.print(
