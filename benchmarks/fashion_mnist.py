@@ -4,8 +4,8 @@
 
 Reads Debian's ``dataset-fashion-mnist`` (``apt-get install dataset-fashion-mnist``) or
 ``--data DIR``. Every run uses the rule's default learning rate and loss (tuned on the digits
-validation split, :data:`sarlearn.torch.train.DEFAULT_LR`), Adam, batch 32, the full 60,000
-training and 10,000 test images. The JSON is rewritten after every run and finished runs are
+validation split, :data:`sarlearn.torch.train.DEFAULT_LR`), Adam, batch 32, the first
+20,000 training images and all 10,000 test images. The JSON is rewritten after every run and finished runs are
 skipped when the command is repeated; ``--table`` prints the markdown table of docs/torch.md.
 """
 
@@ -20,8 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 RULES = ("bp", "fa", "dfa", "sign-symmetry", "sar")
-#: Epochs per model: chosen so that the whole table costs about 30 min of one CPU core.
-EPOCHS = {"mlp": 10, "lenet": 3}
+#: Epochs per model and the training images used (the first N of the 60,000; all 10,000 test
+#: images): chosen so that the whole table fits the CPU a shared 2-core machine could spare.
+EPOCHS = {"mlp": 5, "lenet": 3}
+TRAIN_SUBSET = 20_000
 
 
 def run_all(out: Path, data: str | None, seeds: int, threads: int) -> dict:
@@ -31,11 +33,12 @@ def run_all(out: Path, data: str | None, seeds: int, threads: int) -> dict:
     from sarlearn.torch.train import ClassifyConfig, summary, train_classifier
 
     torch.set_num_threads(threads)
-    images = load_dataset("fashion-mnist", data)
+    images = load_dataset("fashion-mnist", data).subset(TRAIN_SUBSET, None)
     res = json.loads(out.read_text()) if out.is_file() else {"runs": []}
     done = {(r["model"], r["rule"], r["seed"]) for r in res["runs"]}
     res.update(
         epochs=EPOCHS,
+        train_subset=TRAIN_SUBSET,
         machine=f"{platform.machine()} {platform.processor() or ''}".strip(),
         note="2-core machine shared with other jobs; seconds are CPU-bound wall times",
     )
@@ -45,7 +48,7 @@ def run_all(out: Path, data: str | None, seeds: int, threads: int) -> dict:
                 if (model, rule, seed) in done:
                     continue
                 cfg = ClassifyConfig(rule=rule, model=model, epochs=epochs, seed=seed)
-                t = time.perf_counter()
+                t, cpu = time.perf_counter(), time.process_time()
                 _, history = train_classifier(cfg, images)
                 s = summary(cfg, images, history)
                 res["runs"].append(
@@ -57,6 +60,7 @@ def run_all(out: Path, data: str | None, seeds: int, threads: int) -> dict:
                         "lr": s["config"]["lr"],
                         "loss": s["config"]["loss"],
                         "seconds": time.perf_counter() - t,
+                        "cpu_seconds": time.process_time() - cpu,
                         "curve": s["curves"]["test_accuracy"],
                     }
                 )
@@ -67,7 +71,7 @@ def run_all(out: Path, data: str | None, seeds: int, threads: int) -> dict:
 
 
 def table(res: dict) -> str:
-    """Markdown: test accuracy mean ± sd (%) per rule and model, and the CPU seconds."""
+    """Markdown: test accuracy mean ± sd (%) per rule and model, and the CPU time."""
     lines = ["| rule | " + " | ".join(f"{m} ({e} epochs)" for m, e in EPOCHS.items()) + " |"]
     lines.append("|---" * (len(EPOCHS) + 1) + "|")
     total = 0.0
@@ -75,7 +79,7 @@ def table(res: dict) -> str:
         cells = []
         for model in EPOCHS:
             runs = [r for r in res["runs"] if r["model"] == model and r["rule"] == rule]
-            total += sum(r["seconds"] for r in runs)
+            total += sum(r["cpu_seconds"] for r in runs)
             acc = [100 * r["test_accuracy"] for r in runs]
             if not acc:
                 cells.append("–")
@@ -83,7 +87,7 @@ def table(res: dict) -> str:
             sd = statistics.stdev(acc) if len(acc) > 1 else 0.0
             cells.append(f"{statistics.mean(acc):.2f} ± {sd:.2f} (n={len(acc)})")
         lines.append(f"| {rule} | " + " | ".join(cells) + " |")
-    lines.append(f"\nTotal training time: {total / 60:.1f} min.")
+    lines.append(f"\nCPU time of the training runs: {total / 60:.1f} min.")
     return "\n".join(lines)
 
 

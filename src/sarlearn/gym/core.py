@@ -265,6 +265,9 @@ class LineFollowerCore:
                         new[k][keep] = state[k][keep]
                     self.bank.load_state_dict(new)
                 x = y
+            if o.observe_error:
+                e = self.error() / (abs(o.world.error_gain) or 1.0)
+                x = np.concatenate([x, np.clip(e, -1.0, 1.0)[:, None]], axis=1)
             out = x
         return np.asarray(out, dtype=o.dtype)
 

@@ -63,6 +63,7 @@ class LineFollowerEnv(gym.Env):
         max_steps: truncate the episode after this many steps.
         random_start: start each episode at a random place on the line drawn from the
             environment's ``np_random`` (else the automatic start).
+        observe_error: append the signed reflex error ``e / |error_gain|`` to the observation.
         world: :class:`~sarlearn.config.WorldConfig` or a dict of its fields (speed, gains,
             sensors, camera, ``off_track_after``, ...).
         filters: :class:`~sarlearn.config.FilterConfig` or a dict of its fields.
@@ -89,6 +90,7 @@ class LineFollowerEnv(gym.Env):
         off_track_penalty: float | None = None,
         max_steps: int = 5000,
         random_start: bool = True,
+        observe_error: bool = False,
         world: WorldConfig | dict[str, Any] | None = None,
         filters: FilterConfig | dict[str, Any] | None = None,
         dtype: Any = np.float32,
@@ -109,6 +111,7 @@ class LineFollowerEnv(gym.Env):
             off_track_penalty=off_track_penalty,
             max_steps=max_steps,
             random_start=random_start,
+            observe_error=observe_error,
             world=world,
             filters=filters,
             dtype=dtype,
