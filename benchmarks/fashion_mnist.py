@@ -5,8 +5,9 @@
 Reads Debian's ``dataset-fashion-mnist`` (``apt-get install dataset-fashion-mnist``) or
 ``--data DIR``. Every run uses the rule's default learning rate and loss (tuned on the digits
 validation split, :data:`sarlearn.torch.train.DEFAULT_LR`), Adam, batch 32, the first
-20,000 training images and all 10,000 test images. The JSON is rewritten after every run and finished runs are
-skipped when the command is repeated; ``--table`` prints the markdown table of docs/torch.md.
+20,000 training images and all 10,000 test images. The JSON is rewritten after every run and
+finished runs are skipped when the command is repeated; ``--table`` prints the markdown table
+of docs/torch.md.
 """
 
 from __future__ import annotations
