@@ -100,6 +100,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/fashion_mnist.json"))
     ap.add_argument("--rules", default=",".join(RULES), help="this process's rules (parallel)")
     ap.add_argument("--merge", type=Path, nargs="*", default=[], help="with --table: more JSONs")
+    ap.add_argument("--save", type=Path, default=None, help="with --table: write the merged JSON")
     ap.add_argument("--data", default=None, help="folder of the IDX files (default: Debian's)")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
@@ -109,6 +110,8 @@ def main() -> None:
         res = json.loads(a.out.read_text())
         for extra in a.merge:
             res["runs"] += json.loads(extra.read_text())["runs"]
+        if a.save is not None:
+            a.save.write_text(json.dumps(res, indent=1))
     else:
         res = run_all(a.out, a.data, a.seeds, a.threads, a.rules.split(","))
     print(table(res))
