@@ -91,14 +91,21 @@ def cmd_ppo(a: argparse.Namespace) -> None:
     from sarlearn.gym.fair import FairConfig, run_to_clean
 
     hyper = json.loads(a.hyper.read_text())["hyper"] if a.hyper else {}
-    name = "ppo" if a.error else "ppo-noerror"
+    name = ("ppo" if a.error else "ppo-noerror") + (
+        f"-eval{a.eval_every}" if a.eval_every != 2048 else ""
+    )
     for track in a.tracks.split(","):
         for seed in seeds_of(a.seeds):
             path = a.runs / name / track / f"seed-{seed}.json"
             if path.is_file():
                 continue
             cfg = FairConfig(
-                track=track, seed=seed, budget=a.budget, observe_error=a.error, hyper=hyper
+                track=track,
+                seed=seed,
+                budget=a.budget,
+                eval_every=a.eval_every,
+                observe_error=a.error,
+                hyper=hyper,
             )
             r = run_to_clean(cfg)
             r.update(learner=name, track=track, seed=seed)
@@ -181,8 +188,34 @@ def cmd_table(a: argparse.Namespace) -> None:
             f"[{c.get('q1')}-{c.get('q3')}]  {r['compute_seconds_per_run']:.1f} s CPU/run  "
             f"resets {r['resets_per_run']}"
         )
+    print(markdown(rows))
     if a.out:
         a.out.write_text(json.dumps(res, indent=1))
+
+
+def markdown(rows: list[dict[str, Any]]) -> str:
+    """The table of docs/results.md."""
+    names = {
+        "sar": "SaR (online)",
+        "ppo": "PPO + error input",
+        "ppo-noerror": "PPO, no error input",
+        "ppo-eval256": "PPO + error input, evaluated every 256 steps",
+    }
+    out = [
+        "| track | learner | clean | driving steps to a clean policy, median [IQR] | minutes "
+        "at 0.05 s | resets per run | CPU s per run |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(rows, key=lambda r: (r["track"], r["learner"] != "sar", r["learner"])):
+        c = r["clean_policy"]
+        steps = f"{c['median']:,.0f} [{c['q1']:,.0f}–{c['q3']:,.0f}]" if "median" in c else "–"
+        minutes = f"{c['minutes_at_0.05s']:.1f}" if "median" in c else "–"
+        out.append(
+            f"| {r['track']} | {names.get(r['learner'], r['learner'])} | {c['reached']} | "
+            f"{steps} | {minutes} | {r['resets_per_run']:g} | "
+            f"{r['compute_seconds_per_run']:.1f} |"
+        )
+    return "\n".join(out)
 
 
 def main() -> None:
@@ -201,6 +234,7 @@ def main() -> None:
     p.add_argument("--seeds", default="0-9")
     p.add_argument("--budget", type=int, default=40_000)
     p.add_argument("--error", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--eval-every", type=int, default=2048, help="training steps between evals")
     p.add_argument("--runs", type=Path, default=Path("runs/rl-fair"))
     s = sub.add_parser("sar")
     s.add_argument("--tracks", default="curvy,figure8")
