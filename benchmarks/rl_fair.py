@@ -155,6 +155,7 @@ def cmd_table(a: argparse.Namespace) -> None:
                 "track": r["track"],
                 "runs": r["seeds"],
                 "first_passage": _stats(r["first_passage"]),
+                "per_seed": r["settled_step"],
                 "clean_policy": _stats(r["settled_step"]),
                 "compute_seconds_per_run": r["compute_seconds_per_run"],
                 "resets_per_run": 0,
@@ -170,6 +171,7 @@ def cmd_table(a: argparse.Namespace) -> None:
                 "budget": runs[0]["config"]["budget"],
                 "clean_policy": _stats([r["driving_steps"] for r in runs]),
                 "clean_policy_verified": _stats([r["driving_steps_verified"] for r in runs]),
+                "per_seed": [r["driving_steps"] for r in runs],
                 "compute_seconds_per_run": float(np.median([r["compute_seconds"] for r in runs])),
                 "resets_per_run": float(np.median([r["resets"] for r in runs])),
                 "hyper_parameters": runs[0]["hyper_parameters"],
@@ -199,7 +201,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         "sar": "SaR (online)",
         "ppo": "PPO + error input",
         "ppo-noerror": "PPO, no error input",
-        "ppo-eval256": "PPO + error input, evaluated every 256 steps",
+        "ppo-eval256": "PPO + error input, evaluated after every rollout",
     }
     out = [
         "| track | learner | clean | driving steps to a clean policy, median [IQR] | minutes "
