@@ -120,7 +120,7 @@ def cmd_ppo(a: argparse.Namespace) -> None:
 
 def cmd_sar(a: argparse.Namespace) -> None:
     """SaR online: one long run per seed; driving steps to the first passage and to the
-    settled step (issue-free definition of benchmarks/rl_vs_sar.py: last 5,000 clean)."""
+    settled step (as benchmarks/rl_vs_sar.py defines them: the last 5,000 steps clean)."""
     from rl_vs_sar import online
 
     for track in a.tracks.split(","):
