@@ -120,11 +120,14 @@ class BaselineConfig:
 _HYPER_KEYS = {
     "ppo": (
         "n_envs", "n_steps", "batch_size", "learning_rate", "n_epochs", "gamma", "gae_lambda",
-        "clip_range", "ent_coef", "net_arch", "log_std_init",
+        "clip_range", "ent_coef", "net_arch", "log_std_init", "vf_coef", "max_grad_norm",
+        "target_kl", "clip_range_vf", "normalize_advantage", "use_sde", "sde_sample_freq",
     ),
     "sac": (
         "learning_starts", "batch_size", "train_freq", "gradient_steps", "net_arch",
-        "learning_rate", "gamma", "tau", "buffer_size", "ent_coef",
+        "learning_rate", "gamma", "tau", "buffer_size", "ent_coef", "n_envs",
+        "target_update_interval", "target_entropy", "use_sde", "sde_sample_freq",
+        "log_std_init",
     ),
 }  # fmt: skip
 
