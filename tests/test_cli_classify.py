@@ -12,6 +12,7 @@ pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
 from sarlearn.cli import app
+from sarlearn.datasets import DEBIAN_FASHION_MNIST
 from test_datasets import write_fake_mnist
 
 runner = CliRunner()
@@ -67,3 +68,23 @@ def test_bad_input_is_one_clear_line_and_exit_2(
     result = runner.invoke(app, ["classify", *args, "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.skipif(
+    not DEBIAN_FASHION_MNIST.is_dir(),
+    reason=f"Debian's Fashion-MNIST is not installed ({DEBIAN_FASHION_MNIST}): "
+    "apt-get install dataset-fashion-mnist",
+)
+def test_fashion_mnist_from_the_debian_package_learns(tmp_path: Path) -> None:
+    """A tiny real-data run: SaR's MLP on 2,000 Fashion-MNIST images beats chance (10 %)."""
+    js = tmp_path / "s.json"
+    result = runner.invoke(
+        app,
+        ["classify", "--dataset", "fashion-mnist", "--rule", "sar", "--train-subset", "2000",
+         "--test-subset", "500", "--epochs", "2", "--out", str(tmp_path / "run"),
+         "--json", str(js), "--no-progress", "--no-plot"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(js.read_text())
+    assert summary["dataset"] == "fashion-mnist" and summary["n_train"] == 2000
+    assert summary["test_accuracy"] > 0.6

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sarlearn import datasets
 from sarlearn.datasets import (
+    DEBIAN_FASHION_MNIST,
     DatasetError,
     load_dataset,
     load_image_files,
@@ -66,8 +68,13 @@ def test_digits_split_and_validation() -> None:
     assert len(sub.y_train) == 100 and len(sub.y_test) == 50
 
 
-def test_missing_and_bad_files_say_what_and_where(tmp_path: Path) -> None:
+def test_missing_and_bad_files_say_what_and_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(DatasetError, match="--data"):
+        load_dataset("mnist")
+    monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST", tmp_path / "not-installed")
+    with pytest.raises(DatasetError, match="apt-get install dataset-fashion-mnist"):
         load_dataset("fashion-mnist")
     with pytest.raises(DatasetError, match=r"does not exist.*fashion-mnist"):
         load_dataset("fashion-mnist", tmp_path / "nowhere")
@@ -82,3 +89,17 @@ def test_missing_and_bad_files_say_what_and_where(tmp_path: Path) -> None:
         load_image_files(tmp_path / "partial.npz")
     with pytest.raises(DatasetError, match="unknown data set"):
         load_dataset("cifar")
+
+
+@pytest.mark.skipif(
+    not DEBIAN_FASHION_MNIST.is_dir(),
+    reason=f"Debian's Fashion-MNIST is not installed ({DEBIAN_FASHION_MNIST}): "
+    "apt-get install dataset-fashion-mnist",
+)
+def test_debian_fashion_mnist_is_read_without_a_path() -> None:
+    d = load_dataset("fashion-mnist")
+    assert d.x_train.shape == (60000, 1, 28, 28) and d.x_test.shape == (10000, 1, 28, 28)
+    assert d.x_train.dtype == np.float32 and 0.0 <= d.x_train.min() < d.x_train.max() <= 1.0
+    # Fashion-MNIST is balanced: 6,000 training and 1,000 test images per class.
+    assert np.bincount(d.y_train).tolist() == [6000] * 10
+    assert np.bincount(d.y_test).tolist() == [1000] * 10

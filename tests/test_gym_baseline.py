@@ -95,3 +95,12 @@ def test_ppo_smoke_run_trains_evaluates_and_writes_its_summary(tmp_path: Path) -
                                 "--hp", "n_envs=2", "--hp", "n_steps=256", "--hp", "n_epochs=2",
                                 "--out", str(tmp_path)])  # fmt: skip
     assert again.exit_code == 0 and "1024 steps" not in again.output
+
+
+def test_hyper_parameters_cover_sb3s_usual_settings() -> None:
+    from sarlearn.gym.baseline import BaselineConfig
+
+    BaselineConfig(algo="ppo", hyper={"vf_coef": 0.5, "target_kl": 0.02, "max_grad_norm": 1.0,
+                                      "use_sde": True}).validate()  # fmt: skip
+    BaselineConfig(algo="sac", hyper={"n_envs": 2, "target_entropy": -1.0,
+                                      "log_std_init": -1.0}).validate()  # fmt: skip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -221,3 +223,35 @@ def test_relevance_only_cannot_learn_from_a_softmax_error() -> None:
     x, y = torch.randn(4, 5), torch.randint(0, 3, (4,))
     F.cross_entropy(model(x), y).backward()
     assert all(float(g.abs().max()) < 1e-6 for g in _grads(model))
+
+
+def test_subclasses_of_linear_and_conv2d_are_converted_and_restored() -> None:
+    class MyLinear(nn.Linear):
+        """A subclass that only adds an attribute keeps nn.Linear's forward."""
+
+        tag = "mine"
+
+    class Scaled(nn.Linear):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return 2 * super().forward(x)
+
+    model = nn.Sequential(MyLinear(4, 3), nn.Tanh(), nn.Linear(3, 2))
+    first = model[0]
+    convert(model, "fa")
+    assert isinstance(model[0], SignalLinear) and model[0].weight is first.weight
+    model(torch.randn(5, 4)).sum().backward()
+    assert model[0].weight.grad is not None
+    revert(model)
+    assert model[0] is first and model[0].tag == "mine"
+    with pytest.warns(UserWarning, match=r"0 \(Scaled\)"):
+        convert(nn.Sequential(Scaled(4, 3), nn.Tanh(), nn.Linear(3, 2)), "sar")
+
+
+def test_weighted_layers_left_on_backprop_are_named_in_a_warning() -> None:
+    model = nn.Sequential(nn.Conv1d(1, 2, 3), nn.BatchNorm1d(2), nn.Flatten(), nn.Linear(2 * 6, 2))
+    with pytest.warns(UserWarning, match=r"0 \(Conv1d\)") as caught:
+        convert(model, "dfa")
+    assert "BatchNorm" not in str(caught[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        convert(MLP(4, 2, 3, 1), "sar")  # nothing left behind: no warning

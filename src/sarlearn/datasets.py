@@ -7,6 +7,8 @@
   ``t10k-images-idx3-ubyte``, ``t10k-labels-idx1-ubyte``, each optionally ``.gz``) or from one
   ``.npz`` with ``x_train, y_train, x_test, y_test`` (the layout of Keras' ``mnist.npz``).
   Nothing is downloaded: a missing file raises :class:`DatasetError` saying where to get it.
+  Without a path, ``fashion-mnist`` is read from Debian's package ``dataset-fashion-mnist``
+  (``apt-get install dataset-fashion-mnist``: :data:`DEBIAN_FASHION_MNIST`).
 
 Images come as float32 ``(n, 1, height, width)`` in [0, 1], labels as int64 ``(n,)``.
 """
@@ -23,6 +25,9 @@ from numpy.typing import NDArray
 from sarlearn.errors import SarlearnError, npz_load_problem
 
 DATASET_NAMES = ("digits", "mnist", "fashion-mnist")
+
+#: Where Debian's ``dataset-fashion-mnist`` puts the four gzipped IDX files.
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 _SOURCES = {
     "mnist": "the MNIST page of Yann LeCun (or any mirror of its four IDX files), or Keras' "
@@ -106,6 +111,14 @@ def load_dataset(name: str, path: str | Path | None = None) -> ImageData:
         return load_digits()
     if name not in DATASET_NAMES:
         raise DatasetError(f"unknown data set {name!r}; known: {', '.join(DATASET_NAMES)}")
+    if path is None and name == "fashion-mnist":
+        if not DEBIAN_FASHION_MNIST.is_dir():
+            raise DatasetError(
+                f"fashion-mnist: no --data PATH given and {DEBIAN_FASHION_MNIST} does not exist; "
+                "install Debian's package (apt-get install dataset-fashion-mnist) or pass "
+                f"--data with the four IDX files (get them from {_SOURCES[name]})"
+            )
+        path = DEBIAN_FASHION_MNIST
     if path is None:
         raise DatasetError(
             f"{name} needs its files: pass --data PATH (a folder with the four IDX files "
@@ -223,6 +236,7 @@ def _images(x: NDArray, key: str, path: Path) -> NDArray[np.float32]:
 
 __all__ = [
     "DATASET_NAMES",
+    "DEBIAN_FASHION_MNIST",
     "DatasetError",
     "ImageData",
     "load_dataset",

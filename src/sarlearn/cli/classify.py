@@ -24,7 +24,10 @@ def classify(
     ] = "digits",
     data: Annotated[
         Path | None,
-        typer.Option(help="mnist/fashion-mnist: a folder with the four IDX files, or an .npz."),
+        typer.Option(
+            help="mnist/fashion-mnist: a folder with the four IDX files, or an .npz "
+            "(fashion-mnist default: Debian's dataset-fashion-mnist package)."
+        ),
     ] = None,
     model: Annotated[str, typer.Option(help="mlp or lenet.")] = "mlp",
     rule: Annotated[

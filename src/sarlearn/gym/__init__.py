@@ -15,6 +15,8 @@ gymnasium, and the environment modules load only on ``make``)::
 - :class:`LineFollowerEnv` (:mod:`sarlearn.gym.env`): one robot;
 - :class:`LineFollowerVectorEnv` (:mod:`sarlearn.gym.vector`): ``N`` robots stepped by one
   compiled call (Gymnasium's ``VectorEnv`` API);
+- :func:`make_sb3_vec_env` (:mod:`sarlearn.gym.sb3`): the vector environment as a
+  Stable-Baselines3 ``VecEnv`` (extra ``sarlearn[rl]``);
 - :mod:`sarlearn.gym.baseline`: PPO and SAC baselines (extra ``sarlearn[rl]``).
 
 Details: docs/gym.md.
@@ -24,15 +26,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sarlearn.gym.registration import ENV_ID, register_envs, register_when_imported
+from sarlearn.gym.registration import (
+    ENV_ID,
+    FILTERED_ENV_ID,
+    register_envs,
+    register_when_imported,
+)
 
 if TYPE_CHECKING:
     from sarlearn.gym.env import LineFollowerEnv
+    from sarlearn.gym.sb3 import LineFollowerSB3VecEnv, make_sb3_vec_env
     from sarlearn.gym.vector import LineFollowerVectorEnv
 
 _LAZY = {
     "LineFollowerEnv": "sarlearn.gym.env",
     "LineFollowerVectorEnv": "sarlearn.gym.vector",
+    "LineFollowerSB3VecEnv": "sarlearn.gym.sb3",
+    "make_sb3_vec_env": "sarlearn.gym.sb3",
 }
 
 
@@ -43,14 +53,21 @@ def __getattr__(name: str) -> Any:
         from sarlearn.gym.registration import require_gymnasium
 
         require_gymnasium()
+        if _LAZY[name] == "sarlearn.gym.sb3":
+            from sarlearn.gym.baseline import _require_rl
+
+            _require_rl()
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'sarlearn.gym' has no attribute {name!r}")
 
 
 __all__ = [
     "ENV_ID",
+    "FILTERED_ENV_ID",
     "LineFollowerEnv",
+    "LineFollowerSB3VecEnv",
     "LineFollowerVectorEnv",
+    "make_sb3_vec_env",
     "register_envs",
     "register_when_imported",
 ]

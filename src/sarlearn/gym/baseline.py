@@ -120,11 +120,14 @@ class BaselineConfig:
 _HYPER_KEYS = {
     "ppo": (
         "n_envs", "n_steps", "batch_size", "learning_rate", "n_epochs", "gamma", "gae_lambda",
-        "clip_range", "ent_coef", "net_arch", "log_std_init",
+        "clip_range", "ent_coef", "net_arch", "log_std_init", "vf_coef", "max_grad_norm",
+        "target_kl", "clip_range_vf", "normalize_advantage", "use_sde", "sde_sample_freq",
     ),
     "sac": (
         "learning_starts", "batch_size", "train_freq", "gradient_steps", "net_arch",
-        "learning_rate", "gamma", "tau", "buffer_size", "ent_coef",
+        "learning_rate", "gamma", "tau", "buffer_size", "ent_coef", "n_envs",
+        "target_update_interval", "target_entropy", "use_sde", "sde_sample_freq",
+        "log_std_init",
     ),
 }  # fmt: skip
 
@@ -206,9 +209,9 @@ def train_baseline(
     import torch
     from stable_baselines3 import PPO, SAC
     from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecMonitor
 
-    from sarlearn.gym.env import LineFollowerEnv
+    from sarlearn.gym.sb3 import make_sb3_vec_env
 
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and (out / "summary.json").is_file():
@@ -224,7 +227,9 @@ def train_baseline(
     n_envs = int(hp.pop("n_envs", 1))
     # A 720-input first layer is small: one thread avoids contention on a shared machine.
     torch.set_num_threads(1)
-    venv = make_vec_env(lambda: LineFollowerEnv(**kwargs), n_envs=n_envs, seed=cfg.seed)
+    # All robots in one compiled call (sarlearn.gym.sb3); VecMonitor records the episodes as
+    # make_vec_env's Monitor wrappers would.
+    venv = VecMonitor(make_sb3_vec_env(n_envs, seed=cfg.seed, **kwargs))
     algo = PPO if cfg.algo == "ppo" else SAC
     model = algo(
         "MlpPolicy", venv, seed=cfg.seed, device="cpu", verbose=0, policy_kwargs=policy_kwargs, **hp

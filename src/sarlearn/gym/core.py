@@ -96,6 +96,9 @@ class LineFollowerCore:
             else None
         )
         self.steps = np.zeros(self.n, dtype=np.int64)
+        #: Robots whose episode ended off track and that were not placed again since.
+        self.finished = np.zeros(self.n, dtype=np.bool_)
+        self._last_obs: NDArray[np.floating] | None = None
         self._starts = None if self.track.centreline is not None else _image_starts(o.world)
         self._fixed_start = (
             np.asarray(o.world.start, dtype=np.float64) if o.world.start is not None else None
@@ -158,6 +161,7 @@ class LineFollowerCore:
         else:
             self.world.place(rows, poses)
         self.steps[rows] = 0
+        self.finished[rows] = False
         if self.bank is not None:
             state = self.bank.state_dict()
             for a in state.values():
@@ -170,7 +174,9 @@ class LineFollowerCore:
         """Start robots ``rows`` afresh at poses drawn from their generators (one each);
         returns the ``(N, ...)`` observations (only the entries of ``rows`` are new)."""
         self.place(rows, np.stack([self.start_pose(r) for r in rngs]))
-        return self.observe(rows)
+        obs = self.observe(rows)
+        self._last_obs = obs.copy()
+        return obs
 
     def step(
         self, actions: NDArray[np.floating], rows: NDArray[np.int64] | None = None
@@ -179,6 +185,10 @@ class LineFollowerCore:
 
         Returns ``obs (N, ...)`` and ``reward, terminated, truncated (N,)`` plus ``info``
         arrays ``(N,)``; entries of robots not in ``rows`` are meaningless.
+
+        A robot stepped again after its episode ended off track (Gymnasium leaves this
+        undefined and asks for a reset) stays where it is: ``terminated`` again, reward 0, the
+        same observation. So the off-track penalty is paid once, never as a stream.
         """
         o = self.options
         a = np.asarray(actions, dtype=np.float64).reshape(-1)
@@ -188,9 +198,12 @@ class LineFollowerCore:
             raise NonFiniteError("the action contains NaN or infinite values")
         y = o.action_scale * np.clip(a, -1.0, 1.0)
         idx = np.arange(self.n) if rows is None else rows
-        if self.backend == "numpy":
+        ended = self.finished[idx]
+        if ended.any():
+            idx = idx[~ended]  # those wait where they stopped
+        if len(idx) and self.backend == "numpy":
             self._numpy_step(y, idx)
-        else:
+        elif len(idx):
             self.world.step(y, reflex=o.reflex, rows=idx)
         self.steps[idx] += 1
         e = self.error()
@@ -199,7 +212,13 @@ class LineFollowerCore:
         truncated = (self.steps >= o.max_steps) & ~terminated
         reward = o.rewards(e, lost)
         reward = np.where(terminated, reward + o.penalty(self.steps), reward)
+        gone = self.finished.copy()
+        reward[gone] = 0.0  # ended before this step: nothing more to pay
+        self.finished[idx] |= terminated[idx]
         obs = self.observe(idx)
+        if gone.any() and self._last_obs is not None:
+            obs[gone] = self._last_obs[gone]
+        self._last_obs = obs.copy()
         info = {"error": e, "steering": y, "lost_steps": lost}
         return obs, reward, terminated, truncated, info
 
@@ -246,6 +265,9 @@ class LineFollowerCore:
                         new[k][keep] = state[k][keep]
                     self.bank.load_state_dict(new)
                 x = y
+            if o.observe_error:
+                e = self.error() / (abs(o.world.error_gain) or 1.0)
+                x = np.concatenate([x, np.clip(e, -1.0, 1.0)[:, None]], axis=1)
             out = x
         return np.asarray(out, dtype=o.dtype)
 

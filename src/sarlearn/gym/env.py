@@ -63,6 +63,7 @@ class LineFollowerEnv(gym.Env):
         max_steps: truncate the episode after this many steps.
         random_start: start each episode at a random place on the line drawn from the
             environment's ``np_random`` (else the automatic start).
+        observe_error: append the signed reflex error ``e / |error_gain|`` to the observation.
         world: :class:`~sarlearn.config.WorldConfig` or a dict of its fields (speed, gains,
             sensors, camera, ``off_track_after``, ...).
         filters: :class:`~sarlearn.config.FilterConfig` or a dict of its fields.
@@ -89,6 +90,7 @@ class LineFollowerEnv(gym.Env):
         off_track_penalty: float | None = None,
         max_steps: int = 5000,
         random_start: bool = True,
+        observe_error: bool = False,
         world: WorldConfig | dict[str, Any] | None = None,
         filters: FilterConfig | dict[str, Any] | None = None,
         dtype: Any = np.float32,
@@ -109,6 +111,7 @@ class LineFollowerEnv(gym.Env):
             off_track_penalty=off_track_penalty,
             max_steps=max_steps,
             random_start=random_start,
+            observe_error=observe_error,
             world=world,
             filters=filters,
             dtype=dtype,
@@ -120,6 +123,7 @@ class LineFollowerEnv(gym.Env):
         self._trail: list[NDArray[np.float64]] = []
         self._renderer: Any = None
         self._row = np.zeros(1, dtype=np.int64)
+        self._warned = False
 
     @property
     def track(self) -> Any:
@@ -147,7 +151,14 @@ class LineFollowerEnv(gym.Env):
         self.core.place(self._row, p[None])
 
     def step(self, action: Any) -> tuple[NDArray[np.floating], float, bool, bool, dict[str, Any]]:
-        """One control cycle (``dt`` of simulated time)."""
+        """One control cycle (``dt`` of simulated time).
+
+        After ``terminated`` Gymnasium expects a reset; stepping on anyway warns once and
+        returns the same observation, reward 0 and ``terminated`` (no second penalty).
+        """
+        if self.core.finished[0] and not self._warned:
+            gym.logger.warn("step() after terminated=True: call reset(); the robot stays put")
+            self._warned = True
         obs, reward, terminated, truncated, info = self.core.step(np.asarray(action).reshape(1))
         self._trail.append(self.core.pose[0])
         if len(self._trail) > 400:
@@ -170,7 +181,8 @@ class LineFollowerEnv(gym.Env):
         }
 
     def render(self) -> NDArray[np.uint8] | None:
-        """``(H, W, 3)`` uint8: track, robot with its sensors and the last 400 steps' path."""
+        """``(H, 400, 3)`` uint8: track, robot with its sensors and the last 400 steps' path;
+        ``H`` follows the arena's aspect (400 on square tracks, 228 on ``wide``)."""
         if self.render_mode is None:
             gym.logger.warn("render() called without render_mode='rgb_array'")
             return None

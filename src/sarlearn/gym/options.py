@@ -14,6 +14,8 @@ Shared by the single environment (:mod:`sarlearn.gym.env`) and the vector enviro
   With ``filtered=True`` the predictors (``rows`` or ``camera``) pass through the filter bank
   first, exactly as the SaR network sees them: ``(n_predictors * n_filters,)``,
   predictor-major. The bounds then come from the bank's impulse response.
+  With ``observe_error=True`` the signed reflex error ``e / |error_gain|`` in [-1, 1] is
+  appended as the last entry (``rows``/``camera`` only): the sign SaR is taught with.
 - **Actions** (``action=``), one number ``a`` in [-1, 1]:
 
   - ``"reflex"`` (the paper's setting): network steering ``y = action_scale * a`` added to the
@@ -82,6 +84,7 @@ class EnvOptions:
     max_steps: int
     random_start: bool
     dtype: np.dtype
+    observe_error: bool = False
 
     @property
     def n_predictors(self) -> int:
@@ -106,16 +109,22 @@ class EnvOptions:
             return np.zeros(shape), np.ones(shape), shape
         raw_rows = self.observation == "rows" and self.world.predictor_mode == "raw"
         lo_in, hi_in = (0.0, 1.0) if raw_rows else (-1.0, 1.0)
+        lo, hi = self._predictor_bounds(lo_in, hi_in)
+        if self.observe_error:
+            lo, hi = np.append(lo, -1.0), np.append(hi, 1.0)
+        return lo, hi, lo.shape
+
+    def _predictor_bounds(self, lo_in: float, hi_in: float) -> tuple[NDArray, NDArray]:
         n = self.n_predictors
         if not self.filtered:
-            return np.full(n, lo_in), np.full(n, hi_in), (n,)
+            return np.full(n, lo_in), np.full(n, hi_in)
         bank = make_filter_bank(self.filters, n_predictors=1, population=1)
         h = bank.impulse_response(4000)  # (n_filters, T): the tail is long gone by then
         hi = np.maximum(h * hi_in, h * lo_in).sum(axis=1)
         lo = np.minimum(h * hi_in, h * lo_in).sum(axis=1)
         # A little room for rounding (float32) and the truncated tail.
         pad = 1e-3 * np.maximum(np.abs(hi), np.abs(lo)) + 1e-6
-        return np.tile(lo - pad, n), np.tile(hi + pad, n), (n * len(hi),)
+        return np.tile(lo - pad, n), np.tile(hi + pad, n)
 
     def rewards(self, error: NDArray[np.float64], lost: NDArray[np.int64]) -> NDArray[np.float64]:
         """Per-step rewards ``(N,)`` from the errors after the move ``(N,)`` (no penalty)."""
@@ -159,6 +168,7 @@ def make_options(
     off_track_penalty: float | None = None,
     max_steps: int = 5000,
     random_start: bool = True,
+    observe_error: bool = False,
     world: WorldConfig | dict[str, Any] | None = None,
     filters: FilterConfig | dict[str, Any] | None = None,
     dtype: Any = np.float32,
@@ -194,6 +204,8 @@ def make_options(
     wcfg.inputs = "camera" if obs in ("camera", "frame") else "rows"
     if filtered and obs == "frame":
         raise ConfigError("filtered=True applies to 'rows' or 'camera' predictors, not 'frame'")
+    if observe_error and obs == "frame":
+        raise ConfigError("observe_error=True applies to 'rows' or 'camera', not 'frame'")
     act = _pick("action", action, ACTIONS)
     if action_scale is None:
         g = wcfg.net_gain
@@ -226,6 +238,7 @@ def make_options(
         max_steps=int(max_steps),
         random_start=bool(random_start),
         dtype=dt,
+        observe_error=bool(observe_error),
     )
 
 

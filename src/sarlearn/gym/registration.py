@@ -20,6 +20,15 @@ from typing import Any
 from sarlearn.errors import SarlearnError
 
 ENV_ID = "sarlearn/LineFollower-v0"
+#: The deep-RL baselines' settings: filtered predictor rows (720 inputs, as SaR sees them), the
+#: reflex plus the policy's steering, reward ``-|e| / error_gain`` in [-1, 0], 1,000-step
+#: episodes.
+FILTERED_ENV_ID = "sarlearn/LineFollowerFiltered-v0"
+
+#: Episode limits (Gymnasium's ``max_episode_steps``; the environments' ``max_steps`` follows).
+MAX_EPISODE_STEPS = {ENV_ID: 5000, FILTERED_ENV_ID: 1000}
+#: Arguments of the filtered id (any of them can still be overridden in ``make``).
+FILTERED_KWARGS = {"filtered": True, "action": "reflex", "reward_scale": 0.02}
 
 
 class MissingExtraError(SarlearnError, ImportError):
@@ -37,18 +46,23 @@ def require_gymnasium() -> None:
 
 
 def register_envs() -> bool:
-    """Register ``sarlearn/LineFollower-v0`` now (idempotent). Returns False without gymnasium."""
+    """Register ``sarlearn/LineFollower-v0`` and ``sarlearn/LineFollowerFiltered-v0`` now
+    (idempotent). Returns False without gymnasium."""
     try:
         from gymnasium.envs.registration import register, registry
     except ImportError:
         return False
-    if ENV_ID not in registry:
-        register(
-            id=ENV_ID,
-            entry_point="sarlearn.gym.env:LineFollowerEnv",
-            vector_entry_point="sarlearn.gym.vector:LineFollowerVectorEnv",
-            nondeterministic=False,
-        )
+    for env_id, kwargs in ((ENV_ID, {}), (FILTERED_ENV_ID, FILTERED_KWARGS)):
+        if env_id not in registry:
+            register(
+                id=env_id,
+                entry_point="sarlearn.gym.env:LineFollowerEnv",
+                vector_entry_point="sarlearn.gym.vector:LineFollowerVectorEnv",
+                max_episode_steps=MAX_EPISODE_STEPS[env_id],
+                # The environment truncates itself at max_steps; the TimeLimit agrees.
+                kwargs={**kwargs, "max_steps": MAX_EPISODE_STEPS[env_id]} if kwargs else {},
+                nondeterministic=False,
+            )
     return True
 
 
@@ -95,6 +109,9 @@ def register_when_imported() -> None:
 
 __all__ = [
     "ENV_ID",
+    "FILTERED_ENV_ID",
+    "FILTERED_KWARGS",
+    "MAX_EPISODE_STEPS",
     "MissingExtraError",
     "register_envs",
     "register_when_imported",

@@ -71,10 +71,13 @@ class LineFollowerVectorEnv(VectorEnv):
         except ValueError:
             names = ", ".join(repr(m.value) for m in AutoresetMode)
             raise ConfigError(f"autoreset_mode={autoreset_mode!r} is not one of {names}") from None
-        # make_vec passes the spec's ``max_episode_steps``: here truncation is ``max_steps``.
+        # make_vec passes the spec's ``max_episode_steps``: an episode ends at the first of the
+        # two limits, as with gym.make's TimeLimit around a single environment.
         limit = kwargs.pop("max_episode_steps", None)
         if limit is not None:
-            kwargs.setdefault("max_steps", limit)
+            given = kwargs.get("max_steps")
+            both = isinstance(given, int) and isinstance(limit, int)
+            kwargs["max_steps"] = min(limit, given) if both else (limit if given is None else given)
         self.options = make_options(**kwargs)
         self.num_envs = int(num_envs)
         self.core = LineFollowerCore(self.options, n=self.num_envs, backend=backend)
@@ -118,9 +121,15 @@ class LineFollowerVectorEnv(VectorEnv):
             seeds = list(seed)
             if len(seeds) != self.num_envs:
                 raise ShapeError(f"reset: {len(seeds)} seeds for {self.num_envs} environments")
+        old, old_seeds = self._rngs, list(getattr(self, "_seeds", []))
         pairs = [seeding.np_random(s) for s in seeds]
         self._rngs = [p[0] for p in pairs]
         self._seeds = [p[1] for p in pairs]
+        if old is not None and seed is not None:
+            # A None in a list of seeds keeps that robot's generator (as SyncVectorEnv does).
+            for i, s in enumerate(seeds):
+                if s is None:
+                    self._rngs[i], self._seeds[i] = old[i], old_seeds[i]
 
     # ------------------------------------------------------------------ API
     def reset(

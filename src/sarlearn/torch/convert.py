@@ -8,6 +8,7 @@ a rule, leaving everything else (activations, pooling, normalisation, parameters
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -31,6 +32,11 @@ def convert(
     norm_decay: float = 0.99,
 ) -> nn.Module:
     """Make every ``nn.Linear`` and ``nn.Conv2d`` of ``model`` learn by ``rule``.
+
+    Subclasses of the two count too when they keep the base class's ``forward`` (a subclass
+    with its own ``forward`` is left alone, with a warning). Any other layer with weights
+    (``Conv1d``, ``Embedding``, ``LSTM``, ...; normalisation layers excepted) stays on backprop:
+    a ``UserWarning`` names them, since their backward pass transports weights.
 
     The layers are replaced in place by :class:`~sarlearn.torch.layers.SignalLinear` /
     :class:`~sarlearn.torch.layers.SignalConv2d`, which hold the *same* Parameter objects (an
@@ -71,6 +77,7 @@ def convert(
             raise ConfigError("the model has no nn.Linear or nn.Conv2d layer to convert")
         for name, layer in targets:
             _set_submodule(model, name, swap(layer))
+    _warn_unconverted(model)
     handle = model.register_forward_hook(context.output_hook)
     setattr(model, _ATTR, (context, handle))
     return model
@@ -80,10 +87,10 @@ def revert(model: nn.Module) -> nn.Module:
     """Undo :func:`convert`: plain ``nn.Linear``/``nn.Conv2d`` with the same Parameters (the
     feedback buffers are dropped). A model that was never converted is returned unchanged."""
     if isinstance(model, SignalLinear | SignalConv2d):
-        model = _plain(model)
+        model = _restore(model)
     for name, m in list(model.named_modules()):
         if name and isinstance(m, SignalLinear | SignalConv2d):
-            _set_submodule(model, name, _plain(m))
+            _set_submodule(model, name, _restore(m))
     state = model.__dict__.pop(_ATTR, None)
     if state is not None:
         state[1].remove()
@@ -119,8 +126,35 @@ def rule_of(model: nn.Module) -> str | None:
 # -- helpers ------------------------------------------------------------------------------------
 
 
+_BASES = (nn.Linear, nn.Conv2d)
+_ORIGINAL = "_sarlearn_original"
+#: Layers with parameters that need no weight transport (per-feature scales and shifts).
+_NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+
+
 def _convertible(m: nn.Module) -> bool:
-    return type(m) in (nn.Linear, nn.Conv2d)
+    """An ``nn.Linear`` / ``nn.Conv2d`` or a subclass that keeps the base's ``forward``
+    (not already converted, not lazy)."""
+    if isinstance(m, (SignalLinear, SignalConv2d, nn.modules.lazy.LazyModuleMixin)):
+        return False
+    return any(isinstance(m, b) and type(m).forward is b.forward for b in _BASES)
+
+
+def _warn_unconverted(model: nn.Module) -> None:
+    """Warn about layers with their own weights that keep learning by backprop."""
+    left = [
+        f"{name or '(model)'} ({type(m).__name__})"
+        for name, m in model.named_modules()
+        if not isinstance(m, (SignalLinear, SignalConv2d, *_NORMS))
+        and any(True for _ in m.parameters(recurse=False))
+    ]
+    if left:
+        warnings.warn(
+            f"these layers have weights but stay on backprop (only nn.Linear and nn.Conv2d "
+            f"learn by the rule): {', '.join(left)}",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _set_submodule(root: nn.Module, name: str, new: nn.Module) -> None:
@@ -173,7 +207,17 @@ def _convert_layer(layer: nn.Module, spec: Any, context: FeedbackContext, seed: 
     _share(new, layer)
     new.setup(spec, context, seed)
     assert new.weight is w
+    if type(layer) not in _BASES:
+        # A subclass: revert gives the user's own object back (not in _modules: no submodule).
+        new.__dict__[_ORIGINAL] = layer
     return new
+
+
+def _restore(layer: nn.Module) -> nn.Module:
+    original = layer.__dict__.get(_ORIGINAL)
+    if original is None:
+        return _plain(layer)
+    return _share(original, layer)
 
 
 def _plain(layer: nn.Module) -> nn.Module:

@@ -1,0 +1,292 @@
+"""Deep RL against SaR with every step of driving counted (extra ``sarlearn[rl]``).
+
+:func:`run_to_clean` trains PPO (Stable-Baselines3) on the fast vector environment
+(:func:`~sarlearn.gym.sb3.make_sb3_vec_env`) wrapped in ``VecMonitor`` and ``VecNormalize``
+and, before training and every ``eval_every`` training steps, evaluates the frozen policy with SB3's
+``evaluate_policy``: one deterministic rollout of ``warmup + tail`` steps from a fixed start,
+*clean* when the robot stays on the track and the moving sum of |e| stays below SaR's
+threshold from the end of the warm-up on (:func:`sarlearn.gym.settling.rollout_clean`). A
+rollout that can no longer be clean stops there (:class:`StopWhenUnclean`).
+
+Every environment step counts as driving: the training steps of all robots *and* the
+evaluation rollouts' steps. The run stops at the first clean evaluation and reports
+
+- ``driving_steps``: steps driven before that evaluation began (training + earlier
+  evaluations): the policy that drives cleanly existed after this much driving;
+- ``driving_steps_verified``: the same plus the clean rollout itself;
+- ``resets``: episodes started (each one a robot put back on the line: by hand on a real
+  robot), training and evaluation;
+- ``compute_seconds``: process CPU time of the whole run, and ``wall_seconds``.
+
+:func:`tune` runs a small Optuna search (TPE) of PPO's settings on tuning tracks only; its
+objective is the mean ``driving_steps`` (a run that found no clean policy within the budget
+counts as twice the budget).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from sarlearn.errors import ConfigError
+from sarlearn.gym.settling import SETTLE_TAIL, rollout_clean
+from sarlearn.metrics import SuccessCriterion
+
+#: PPO settings before tuning: SB3's defaults with 8 robots x 256 steps per rollout.
+PPO_DEFAULTS: dict[str, Any] = {
+    "n_envs": 8,
+    "n_steps": 256,
+    "batch_size": 64,
+    "n_epochs": 10,
+    "learning_rate": 3e-4,
+    "gamma": 0.99,
+    "gae_lambda": 0.95,
+    "clip_range": 0.2,
+    "ent_coef": 0.0,
+    "net_arch": [64, 64],
+    "log_std_init": 0.0,
+}
+
+
+@dataclass
+class FairConfig:
+    """One PPO run to its first clean policy (see the module docstring)."""
+
+    track: str = "curvy"
+    seed: int = 0
+    budget: int = 40_000
+    eval_every: int = 2048
+    observe_error: bool = True
+    normalize: bool = True
+    episode_steps: int = 1000
+    warmup: int = 200
+    tail: int = SETTLE_TAIL
+    window: int = 200
+    threshold: float = 0.1
+    hyper: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def hyper_parameters(self) -> dict[str, Any]:
+        """:data:`PPO_DEFAULTS` updated by ``hyper``."""
+        unknown = set(self.hyper) - set(PPO_DEFAULTS)
+        if unknown:
+            raise ConfigError(
+                f"unknown PPO setting(s) {sorted(unknown)}; known: {', '.join(PPO_DEFAULTS)}"
+            )
+        return {**PPO_DEFAULTS, **self.hyper}
+
+    def env_kwargs(self, max_steps: int) -> dict[str, Any]:
+        """The baselines' environment: filtered rows, reflex, reward -|e| / error_gain."""
+        return {
+            "track": self.track,
+            "filtered": True,
+            "action": "reflex",
+            "reward_scale": 0.02,
+            "max_steps": max_steps,
+            "observe_error": self.observe_error,
+        }
+
+    @property
+    def criterion(self) -> SuccessCriterion:
+        return SuccessCriterion(
+            warmup=self.warmup, window=self.window, threshold=self.threshold, hold=1
+        )
+
+
+class StopWhenUnclean(gym.Wrapper):
+    """Ends an evaluation rollout (``truncated``) as soon as it can no longer be clean: the
+    moving sum of |e| over ``window`` steps reaches the threshold after the warm-up. Records
+    the errors of the rollout in :attr:`errors` (and, once it is over, :attr:`last`)."""
+
+    def __init__(self, env: gym.Env, criterion: SuccessCriterion) -> None:
+        super().__init__(env)
+        self.criterion = criterion
+        self.errors: list[float] = []
+        #: |e| of the last finished rollout (SB3's vector env resets right after the end).
+        self.last: list[float] = []
+
+    def reset(self, **kwargs: Any) -> Any:
+        if self.errors:
+            self.last = self.errors
+        self.errors = []
+        return self.env.reset(**kwargs)
+
+    def step(self, action: Any) -> Any:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.errors.append(abs(info["error"]))
+        c, t = self.criterion, len(self.errors)
+        if t > c.first_start and sum(self.errors[-c.window :]) >= c.threshold:
+            truncated = True
+        return obs, reward, terminated, truncated, info
+
+
+def run_to_clean(
+    cfg: FairConfig, progress: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Any]:
+    """Train PPO until its frozen policy drives a clean rollout or ``budget`` driving steps
+    are spent; returns the counts of the module docstring and every evaluation."""
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import (
+        DummyVecEnv,
+        VecMonitor,
+        VecNormalize,
+        sync_envs_normalization,
+    )
+
+    from sarlearn.gym.env import LineFollowerEnv
+    from sarlearn.gym.sb3 import make_sb3_vec_env
+
+    hp = cfg.hyper_parameters
+    n_envs = int(hp.pop("n_envs"))
+    policy_kwargs = {"net_arch": hp.pop("net_arch"), "log_std_init": hp.pop("log_std_init")}
+    torch.set_num_threads(1)
+    torch.manual_seed(cfg.seed)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    train: Any = VecMonitor(
+        make_sb3_vec_env(n_envs, seed=cfg.seed, **cfg.env_kwargs(cfg.episode_steps))
+    )
+    crit = cfg.criterion
+    n_eval = cfg.warmup + cfg.tail
+    watch = StopWhenUnclean(LineFollowerEnv(**cfg.env_kwargs(n_eval)), crit)
+    # Wrapped as the training env is, so that sync_envs_normalization finds the layers.
+    evaluation: Any = VecMonitor(DummyVecEnv([lambda: watch]))
+    evaluation.seed(10_000 + cfg.seed)
+    if cfg.normalize:
+        train = VecNormalize(train, gamma=hp["gamma"])
+        evaluation = VecNormalize(evaluation, training=False, norm_reward=False)
+    model = PPO("MlpPolicy", train, seed=cfg.seed, device="cpu", policy_kwargs=policy_kwargs, **hp)
+    history: list[dict[str, Any]] = []
+    driven = 0  # evaluation steps so far
+    result: dict[str, Any] = {"driving_steps": None, "driving_steps_verified": None}
+    first = True
+    while model.num_timesteps + driven < cfg.budget:
+        if not first:  # the first evaluation is of the untrained policy (reflex + ~0)
+            model.learn(cfg.eval_every, reset_num_timesteps=False, progress_bar=False)
+        first = False
+        before = model.num_timesteps + driven
+        if cfg.normalize:
+            sync_envs_normalization(train, evaluation)
+        evaluation.seed(10_000 + cfg.seed)  # the same start for every evaluation
+        evaluate_policy(model, evaluation, n_eval_episodes=1, deterministic=True, warn=False)
+        errors = np.asarray(watch.last)
+        watch.last = []
+        driven += len(errors)
+        clean = len(errors) == n_eval and rollout_clean(errors, crit)
+        h = {
+            "train_steps": int(model.num_timesteps),
+            "eval_steps": len(errors),
+            "driving_steps": before,
+            "clean": bool(clean),
+            "mean_abs_error": float(errors.mean()),
+        }
+        history.append(h)
+        if progress is not None:
+            progress(h)
+        if clean:
+            result.update(driving_steps=before, driving_steps_verified=before + len(errors))
+            break
+    resets = n_envs + _episodes(train) + len(history)
+    result.update(
+        config=asdict(cfg),
+        hyper_parameters=cfg.hyper_parameters,
+        train_steps=int(model.num_timesteps),
+        eval_steps=driven,
+        total_steps=int(model.num_timesteps) + driven,
+        resets=resets,
+        compute_seconds=time.process_time() - cpu0,
+        wall_seconds=time.perf_counter() - wall0,
+        history=history,
+    )
+    return result
+
+
+def _episodes(venv: Any) -> int:
+    """Episodes finished so far in the training env (``VecMonitor`` below any wrappers)."""
+    from stable_baselines3.common.vec_env import VecMonitor
+
+    v = venv
+    while not isinstance(v, VecMonitor):
+        v = v.venv
+    return int(v.episode_count)
+
+
+#: The settings :func:`suggest` searches.
+SEARCHED = ("learning_rate", "n_steps", "batch_size", "n_epochs", "gamma", "log_std_init")
+
+
+def suggest(trial: Any) -> dict[str, Any]:
+    """The small search space of :func:`tune` (PPO's tuning settings only)."""
+    return {
+        "learning_rate": trial.suggest_float("learning_rate", 1e-4, 3e-3, log=True),
+        "n_steps": trial.suggest_categorical("n_steps", [64, 128, 256]),
+        "batch_size": trial.suggest_categorical("batch_size", [64, 256]),
+        "n_epochs": trial.suggest_categorical("n_epochs", [3, 5, 10]),
+        "gamma": trial.suggest_categorical("gamma", [0.95, 0.98, 0.99]),
+        "log_std_init": trial.suggest_float("log_std_init", -2.0, 0.0),
+    }
+
+
+def tune(
+    tracks: list[str],
+    n_trials: int,
+    budget: int,
+    *,
+    seed: int = 0,
+    observe_error: bool = True,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Optuna TPE search over :func:`suggest` on ``tracks`` (one run per track per trial);
+    returns the best settings and every trial."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trials: list[dict[str, Any]] = []
+
+    def objective(trial: Any) -> float:
+        hyper = suggest(trial)
+        scores = []
+        for track in tracks:
+            cfg = FairConfig(
+                track=track, seed=seed, budget=budget, observe_error=observe_error, hyper=hyper
+            )
+            r = run_to_clean(cfg)
+            scores.append(r["driving_steps"] if r["driving_steps"] is not None else 2 * budget)
+            trials.append({"trial": trial.number, "track": track, "hyper": hyper, **_brief(r)})
+            if progress is not None:
+                progress(f"trial {trial.number} {track}: {scores[-1]} ({hyper})")
+        return float(np.mean(scores))
+
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
+    study.enqueue_trial({k: PPO_DEFAULTS[k] for k in SEARCHED})  # SB3's defaults first
+    study.optimize(objective, n_trials=n_trials)
+    return {
+        "tracks": tracks,
+        "budget": budget,
+        "n_trials": n_trials,
+        "best_value": study.best_value,
+        "best_hyper": study.best_params,
+        "trials": trials,
+    }
+
+
+def _brief(r: dict[str, Any]) -> dict[str, Any]:
+    keys = ("driving_steps", "total_steps", "resets", "compute_seconds")
+    return {k: r[k] for k in keys}
+
+
+__all__ = [
+    "PPO_DEFAULTS",
+    "SEARCHED",
+    "FairConfig",
+    "StopWhenUnclean",
+    "run_to_clean",
+    "suggest",
+    "tune",
+]
