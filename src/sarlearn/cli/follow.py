@@ -99,7 +99,7 @@ def _dotted(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 _SECTIONS = {
     "": ("rule", "network", "filters", "world"),
     "rule": ("relevance",),
-    "world": ("camera",),
+    "world": ("camera", "realism"),
 }
 
 
