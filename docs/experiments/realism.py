@@ -39,7 +39,7 @@ import numpy as np
 TRACKS7 = ("curvy", "hairpin", "random", "circle", "oval", "photo", "wide")
 RULES = ("reflex", "sar", "gdm")
 
-#: One setting at a time (the rest off): name -> realism overrides.
+#: One setting at a time (the rest off): name -> realism overrides (a dotted key: any field).
 SWEEP: dict[str, dict[str, Any]] = {
     "off": {},
     "noise 0.003": {"sensor_noise": 0.003},
@@ -49,6 +49,9 @@ SWEEP: dict[str, dict[str, Any]] = {
     "adc 6 bit": {"adc_bits": 6},
     "delay 1": {"delay": 1},
     "delay 2": {"delay": 2},
+    # a slower reflex survives the delay (a dotted key is a config path of its own)
+    "delay 1, gain 25": {"delay": 1, "world.error_gain": 25.0},
+    "delay 2, gain 12.5": {"delay": 2, "world.error_gain": 12.5},
     "lag 0.1 s": {"motor_tau": 0.1},
     "lag 0.4 s": {"motor_tau": 0.4},
     "deadband 5": {"deadband": 5.0},
@@ -130,7 +133,7 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     from sarlearn.world.sensors import reflex_pair
     from sarlearn.world.tracks import load_track
 
-    over = {f"world.realism.{k}": v for k, v in job["realism"].items()}
+    over = {k if "." in k else f"world.realism.{k}": v for k, v in job["realism"].items()}
     compiled = not job["realism"] and job["rule"] != "reflex"
     cfg = RunConfig().with_overrides(
         {
