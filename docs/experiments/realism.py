@@ -93,7 +93,7 @@ FIELDS = (
 
 
 def jobs(name: str) -> list[dict[str, Any]]:
-    """The runs of one experiment, reflex first (it is the cheapest)."""
+    """The runs of one experiment (``main``: reflex first, it is the cheapest)."""
     out = []
     if name == "main":
         conds = {"off": {}, "realistic": {"preset": "realistic"}}
@@ -102,7 +102,8 @@ def jobs(name: str) -> list[dict[str, Any]]:
     elif name in ("sweep", "camera"):
         conds = SWEEP if name == "sweep" else CAMERA
         tracks = ("curvy", "random")
-        grid = [(c, r, t, s) for r in RULES for c in conds for t in tracks for s in range(2)]
+        # setting by setting: an experiment cut short still has whole settings
+        grid = [(c, r, t, s) for c in conds for r in RULES for t in tracks for s in range(2)]
         steps, window = 4_000, 2_000
         inputs = "rows" if name == "sweep" else "camera"
     else:
