@@ -270,3 +270,13 @@ def test_follow_cli_realism_flag(tmp_path) -> None:  # type: ignore[no-untyped-d
     assert cfg["world"]["realism"]["preset"] == "realistic"
     bad = CliRunner().invoke(app, [*args[:-1], "bright", "--no-progress"])
     assert bad.exit_code == 2 and "preset" in bad.output
+
+
+def test_gym_environments_refuse_realism() -> None:
+    from sarlearn.gym.core import LineFollowerCore
+    from sarlearn.gym.options import make_options
+
+    opts = make_options("oval", world={"realism": {"preset": "realistic"}})
+    for backend in ("numpy", "compiled"):
+        with pytest.raises(ConfigError, match="gym environments"):
+            LineFollowerCore(opts, backend=backend)
