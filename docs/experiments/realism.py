@@ -5,12 +5,15 @@ Usage (from the repository, with the package importable)::
     python docs/experiments/realism.py run main  --out DIR [--jobs 2]
     python docs/experiments/realism.py run sweep --out DIR [--jobs 2]
     python docs/experiments/realism.py run camera --out DIR [--jobs 2]
+    python docs/experiments/realism.py run eval --out DIR [--jobs 2]
     python docs/experiments/realism.py table DIR/main.csv
 
 ``main``: SaR's default, GDM's default and the reflex alone on the seven settling built-in
 tracks, seeds 0-4, 10,000 steps, realism ``off`` against the ``realistic`` preset.
 ``sweep``: one realism setting at a time (the rest off) on ``curvy`` and ``random``, seeds
-0-1, 4,000 steps. ``camera``: the camera settings with camera inputs, same grid. Runs with
+0-1, 4,000 steps. ``camera``: the camera settings with camera inputs on ``curvy``, seeds 0-1,
+4,000 steps. ``eval``: off against ``realistic`` on the first four generated evaluation tracks
+(``random:1000000`` ...), seeds 0-1, 6,000 steps. Runs with
 realism on are the numpy loop (realism runs only there); the learning runs with realism off
 run where ``engine='auto'`` puts them (the compiled engine: the same recipe, one step agrees
 with the numpy loop to ~1e-12), the reflex alone on the numpy loop.
@@ -37,6 +40,8 @@ from typing import Any
 import numpy as np
 
 TRACKS7 = ("curvy", "hairpin", "random", "circle", "oval", "photo", "wide")
+#: The first four generated evaluation tracks (all feasible by the centreline oracle).
+EVAL_TRACKS = tuple(f"random:{s}" for s in range(1_000_000, 1_000_004))
 RULES = ("reflex", "sar", "gdm")
 
 #: One setting at a time (the rest off): name -> realism overrides (a dotted key: any field).
@@ -99,15 +104,19 @@ def jobs(name: str) -> list[dict[str, Any]]:
         conds = {"off": {}, "realistic": {"preset": "realistic"}}
         grid = [(c, r, t, s) for r in RULES for c in conds for t in TRACKS7 for s in range(5)]
         steps, window, inputs = 10_000, 5_000, "rows"
+    elif name == "eval":
+        conds = {"off": {}, "realistic": {"preset": "realistic"}}
+        grid = [(c, r, t, s) for c in conds for r in RULES for t in EVAL_TRACKS for s in range(2)]
+        steps, window, inputs = 6_000, 3_000, "rows"
     elif name in ("sweep", "camera"):
         conds = SWEEP if name == "sweep" else CAMERA
-        tracks = ("curvy", "random")
+        tracks = ("curvy", "random") if name == "sweep" else ("curvy",)
         # setting by setting: an experiment cut short still has whole settings
         grid = [(c, r, t, s) for c in conds for r in RULES for t in tracks for s in range(2)]
         steps, window = 4_000, 2_000
         inputs = "rows" if name == "sweep" else "camera"
     else:
-        raise SystemExit(f"unknown experiment {name!r}: main, sweep or camera")
+        raise SystemExit(f"unknown experiment {name!r}: main, sweep, camera or eval")
     for cond, rule, track, seed in grid:
         out.append(
             {
@@ -258,7 +267,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
-    r.add_argument("name", choices=("main", "sweep", "camera"))
+    r.add_argument("name", choices=("main", "sweep", "camera", "eval"))
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     t = sub.add_parser("table")
