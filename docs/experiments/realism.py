@@ -13,7 +13,8 @@ tracks, seeds 0-4, 10,000 steps, realism ``off`` against the ``realistic`` prese
 ``sweep``: one realism setting at a time (the rest off) on ``curvy`` and ``random``, seed 0,
 4,000 steps. ``camera``: the camera settings with camera inputs, the same grid. ``eval``:
 off against ``realistic`` on the first four generated evaluation tracks (``random:1000000``
-...), seeds 0-1, 6,000 steps. Runs with realism on are the numpy loop (realism runs only
+...), seeds 0-1, 6,000 steps. ``diag``: SaR at smaller rates under sensor noise 0.01, the
+sweep's grid. Runs with realism on are the numpy loop (realism runs only
 there); the learning runs with realism off
 run where ``engine='auto'`` puts them (the compiled engine: the same recipe, one step agrees
 with the numpy loop to ~1e-12), the reflex alone on the numpy loop.
@@ -68,6 +69,13 @@ SWEEP: dict[str, dict[str, Any]] = {
     "drift 0.2 / 1000": {"light_drift": 0.2, "light_drift_period": 1000},
 }
 
+#: SaR under sensor noise with smaller steps (is it the noise-driven random walk?).
+DIAG: dict[str, dict[str, Any]] = {
+    "noise 0.01, sar lr 0.3": {"sensor_noise": 0.01, "rule.lr": 0.3},
+    "noise 0.01, sar lr 0.1": {"sensor_noise": 0.01, "rule.lr": 0.1},
+    "noise 0.01, sar lr 0.03": {"sensor_noise": 0.01, "rule.lr": 0.03},
+}
+
 CAMERA: dict[str, dict[str, Any]] = {
     "off": {},
     "blur 2 px": {"camera_blur": 2.0},
@@ -108,6 +116,10 @@ def jobs(name: str) -> list[dict[str, Any]]:
         conds = {"off": {}, "realistic": {"preset": "realistic"}}
         grid = [(c, r, t, s) for c in conds for r in RULES for t in EVAL_TRACKS for s in range(2)]
         steps, window, inputs = 6_000, 3_000, "rows"
+    elif name == "diag":  # SaR's rate under sensor noise
+        conds = DIAG
+        grid = [(c, r, t, 0) for c in conds for r in ("reflex", "sar") for t in ("curvy", "random")]
+        steps, window, inputs = 4_000, 2_000, "rows"
     elif name in ("sweep", "camera"):
         conds = SWEEP if name == "sweep" else CAMERA
         tracks = ("curvy", "random")
@@ -116,7 +128,7 @@ def jobs(name: str) -> list[dict[str, Any]]:
         steps, window = 4_000, 2_000
         inputs = "rows" if name == "sweep" else "camera"
     else:
-        raise SystemExit(f"unknown experiment {name!r}: main, sweep, camera or eval")
+        raise SystemExit(f"unknown experiment {name!r}: main, sweep, camera, eval or diag")
     for cond, rule, track, seed in grid:
         out.append(
             {
@@ -267,7 +279,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
-    r.add_argument("name", choices=("main", "sweep", "camera", "eval"))
+    r.add_argument("name", choices=("main", "sweep", "camera", "eval", "diag"))
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     t = sub.add_parser("table")
