@@ -275,6 +275,30 @@ def table(path: Path) -> None:
             )
 
 
+def by_track(path: Path) -> None:
+    """Markdown table of a CSV: the median harm ratio (true error) per setting, rule, track."""
+    with path.open() as fh:
+        rows = list(csv.DictReader(fh))
+    ok = [r for r in rows if r["lost"] == "False" and r["diverged"] == "False"]
+    reflex = {(r["cond"], r["track"], r["seed"]): r for r in ok if r["rule"] == "reflex"}
+    tracks = list(dict.fromkeys(r["track"] for r in rows))
+    print("| setting | rule | " + " | ".join(tracks) + " |")
+    print("|---|---|" + "---|" * len(tracks))
+    for cond in dict.fromkeys(r["cond"] for r in rows):
+        for rule in RULES[1:]:
+            cells = []
+            for track in tracks:
+                v = [
+                    float(r["mean_abs_true"]) / float(ref["mean_abs_true"])
+                    for r in ok
+                    if (r["cond"], r["rule"], r["track"]) == (cond, rule, track)
+                    and (ref := reflex.get((cond, track, r["seed"]))) is not None
+                ]
+                n = sum((r["cond"], r["rule"], r["track"]) == (cond, rule, track) for r in rows)
+                cells.append(f"{np.median(v):.2f} ({len(v)}/{n})" if v else f"– (0/{n})")
+            print(f"| {cond} | {rule} | " + " | ".join(cells) + " |")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -284,9 +308,12 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     t = sub.add_parser("table")
     t.add_argument("csv", type=Path)
+    t.add_argument("--by-track", action="store_true", help="harm ratio per track")
     a = p.parse_args(argv)
     if a.cmd == "run":
         run(a.name, a.out, a.jobs)
+    elif a.by_track:
+        by_track(a.csv)
     else:
         table(a.csv)
 
