@@ -14,7 +14,8 @@ tracks, seeds 0-4, 10,000 steps, realism ``off`` against the ``realistic`` prese
 4,000 steps. ``camera``: the camera settings with camera inputs, the same grid. ``eval``:
 off against ``realistic`` on the first four generated evaluation tracks (``random:1000000``
 ...), seeds 0-1, 6,000 steps. ``diag``: SaR at smaller rates under sensor noise 0.01, the
-sweep's grid. Runs with realism on are the numpy loop (realism runs only
+sweep's grid. ``lowlr``: the realistic preset with SaR at η 0.1 on the main tracks, seeds 0-1.
+Runs with realism on are the numpy loop (realism runs only
 there); the learning runs with realism off
 run where ``engine='auto'`` puts them (the compiled engine: the same recipe, one step agrees
 with the numpy loop to ~1e-12), the reflex alone on the numpy loop.
@@ -116,6 +117,12 @@ def jobs(name: str) -> list[dict[str, Any]]:
         conds = {"off": {}, "realistic": {"preset": "realistic"}}
         grid = [(c, r, t, s) for c in conds for r in RULES for t in EVAL_TRACKS for s in range(2)]
         steps, window, inputs = 6_000, 3_000, "rows"
+    elif name == "lowlr":  # the realistic preset with SaR at a smaller rate
+        conds = {"realistic, sar lr 0.1": {"preset": "realistic", "rule.lr": 0.1}}
+        grid = [
+            (c, r, t, s) for c in conds for r in ("reflex", "sar") for t in TRACKS7 for s in (0, 1)
+        ]
+        steps, window, inputs = 10_000, 5_000, "rows"
     elif name == "diag":  # SaR's rate under sensor noise
         conds = DIAG
         grid = [(c, r, t, 0) for c in conds for r in ("reflex", "sar") for t in ("curvy", "random")]
@@ -128,7 +135,7 @@ def jobs(name: str) -> list[dict[str, Any]]:
         steps, window = 4_000, 2_000
         inputs = "rows" if name == "sweep" else "camera"
     else:
-        raise SystemExit(f"unknown experiment {name!r}: main, sweep, camera, eval or diag")
+        raise SystemExit(f"unknown experiment {name!r}: main, sweep, camera, eval, diag, lowlr")
     for cond, rule, track, seed in grid:
         out.append(
             {
@@ -303,7 +310,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
-    r.add_argument("name", choices=("main", "sweep", "camera", "eval", "diag"))
+    r.add_argument("name", choices=("main", "sweep", "camera", "eval", "diag", "lowlr"))
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     t = sub.add_parser("table")
