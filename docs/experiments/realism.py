@@ -6,7 +6,8 @@ Usage (from the repository, with the package importable)::
     python docs/experiments/realism.py run sweep --out DIR [--jobs 2]
     python docs/experiments/realism.py run camera --out DIR [--jobs 2]
     python docs/experiments/realism.py run eval --out DIR [--jobs 2]
-    python docs/experiments/realism.py table DIR/main.csv
+    python docs/experiments/realism.py table DIR/main.csv [--by-track]
+    python docs/experiments/realism.py speed
 
 ``main``: SaR's default, GDM's default and the reflex alone on the seven settling built-in
 tracks, seeds 0-4, 10,000 steps, realism ``off`` against the ``realistic`` preset.
@@ -306,6 +307,28 @@ def by_track(path: Path) -> None:
             print(f"| {cond} | {rule} | " + " | ".join(cells) + " |")
 
 
+def speed(pairs: int = 3, n: int = 2000) -> None:
+    """Steps/s of the numpy loop (default run), realism off against the realistic preset, in
+    alternating pairs (the machine is shared: medians and their ratio)."""
+    from sarlearn.config import RunConfig
+    from sarlearn.loop import ClosedLoop
+
+    def sps(preset: str) -> float:
+        cfg = RunConfig().with_overrides({"world.realism.preset": preset, "engine": "numpy"})
+        loop = ClosedLoop.from_config(cfg)
+        loop.run(50)
+        t = time.perf_counter()
+        loop.run(n)
+        return n / (time.perf_counter() - t)
+
+    off, on = [], []
+    for _ in range(pairs):
+        off.append(sps("off"))
+        on.append(sps("realistic"))
+    a, b = float(np.median(off)), float(np.median(on))
+    print(f"numpy loop steps/s: off {a:.0f}, realistic {b:.0f}, ratio {b / a:.2f}")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -313,12 +336,15 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("name", choices=("main", "sweep", "camera", "eval", "diag", "lowlr"))
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    sub.add_parser("speed")
     t = sub.add_parser("table")
     t.add_argument("csv", type=Path)
     t.add_argument("--by-track", action="store_true", help="harm ratio per track")
     a = p.parse_args(argv)
     if a.cmd == "run":
         run(a.name, a.out, a.jobs)
+    elif a.cmd == "speed":
+        speed()
     elif a.by_track:
         by_track(a.csv)
     else:
