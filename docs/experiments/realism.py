@@ -8,6 +8,7 @@ Usage (from the repository, with the package importable)::
     python docs/experiments/realism.py run eval --out DIR [--jobs 2]
     python docs/experiments/realism.py table DIR/main.csv [--by-track]
     python docs/experiments/realism.py speed
+    python docs/experiments/realism.py reflex-delay
 
 ``main``: SaR's default, GDM's default and the reflex alone on the seven settling built-in
 tracks, seeds 0-4, 10,000 steps, realism ``off`` against the ``realistic`` preset.
@@ -329,6 +330,21 @@ def speed(pairs: int = 3, n: int = 2000) -> None:
     print(f"numpy loop steps/s: off {a:.0f}, realistic {b:.0f}, ratio {b / a:.2f}")
 
 
+def reflex_delay(steps: int = 3000) -> None:
+    """The reflex alone on ``curvy`` (seed 0) with a command delay of 0-2 cycles at three
+    error gains: the step where the robot is first off the line, or None."""
+    from sarlearn.config import RunConfig
+    from sarlearn.loop import ClosedLoop
+
+    for delay in (0, 1, 2):
+        for gain in (50.0, 25.0, 12.5):
+            cfg = RunConfig().with_overrides(
+                {"rule.name": "reflex", "world.realism.delay": delay, "world.error_gain": gain}
+            )
+            off = np.flatnonzero(ClosedLoop.from_config(cfg).run(steps)["off_track"][0])
+            print(f"delay {delay}, gain {gain:g}: off the line at {off[0] if len(off) else None}")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -337,6 +353,7 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     sub.add_parser("speed")
+    sub.add_parser("reflex-delay")
     t = sub.add_parser("table")
     t.add_argument("csv", type=Path)
     t.add_argument("--by-track", action="store_true", help="harm ratio per track")
@@ -345,6 +362,8 @@ def main(argv: list[str] | None = None) -> None:
         run(a.name, a.out, a.jobs)
     elif a.cmd == "speed":
         speed()
+    elif a.cmd == "reflex-delay":
+        reflex_delay()
     elif a.by_track:
         by_track(a.csv)
     else:
