@@ -108,7 +108,9 @@ FIELDS = (
 )
 
 
-def jobs(name: str) -> list[dict[str, Any]]:
+def jobs(
+    name: str, seeds: tuple[int, ...] = (0,), only: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
     """The runs of one experiment (``main``: reflex first, it is the cheapest)."""
     out = []
     if name == "main":
@@ -133,7 +135,14 @@ def jobs(name: str) -> list[dict[str, Any]]:
         conds = SWEEP if name == "sweep" else CAMERA
         tracks = ("curvy", "random")
         # setting by setting: an experiment cut short still has whole settings
-        grid = [(c, r, t, 0) for c in conds for r in RULES for t in tracks]
+        grid = [
+            (c, r, t, s)
+            for c in conds
+            if not only or c in only
+            for r in RULES
+            for t in tracks
+            for s in seeds
+        ]
         steps, window = 4_000, 2_000
         inputs = "rows" if name == "sweep" else "camera"
     else:
@@ -219,7 +228,9 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def run(name: str, out: Path, n_jobs: int) -> None:
+def run(
+    name: str, out: Path, n_jobs: int, seeds: tuple[int, ...] = (0,), only: tuple[str, ...] = ()
+) -> None:
     """Run the experiment ``name``, appending one CSV row per run to ``out/name.csv`` (runs
     already there are skipped, so an interrupted experiment continues)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -228,7 +239,11 @@ def run(name: str, out: Path, n_jobs: int) -> None:
     if path.is_file():
         with path.open() as fh:
             done = {(r["cond"], r["rule"], r["track"], r["seed"]) for r in csv.DictReader(fh)}
-    todo = [j for j in jobs(name) if (j["cond"], j["rule"], j["track"], str(j["seed"])) not in done]
+    todo = [
+        j
+        for j in jobs(name, seeds, only)
+        if (j["cond"], j["rule"], j["track"], str(j["seed"])) not in done
+    ]
     new = not path.is_file()
     with path.open("a", newline="") as fh, ProcessPoolExecutor(n_jobs) as pool:
         writer = csv.DictWriter(fh, FIELDS)
@@ -352,6 +367,8 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("name", choices=("main", "sweep", "camera", "eval", "diag", "lowlr"))
     r.add_argument("--out", type=Path, required=True)
     r.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    r.add_argument("--seeds", type=int, nargs="+", default=[0], help="sweep/camera seeds")
+    r.add_argument("--only", nargs="+", default=[], help="sweep/camera: these settings only")
     sub.add_parser("speed")
     sub.add_parser("reflex-delay")
     t = sub.add_parser("table")
@@ -359,7 +376,7 @@ def main(argv: list[str] | None = None) -> None:
     t.add_argument("--by-track", action="store_true", help="harm ratio per track")
     a = p.parse_args(argv)
     if a.cmd == "run":
-        run(a.name, a.out, a.jobs)
+        run(a.name, a.out, a.jobs, tuple(a.seeds), tuple(a.only))
     elif a.cmd == "speed":
         speed()
     elif a.cmd == "reflex-delay":
