@@ -280,3 +280,15 @@ def test_gym_environments_refuse_realism() -> None:
     for backend in ("numpy", "compiled"):
         with pytest.raises(ConfigError, match="gym environments"):
             LineFollowerCore(opts, backend=backend)
+
+
+def test_preflight_notes_on_realism() -> None:
+    from sarlearn.experiments.preflight import realism_warnings, setting_warnings
+
+    assert realism_warnings(RunConfig()) == []
+    notes = realism_warnings(RunConfig().with_overrides({"world.realism.preset": "realistic"}))
+    assert any("numpy loop" in n for n in notes) and any("sensor_noise" in n for n in notes)
+    delayed = RunConfig().with_overrides({"world.realism.delay": 1})
+    assert any("error_gain = 25" in n for n in setting_warnings(delayed))
+    slower = delayed.with_overrides({"world.error_gain": 25.0})
+    assert not any("overshoots" in n for n in realism_warnings(slower))
