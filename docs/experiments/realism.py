@@ -12,8 +12,9 @@ Usage (from the repository, with the package importable)::
 
 ``main``: SaR's default, GDM's default and the reflex alone on the seven settling built-in
 tracks, seeds 0-4, 10,000 steps, realism ``off`` against the ``realistic`` preset.
-``sweep``: one realism setting at a time (the rest off) on ``curvy`` and ``random``, seed 0,
-4,000 steps. ``camera``: the camera settings with camera inputs, the same grid. ``eval``:
+``sweep``: one realism setting at a time (the rest off) on ``curvy`` and ``random``, the
+seeds of ``--seeds`` (docs/results.md: 0 1 2), 4,000 steps. ``camera``: the camera
+settings with camera inputs, the same grid. ``eval``:
 off against ``realistic`` on the first four generated evaluation tracks (``random:1000000``
 ...), seeds 0-1, 6,000 steps. ``diag``: SaR at smaller rates under sensor noise 0.01, the
 sweep's grid. ``lowlr``: the realistic preset with SaR at η 0.1 on the main tracks, seeds 0-1.
