@@ -16,12 +16,12 @@ tracks, seeds 0-4, 10,000 steps, realism ``off`` against the ``realistic`` prese
 seeds of ``--seeds`` (docs/results.md: 0 1 2), 4,000 steps. ``camera``: the camera
 settings with camera inputs, the same grid. ``eval``:
 off against ``realistic`` on the first four generated evaluation tracks (``random:1000000``
-...), seeds 0-1, 6,000 steps. ``diag``: SaR at smaller rates under sensor noise 0.01, the
-sweep's grid. ``lowlr``: the realistic preset with SaR at η 0.1 on the main tracks, seeds 0-1.
-Runs with realism on are the numpy loop (realism runs only
-there); the learning runs with realism off
-run where ``engine='auto'`` puts them (the compiled engine: the same recipe, one step agrees
-with the numpy loop to ~1e-12), the reflex alone on the numpy loop.
+...), seeds 0-1, 6,000 steps. ``diag``: SaR at smaller rates under sensor noise 0.01,
+``curvy`` and ``random``, seed 0. ``lowlr``: the realistic preset with SaR at η 0.1 on the
+main tracks, seeds 0-1. Runs with realism on are the numpy loop (realism runs only there);
+the learning runs with realism off run where ``engine='auto'`` puts them (the compiled
+engine: the same recipe, one step agrees with the numpy loop to ~1e-12), the reflex alone on
+the numpy loop.
 
 Per run: ``settled`` (the project's criterion on the error the robot sensed: the moving sum of
 |e| below 0.1 at every step of the last window), ``settled_true`` (the same on the error of
