@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -303,6 +304,98 @@ class CameraConfig(_Section):
         return v
 
 
+RealismPreset = Literal["off", "realistic"]
+
+
+class RealismConfig(_Section):
+    """What a real robot adds to the ideal world (sarlearn.stages.world.realism); off by default.
+
+    Every effect left None takes the value of ``preset`` (``off``: the ideal world;
+    ``realistic``: plausible values for the original robot, docs/world.md); a set value wins.
+    :meth:`resolve` gives the effects in force.
+    """
+
+    preset: RealismPreset = Field(
+        "off",
+        description="'off' = the ideal world; 'realistic' = plausible values for the original "
+        "Raspberry Pi robot (docs/world.md, 'Realism'); set fields override the preset's.",
+    )
+    sensor_noise: float | None = Field(
+        None, ge=0, le=1, description="Std of Gaussian noise on every ground-sensor darkness."
+    )
+    adc_bits: int | None = Field(
+        None,
+        ge=0,
+        le=16,
+        description="Quantise readings to 2^bits - 1 steps (10 = Arduino); 0 = not.",
+    )
+    delay: int | None = Field(
+        None, ge=0, le=3, description="Control cycles between a command and the motors (0-3)."
+    )
+    motor_tau: float | None = Field(
+        None, ge=0, description="Time constant (s) of the motors' first-order lag; 0 = none."
+    )
+    deadband: float | None = Field(
+        None, ge=0, description="Wheel speeds (units/s) below this magnitude are not driven."
+    )
+    wheel_mismatch: float | None = Field(
+        None,
+        gt=-1,
+        lt=1,
+        description="Relative wheel gain difference m: left x (1 + m/2), right x (1 - m/2).",
+    )
+    light_gradient: float | None = Field(
+        None, ge=0, lt=1, description="Relative change of the floor's light across the arena."
+    )
+    light_angle_deg: float | None = Field(
+        None, description="Direction of the light gradient (0 = brighter towards +x)."
+    )
+    light_drift: float | None = Field(
+        None, ge=0, lt=1, description="Amplitude of a slow sinusoidal drift of the light."
+    )
+    light_drift_period: int | None = Field(
+        None, ge=2, description="Period of the light drift in control cycles."
+    )
+    camera_blur: float | None = Field(
+        None, ge=0, le=10, description="Std (pixels) of a Gaussian blur of the camera image."
+    )
+    camera_exposure: float | None = Field(
+        None, gt=0, description="Camera brightness gain (>1 over-exposes, <1 under-exposes)."
+    )
+    camera_noise: float | None = Field(
+        None, ge=0, le=1, description="Std of Gaussian noise on every camera pixel."
+    )
+
+    def resolve(self) -> Any:
+        """The effects in force, a :class:`sarlearn.stages.world.realism.RealismParams`."""
+        from sarlearn.stages.world.realism import PRESETS
+
+        base = PRESETS[self.preset]
+        given = {
+            name: getattr(self, name)
+            for name in type(self).model_fields
+            if name != "preset" and getattr(self, name) is not None
+        }
+        if given.get("adc_bits") == 0:
+            given["adc_bits"] = None  # 0 = no quantisation (None already means "the preset's")
+        return replace(base, **given)
+
+    @property
+    def active(self) -> bool:
+        """Whether any effect differs from the ideal world."""
+        return bool(self.resolve().active)
+
+    @model_validator(mode="after")
+    def _light_stays_positive(self) -> RealismConfig:
+        p = self.resolve()
+        if 0.5 * p.light_gradient + p.light_drift >= 1:
+            raise ValueError(
+                f"light_gradient / 2 + light_drift must stay below 1 (the darkest floor would "
+                f"get no light), got {p.light_gradient} / 2 + {p.light_drift}"
+            )
+        return self
+
+
 class WorldConfig(_Section):
     """The simulated line-following world (SPEC section 4)."""
 
@@ -355,6 +448,11 @@ class WorldConfig(_Section):
         "Applies to inputs='rows' only.",
     )
     camera: CameraConfig = Field(default_factory=CameraConfig)
+    realism: RealismConfig = Field(
+        default_factory=RealismConfig,
+        description="Sensor noise, control delay, motor lag and deadband, wheel mismatch, "
+        "uneven light, camera blur and exposure (docs/world.md, 'Realism'); off by default.",
+    )
     off_track_after: int = Field(
         200, ge=1, description="Steps without any sensor seeing the line before 'off track'."
     )
@@ -432,8 +530,9 @@ class RunConfig(_Section):
         "auto",
         description="'fast': the compiled (numba) closed loop; 'numpy': the readable reference "
         "loop; 'auto': fast where the configuration is supported (all rules, ground-sensor "
-        "rows), else numpy (camera inputs, the reflex alone). One step of the two agrees to "
-        "~1e-12; free runs separate after ~100s of steps (the loop is chaotic at the last bit), "
+        "rows), else numpy (camera inputs, the reflex alone, world.realism on). One step of "
+        "the two agrees to ~1e-12; free runs separate after ~100s of steps (the loop is "
+        "chaotic at the last bit), "
         "and each engine is reproducible on a given CPU (docs/architecture.md).",
     )
     checkpoint_every: int = Field(1000, ge=1, description="Steps between on-disk checkpoints.")
@@ -445,6 +544,15 @@ class RunConfig(_Section):
     freeze: bool = Field(
         False, description="Drive without learning: the rule computes nothing, weights stay."
     )
+
+    @model_validator(mode="after")
+    def _realism_runs_on_numpy(self) -> RunConfig:
+        if self.engine == "fast" and self.world.realism.active:
+            raise ValueError(
+                "world.realism is simulated by the numpy loop only; use engine 'auto' (which "
+                "then runs the numpy loop) or 'numpy', or switch realism off"
+            )
+        return self
 
     @model_validator(mode="after")
     def _settle_window_fits(self) -> RunConfig:

@@ -116,7 +116,7 @@ def _dotted(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 _SECTIONS = {
     "": ("rule", "network", "filters", "world"),
     "rule": ("relevance",),
-    "world": ("camera",),
+    "world": ("camera", "realism"),
 }
 
 
@@ -222,6 +222,10 @@ def follow(
         str | None, typer.Option(help="Neurons per layer, outputs last, e.g. 10,10,2.")
     ] = None,
     inputs: Annotated[str | None, typer.Option(help="Predictors: rows or camera.")] = None,
+    realism: Annotated[
+        str | None,
+        typer.Option(help="World realism preset: off or realistic (noise, lag, ...; numpy loop)."),
+    ] = None,
     out: Annotated[str | None, typer.Option(help="Output folder (default: runs/follow-…).")] = None,
     video: Annotated[bool, typer.Option(help="Also write run.mp4 (or run.gif).")] = False,
     config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
@@ -281,6 +285,7 @@ def follow(
         "seed": seed,
         "rule.lr": lr,
         "world.inputs": inputs,
+        "world.realism.preset": realism,
         "stop_at_success": stop_at_success,
         "freeze": True if freeze else None,
     }

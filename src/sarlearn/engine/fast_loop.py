@@ -66,6 +66,10 @@ def check_supported(loop: ClosedLoop) -> None:
             f"the engine simulates the world itself; robot {type(loop.robot).__name__} is "
             "not the simulator"
         )
+    if loop.robot.realism is not None:
+        raise NotImplementedError(
+            "world.realism is simulated by the numpy loop only (sarlearn.stages.world.realism)"
+        )
     if loop.inputs not in ("rows", "camera"):
         raise NotImplementedError(f"inputs={loop.inputs!r}: the engine covers rows and camera")
     if loop.inputs == "camera":

@@ -76,6 +76,13 @@ class LineFollowerCore:
             raise ConfigError(f"backend={backend!r} is not one of {', '.join(map(repr, BACKENDS))}")
         if n < 1:
             raise ConfigError(f"the number of environments must be >= 1, got {n}")
+        if options.world.realism.active:
+            # The environments render and step the world themselves (camera, compiled
+            # backend), outside the simulator's realism: refuse rather than ignore it.
+            raise ConfigError(
+                "world.realism is not simulated by the gym environments; switch it off "
+                "(sarlearn follow runs it)"
+            )
         self.options = o = options
         self.n = int(n)
         self.backend = backend

@@ -302,7 +302,30 @@ def setting_warnings(cfg: RunConfig) -> list[str]:
         far = far_from_default_lr(cfg)
         if far is not None:
             warnings.append(far)
+    warnings += realism_warnings(cfg)
     return warnings
+
+
+def realism_warnings(cfg: RunConfig) -> list[str]:
+    """Notes on ``world.realism`` (docs/results.md, "Realism", measured them)."""
+    p = cfg.world.realism.resolve()
+    if not p.active:
+        return []
+    out = ["world.realism is on: the run uses the numpy loop (slower than the compiled engine)"]
+    # The reflex alone kept the line on curvy with delay k only at gains up to 50 / 2**k.
+    if p.delay and abs(cfg.world.error_gain) > 50.0 / 2**p.delay:
+        out.append(
+            f"world.realism.delay = {p.delay} with world.error_gain = {cfg.world.error_gain:g}: "
+            f"the reflex alone overshoots and leaves the line; try world.error_gain = "
+            f"{50.0 / 2**p.delay:g}"
+        )
+    if p.sensor_noise:
+        out.append(
+            "world.realism.sensor_noise > 0: the sensed reflex error is never exactly 0, so the "
+            "settling criterion (moving sum of |e| below the threshold) is out of reach; judge "
+            "by the mean |e| against the reflex alone"
+        )
+    return out
 
 
 #: A learning rate this many times the rule's default is warned about even where the first

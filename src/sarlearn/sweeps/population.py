@@ -54,13 +54,15 @@ PER_AGENT_FIELDS = (("seed",), ("rule", "lr"), ("rule", "layer_lr_scale"))
 
 def population_key(cfg: RunConfig) -> str | None:
     """Runs with the same key can run as one engine population; None: this run cannot (it
-    needs run_follow itself: the numpy engine, the reflex alone, or ``stop_at_success``).
+    needs run_follow itself: the numpy engine, the reflex alone, ``stop_at_success``, or
+    ``world.realism`` on, which only the numpy loop simulates).
     Ground-sensor and camera inputs both run in the engine."""
     if (
         cfg.engine == "numpy"
         or cfg.world.inputs not in ("rows", "camera")
         or cfg.rule.name == "reflex"
         or cfg.stop_at_success
+        or cfg.world.realism.active
     ):
         return None
     data = cfg.model_dump(mode="json")

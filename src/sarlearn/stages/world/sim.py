@@ -4,6 +4,12 @@ One control cycle: :meth:`SimWorld.set_wheel_speeds` moves every robot along its
 ``dt`` seconds, then reads all ground sensors at the new pose (one vectorised lookup, cached for
 :meth:`SimWorld.read_ground`) and updates the off-track flags. The camera frame is rendered only
 when asked for.
+
+With ``cfg.realism`` on (:mod:`sarlearn.stages.world.realism`), the wheel speeds pass through the
+command delay and the motors first, the readings through the lighting, noise and ADC, and the
+frame through the lighting, exposure, blur and noise; the off-track flags keep using the ideal
+readings (they describe where the robot is, not what it senses). With realism off none of it
+runs.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from sarlearn.errors import NonFiniteError, ShapeError
 from sarlearn.stages.motor.motor import reflex_error, wheel_speeds
 from sarlearn.stages.perception.perception import darkness_predictors, n_camera_predictors
 from sarlearn.stages.world.camera import PinholeCamera
+from sarlearn.stages.world.realism import Realism
 from sarlearn.stages.world.robot import advance
 from sarlearn.stages.world.sensors import GroundSensors, predictor_rows, reflex_pair, row_predictors
 from sarlearn.stages.world.start import start_pose, start_poses
@@ -32,7 +39,8 @@ class SimWorld:
     Args:
         cfg: the world's configuration (track, robot, sensors, camera, time step).
         population: number of robots ``P``.
-        rng: accepted for the common constructor signature; the world itself is deterministic.
+        rng: draws the random start poses; with realism on, a child of it draws the noise
+            (without one the noise is seeded with 0). The ideal world is deterministic.
         track: use this track instead of loading ``cfg.track``.
         camera: fit the camera; ``None`` = only when ``cfg.inputs == "camera"``.
         dtype: dtype of the readings handed out (poses stay float64).
@@ -41,6 +49,8 @@ class SimWorld:
         track: the :class:`Track`.
         sensors: all ground sensors, reflex pair first then the predictor rows.
         camera: the :class:`PinholeCamera` or None.
+        realism: the :class:`~sarlearn.stages.world.realism.Realism` state, None when realism
+            is off.
         population: ``P``.
     """
 
@@ -74,6 +84,14 @@ class SimWorld:
         self.dt = float(cfg.dt)
         """Duration of one control cycle (s)."""
         self._gain = float(cfg.error_gain)
+        self.realism: Realism | None = None
+        params = cfg.realism.resolve()
+        if params.active:
+            # A child generator: the noise does not shift any draw of the world's own rng.
+            noise_rng = rng.spawn(1)[0] if rng is not None else np.random.default_rng(0)
+            self.realism = Realism(
+                params, self.population, self.dt, self.track.width, self.track.height, noise_rng
+            )
         self.reset()
 
     def _start_poses(self, rng: np.random.Generator | None) -> NDArray[np.float64]:
@@ -90,12 +108,17 @@ class SimWorld:
         """``(3,)`` the first robot's start pose (all robots' are in ``starts``)."""
         return self.starts[0]
 
+    # Class-level default: worlds pickled before realism existed load with it off.
+    realism: Realism | None = None
+
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
         """All robots back to their start poses; counters cleared."""
         self._pose = self.starts.copy()
         self._lost = np.zeros(self.population, dtype=np.int64)
         self.steps = 0
+        if self.realism is not None:
+            self.realism.reset()
         self._sense()
 
     @property
@@ -119,12 +142,16 @@ class SimWorld:
         seeing the line), ``ground`` ``(P, n_sensors)`` (float64, the reading at ``pose``) and
         ``steps``. With :meth:`load_state_dict` this is how a compiled engine takes the state
         out and puts it back (the reading is not re-sensed, so it round-trips exactly)."""
-        return {
+        state = {
             "pose": self._pose.copy(),
             "lost": self._lost.copy(),
             "ground": self._ground.copy(),
             "steps": np.array(self.steps),
         }
+        if self.realism is not None:  # realism on: the ideal reading and the effects' state
+            state["ideal"] = self._ideal.copy()
+            state["realism"] = self.realism.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, ArrayLike]) -> None:
         """Restore a state written by :meth:`state_dict` (same population and sensors)."""
@@ -137,6 +164,10 @@ class SimWorld:
             if arr.shape != expected[key]:
                 raise ShapeError(f"SimWorld state {key}: expected {expected[key]}, got {arr.shape}")
         self._pose, self._lost, self._ground = pose, lost, ground
+        self._ideal = ground
+        if self.realism is not None and "realism" in state:
+            self._ideal = np.array(state["ideal"], dtype=np.float64)
+            self.realism.load_state_dict(state["realism"])  # type: ignore[arg-type]
         self.steps = int(np.asarray(state["steps"]))
 
     @property
@@ -162,10 +193,16 @@ class SimWorld:
         """``(P, H, W)`` camera darkness (1 = dark), or None when no camera is fitted."""
         if self.camera is None:
             return None
-        return self.camera.render(self.track, self._pose).astype(self.dtype, copy=False)
+        frame = self.camera.render(self.track, self._pose)
+        if self.realism is not None and self.realism.params.films:
+            frame = self.realism.frame(frame, self._pose, self.steps)
+        return frame.astype(self.dtype, copy=False)
 
     def set_wheel_speeds(self, left: ArrayLike, right: ArrayLike) -> None:
-        """Drive ``(P,)`` wheel speeds (units/s, scalars broadcast) for one control cycle."""
+        """Drive ``(P,)`` wheel speeds (units/s, scalars broadcast) for one control cycle.
+
+        With realism on these are the commands; the wheels run what the delay and the motors
+        make of them (:meth:`sarlearn.stages.world.realism.Realism.drive`)."""
         vl = np.asarray(left, dtype=np.float64)
         vr = np.asarray(right, dtype=np.float64)
         if vl.shape not in ((), (self.population,)) or vr.shape not in ((), (self.population,)):
@@ -175,10 +212,13 @@ class SimWorld:
             )
         if not (np.isfinite(vl).all() and np.isfinite(vr).all()):
             raise NonFiniteError("set_wheel_speeds: wheel speeds contain NaN or infinite values")
+        if self.realism is not None and self.realism.params.drives:
+            vl, vr = self.realism.drive(vl, vr)
         advance(self._pose, vl, vr, self.axle, self.dt, out=self._pose)
         self.steps += 1
         self._sense()
-        seen = (self._ground > LINE_SEEN).any(axis=1)
+        ideal = self._ground if self.realism is None else self._ideal
+        seen = (ideal > LINE_SEEN).any(axis=1)
         self._lost = np.where(seen, 0, self._lost + 1)
 
     # ------------------------------------------------------------------ helpers
@@ -231,7 +271,11 @@ class SimWorld:
         return e.astype(self.dtype, copy=False)
 
     def _sense(self) -> None:
-        self._ground = self.sensors.read(self.track, self._pose)
+        self._ideal = self._ground = self.sensors.read(self.track, self._pose)
+        if self.realism is not None and self.realism.params.senses:
+            p = self.realism.params
+            points = self.sensors.world_points(self._pose) if p.light_gradient else None
+            self._ground = self.realism.sense(self._ideal, points, self.steps)
 
     def __repr__(self) -> str:
         return (
