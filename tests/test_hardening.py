@@ -592,6 +592,15 @@ def test_classify_data_that_is_not_an_npz_is_named_without_pickle_advice(tmp_pat
     assert "not a numpy .npz archive" in line and "pickle" not in line
 
 
+def test_classify_data_that_is_a_cut_short_zip_is_named(tmp_path: Path) -> None:
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(b"PK\x03\x04")  # a zip header and nothing else
+    line = one_clear_line(
+        invoke("classify", "--dataset", "mnist", "--data", str(cut), "--out", str(tmp_path / "c"))
+    )
+    assert "not a complete .npz archive" in line
+
+
 def test_classify_empty_out_is_refused_before_training(tmp_path: Path) -> None:
     # a Path option would have turned '' into the current folder and written there
     line = one_clear_line(invoke("classify", "--epochs", "1", "--out", ""))

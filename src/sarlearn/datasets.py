@@ -16,6 +16,7 @@ Images come as float32 ``(n, 1, height, width)`` in [0, 1], labels as int64 ``(n
 from __future__ import annotations
 
 import gzip
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -219,7 +220,8 @@ def _read_npz(path: Path) -> dict[str, NDArray]:
                     f"{path} lacks {', '.join(missing)} (needs x_train, y_train, x_test, y_test)"
                 )
             return {k: z[k] for k in _IDX}
-    except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty file
+    # EOFError: an empty file; BadZipFile: a zip archive cut short or damaged
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         if isinstance(exc, DatasetError):
             raise
         raise DatasetError(f"cannot read {path} as .npz: {npz_load_problem(exc)}") from None

@@ -41,6 +41,8 @@ def npz_load_problem(exc: BaseException) -> str:
         return "it is not a numpy .npz archive (a different kind of file)"
     if isinstance(exc, EOFError):
         return "the file is empty or cut short"
+    if type(exc).__name__ == "BadZipFile":  # zipfile's, not imported here
+        return "it is not a complete .npz archive (a zip file that is damaged or cut short)"
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return text or type(exc).__name__
