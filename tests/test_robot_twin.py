@@ -242,3 +242,31 @@ def test_sar_learns_on_the_twins_physics_in_lockstep(tmp_path: Path) -> None:
         cfg, tmp_path, figures=False, make_loop=lambda c: ClosedLoop.from_config(c, robot=robot)
     )
     assert summary["status"] == "finished" and summary["success"], summary["message"]
+
+
+def test_board_physics_from_the_realistic_preset_uses_its_motor_and_sensor_values() -> None:
+    from sarlearn.config import RealismConfig
+
+    params = RealismConfig(preset="realistic").resolve()
+    board = BoardPhysics.from_realism(params, light=100.0, dark=900.0)
+    assert board.tau == params.motor_tau
+    assert board.noise == pytest.approx(params.sensor_noise * 800.0)
+    assert board.mismatch == params.wheel_mismatch
+    # the deadband in PWM stops exactly the wheel speeds the world's deadband stops
+    below = params.deadband * 0.99 / board.max_speed * board.max_pwm
+    assert np.all(board.target(np.array([below, -below])) == 0.0)
+    above = board.deadband
+    left, right = board.target(np.array([above, above]))
+    assert left > right > 0  # the mismatch turns a straight command
+
+
+def test_twin_cli_refuses_world_realism_without_the_realism_option(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sarlearn.cli import app
+
+    res = CliRunner().invoke(
+        app, ["twin", "--dir", str(tmp_path), "--set", "world.realism.preset=realistic"]
+    )
+    assert res.exit_code != 0
+    assert "--realism config" in res.output

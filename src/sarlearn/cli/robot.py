@@ -54,6 +54,14 @@ def twin(
     noise: Annotated[float, typer.Option(help="Sensor noise (ADC counts, s.d.).", min=0)] = 6.0,
     light: Annotated[float, typer.Option(help="Raw reading on the floor.")] = 150.0,
     dark: Annotated[float, typer.Option(help="Raw reading on the line.")] = 850.0,
+    realism: Annotated[
+        str | None,
+        typer.Option(
+            help="Take the motors and sensors from the world's realism options instead of "
+            "--lag/--deadband/--noise: a preset ('realistic') or, with 'config', "
+            "world.realism of --config/--set."
+        ),
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="TOML config (its world is used).")] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="Override a config field: a.b=value.")
@@ -66,10 +74,25 @@ def twin(
     from sarlearn.robots.twin_physics import BoardPhysics
 
     try:
-        cfg = build_config(config, {"world.track": track}, set_ or [])
-        physics = BoardPhysics(
-            tau=lag, deadband=deadband, noise=noise, light=light, dark=dark, seed=seed
-        )
+        flags = {"world.track": track}
+        if realism not in (None, "config"):
+            flags["world.realism.preset"] = realism
+        cfg = build_config(config, flags, set_ or [])
+        if realism is None:
+            if cfg.world.realism.resolve().active:
+                raise ConfigError(
+                    "world.realism is set: give --realism config to build the twin's motors "
+                    "and sensors from it (the board, not the simulated world, applies them)"
+                )
+            physics = BoardPhysics(
+                tau=lag, deadband=deadband, noise=noise, light=light, dark=dark, seed=seed
+            )
+        else:
+            physics = BoardPhysics.from_realism(
+                cfg.world.realism.resolve(), light=light, dark=dark, seed=seed
+            )
+            # the board applies the motor and sensor effects; the world stays ideal
+            cfg = cfg.with_overrides({"world.realism": {}})
         server = TwinServer(Twin(cfg.world, physics, period=period, seed=seed), dir_)
     except (ConfigError, TrackError) as exc:
         raise _fail(str(exc)) from None
