@@ -54,9 +54,9 @@ def __getattr__(name: str) -> Any:
 
         require_gymnasium()
         if _LAZY[name] == "sarlearn.gym.sb3":
-            from sarlearn.gym.baseline import _require_rl
+            from sarlearn.gym.baseline import require_rl
 
-            _require_rl()
+            require_rl()
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'sarlearn.gym' has no attribute {name!r}")
 

@@ -132,7 +132,7 @@ _HYPER_KEYS = {
 }  # fmt: skip
 
 
-def _require_rl() -> None:
+def require_rl() -> None:
     try:
         import stable_baselines3  # noqa: F401
         import torch  # noqa: F401
@@ -205,7 +205,7 @@ def train_baseline(
         ConfigError: a bad setting. MissingExtraError: stable-baselines3 or torch missing.
     """
     cfg.validate()
-    _require_rl()
+    require_rl()
     import torch
     from stable_baselines3 import PPO, SAC
     from stable_baselines3.common.callbacks import BaseCallback

@@ -180,7 +180,12 @@ class LineFollowerCore:
     ) -> NDArray[np.floating]:
         """Start robots ``rows`` afresh at poses drawn from their generators (one each);
         returns the ``(N, ...)`` observations (only the entries of ``rows`` are new)."""
-        self.place(rows, np.stack([self.start_pose(r) for r in rngs]))
+        return self.restart_at(rows, np.stack([self.start_pose(r) for r in rngs]))
+
+    def restart_at(self, rows: NDArray[np.int64], poses: NDArray[np.float64]) -> NDArray:
+        """Start robots ``rows`` ``(k,)`` afresh at ``poses`` ``(k, 3)``; returns the
+        ``(N, ...)`` observations (only the entries of ``rows`` are new)."""
+        self.place(rows, poses)
         obs = self.observe(rows)
         self._last_obs = obs.copy()
         return obs

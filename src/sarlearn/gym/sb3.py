@@ -82,9 +82,7 @@ class LineFollowerSB3VecEnv(VecEnv):
         if poses:
             rows = np.array([i for i, _ in poses], dtype=np.int64)
             p = np.asarray([q for _, q in poses], dtype=np.float64).reshape(len(rows), 3)
-            self.venv.core.place(rows, p)
-            obs = self.venv.core.observe(rows)
-            self.venv.core._last_obs = obs.copy()
+            obs = self.venv.core.restart_at(rows, p)
         self.reset_infos = self._split(info)
         self._reset_seeds()
         self._reset_options()

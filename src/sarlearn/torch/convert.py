@@ -129,7 +129,17 @@ def rule_of(model: nn.Module) -> str | None:
 _BASES = (nn.Linear, nn.Conv2d)
 _ORIGINAL = "_sarlearn_original"
 #: Layers with parameters that need no weight transport (per-feature scales and shifts).
-_NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
+_NORMS = (
+    nn.BatchNorm1d,
+    nn.BatchNorm2d,
+    nn.BatchNorm3d,
+    nn.SyncBatchNorm,
+    nn.InstanceNorm1d,
+    nn.InstanceNorm2d,
+    nn.InstanceNorm3d,
+    nn.LayerNorm,
+    nn.GroupNorm,
+)
 
 
 def _convertible(m: nn.Module) -> bool:
