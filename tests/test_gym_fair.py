@@ -72,3 +72,15 @@ def test_run_to_clean_counts_every_step_of_driving() -> None:
     else:
         assert r["total_steps"] >= cfg.budget and not any(x["clean"] for x in h)
     assert r["resets"] >= 2 + len(h) and r["compute_seconds"] > 0
+
+
+def test_search_space_draws_every_searched_setting() -> None:
+    optuna = pytest.importorskip("optuna")
+    from sarlearn.gym.fair import PPO_DEFAULTS, SEARCHED, suggest
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    trial = study.ask()
+    hyper = suggest(trial)
+    assert set(hyper) == set(SEARCHED) <= set(PPO_DEFAULTS)
+    assert 1e-4 <= hyper["learning_rate"] <= 3e-3 and hyper["n_steps"] in (64, 128, 256)
+    assert FairConfig(hyper=hyper).hyper_parameters["n_epochs"] == hyper["n_epochs"]

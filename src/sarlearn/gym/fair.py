@@ -18,9 +18,9 @@ evaluation rollouts' steps. The run stops at the first clean evaluation and repo
   robot), training and evaluation;
 - ``compute_seconds``: process CPU time of the whole run, and ``wall_seconds``.
 
-:func:`tune` runs a small Optuna search (TPE) of PPO's settings on tuning tracks only; its
-objective is the mean ``driving_steps`` (a run that found no clean policy within the budget
-counts as twice the budget).
+:func:`suggest` is the small Optuna search space of PPO's settings that
+``benchmarks/rl_fair.py tune`` searches (TPE, on tuning tracks only; objective the mean
+``driving_steps``, a run without a clean policy within the budget counting twice the budget).
 """
 
 from __future__ import annotations
@@ -222,7 +222,7 @@ SEARCHED = ("learning_rate", "n_steps", "batch_size", "n_epochs", "gamma", "log_
 
 
 def suggest(trial: Any) -> dict[str, Any]:
-    """The small search space of :func:`tune` (PPO's tuning settings only)."""
+    """Draw PPO's tuning settings from an Optuna ``trial`` (the search space)."""
     return {
         "learning_rate": trial.suggest_float("learning_rate", 1e-4, 3e-3, log=True),
         "n_steps": trial.suggest_categorical("n_steps", [64, 128, 256]),
@@ -233,54 +233,6 @@ def suggest(trial: Any) -> dict[str, Any]:
     }
 
 
-def tune(
-    tracks: list[str],
-    n_trials: int,
-    budget: int,
-    *,
-    seed: int = 0,
-    observe_error: bool = True,
-    progress: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """Optuna TPE search over :func:`suggest` on ``tracks`` (one run per track per trial);
-    returns the best settings and every trial."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    trials: list[dict[str, Any]] = []
-
-    def objective(trial: Any) -> float:
-        hyper = suggest(trial)
-        scores = []
-        for track in tracks:
-            cfg = FairConfig(
-                track=track, seed=seed, budget=budget, observe_error=observe_error, hyper=hyper
-            )
-            r = run_to_clean(cfg)
-            scores.append(r["driving_steps"] if r["driving_steps"] is not None else 2 * budget)
-            trials.append({"trial": trial.number, "track": track, "hyper": hyper, **_brief(r)})
-            if progress is not None:
-                progress(f"trial {trial.number} {track}: {scores[-1]} ({hyper})")
-        return float(np.mean(scores))
-
-    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
-    study.enqueue_trial({k: PPO_DEFAULTS[k] for k in SEARCHED})  # SB3's defaults first
-    study.optimize(objective, n_trials=n_trials)
-    return {
-        "tracks": tracks,
-        "budget": budget,
-        "n_trials": n_trials,
-        "best_value": study.best_value,
-        "best_hyper": study.best_params,
-        "trials": trials,
-    }
-
-
-def _brief(r: dict[str, Any]) -> dict[str, Any]:
-    keys = ("driving_steps", "total_steps", "resets", "compute_seconds")
-    return {k: r[k] for k in keys}
-
-
 __all__ = [
     "PPO_DEFAULTS",
     "SEARCHED",
@@ -288,5 +240,4 @@ __all__ = [
     "StopWhenUnclean",
     "run_to_clean",
     "suggest",
-    "tune",
 ]
