@@ -67,6 +67,15 @@ class NetworkConfig(_Section):
         "layer (issue 9, settling speed); 0 = the init unchanged. None = tied to the rule: "
         "0.9 where the rule bounds its hidden rows (sar's default step), else 0.",
     )
+    input_max_norm: float | None = Field(
+        None,
+        gt=0,
+        description="Scale the network's input vector (the filter bank's outputs) onto this L2 "
+        "norm whenever it is longer, so that the first layer's sums do not grow with the line's "
+        "width or darkness (a wide line lights more inputs: ||x|| about 13 for a 3-unit line, 19 "
+        "for 6 units with the default rows). inf = no cap; None = tied to the rule "
+        "(DEFAULT_INPUT_MAX_NORM).",
+    )
     zero_output: bool = Field(
         True, description="Start the output layer at zero so the untrained network is silent."
     )
@@ -164,6 +173,12 @@ DEFAULT_STEP_OPTIONS: dict[str, dict[str, Any]] = {
 #: turned towards a common direction pass it on. Chosen on the seven settling built-in tracks
 #: from a = 0.7, 0.8, 0.9, 0.95 (docs/results.md, section 6, "The aligned start adopted").
 ALIGN_WITH_HIDDEN_BOUND = 0.9
+
+
+#: The input cap (``network.input_max_norm``) each rule gets when the config leaves it None:
+#: only sar's default step, whose bounded rows would otherwise saturate on wide lines
+#: (docs/results.md, "Wide lines"); every other rule sees its inputs unchanged.
+DEFAULT_INPUT_MAX_NORM: dict[str, float] = {}
 
 
 class RuleConfig(_Section):
@@ -436,6 +451,15 @@ class RunConfig(_Section):
             return self.network.init_align
         bounded = self.rule.step_options["hidden_bound"] is not None
         return ALIGN_WITH_HIDDEN_BOUND if bounded else 0.0
+
+    @property
+    def input_max_norm(self) -> float | None:
+        """``network.input_max_norm`` in force: the set value (inf = None), else the rule's
+        default (:data:`DEFAULT_INPUT_MAX_NORM`, None where the rule has none)."""
+        cap = self.network.input_max_norm
+        if cap is None:
+            return DEFAULT_INPUT_MAX_NORM.get(self.rule.name)
+        return None if math.isinf(cap) else cap
 
     @classmethod
     def from_toml(cls, path: str | Path) -> RunConfig:
