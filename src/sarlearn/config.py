@@ -474,6 +474,23 @@ class RunConfig(_Section):
         return parse_config(data, source="overrides")
 
 
+#: Named configurations: dotted overrides applied over the defaults (``sarlearn follow
+#: --preset NAME``, :func:`preset`). ``relevance-only-shallow`` is the shallow learner of the
+#: results: the relevance-only rule (one global error, no backward path) on a network with no
+#: hidden layer (the 720 filtered inputs straight to the 2 outputs). The rule alone keeps the
+#: deep default network (10 x 10 + 2), where it is neither fast nor reliable.
+PRESETS: dict[str, dict[str, Any]] = {
+    "relevance-only-shallow": {"rule.name": "relevance-only", "network.layers": [2]},
+}
+
+
+def preset(name: str) -> dict[str, Any]:
+    """The dotted overrides of the preset ``name``; an unknown name raises ConfigError."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    return dict(PRESETS[name])
+
+
 def read_toml(path: str | Path, what: str) -> dict[str, Any]:
     """Read a TOML file; a missing or malformed file raises ConfigError naming ``what``."""
     path = Path(path)
