@@ -97,3 +97,39 @@ def test_the_app_leaves_the_objects_alive_at_its_end_to_the_process_exit() -> No
         assert done.value.code == 0 and gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_random_shows_what_was_drawn_and_the_oracle_verdict() -> None:
+    result = runner.invoke(app, ["tracks", "--random", "5", "-r", "random:17,width=6,frame=true"])
+    assert result.exit_code == 0, result.output
+    for text in ("random:5", "random:17,width=6,frame=true", "width", "6.00", "frame",
+                 "min radius", "oracle", "feasible"):  # fmt: skip
+        assert text in result.output
+
+
+def test_random_with_out_writes_a_png_that_loads_back(tmp_path: Path) -> None:
+    out = tmp_path / "r.png"
+    result = runner.invoke(
+        app, ["tracks", "--random", "3,width=5", "--out", str(out), "--resolution", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    original = load_track("random:3,width=5", resolution=2.0)
+    with Image.open(out) as im:
+        assert im.size == (original.shape[1], original.shape[0])
+    back = load_track(out, arena=original.arena, normalise=False)
+    assert np.abs(back.image - original.image).max() < 0.01
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--random", "3,widht=5"], "unknown parameter 'widht'"),
+        (["--random", "x"], "the seed must be an integer"),
+        (["--random", "3", "--write", "oval", "--out", "x.png"], "not both"),
+        (["--random", "3", "-r", "4", "--out", "x.png"], "give --random once"),
+    ],
+)
+def test_random_errors_are_clear(args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["tracks", *args])
+    assert result.exit_code == 2
+    assert message in result.output

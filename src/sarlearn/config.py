@@ -311,7 +311,11 @@ class CameraConfig(_Section):
 class WorldConfig(_Section):
     """The simulated line-following world (SPEC section 4)."""
 
-    track: str = Field("curvy", description="Built-in track name or path to a PNG/JPEG image.")
+    track: str = Field(
+        "curvy",
+        description="Built-in track name, a generated track 'random:SEED[,KEY=VALUE...]' "
+        "(docs/world.md) or path to a PNG/JPEG image.",
+    )
     track_seed: int = Field(
         0, ge=0, description="Seed of the 'random' track and the 'photo' floor."
     )
@@ -381,6 +385,15 @@ class WorldConfig(_Section):
                     f"pairs), got {self.predictors_per_row}"
                 )
         return self
+
+    @field_validator("track")
+    @classmethod
+    def _generated_name(cls, v: str) -> str:
+        if v.startswith("random:"):  # a generated track: its name must parse (world.family)
+            from sarlearn.world.family import parse_name
+
+            parse_name(v)
+        return v
 
     @field_validator("reflex_sensors")
     @classmethod

@@ -1,4 +1,5 @@
-"""`sarlearn tracks`: list the built-in tracks, or write one (or any image) out as a PNG."""
+"""`sarlearn tracks`: list the built-in tracks, show generated ones, or write one (or any
+image) out as a PNG."""
 
 from __future__ import annotations
 
@@ -27,9 +28,21 @@ def tracks(
     seed: int = typer.Option(0, "--seed", help="Seed of the 'random' track."),
     arena: float = typer.Option(250.0, "--arena", help="Arena side (units)."),
     resolution: float = typer.Option(
-        4.0, "--resolution", help="Pixels per unit of the written PNG (built-in tracks)."
+        4.0,
+        "--resolution",
+        help="Pixels per unit of the written PNG (built-in and generated tracks; the oracle of "
+        "--random drives on this image).",
     ),
     line_width: float = typer.Option(3.0, "--line-width", help="Line width (units)."),
+    random: list[str] | None = typer.Option(
+        None,
+        "--random",
+        "-r",
+        metavar="SEED[,KEY=VALUE...]",
+        help="Show a generated track (random:SEED with optional overrides, e.g. "
+        "'17,width=6,frame=true'): what was drawn and whether the centreline oracle can "
+        "follow it. Repeat for several; with --out, write the (single) track as a PNG.",
+    ),
     show_start: bool = typer.Option(
         False,
         "--show-start",
@@ -45,6 +58,19 @@ def tracks(
     from rich.console import Console
 
     console = Console()
+    if random:
+        if write is not None:
+            _fail("use --random SEED or --write NAME, not both")
+        names = [r if r.startswith("random:") else f"random:{r}" for r in random]
+        if out is not None and len(names) != 1:
+            _fail("--out writes one track: give --random once")
+        write = names[0] if out is not None else None
+        try:
+            _show_generated(console, names, resolution)
+        except (SarlearnError, ValueError) as exc:
+            _fail(str(exc))
+        if write is None:
+            return
     if write is None:
         if out is not None:
             _fail("--out needs --write NAME (the track to write)")
@@ -91,7 +117,51 @@ def _list(console: Console) -> None:
         "* default. † cooperation track: left out of the settling target. Sizes at --arena "
         "250 (they scale with it). Any PNG/JPEG image (dark line on a light floor) is a track "
         "too: set world.track to its path. Write a track out: sarlearn tracks --write NAME "
-        "--out FILE.png"
+        "--out FILE.png. Generated tracks: world.track = 'random:SEED[,KEY=VALUE...]' "
+        "(sarlearn tracks --random SEED; docs/world.md, 'Generated tracks')."
+    )
+
+
+def _show_generated(console: Console, names: list[str], resolution: float) -> None:
+    """A table of what each generated track drew, and the centreline oracle's verdict."""
+    from rich.table import Table
+
+    from sarlearn.world.family import generate
+    from sarlearn.world.feasibility import feasibility
+
+    table = Table(title="Generated tracks", title_justify="left")
+    table.add_column("", style="bold")
+    rows: dict[str, list[str]] = {}
+    for name in names:
+        track = generate(name, resolution)
+        d = track.drawn
+        check = feasibility(track)
+        extras = [f"{d.marks} marks"] if d.marks else []
+        extras += ["frame"] if d.frame else []
+        extras += ["second line"] if d.second else []
+        verdict = "feasible" if check.feasible else "followed" if check.followed else "lost"
+        table.add_column(d.name)
+        for key, value in (
+            ("shape", d.shape if d.shape == "blob" else f"{d.corners}-corner polygon"),
+            ("arena", f"{d.arena[0]:.0f} x {d.arena[1]:.0f}"),
+            ("width", f"{d.width:.2f}"),
+            ("contrast", f"{d.contrast:.2f}"),
+            ("texture", f"{d.texture:.2f}"),
+            ("noise", f"{d.noise:.3f}"),
+            ("gaps", str(d.gaps)),
+            ("min radius", f"{d.min_radius:.1f}"),
+            ("length", f"{d.length:.0f}"),
+            ("distractors", ", ".join(extras) or "none"),
+            ("oracle", verdict),
+        ):
+            rows.setdefault(key, []).append(value)
+    for key, values in rows.items():
+        table.add_row(key, *values)
+    console.print(table)
+    console.print(
+        "oracle: 'feasible' = a controller that knows the centreline settles it (the success "
+        "criterion holds for a full lap), 'followed' = it stays on the line but cannot keep "
+        "e = 0, 'lost' = it cannot follow it (sarlearn.world.feasibility)."
     )
 
 

@@ -238,7 +238,12 @@ def trace_table(rec: dict[str, np.ndarray], criterion: SuccessCriterion | None =
 
 
 def track_label(track: str) -> str:
-    """A short name for a track: the built-in name or the image file's stem."""
+    """A short name for a track: the built-in name, the image file's stem, or a generated
+    track's name made safe for file names (``random:17,width=6`` -> ``random17-width6``)."""
+    if track.startswith("random:"):
+        from sarlearn.world.family import track_label as generated_label
+
+        return generated_label(track)
     p = Path(track)
     return p.stem if p.suffix else track
 
@@ -741,6 +746,9 @@ def _write_outputs(
         "written_at": datetime.now().isoformat(timespec="seconds"),
         "config": cfg.model_dump(mode="json"),
     }
+    drawn = getattr(getattr(loop.robot, "track", None), "drawn", None)
+    if drawn is not None:  # a generated track: what was drawn (world.family)
+        summary["track_drawn"] = drawn.as_dict()
     for key in ("steps_per_second", "loop_steps_per_second"):
         if summary[key] is not None and not math.isfinite(summary[key]):
             summary[key] = None

@@ -177,9 +177,17 @@ def make_options(
         raise ConfigError(f"invalid world/filters settings: {exc}") from None
     key = str(track)
     p = Path(key)
-    if key not in TRACK_NAMES and not p.is_file():
+    if key.startswith("random:"):
+        from sarlearn.world.family import parse_name
+
+        try:
+            parse_name(key)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    elif key not in TRACK_NAMES and not p.is_file():
         raise ConfigError(
-            f"track={key!r}: not a built-in track ({', '.join(TRACK_NAMES)}) and no such image file"
+            f"track={key!r}: not a built-in track ({', '.join(TRACK_NAMES)}), not a generated "
+            "one ('random:SEED') and no such image file"
         )
     wcfg.track = key
     obs = _pick("observation", observation, OBSERVATIONS)

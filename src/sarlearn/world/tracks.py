@@ -546,11 +546,14 @@ def load_track(
     line_width: float = 3.0,
     normalise: bool = True,
 ) -> Track:
-    """A built-in track by name, or any image file as the floor.
+    """A built-in track by name, a generated one, or any image file as the floor.
 
     Args:
-        name_or_path: one of :data:`TRACK_NAMES`, or the path of a PNG/JPEG image (dark line on
-            a light floor; the image spans the arena).
+        name_or_path: one of :data:`TRACK_NAMES`, a generated track ``random:SEED`` with
+            optional overrides (``random:17,width=6,frame=true``; :mod:`sarlearn.world.family`,
+            which draws its own arena and line width, so ``arena``, ``seed`` and ``line_width``
+            are ignored), or the path of a PNG/JPEG image (dark line on a light floor; the
+            image spans the arena).
         arena: arena side in units (for images: the image's longer side); generated tracks
             scale with it (``wide``: 1.4 x arena by 0.8 x arena).
         seed: seed of the ``random`` track's curve and of the ``photo`` floor (ignored by the
@@ -564,6 +567,12 @@ def load_track(
         TrackError: unknown name / missing, unreadable, empty or wrong-format image.
     """
     key = str(name_or_path)
+    if key.startswith("random:"):
+        from sarlearn.world.family import generate  # the family draws with this module
+
+        if not (math.isfinite(resolution) and resolution > 0):
+            raise TrackError(f"track {key!r}: resolution must be finite and > 0, got {resolution}")
+        return generate(key, resolution)
     if not all(math.isfinite(v) and v > 0 for v in (arena, resolution, arena * resolution)):
         raise TrackError(
             f"track {key!r}: arena and resolution must be finite and > 0, got {arena}, {resolution}"
@@ -586,8 +595,8 @@ def load_track(
     path = Path(name_or_path)
     if not path.exists() and not path.suffix and len(path.parts) == 1:
         raise TrackError(
-            f"unknown track {key!r}: not a built-in track ({', '.join(TRACK_NAMES)}) "
-            f"and no such image file"
+            f"unknown track {key!r}: not a built-in track ({', '.join(TRACK_NAMES)}), "
+            f"not a generated one ('random:SEED') and no such image file"
         )
     return Track.from_image(path, arena, normalise=normalise, resolution=resolution)
 
