@@ -375,6 +375,7 @@ def saved_network_config(path: str | Path) -> dict[str, Any]:
             if "agent/config" in data.files:
                 out["filters"] = json.loads(str(data["agent/config"]))["filters"]
                 out["readout"] = json.loads(str(data["agent/config"]))["readout"]
+                out["n_predictors"] = json.loads(str(data["agent/config"]))["n_predictors"]
             if "rule/config" in data.files:
                 out["rule"] = json.loads(str(data["rule/config"]))
     except ConfigError:

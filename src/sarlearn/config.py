@@ -180,6 +180,12 @@ ALIGN_WITH_HIDDEN_BOUND = 0.9
 #: (docs/results.md, "Wide lines"); every other rule sees its inputs unchanged.
 DEFAULT_INPUT_MAX_NORM: dict[str, float] = {}
 
+#: The row predictors each rule gets when ``world.predictor_mode`` is None: sar's default step
+#: takes mirror differences, whose centred line gives 0 whatever its width or darkness, so its
+#: first layer does not saturate on wide lines (docs/results.md, "Tracks it has never seen");
+#: every other rule keeps the raw rows its defaults were measured with.
+DEFAULT_PREDICTOR_MODE: dict[str, str] = {"sar": "mirror"}
+
 
 class RuleConfig(_Section):
     """Which learning rule, and how big its steps are."""
@@ -350,12 +356,14 @@ class WorldConfig(_Section):
     predictors_per_row: int = Field(48, ge=1)
     predictor_spacing: float = Field(0.25, gt=0)
     inputs: InputKind = "rows"
-    predictor_mode: PredictorMode = Field(
-        "raw",
+    predictor_mode: PredictorMode | None = Field(
+        None,
         description="Row predictors: 'raw' = the darkness of every row sensor (SPEC, "
         "n_rows * per_row); 'mirror' = per row, each left sensor minus its mirror image on the "
-        "right, as the camera pipeline does (n_rows * per_row / 2; a centred line gives 0, "
-        "issue 9). Applies to inputs='rows' only.",
+        "right, as the camera pipeline does (n_rows * per_row / 2; a centred line of any width "
+        "gives 0). Applies to inputs='rows' only. None = tied to the rule in a RunConfig "
+        "(RunConfig.predictor_mode: 'mirror' for sar, 'raw' for the others); a world built "
+        "from this section alone reads None as 'raw'.",
     )
     camera: CameraConfig = Field(default_factory=CameraConfig)
     off_track_after: int = Field(
@@ -464,6 +472,25 @@ class RunConfig(_Section):
             return self.network.init_align
         bounded = self.rule.step_options["hidden_bound"] is not None
         return ALIGN_WITH_HIDDEN_BOUND if bounded else 0.0
+
+    @property
+    def predictor_mode(self) -> str:
+        """``world.predictor_mode`` in force: the set value, else the rule's default
+        (:data:`DEFAULT_PREDICTOR_MODE`, 'raw' where it has none); always 'raw' for camera
+        inputs, whose predictors are mirror differences already."""
+        if self.world.predictor_mode is not None:
+            return self.world.predictor_mode
+        if self.world.inputs != "rows":
+            return "raw"
+        return DEFAULT_PREDICTOR_MODE.get(self.rule.name, "raw")
+
+    @property
+    def world_config(self) -> WorldConfig:
+        """``world`` with the predictor mode in force filled in: what a world built for this
+        run is built from (``SimWorld(cfg.world_config)``)."""
+        if self.world.predictor_mode is not None:
+            return self.world
+        return self.world.model_copy(update={"predictor_mode": self.predictor_mode})
 
     @property
     def input_max_norm(self) -> float | None:

@@ -61,7 +61,7 @@ def n_predictors_of(cfg: RunConfig) -> int:
     """Number of raw predictors the world config produces (rows of sensors or camera pairs)."""
     from sarlearn.perception import n_camera_predictors
 
-    w = cfg.world
+    w = cfg.world_config
     if w.inputs == "camera":
         return n_camera_predictors(w.camera.grid_rows, w.camera.grid_cols)
     from sarlearn.world.sensors import n_row_predictors
@@ -171,7 +171,7 @@ class ClosedLoop:
         if robot is None:
             from sarlearn.world.sim import SimWorld
 
-            robot = SimWorld(cfg.world, population=population, rng=world_rng)
+            robot = SimWorld(cfg.world_config, population=population, rng=world_rng)
         agent = ClosedLoopAgent.from_config(
             cfg, n_predictors_of(cfg), population=population, rng=agent_rng
         )
@@ -187,7 +187,7 @@ class ClosedLoop:
             perception=perception,
             weights_every=every,
             record_ground=record_ground,
-            predictor_mode=cfg.world.predictor_mode,
+            predictor_mode=cfg.predictor_mode,
             predictors_per_row=cfg.world.predictors_per_row,
         )
 

@@ -124,6 +124,12 @@ def loaded_defaults(path: Path) -> dict[str, Any]:
         out["network.readout"] = [1.0] * saved["layers"][-1]
     if "filters" in saved:
         out.update({f"filters.{k}": v for k, v in saved["filters"].items()})
+    cap = saved.get("input_max_norm")
+    out["network.input_max_norm"] = float("inf") if cap is None else cap
+    n_pred, rows = saved.get("n_predictors"), RunConfig().world
+    full = len(rows.predictor_distances) * rows.predictors_per_row
+    if n_pred in (full, full // 2):  # rows of the default world: raw or mirrored
+        out["world.predictor_mode"] = "raw" if n_pred == full else "mirror"
     rule = saved.get("rule")
     if rule:
         out["rule.name"] = rule["name"]

@@ -213,7 +213,7 @@ def bench_engine(
     if dense:
         track, start = dense_floor(cfg)
         cfg = cfg.with_overrides({"world.start": list(start)})
-        world = SimWorld(cfg.world, population, track=track)
+        world = SimWorld(cfg.world_config, population, track=track)
         loop = FastClosedLoop(ClosedLoop.from_config(cfg, population, robot=world), block=block)
     else:
         loop = FastClosedLoop.from_config(cfg, population, block=block)
