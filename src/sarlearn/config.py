@@ -175,9 +175,10 @@ DEFAULT_STEP_OPTIONS: dict[str, dict[str, Any]] = {
 ALIGN_WITH_HIDDEN_BOUND = 0.9
 
 
-#: The input cap (``network.input_max_norm``) each rule gets when the config leaves it None:
-#: only sar's default step, whose bounded rows would otherwise saturate on wide lines
-#: (docs/results.md, "Wide lines"); every other rule sees its inputs unchanged.
+#: The input cap (``network.input_max_norm``) each rule gets when the config leaves it None.
+#: None has one: on generated tuning tracks the cap 10 left sar's raw rows settling 33/60
+#: (32/60 without), where mirror rows (DEFAULT_PREDICTOR_MODE) settled 43/60 with no dead
+#: layer (docs/results.md, section 8). A rule that needs one declares it here.
 DEFAULT_INPUT_MAX_NORM: dict[str, float] = {}
 
 #: The row predictors each rule gets when ``world.predictor_mode`` is None: sar's default step
