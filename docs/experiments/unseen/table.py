@@ -42,6 +42,11 @@ def drawn(track: str) -> dict:
     return _drawn[track]
 
 
+def col_of(d: pd.DataFrame, key: str) -> pd.Series:
+    """Column ``key`` of ``d``, or None everywhere if no run set it."""
+    return d[key] if key in d else pd.Series([None] * len(d), index=d.index, dtype=object)
+
+
 def label(d: pd.DataFrame) -> pd.Series:
     def col(key: str) -> pd.Series:
         return d[key] if key in d else pd.Series([None] * len(d), index=d.index)
@@ -82,6 +87,13 @@ def main(run_dirs: list[str], breakdowns: list[str]) -> None:
     params = pd.json_normalize(d.params_json.map(json.loads)).add_prefix("p.")
     d = pd.concat([d, params], axis=1)
     d["cand"] = label(d)
+    # a frozen untrained network with its zero output layer steers exactly 0: the reflex alone
+    cfg = d.config_json.map(json.loads)
+    silent = cfg.map(lambda c: c["freeze"] and c["load"] is None and c["network"]["zero_output"])
+    d.loc[silent, "rule"] = "reflex"
+    d["cand"] = d["cand"].where(~silent, "reflex")
+    loaded = cfg.map(lambda c: c["load"] is not None and c["freeze"])
+    d["cand"] = d["cand"].where(~loaded, d["cand"] + " frozen, loaded")
     # the reflex's run on the same floor: track, seed and any other world setting swept
     floor = sorted(c for c in d if c.startswith("p.world.") and c not in NOT_THE_FLOOR)
     keys = d[["track", "seed", *floor]].map(str).agg("|".join, axis=1)
