@@ -172,14 +172,27 @@ def test_a_frame_runs_along_the_image_border() -> None:
         assert band.min() > 0.9
 
 
+def test_a_frame_keeps_clear_of_the_loop() -> None:
+    track = generate(plain(6, frame=True, frame_inset=8.0, width=9.0, margin=5.0), resolution=2.0)
+    d = track.drawn
+    assert d.margin == 8.0 + 9.0 + 3.0
+    line = track.centreline
+    w, h = d.arena
+    border = np.minimum.reduce([line[:, 0], line[:, 1], w - line[:, 0], h - line[:, 1]])
+    # Loop ink (centre - width / 2) to the frame's inner edge (inset + width): >= 3 units.
+    assert (border - 0.5 * d.width - (d.frame_inset + d.width)).min() >= 3.0 - 1e-6
+
+
 def test_an_override_changes_only_its_parameter() -> None:
     base = draw_parameters(17)
     seed, overrides = parse_name("random:17,width=6,frame=true")
     assert (seed, overrides) == (17, {"width": 6.0, "frame": True})
     changed = draw_parameters(seed, overrides)
     assert changed["width"] == 6.0 and changed["frame"] is True
-    assert {k: v for k, v in changed.items() if k not in ("width", "frame", "radius")} == {
-        k: v for k, v in base.items() if k not in ("width", "frame", "radius")
+    # The radius cap and a frame's clearance depend on the overridden values; nothing else.
+    derived = ("width", "frame", "radius", "margin")
+    assert {k: v for k, v in changed.items() if k not in derived} == {
+        k: v for k, v in base.items() if k not in derived
     }
 
 
@@ -252,3 +265,15 @@ def test_a_run_on_a_generated_track_writes_what_was_drawn(tmp_path: Path) -> Non
     assert drawn == summary["track_drawn"]
     assert drawn["width"] == 4.0 and drawn["overrides"] == ["width"] and drawn["seed"] == 8
     assert default_out_dir(cfg, tmp_path).name.startswith("follow-sar-random8-width4-s0-")
+
+
+def test_the_gymnasium_environment_drives_on_a_generated_track() -> None:
+    gym = pytest.importorskip("gymnasium")
+    import sarlearn.gym  # registers the environment
+
+    env = gym.make(sarlearn.gym.ENV_ID, track="random:8,width=4")
+    env.reset(seed=1)
+    assert env.unwrapped.track.drawn.width == 4.0
+    _, reward, terminated, _, _ = env.step(env.action_space.sample())
+    assert np.isfinite(reward) and not terminated
+    env.close()

@@ -35,16 +35,16 @@ from numpy.typing import NDArray
 from sarlearn.errors import TrackError
 from sarlearn.world.track import Track
 from sarlearn.world.tracks import (
-    _near_far_along,
-    _random,
-    _start_index,
     check_image_size,
+    near_far_along,
     normalise_darkness,
     radius_of_curvature,
     rasterise,
     resample_closed,
     rounded_polygon,
     smooth_closed,
+    star_curve,
+    start_index,
 )
 
 #: Prefix of a generated track's name.
@@ -266,8 +266,9 @@ def _short(value: Any) -> str:
 
 def draw_parameters(seed: int, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """The parameters of seed ``seed``'s track: each drawn from its own stream of the seed (so
-    an override changes nothing else), then ``overrides`` applied, then the bend radius capped
-    so that the loop fits its arena."""
+    an override changes nothing else), then ``overrides`` applied, then, with a frame, the
+    margin raised to keep the loop 3 units clear of it, then the bend radius capped so that
+    the loop fits its arena."""
     overrides = overrides or {}
 
     def rng(i: int) -> np.random.Generator:
@@ -295,6 +296,10 @@ def draw_parameters(seed: int, overrides: dict[str, Any] | None = None) -> dict[
         "second_gap": float(rng(15).uniform(6.0, 16.0)),
     }
     drawn.update(overrides)
+    if drawn["frame"]:
+        # The loop's ink stays at least 3 units clear of the frame's (a distractor beside the
+        # loop, not a part of it).
+        drawn["margin"] = max(drawn["margin"], drawn["frame_inset"] + drawn["width"] + 3.0)
     if "radius" not in overrides:
         drawn["radius"] = min(drawn["radius"], _radius_cap(drawn))
     return drawn
@@ -342,7 +347,7 @@ def _generate(name: str, resolution: float) -> GeneratedTrack:
     check_image_size(name, w, resolution)
     geo = np.random.default_rng([seed, 0x67656F])  # "geo": the loop's own stream
     line = _loop(name, p, geo)
-    line = np.roll(line, -_start_index(line, 40.0, 20.0), axis=0)
+    line = np.roll(line, -start_index(line, 40.0, 20.0), axis=0)
     length = float(np.linalg.norm(np.diff(line, axis=0, append=line[:1]), axis=1).sum())
     ink = np.ones(len(line))
     cuts = np.random.default_rng([seed, 0x676170])  # "gap"
@@ -408,7 +413,7 @@ def _loop(name: str, p: dict[str, Any], rng: np.random.Generator) -> NDArray:
         inside = (np.abs(line - centre) <= [hx + 1e-9, hy + 1e-9]).all()
         if not inside or np.abs(radius_of_curvature(line)).min() < 0.97 * p["radius"]:
             continue
-        if _near_far_along(line, along, clearance).any():
+        if near_far_along(line, along, clearance).any():
             continue
         return line
     raise TrackError(
@@ -459,7 +464,7 @@ def _blob(p: dict[str, Any], hx: float, hy: float, rng: np.random.Generator) -> 
     """The built-in ``random`` track's curve, stretched to the box and pulled towards an
     ellipse until its bends are gentle enough (the ellipse itself may still be too tight)."""
     t = np.linspace(0.0, 2 * np.pi, 4096, endpoint=False)
-    raw = _random(t, rng)
+    raw = star_curve(t, rng)
     raw = raw - raw.mean(axis=0)
     raw = raw / np.abs(raw).max(axis=0) * [hx, hy]
     ellipse = np.stack([hx * np.cos(t), hy * np.sin(t)], axis=1)

@@ -18,9 +18,9 @@ converges onto the line within a few dozen steps):
 - ``feasible``: the success criterion holds at every step of the lap (moving sum of |e| over
   200 steps below 0.1), so a learner with the same steering range *can* settle there.
 
-This is the same controller as ``oracle_point`` in docs/experiments/issue9/geometry.py (gain
-k = 5/s), run on the numpy world with the default robot, speed and sensors; about 0.2 s per
-track, cached.
+This is the centreline controller with which docs/results.md showed that ``thick`` and
+``figure8`` cannot be settled (gain k = 5/s), run on the numpy world with the default robot,
+speed and sensors; about 0.2 s per track on a free core, cached.
 """
 
 from __future__ import annotations
@@ -91,6 +91,17 @@ def feasibility(track: Track, cfg: WorldConfig | None = None) -> Feasibility:
 _VERDICTS: weakref.WeakKeyDictionary[Track, dict[str, Feasibility]] = weakref.WeakKeyDictionary()
 
 
+def judge_generated(name: str, resolution: float = 4.0) -> dict[str, Any]:
+    """What the generated track ``name`` drew (:meth:`DrawnTrack.as_dict`) and the oracle's
+    ``feasible`` and ``followed``, as one JSON-ready dict (for tables of many tracks; a
+    top-level function, so that worker processes can run it)."""
+    from sarlearn.world.family import generate
+
+    track = generate(name, resolution)
+    check = feasibility(track)
+    return {**track.drawn.as_dict(), "feasible": check.feasible, "followed": check.followed}
+
+
 def _feasibility(track: Track, cfg: WorldConfig) -> Feasibility:
     line = track.centreline
     assert line is not None
@@ -156,4 +167,4 @@ def _steer(
     return y, delta, i
 
 
-__all__ = ["GAIN", "LEAD_IN", "STEERING_LIMIT", "Feasibility", "feasibility"]
+__all__ = ["GAIN", "LEAD_IN", "STEERING_LIMIT", "Feasibility", "feasibility", "judge_generated"]

@@ -627,6 +627,15 @@ def check_image_size(name: str, arena: float, resolution: float) -> None:
         )
 
 
+#: Public names of drawing helpers that other track generators reuse
+#: (:mod:`sarlearn.world.family`): the start point of a closed line (least bend ahead, no
+#: crossing), the test for parts of a line passing close to each other, and the star-shaped
+#: random curve of the ``random`` track (in reference-arena units, before fitting).
+start_index = _start_index
+near_far_along = _near_far_along
+star_curve = _random
+
+
 def describe(name: str) -> str:
     """One-line description of a built-in track."""
     return TRACKS[name][1]
@@ -643,9 +652,12 @@ __all__ = [
     "centreline",
     "describe",
     "load_track",
+    "near_far_along",
     "photo_floor",
     "radius_of_curvature",
     "rasterise",
     "resample_closed",
+    "star_curve",
+    "start_index",
     "style_of",
 ]
