@@ -273,7 +273,7 @@ def bench_learner(cfg: RunConfig, steps: int, repeats: int) -> dict[str, Any]:
     from sarlearn.engine import FastClosedLoop
 
     loop = FastClosedLoop.from_config(cfg, 1)
-    pred, err = learner_inputs(steps)
+    pred, err = learner_inputs(steps, n_in=loop.agent.bank.n_predictors)
     p3, e2 = pred[:, None, :], err[:, None]
     loop.step_agents(p3[:50], e2[:50])  # compile / load
 
