@@ -73,7 +73,7 @@ class NetworkConfig(_Section):
         description="Scale the network's input vector (the filter bank's outputs) onto this L2 "
         "norm whenever it is longer, so that the first layer's sums do not grow with the line's "
         "width or darkness (a wide line lights more inputs: ||x|| about 13 for a 3-unit line, 19 "
-        "for 6 units with the default rows). inf = no cap; None = tied to the rule "
+        "for 6 units with raw rows). inf = no cap; None = tied to the rule "
         "(DEFAULT_INPUT_MAX_NORM).",
     )
     zero_output: bool = Field(
