@@ -11,7 +11,7 @@ import numpy as np
 from sarlearn import ClosedLoopAgent, RunConfig, SimWorld
 
 cfg = RunConfig()
-world = SimWorld(cfg.world)
+world = SimWorld(cfg.world_config)
 agent = ClosedLoopAgent.from_config(cfg, n_predictors=world.n_predictors)
 errors = [world.step(agent.step(*world.observe()))[0] for _ in range(2000)]  # u = e + G * y
 

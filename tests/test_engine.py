@@ -219,7 +219,7 @@ def test_step_agents_equals_agent_steps() -> None:
     fast = FastClosedLoop.from_config(cfg_of(rule__lr=1e-4), 2)
     agent = pickle.loads(pickle.dumps(fast.agent))
     rng = np.random.default_rng(1)
-    pred = rng.random((80, 2, 144))
+    pred = rng.random((80, 2, agent.bank.n_predictors))
     err = rng.normal(0.0, 5.0, (80, 2))
     y = fast.step_agents(pred, err)
     y_ref = np.stack([agent.step(err[t], pred[t]) for t in range(80)], axis=1)

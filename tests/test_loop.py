@@ -123,6 +123,9 @@ def test_population_mismatch_is_an_error() -> None:
 
 
 def test_n_predictors_of_config() -> None:
-    assert n_predictors_of(RunConfig()) == 144
+    # sar's default rows are mirror differences (72 = 3 rows x 24 pairs); other rules' raw
+    assert n_predictors_of(RunConfig()) == 72
+    assert n_predictors_of(RunConfig().with_overrides({"rule.name": "gdm"})) == 144
+    assert n_predictors_of(RunConfig().with_overrides({"world.predictor_mode": "raw"})) == 144
     cam = RunConfig().with_overrides({"world.inputs": "camera"})
     assert n_predictors_of(cam) == 16

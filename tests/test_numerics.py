@@ -66,8 +66,9 @@ def test_engine_flushes_like_the_reference(dtype: str) -> None:
     fast = FastClosedLoop.from_config(cfg, 2)
     agent = pickle.loads(pickle.dumps(fast.agent))
     n = 900
-    pred = np.zeros((n, 2, 144))
-    pred[:5] = np.random.default_rng(0).random((5, 2, 144))
+    m = agent.bank.n_predictors  # sar's 72 mirror differences
+    pred = np.zeros((n, 2, m))
+    pred[:5] = np.random.default_rng(0).random((5, 2, m))
     err = np.zeros((n, 2))
     err[:5] = 1.0
     fast.step_agents(pred, err)

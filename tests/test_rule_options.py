@@ -209,7 +209,9 @@ def test_default_rule_keeps_its_first_layer_alive_where_plain_sar_kills_it() -> 
              "rule.hidden_weight_bound": float("inf"), "rule.lr": 0.1}  # fmt: skip
     default_lr = 10 * DEFAULT_LR["sar"]
     for overrides, dead in ((plain, True), ({"rule.lr": default_lr}, False)):
-        cfg = RunConfig().with_overrides({"seed": 2, "world.track": "curvy", **overrides})
+        # raw rows: mirror rows (sar's default now) keep even the plain step's first layer alive
+        raw = {"world.predictor_mode": "raw"}
+        cfg = RunConfig().with_overrides({"seed": 2, "world.track": "curvy", **raw, **overrides})
         rec = FastClosedLoop.from_config(cfg, 1).run(2000)
         first_layer = rec["saturated"][0, 1000:, 0]  # fraction of saturated units per step
         assert bool(first_layer.min() == 1.0) is dead, (overrides, first_layer.min())

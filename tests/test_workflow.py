@@ -87,7 +87,7 @@ def test_reflex_agent_has_nothing_to_save(tmp_path: Path) -> None:
     ("override", "needs"),
     [
         ({"network.layers": [5, 2]}, "layers [5, 2]"),
-        ({"filters.n_filters": 3}, "432 inputs"),
+        ({"filters.n_filters": 3}, "216 inputs"),  # 72 mirror predictors x 3 filters
         ({"dtype": "float32"}, "float32"),
         ({"network.activation": "tanh"}, "tanh"),
     ],
@@ -96,7 +96,8 @@ def test_mismatch_names_both_shapes(trained: Path, override: dict, needs: str) -
     with pytest.raises(ShapeError) as info:
         make_closed_loop(small(load=str(trained), **override), engine="numpy")
     msg = str(info.value)
-    assert "saved 720 inputs -> layers [6, 2] (logistic, float64)" in msg
+    # sar's rows are 72 mirror differences, x 5 filters
+    assert "saved 360 inputs -> layers [6, 2] (logistic, float64)" in msg
     assert needs in msg and str(trained) in msg
 
 
@@ -162,9 +163,10 @@ def test_relevance_state_restored_for_the_same_rule(tmp_path: Path) -> None:
     assert again.agent.loaded["restored"] == ["relevance"]
     np.testing.assert_array_equal(again.agent.rule.relevance.mean_abs, rel.mean_abs)
     assert again.agent.rule.relevance.count == rel.count
-    gdm = make_closed_loop(
-        cfg.with_overrides({"load": str(tmp_path / "n.npz"), "rule.name": "gdm"}), engine="numpy"
-    )
+    # gdm's own rows are raw; the saved network was trained on sar's mirror differences
+    into_gdm = {"load": str(tmp_path / "n.npz"), "rule.name": "gdm"}
+    into_gdm["world.predictor_mode"] = "mirror"
+    gdm = make_closed_loop(cfg.with_overrides(into_gdm), engine="numpy")
     assert gdm.agent.loaded["restored"] == []  # another rule: weights only
 
 
@@ -205,7 +207,7 @@ def test_cli_train_then_frozen_elsewhere(tmp_path: Path) -> None:
 def test_cli_mismatch_is_one_line_exit_2(trained: Path, tmp_path: Path) -> None:
     code, text = follow("--load", str(trained), "--layers", "4,2", "--steps", "10")
     assert code == 2
-    assert "error:" in text and "saved 720 inputs -> layers [6, 2]" in text
+    assert "error:" in text and "saved 360 inputs -> layers [6, 2]" in text
     assert "Traceback" not in text
     code, text = follow("--load", str(tmp_path / "missing.npz"), "--steps", "10")
     assert code == 2 and "not found" in text

@@ -5,7 +5,7 @@ The pieces a user needs most, importable from the top level::
     from sarlearn import ClosedLoopAgent, RunConfig, SimWorld
 
     cfg = RunConfig()                    # defaults: SaR, 10 hidden layers of 10, track curvy
-    world = SimWorld(cfg.world)
+    world = SimWorld(cfg.world_config)  # the world this run's rule expects
     agent = ClosedLoopAgent.from_config(cfg, n_predictors=world.n_predictors)
     for _ in range(2000):
         world.step(agent.step(*world.observe()))

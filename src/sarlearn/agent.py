@@ -139,7 +139,7 @@ class ClosedLoopAgent:
         )
         net = Network.from_config(
             cfg.network, bank.n_outputs, population=population, rng=net_rng, dtype=dt,
-            init_align=cfg.init_align,
+            init_align=cfg.init_align, input_max_norm=cfg.input_max_norm,
         )  # fmt: skip
         rule = make_rule_from_config(cfg.rule, rng=rule_rng, readout=cfg.network.readout)
         rule.bind(net)
@@ -379,6 +379,7 @@ def saved_network_config(path: str | Path) -> dict[str, Any]:
             if "agent/config" in data.files:
                 out["filters"] = json.loads(str(data["agent/config"]))["filters"]
                 out["readout"] = json.loads(str(data["agent/config"]))["readout"]
+                out["n_predictors"] = json.loads(str(data["agent/config"]))["n_predictors"]
             if "rule/config" in data.files:
                 out["rule"] = json.loads(str(data["rule/config"]))
     except ConfigError:

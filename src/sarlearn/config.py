@@ -71,6 +71,15 @@ class NetworkConfig(_Section):
         "layer, so it settles sooner; 0 = the init unchanged. None = tied to the rule: "
         "0.9 where the rule bounds its hidden rows (sar's default step), else 0.",
     )
+    input_max_norm: float | None = Field(
+        None,
+        gt=0,
+        description="Scale the network's input vector (the filter bank's outputs) onto this L2 "
+        "norm whenever it is longer, so that the first layer's sums do not grow with the line's "
+        "width or darkness (a wide line lights more inputs: ||x|| about 13 for a 3-unit line, 19 "
+        "for 6 units with raw rows). inf = no cap; None = tied to the rule "
+        "(DEFAULT_INPUT_MAX_NORM).",
+    )
     zero_output: bool = Field(
         True, description="Start the output layer at zero so the untrained network is silent."
     )
@@ -169,6 +178,19 @@ DEFAULT_STEP_OPTIONS: dict[str, dict[str, Any]] = {
 #: rows turned towards a common direction pass it on. Chosen on the seven settling built-in
 #: tracks from a = 0.7, 0.8, 0.9, 0.95 (docs/results.md, "Depth").
 ALIGN_WITH_HIDDEN_BOUND = 0.9
+
+
+#: The input cap (``network.input_max_norm``) each rule gets when the config leaves it None.
+#: None has one: on generated tuning tracks the cap 10 left sar's raw rows settling 33/60
+#: (32/60 without), where mirror rows (DEFAULT_PREDICTOR_MODE) settled 43/60 with no dead
+#: layer (docs/results.md, section 8). A rule that needs one declares it here.
+DEFAULT_INPUT_MAX_NORM: dict[str, float] = {}
+
+#: The row predictors each rule gets when ``world.predictor_mode`` is None: sar's default step
+#: takes mirror differences, whose centred line gives 0 whatever its width or darkness, so its
+#: first layer does not saturate on wide lines (docs/results.md, "Tracks it has never seen");
+#: every other rule keeps the raw rows its defaults were measured with.
+DEFAULT_PREDICTOR_MODE: dict[str, str] = {"sar": "mirror"}
 
 
 class RuleConfig(_Section):
@@ -440,12 +462,14 @@ class WorldConfig(_Section):
     predictors_per_row: int = Field(48, ge=1)
     predictor_spacing: float = Field(0.25, gt=0)
     inputs: InputKind = "rows"
-    predictor_mode: PredictorMode = Field(
-        "raw",
+    predictor_mode: PredictorMode | None = Field(
+        None,
         description="Row predictors: 'raw' = the darkness of every row sensor (SPEC, "
         "n_rows * per_row); 'mirror' = per row, each left sensor minus its mirror image on the "
-        "right, as the camera pipeline does (n_rows * per_row / 2; a centred line gives 0). "
-        "Applies to inputs='rows' only.",
+        "right, as the camera pipeline does (n_rows * per_row / 2; a centred line of any width "
+        "gives 0). Applies to inputs='rows' only. None = tied to the rule in a RunConfig "
+        "(RunConfig.predictor_mode: 'mirror' for sar, 'raw' for the others); a world built "
+        "from this section alone reads None as 'raw'.",
     )
     camera: CameraConfig = Field(default_factory=CameraConfig)
     realism: RealismConfig = Field(
@@ -572,6 +596,34 @@ class RunConfig(_Section):
         bounded = self.rule.step_options["hidden_bound"] is not None
         return ALIGN_WITH_HIDDEN_BOUND if bounded else 0.0
 
+    @property
+    def predictor_mode(self) -> str:
+        """``world.predictor_mode`` in force: the set value, else the rule's default
+        (:data:`DEFAULT_PREDICTOR_MODE`, 'raw' where it has none); always 'raw' for camera
+        inputs, whose predictors are mirror differences already."""
+        if self.world.predictor_mode is not None:
+            return self.world.predictor_mode
+        if self.world.inputs != "rows":
+            return "raw"
+        return DEFAULT_PREDICTOR_MODE.get(self.rule.name, "raw")
+
+    @property
+    def world_config(self) -> WorldConfig:
+        """``world`` with the predictor mode in force filled in: what a world built for this
+        run is built from (``SimWorld(cfg.world_config)``)."""
+        if self.world.predictor_mode is not None:
+            return self.world
+        return self.world.model_copy(update={"predictor_mode": self.predictor_mode})
+
+    @property
+    def input_max_norm(self) -> float | None:
+        """``network.input_max_norm`` in force: the set value (inf = None), else the rule's
+        default (:data:`DEFAULT_INPUT_MAX_NORM`, None where the rule has none)."""
+        cap = self.network.input_max_norm
+        if cap is None:
+            return DEFAULT_INPUT_MAX_NORM.get(self.rule.name)
+        return None if math.isinf(cap) else cap
+
     @classmethod
     def from_toml(cls, path: str | Path) -> RunConfig:
         """Load a config from a TOML file (sections as above; missing keys keep defaults)."""
@@ -583,6 +635,23 @@ class RunConfig(_Section):
         for key, value in overrides.items():
             set_dotted(data, key, value)
         return parse_config(data, source="overrides")
+
+
+#: Named configurations: dotted overrides applied over the defaults (``sarlearn follow
+#: --preset NAME``, :func:`preset`). ``relevance-only-shallow`` is the shallow learner of the
+#: results: the relevance-only rule (one global error, no backward path) on a network with no
+#: hidden layer (the 720 filtered inputs straight to the 2 outputs). The rule alone keeps the
+#: deep default network (10 x 10 + 2), where it is neither fast nor reliable.
+PRESETS: dict[str, dict[str, Any]] = {
+    "relevance-only-shallow": {"rule.name": "relevance-only", "network.layers": [2]},
+}
+
+
+def preset(name: str) -> dict[str, Any]:
+    """The dotted overrides of the preset ``name``; an unknown name raises ConfigError."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    return dict(PRESETS[name])
 
 
 def read_toml(path: str | Path, what: str) -> dict[str, Any]:

@@ -63,7 +63,7 @@ def n_predictors_of(cfg: RunConfig) -> int:
     :func:`sarlearn.stages.world.sensors.n_predictors` of ``cfg.world``."""
     from sarlearn.stages.world.sensors import n_predictors
 
-    return n_predictors(cfg.world)
+    return n_predictors(cfg.world_config)
 
 
 def seed_generators(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -169,7 +169,7 @@ class ClosedLoop:
         if robot is None:
             from sarlearn.stages.world.sim import SimWorld
 
-            robot = SimWorld(cfg.world, population=population, rng=world_rng)
+            robot = SimWorld(cfg.world_config, population=population, rng=world_rng)
         agent = ClosedLoopAgent.from_config(
             cfg, n_predictors_of(cfg), population=population, rng=agent_rng
         )
@@ -185,7 +185,7 @@ class ClosedLoop:
             perception=perception,
             weights_every=every,
             record_ground=record_ground,
-            predictor_mode=cfg.world.predictor_mode,
+            predictor_mode=cfg.predictor_mode,
             predictors_per_row=cfg.world.predictors_per_row,
         )
 

@@ -14,6 +14,7 @@ import typer
 from sarlearn.cli.checks import check_output_path
 from sarlearn.cli.signals import terminated as sigterm_received
 from sarlearn.config import ConfigError, RunConfig, parse_assignment, read_toml
+from sarlearn.config import preset as preset_overrides
 from sarlearn.errors import ShapeError, TrackError
 
 if TYPE_CHECKING:  # rich is imported where it is used: the sweep needs none of it
@@ -140,6 +141,12 @@ def loaded_defaults(path: Path) -> dict[str, Any]:
         out["network.readout"] = [1.0] * saved["layers"][-1]
     if "filters" in saved:
         out.update({f"filters.{k}": v for k, v in saved["filters"].items()})
+    cap = saved.get("input_max_norm")
+    out["network.input_max_norm"] = float("inf") if cap is None else cap
+    n_pred, rows = saved.get("n_predictors"), RunConfig().world
+    full = len(rows.predictor_distances) * rows.predictors_per_row
+    if n_pred in (full, full // 2):  # rows of the default world: raw or mirrored
+        out["world.predictor_mode"] = "raw" if n_pred == full else "mirror"
     rule = saved.get("rule")
     if rule:
         out["rule.name"] = rule["name"]
@@ -229,6 +236,10 @@ def follow(
     out: Annotated[str | None, typer.Option(help="Output folder (default: runs/follow-…).")] = None,
     video: Annotated[bool, typer.Option(help="Also write run.mp4 (or run.gif).")] = False,
     config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(help="Named configuration under the file and flags: relevance-only-shallow."),
+    ] = None,
     stop_at_success: Annotated[
         bool | None, typer.Option("--stop-at-success", help="End the run once learned.")
     ] = None,
@@ -297,7 +308,8 @@ def follow(
             flags["network.layers"] = parse_layers(layers)
         if resume is not None:
             given = [k for k, v in flags.items() if v is not None]
-            if given or config is not None or set_ or out is not None or load is not None:
+            others = (config, out, load, preset)
+            if given or set_ or any(o is not None for o in others):
                 raise ConfigError(
                     "--resume continues the run with its saved config; do not combine it with "
                     "other run options"
@@ -307,10 +319,12 @@ def follow(
         else:
             if inputs is not None and inputs not in ("rows", "camera"):
                 raise ConfigError(f"--inputs must be 'rows' or 'camera', got {inputs!r}")
+            if preset is not None:
+                base = preset_overrides(preset)
             if load is not None:
                 load = load / "network.npz" if load.is_dir() else load
                 flags["load"] = str(load.resolve())
-                base = loaded_defaults(load)
+                base = {**(base or {}), **loaded_defaults(load)}
             cfg = build_config(config, flags, set_ or [], base=base)
             out_dir = Path(out) if out is not None else None
             preflight(cfg, out_dir, record_sensors, err)

@@ -213,7 +213,7 @@ def bench_engine(
     if dense:
         track, start = dense_floor(cfg)
         cfg = cfg.with_overrides({"world.start": list(start)})
-        world = SimWorld(cfg.world, population, track=track)
+        world = SimWorld(cfg.world_config, population, track=track)
         loop = FastClosedLoop(ClosedLoop.from_config(cfg, population, robot=world), block=block)
     else:
         loop = FastClosedLoop.from_config(cfg, population, block=block)
@@ -273,7 +273,7 @@ def bench_learner(cfg: RunConfig, steps: int, repeats: int) -> dict[str, Any]:
     from sarlearn.engine import FastClosedLoop
 
     loop = FastClosedLoop.from_config(cfg, 1)
-    pred, err = learner_inputs(steps)
+    pred, err = learner_inputs(steps, n_in=loop.agent.bank.n_predictors)
     p3, e2 = pred[:, None, :], err[:, None]
     loop.step_agents(p3[:50], e2[:50])  # compile / load
 

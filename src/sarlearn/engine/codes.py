@@ -71,6 +71,7 @@ class Switches(NamedTuple):
     mirror_row: int  #: row predictors: 0 = raw, else sensors per row (mirror differences)
     weights_every: int  #: weight-change sample period
     record_ground: int
+    input_cap: int  #: network.input_max_norm set: the input vector is capped in norm
 
 
 class Constants(NamedTuple):
@@ -95,6 +96,7 @@ class Constants(NamedTuple):
     flush: float  #: decayed states below this become exactly 0
     hidden_bound: float  #: row-norm bound of the hidden layers
     hidden_bound_fan_in: float  #: 0, or the fan-in the hidden bound scales from ('fan-in')
+    input_max_norm: float  #: the input vector's norm cap (0 = none)
 
 
 class CameraParams(NamedTuple):

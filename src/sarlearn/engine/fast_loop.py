@@ -340,7 +340,10 @@ class FastClosedLoop:
         )
         self._sig = np.zeros((P, NN), dtype=dt)
         self._rfw = np.zeros((P, NN), dtype=dt)
-        self._tmp = np.zeros((P, max(int(sizes.max()), 1)), dtype=dt)
+        # scratch per agent; with an input cap, its last n_inputs entries hold the capped input
+        cap = net.input_max_norm
+        extra = 0 if cap is None else 1 + int(sizes[1:].max()) + int(sizes[0]) - int(sizes.max())
+        self._tmp = np.zeros((P, max(int(sizes.max()), 1) + extra), dtype=dt)
         self._readout = np.asarray(agent.readout, dtype=dt)
 
         # -- rule
@@ -378,6 +381,7 @@ class FastClosedLoop:
             hidden_bound_fan_in=(
                 float(HIDDEN_BOUND_FAN_IN) if rule.hidden_bound_scaling == "fan-in" else 0.0
             ),
+            input_max_norm=cap or 0.0,
         )
         self._consts = K.Constants(*(dt.type(v) for v in values))  # in the agent's dtype
         self._decay = float(relcfg.norm_decay)
@@ -419,6 +423,7 @@ class FastClosedLoop:
             mirror_row=first.predictors_per_row if first.predictor_mode == "mirror" else 0,
             weights_every=int(first.weights_every),
             record_ground=int(first.record_ground),
+            input_cap=int(cap is not None),
         )
         self.weights_every = first.weights_every
         self.record_ground = first.record_ground
@@ -740,7 +745,10 @@ class FastClosedLoop:
 
 def _shape_of(net: Any) -> tuple[Any, ...]:
     # What the kernels share across agents; the init only shaped the (per-agent) weights.
-    return (net.n_inputs, tuple(net.layers), net.activation.name, net.bias, net.dtype.name)
+    return (
+        net.n_inputs, tuple(net.layers), net.activation.name, net.bias, net.dtype.name,
+        net.input_max_norm,
+    )  # fmt: skip
 
 
 def _step_options(rule: Any) -> tuple[Any, ...]:

@@ -55,7 +55,7 @@ from sarlearn.engine.codes import (
 from sarlearn.metrics import SATURATION_SLOPE
 from sarlearn.stages.filters.compiled import filter_step
 from sarlearn.stages.motor.compiled import command, reflex
-from sarlearn.stages.network.compiled import forward, sqdist
+from sarlearn.stages.network.compiled import cap_input, forward, sqdist
 from sarlearn.stages.perception.compiled import camera_step
 from sarlearn.stages.rules.compiled import learn
 from sarlearn.stages.world.compiled_robot import advance_agent
@@ -155,6 +155,9 @@ def _agent_steps(
     camera = cam_par.on != 0
     bounded = switches.has_weight_bound != 0 or switches.has_hidden_bound != 0
     cam_pred = cam[8]
+    input_cap = switches.input_cap != 0
+    n_in = sizes[0]
+    cap_off = np.uint64(tmp.shape[1]) - n_in  # the capped input's place in tmp (if capped)
 
     for t in range(t_first, t_last):
         tg = t_global0 + t  # global step index
@@ -188,8 +191,11 @@ def _agent_steps(
                 src, row, col = ground, p, np.uint64(2)
         # -- agent: filters, forward, readout, rule
         filter_step(p, src, row, col, switches, fcoef, fy1, fy2, fu1, fux, flush, zero, mirror_row)
+        xin, x0o = fy1, np.uint64(0)  # the network's input: the filter outputs ...
+        if input_cap and cap_input(p, fy1, n_in, consts.input_max_norm, zero, tmp, cap_off):
+            xin, x0o = tmp, cap_off  # ... or their copy scaled onto the norm cap
         status, y_net = forward(
-            p, switches, consts, fy1, sizes, woff, noff, W, bias, hbuf, post, slope, readout
+            p, switches, consts, xin, x0o, sizes, woff, noff, W, bias, hbuf, post, slope, readout
         )
         if status != STATUS_OK:
             info[p, 0] = tg
@@ -205,9 +211,9 @@ def _agent_steps(
             if e64 != 0.0 or bounded:
                 wc_dirty[p] = 1  # the weights may change (e = 0 is a no-op unless bounded)
             status, layer = learn(
-                p, e64, rel_count0 + (t - t_first) + 1, decay64, switches, consts, fy1, sizes, woff,
-                noff, W, bias, post, slope, sig, rfw, tmp, lr, rel_m, rel_n, fb, boff, readout,
-                inside,
+                p, e64, rel_count0 + (t - t_first) + 1, decay64, switches, consts, xin, x0o, sizes,
+                woff, noff, W, bias, post, slope, sig, rfw, tmp, lr, rel_m, rel_n, fb, boff,
+                readout, inside,
             )  # fmt: skip
             if status != STATUS_OK:
                 info[p, 0] = tg

@@ -192,6 +192,8 @@ def run_measures(cfg: RunConfig, stats: dict[str, Any], settle: dict[str, Any]) 
         "lr": None if cfg.rule.name == "reflex" else cfg.rule.learning_rate,
         "layers": list(cfg.network.layers),
         "init_align": None if cfg.rule.name == "reflex" else cfg.init_align,
+        "input_max_norm": None if cfg.rule.name == "reflex" else cfg.input_max_norm,
+        "predictor_mode": cfg.predictor_mode,
         "seed": cfg.seed,
         "track": cfg.world.track,
         "inputs": cfg.world.inputs,

@@ -115,8 +115,25 @@ def forward_layer(W, p, wo, X, xo, H, ho, nin, nout, zero):
 
 
 @njit(cache=True, inline="always")
-def forward(p, switches, consts, fy1, sizes, woff, noff, W, bias, hbuf, post, slope, readout):
-    """Forward pass of agent p on its filter outputs; returns (status, steering y).
+def cap_input(p, fy1, n, c, zero, tmp, xo):
+    """:func:`sarlearn.stages.network.network.cap_input_norm` of agent p's input ``fy1[p, :n]``:
+    if its squared norm exceeds c^2, write it scaled onto norm c to ``tmp[p, xo:xo + n]`` and
+    return True (then the network reads its input there), else return False (it reads
+    ``fy1``)."""
+    n2 = dot(fy1, p, np.uint64(0), fy1, p, np.uint64(0), n, zero)
+    if n2 > c * c:
+        tmp[p, 0] = c / math.sqrt(n2)  # in the dtype, as numpy's factor
+        f = tmp[p, 0]
+        for j in range(n):
+            tmp[p, xo + j] = fy1[p, j] * f
+        return True
+    return False
+
+
+@njit(cache=True, inline="always")
+def forward(p, switches, consts, fy1, x0o, sizes, woff, noff, W, bias, hbuf, post, slope, readout):
+    """Forward pass of agent p on its input ``fy1[p, x0o:]`` (the filter outputs, or their
+    capped copy); returns (status, steering y).
 
     The per-step helpers are inlined into the kernels (``inline="always"``): a real call
     would take and drop references to every array argument, atomic operations on reference
@@ -130,7 +147,7 @@ def forward(p, switches, consts, fy1, sizes, woff, noff, W, bias, hbuf, post, sl
         nout = sizes[li + 1]
         o = noff[li]
         if li == 0:
-            forward_layer(W, p, woff[0], fy1, np.uint64(0), hbuf, o, sizes[0], nout, zero)
+            forward_layer(W, p, woff[0], fy1, x0o, hbuf, o, sizes[0], nout, zero)
         else:
             forward_layer(W, p, woff[li], post, noff[li - 1], hbuf, o, sizes[li], nout, zero)
         for i in range(nout):

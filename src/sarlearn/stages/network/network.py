@@ -64,6 +64,8 @@ class Network:
             the all-ones direction (see
             :func:`sarlearn.stages.network.initialisation.init_weights`).
         bias: give every neuron a bias (initialised to zero).
+        input_max_norm: if set, an input vector whose L2 norm exceeds it is scaled onto that
+            norm before the first layer (:func:`cap_input_norm`), or None.
         dtype: float64 (default) or float32.
         rng: a Generator (shared by the agents, drawn from agent after agent), an int seed, or
             a sequence of P Generators, one per agent.
@@ -91,8 +93,14 @@ class Network:
         rng: RngLike | Sequence[np.random.Generator] = None,
         seeds: Sequence[int] | None = None,
         init_align: float = 0.0,
+        input_max_norm: float | None = None,
     ) -> None:
         layers = _check_sizes(n_inputs, layers, population)
+        if input_max_norm is not None and not (np.isfinite(input_max_norm) and input_max_norm > 0):
+            raise ConfigError(
+                f"input_max_norm must be a finite number > 0 or None, got {input_max_norm}"
+            )
+        self.input_max_norm = None if input_max_norm is None else float(input_max_norm)
         if init not in INIT_NAMES:
             raise ConfigError(f"unknown init {init!r}; known: {', '.join(INIT_NAMES)}")
         if init_gain is not None and not init_gain > 0:
@@ -133,12 +141,17 @@ class Network:
         seeds: Sequence[int] | None = None,
         dtype: Any = np.float64,
         init_align: float | None = None,
+        input_max_norm: float | None = None,
     ) -> Network:
         """Build the network ``cfg`` describes (``cfg.readout`` belongs to the motor stage).
 
         ``init_align`` overrides ``cfg.init_align``; where both are None the rows are not
         turned (a whole :class:`~sarlearn.config.RunConfig` resolves it from its rule:
-        ``RunConfig.init_align``)."""
+        ``RunConfig.init_align``). ``input_max_norm`` likewise overrides
+        ``cfg.input_max_norm`` (``RunConfig.input_max_norm`` resolves it from the rule)."""
+        cap = input_max_norm if input_max_norm is not None else cfg.input_max_norm
+        if cap is not None and np.isinf(cap):
+            cap = None
         return cls(
             n_inputs,
             cfg.layers,
@@ -152,6 +165,7 @@ class Network:
             rng=rng,
             seeds=seeds,
             init_align=init_align if init_align is not None else (cfg.init_align or 0.0),
+            input_max_norm=cap,
         )
 
     def _allocate_caches(self) -> None:
@@ -202,6 +216,8 @@ class Network:
         if not np.all(np.isfinite(x)):
             raise NonFiniteError("network input x contains NaN or inf")
         self.layer_inputs[0][...] = x
+        if self.input_max_norm is not None:
+            cap_input_norm(self.layer_inputs[0], self.input_max_norm)
         f = self.activation
         # Overflow (only possible with huge weights) is reported below as a DivergenceError.
         with loop_errstate():
@@ -248,6 +264,7 @@ class Network:
             "init_gain": self.init_gain,
             "zero_output": self.zero_output,
             "init_align": self.init_align,
+            "input_max_norm": self.input_max_norm,
             "bias": self.bias,
             "dtype": self.dtype.name,
         }
@@ -308,6 +325,21 @@ class Network:
         )
 
 
+def cap_input_norm(x: Array, max_norm: float) -> None:
+    """Scale, in place, each agent's input vector whose L2 norm exceeds ``max_norm`` onto it.
+
+    ``x`` (P, n_inputs). A wider or darker line lights more inputs and lengthens x; with rows
+    of bounded norm the first layer's sums grow with ||x|| until the layer saturates. Capped,
+    the sums stay within ``weight bound * max_norm`` whatever the line (the learning step,
+    which is proportional to x, shrinks with it: an NLMS-like step for long inputs). Per
+    agent: ``n2 = sum x^2``; if ``n2 > c^2``: ``x *= c / sqrt(n2)`` (c in x's dtype)."""
+    c = x.dtype.type(max_norm)
+    n2 = np.einsum("pi,pi->p", x, x)
+    over = n2 > c * c
+    if over.any():
+        x[over] *= (c / np.sqrt(n2[over]))[:, None]
+
+
 def save_npz(path: str | Path, arrays: dict[str, Array]) -> None:
     """Write named arrays to ``path`` (exactly that name) atomically: temp file, then rename."""
 
@@ -349,4 +381,4 @@ def _copy_into(dst: Array, src: Array, name: str) -> None:
     dst[...] = src
 
 
-__all__ = ["Network", "as_dtype", "load_npz", "save_npz"]
+__all__ = ["Network", "as_dtype", "cap_input_norm", "load_npz", "save_npz"]

@@ -87,6 +87,7 @@ def learn(
     switches,
     consts,
     fy1,
+    x0o,
     sizes,
     woff,
     noff,
@@ -105,7 +106,8 @@ def learn(
     readout,
     inside,
 ):
-    """One rule step of agent p after :func:`forward`, with the closed-loop error e64.
+    """One rule step of agent p after :func:`forward`, with the closed-loop error e64; the
+    first layer's input is ``fy1[p, x0o:]`` (as in :func:`forward`).
 
     With a bound, ``inside[p, k]`` is 1 while neuron k's incoming weights are unchanged
     since a check found them within the bound: checking them again would change nothing, so
@@ -269,7 +271,7 @@ def learn(
         o = noff[li]
         lrl = lr[p, li]
         wo = woff[li]
-        xo = np.uint64(0) if li == 0 else noff[li - 1]
+        xo = x0o if li == 0 else noff[li - 1]
         bad = False
         for i in range(nout):
             c = sig[p, o + i]

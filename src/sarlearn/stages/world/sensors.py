@@ -99,7 +99,7 @@ def predictor_rows(cfg: WorldConfig) -> GroundSensors:
     )
 
 
-def row_predictors(rows: ArrayLike, per_row: int, mode: str = "raw") -> NDArray[np.float64]:
+def row_predictors(rows: ArrayLike, per_row: int, mode: str | None = "raw") -> NDArray[np.float64]:
     """Predictors from the row sensors' darkness ``(P, n_rows * per_row)``.
 
     ``mode="raw"`` returns them as they are (SPEC); ``"mirror"`` returns, for each row, each
@@ -111,7 +111,7 @@ def row_predictors(rows: ArrayLike, per_row: int, mode: str = "raw") -> NDArray[
     from sarlearn.stages.perception.perception import mirror_differences
 
     x = np.asarray(rows, dtype=np.float64)
-    if mode == "raw":
+    if mode is None or mode == "raw":  # None: a world config on its own, not tied to a rule
         return x
     if mode != "mirror":
         raise ValueError(f"row_predictors: mode must be 'raw' or 'mirror', got {mode!r}")
