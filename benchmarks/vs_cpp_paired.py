@@ -76,7 +76,8 @@ def world_run(loop: FastClosedLoop, steps: int) -> Callable[[], int]:
 def engine_runs(rule: str, steps: int) -> dict[str, Callable[[], int]]:
     """Warm chunk runners: the default world, the dense floor (one agent each) and the learner
     alone."""
-    cfg = RunConfig().with_overrides({"rule.name": rule})
+    # raw rows: 144 predictors x 5 filters = 720 inputs, the network the C++ library runs
+    cfg = RunConfig().with_overrides({"rule.name": rule, "world.predictor_mode": "raw"})
     track, start = dense_floor(cfg)
     dense_cfg = cfg.with_overrides({"world.start": list(start)})
     dense = ClosedLoop.from_config(dense_cfg, 1, robot=SimWorld(dense_cfg.world, 1, track=track))
