@@ -28,7 +28,6 @@ import io
 import json
 import os
 import socket
-import tempfile
 import time
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
@@ -51,6 +50,7 @@ from sarlearn.runs.outputs import (
     read_json,
     write_json,
 )
+from sarlearn.store.lock import folder_lock
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -530,38 +530,12 @@ class ResultStore(_Finished):
         """
         if self.root.exists() and not self.root.is_dir():
             raise StoreLockedError(f"{self.root} is a file, not a sweep folder")
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / LOCK
-        me = f"{socket.gethostname()} {os.getpid()}"
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".sweep.lock.")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(me)
-                fh.flush()
-                os.fsync(fh.fileno())
-            with _guard(self.root / f"{LOCK}.guard"):
-                try:
-                    os.link(tmp, path)
-                except FileExistsError:
-                    try:
-                        holder = path.read_text().strip()
-                    except FileNotFoundError:
-                        holder = ""  # released meanwhile
-                    if path.exists() and _holder_alive(holder):
-                        raise StoreLockedError(
-                            f"another sweep ({holder or 'unknown process'}) is writing to "
-                            f"{self.root}; wait for it, or delete {path} if that process is gone"
-                        ) from None
-                    path.unlink(missing_ok=True)
-                    os.link(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        try:
+        busy = (
+            f"another sweep ({{holder}}) is writing to {self.root}; wait for it, or delete "
+            "{path} if that process is gone"
+        )
+        with folder_lock(self.root, LOCK, busy, StoreLockedError):
             yield
-        finally:
-            with contextlib.suppress(OSError):
-                if path.read_text().strip() == me:
-                    path.unlink()
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -972,36 +946,6 @@ def _corrupt(path: Path, root: Path | None, exc: BaseException) -> StoreCorruptE
         f"{path} is unreadable ({_short(exc)}); {fix}: run `sarlearn report {folder} --repair`, "
         f"or resume the sweep (it repairs the folder first)"
     )
-
-
-@contextmanager
-def _guard(path: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``path`` (POSIX; elsewhere nothing), released on exit or
-    when the process dies."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: the hard link alone
-        yield
-        return
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-def _holder_alive(holder: str) -> bool:
-    host, _, pid = holder.partition(" ")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True  # another machine's lock, or not ours to judge: assume it is alive
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 __all__ = [
