@@ -245,13 +245,13 @@ def test_checkpoints_append_parts_and_resume_reads_them(tmp_path: Path) -> None:
         if done == 250:
             parts = sorted(p.name for p in (tmp_path / "r" / outputs.PARTS).iterdir())
             want = ["000000000000-000000000100", "000000000100-000000000200"]
-            assert parts == [f"{name}.parquet" for name in want]
+            assert parts == [f"{name}.arrow" for name in want]
             raise KeyboardInterrupt
 
     with pytest.raises(RunInterrupted):
         run_follow(cfg, tmp_path / "r", on_chunk=stop, chunk=50, figures=False)
     # A part written ahead of its checkpoint (a kill between the two) is discarded.
-    stray = outputs.PARTS + "/000000000200-000000000300.parquet"
+    stray = outputs.PARTS + "/000000000200-000000000300.arrow"
     (tmp_path / "r" / stray).write_bytes(b"not a part")
     s = run_follow(None, tmp_path / "r", resume=True, figures=False)
     assert s["status"] == "finished" and s["resumed_from"] == 200

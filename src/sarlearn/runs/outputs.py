@@ -33,7 +33,7 @@ SUMMARY = "summary.json"
 TRACE = "trace.parquet"
 CHECKPOINT = "checkpoint.pkl"
 CONFIG = "config.json"
-#: Folder of the trace written as it goes: ``<start>-<end>.parquet`` files holding the trace
+#: Folder of the trace written as it goes: ``<start>-<end>.arrow`` files holding the trace
 #: rows of steps ``[start, end)`` (and ``.frames.npy`` camera frames). Joined into
 #: trace.parquet at the end.
 PARTS = "trace.parts"
@@ -104,11 +104,23 @@ def write_trace(path: str | Path, frame: pd.DataFrame) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def write_parquet(path: str | Path, table: Any) -> Path:
-    """Atomically write an Arrow table as Parquet (one row group)."""
-    import pyarrow.parquet as pq
+def write_arrow(path: str | Path, table: Any) -> Path:
+    """Atomically write an Arrow table as an (uncompressed) Arrow IPC file."""
+    import pyarrow as pa
 
-    return atomic_write_with(path, lambda tmp: pq.write_table(table, tmp, row_group_size=None))
+    def write(tmp: Path) -> None:
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+
+    return atomic_write_with(path, write)
+
+
+def read_arrow(path: str | Path) -> Any:
+    """An Arrow table written by :func:`write_arrow`."""
+    import pyarrow as pa
+
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
 
 
 #: The columns of the trace of a run without steps.
@@ -121,8 +133,9 @@ EMPTY_TRACE = {
 
 
 def join_parquet(path: str | Path, parts: list[Path], drop_prefix: str | None = None) -> Path:
-    """Atomically join Parquet parts (same columns) into one file, one part in memory at a
-    time (each becomes a row group); columns starting with ``drop_prefix`` are left out."""
+    """Atomically join Arrow parts (:func:`write_arrow`, same columns) into one Parquet file,
+    one part in memory at a time (each becomes a row group); columns starting with
+    ``drop_prefix`` are left out."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -130,7 +143,7 @@ def join_parquet(path: str | Path, parts: list[Path], drop_prefix: str | None = 
         writer = None
         try:
             for part in parts:
-                table = pq.read_table(part)
+                table = read_arrow(part)
                 if drop_prefix:
                     table = table.drop([c for c in table.column_names if c.startswith(drop_prefix)])
                 if writer is None:
@@ -237,8 +250,8 @@ __all__ = [
     "read_trace",
     "save_checkpoint",
     "trace_frame",
+    "write_arrow",
     "write_frames",
     "write_json",
-    "write_parquet",
     "write_trace",
 ]

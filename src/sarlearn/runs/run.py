@@ -224,10 +224,14 @@ def run_follow(
     out = Path(out_dir) if out_dir is not None else default_out_dir(cfg)
     if not resume:
         check_out_dir(out)
+    from sarlearn.engine import make_closed_loop  # numba: imported only when running
+
+    # Built before the folder is locked (and so created): impossible settings leave no folder.
+    loop = make_closed_loop(cfg, population=1, engine=cfg.engine, record_ground=record_ground)
     with _run_lock(out):
         return _run_locked(
-            cfg, out, resume, progress, video, record_ground, figures, chunk, on_chunk,
-            console, on_records, trace_every,
+            cfg, loop, out, resume, progress, video, figures, chunk, on_chunk, console,
+            on_records, trace_every,
         )  # fmt: skip
 
 
@@ -249,11 +253,11 @@ def _run_lock(out: Path) -> Iterator[None]:
 
 def _run_locked(
     cfg: RunConfig,
+    loop: Any,
     out: Path,
     resume: bool,
     progress: bool,
     video: bool,
-    record_ground: bool,
     figures: bool,
     chunk: int,
     on_chunk: Callable[[ClosedLoop, int], None] | None,
@@ -263,9 +267,6 @@ def _run_locked(
 ) -> dict[str, Any]:
     """:func:`run_follow` once the folder is locked."""
     crit = SuccessCriterion.from_config(cfg)
-    from sarlearn.engine import make_closed_loop  # numba: imported only when running
-
-    loop = make_closed_loop(cfg, population=1, engine=cfg.engine, record_ground=record_ground)
     stream = RunStream(crit, out / outputs.PARTS, trace_every)
     resumed_from: int | None = None
     shared = {"track": getattr(loop.robot, "track", None)}

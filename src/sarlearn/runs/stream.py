@@ -8,7 +8,7 @@ A run hands every chunk of records (:meth:`sarlearn.loop.ClosedLoop.run`'s dict)
   :func:`~sarlearn.metrics.summarise_settling`, updated step by step. The moving sum of |e|
   carries the cumulative sum across chunks, so every number is the one the whole trace gives
   (the mean |e| of the whole run up to the rounding of a running sum, ~1e-16 relative);
-- :class:`TraceWriter`: the trace rows (every n-th step, or none), written as parquet parts of
+- :class:`TraceWriter`: the trace rows (every n-th step, or none), written as Arrow parts of
   at most :data:`FLUSH_ROWS` rows and joined into ``trace.parquet`` one part at a time;
 - :class:`View`: at most :data:`VIEW_POINTS` evenly spaced steps (every step of a shorter run)
   for the figures and the video, plus the first and last :data:`PATH_SPAN` steps exactly.
@@ -38,6 +38,9 @@ from sarlearn.metrics import (
 FLUSH_ROWS = 65_536
 #: Most steps the figures' view holds; a longer run keeps every 2^k-th step.
 VIEW_POINTS = 1 << 17
+#: Suffix of a trace part: Arrow IPC, uncompressed (written and read back at memory speed;
+#: trace.parquet is encoded once, when the parts are joined).
+PART = ".arrow"
 #: Steps of the path figure's early and late parts (and of the first/last mean |e|).
 PATH_SPAN = 1000
 
@@ -345,8 +348,8 @@ def trace_columns(
 
 class TraceWriter:
     """Writes the trace rows of the steps with ``step % every == 0`` (``every`` 0: none) as
-    parquet parts ``trace.parts/<start>-<end>.parquet`` covering steps ``[start, end)``, and
-    joins them into ``trace.parquet`` at the end, one part at a time."""
+    parts ``trace.parts/<start>-<end>.arrow`` covering steps ``[start, end)``, and joins them
+    into ``trace.parquet`` at the end, one part at a time."""
 
     def __init__(self, folder: Path, every: int = 1) -> None:
         self.folder = Path(folder)
@@ -392,11 +395,11 @@ class TraceWriter:
         table = _table(self.buffer)
         if table is None:
             return
-        outputs.write_parquet(self.folder / f"{name}.parquet", table)
+        outputs.write_arrow(self.folder / f"{name}{PART}", table)
         self.buffer, self.frames, self.rows = [], [], 0
         self.start = self.end
 
-    def parts(self, suffix: str = ".parquet") -> list[Path]:
+    def parts(self, suffix: str = PART) -> list[Path]:
         """The part files written so far, in step order."""
         return sorted(p for p in self.folder.glob(f"*{suffix}") if _span(p) is not None)
 
@@ -477,7 +480,8 @@ class View:
         self.head = {k: Head(span) for k in ("step", "x", "y", "error")}
         self.tail = {k: Tail(span) for k in ("step", "x", "y", "error")}
         self.w: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (index, step, (K, L))
-        self.w_count = 0
+        self.w_count = 0  # samples seen
+        self.w_held = 0  # samples kept
         self.w_stride = 1
 
     def add(self, cols: Mapping[str, np.ndarray], rec: Rec) -> None:
@@ -498,11 +502,13 @@ class View:
             self.w_count += len(ws)
             keep = k % self.w_stride == 0
             self.w.append((np.array(k[keep]), np.array(ws[keep]), np.array(wv[keep])))
-            if sum(len(part[0]) for part in self.w) > self.points:
+            self.w_held += int(np.count_nonzero(keep))
+            if self.w_held > self.points:
                 self.w_stride *= 2
                 k, ws, wv = (np.concatenate(x) for x in zip(*self.w, strict=True))
                 keep = k % self.w_stride == 0
                 self.w = [(k[keep], ws[keep], wv[keep])]
+                self.w_held = len(self.w[0][0])
 
     @staticmethod
     def _thin(cols: dict[str, list[np.ndarray]], key: str, stride: int) -> None:
