@@ -111,15 +111,20 @@ def test_the_test_records_settle_relapse_and_go_off_track() -> None:
     assert s["settled_step"] is not None and s["off_track_steps"] > 0
 
 
-@pytest.mark.parametrize("every", [1, 3])
+@pytest.mark.parametrize(("every", "batched"), [(1, False), (3, False), (1, True)])
 def test_streamed_trace_equals_the_whole_trace(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, every: int, batched: bool
 ) -> None:
     monkeypatch.setattr(stream, "FLUSH_ROWS", 100)  # many parts
+    monkeypatch.setattr(stream, "BATCH_STEPS", 90)  # chunks taken in together
     rec = records(1000, seed=3)
     run = RunStream(CRIT, tmp_path / "parts", trace_every=every)
-    for part in chunks(rec, [33, 1, 250, 64] * 5):
-        run.add(part)
+    for k, part in enumerate(chunks(rec, [33, 1, 250, 64] * 5)):
+        if batched and k % 3:
+            run.push(part)
+        else:
+            run.add(part)
+    run.settle()
     assert len(run.trace.parts()) >= 3
     run.trace.write(tmp_path / "trace.parquet", tmp_path / "frames.npy")
     got = pd.read_parquet(tmp_path / "trace.parquet")
@@ -202,6 +207,7 @@ def _times(s: dict[str, Any]) -> dict[str, Any]:
 
 def test_a_trace_is_written_in_row_groups(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(stream, "FLUSH_ROWS", 100)
+    monkeypatch.setattr(stream, "BATCH_STEPS", 50)
     run_follow(cfg_of(), tmp_path / "r", figures=False, chunk=50)
     meta = pq.ParquetFile(tmp_path / "r" / outputs.TRACE).metadata
     assert meta.num_rows == 300 and meta.num_row_groups == 3

@@ -78,6 +78,7 @@ def write_outputs(
     others. ``times`` are the seconds spent in the loop and in the whole run (checkpoints
     included) for the ``n_run`` steps of this session."""
     loop_time, run_wall = times
+    stream.settle()
     has_net = loop.agent.network is not None
     stats = stream.stats.errors_summary()
     y_max = steering_max(cfg.network.readout, cfg.network.activation) if has_net else None

@@ -147,7 +147,8 @@ def join_parquet(path: str | Path, parts: list[Path], drop_prefix: str | None = 
                 if drop_prefix:
                     table = table.drop([c for c in table.column_names if c.startswith(drop_prefix)])
                 if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
+                    # No dictionaries: floats rarely repeat, and encoding them costs 7x the time.
+                    writer = pq.ParquetWriter(tmp, table.schema, use_dictionary=False)
                 writer.write_table(table)
             if writer is None:
                 schema = pa.schema(

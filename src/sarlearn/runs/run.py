@@ -372,15 +372,13 @@ def _drive(
             clock.loop += time.perf_counter() - t_chunk
         if on_records is not None:
             on_records(rec, loop)
-        scan = stats.scan(rec["error"][0])
-        stop = stats.stop_in(rec, scan, cfg.stop_at_success)
+        stop = _stop(stream, rec, cfg.stop_at_success)
         if stop is not None:
-            stream.add(truncate(rec, stop[0] + 1))
-            return stop[1], stop[2]
-        stream.add(rec, scan)
+            return stop
         done = loop.t
-        wall = time.perf_counter() - clock.start
-        bar.update(done, stats.recent_abs_error(), (done - start_step) / max(wall, 1e-9))
+        if bar.bar is not None:
+            wall = time.perf_counter() - clock.start
+            bar.update(done, stream.recent_abs_error(), (done - start_step) / max(wall, 1e-9))
         due = time.perf_counter() - clock.ckpt >= MIN_CHECKPOINT_SECONDS
         if done % cfg.checkpoint_every == 0 and done < cfg.steps and due:
             _checkpoint(out / outputs.CHECKPOINT, loop, stream, shared, cfg)
@@ -395,6 +393,25 @@ def _drive(
         if on_chunk is not None:
             on_chunk(loop, done)
     return "finished", ""
+
+
+def _stop(
+    stream: RunStream, rec: dict[str, np.ndarray], at_success: bool
+) -> tuple[str, str] | None:
+    """Take in a chunk; if the run must end within it, take in its steps up to the stop and
+    return the status and message."""
+    off = bool(np.asarray(rec["off_track"]).all(axis=0).any())
+    if not at_success and not off:
+        stream.push(rec)  # nothing can stop the run here: taken in with the next ones
+        return None
+    stream.settle()
+    scan = stream.stats.scan(rec["error"][0]) if at_success else None
+    stop = stream.stats.stop_in(rec, scan)
+    if stop is None:
+        stream.add(rec, scan)
+        return None
+    stream.add(truncate(rec, stop[0] + 1))
+    return stop[1], stop[2]
 
 
 def _write_outputs(
@@ -466,6 +483,7 @@ def _checkpoint(
     resume discards. The checkpoint holds the live objects and the stream's bounded state
     (no records), so its cost does not grow with the run.
     """
+    stream.settle()
     stream.trace.flush()
     state = {"loop": loop, "stream": stream, "config_hash": config_hash(cfg)}
     outputs.save_checkpoint(ckpt_path, state, shared)

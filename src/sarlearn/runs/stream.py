@@ -34,6 +34,8 @@ from sarlearn.metrics import (
     steering_flips_per_1000,
 )
 
+#: Steps of records held before they are taken in together (see :class:`RunStream`).
+BATCH_STEPS = 16_384
 #: Trace rows buffered before they are written as a part.
 FLUSH_ROWS = 65_536
 #: Most steps the figures' view holds; a longer run keeps every 2^k-th step.
@@ -175,9 +177,10 @@ class RunStats:
             csum=c,
         )
 
-    def stop_in(self, rec: Rec, scan: Scan, stop_at_success: bool) -> tuple[int, str, str] | None:
-        """The step in this chunk at which the run must end, with its status and message."""
-        if stop_at_success and scan.success is not None:
+    def stop_in(self, rec: Rec, scan: Scan | None) -> tuple[int, str, str] | None:
+        """The step in this chunk at which the run must end, with its status and message:
+        success (when a ``scan`` is given: the run stops at success) or off track."""
+        if scan is not None and scan.success is not None:
             start = scan.success
             return (
                 start + self.crit.hold - 1,
@@ -539,15 +542,44 @@ class View:
 
 
 class RunStream:
-    """Statistics, trace and view of one run, fed chunk by chunk (see the module)."""
+    """Statistics, trace and view of one run, fed chunk by chunk (see the module).
+
+    :meth:`push` holds chunks until :data:`BATCH_STEPS` steps are pending and takes them in
+    together (numpy's cost per call, paid per batch instead of per chunk); :meth:`add`
+    takes a chunk in at once, after the pending ones.
+    """
 
     def __init__(self, crit: SuccessCriterion, folder: Path, trace_every: int = 1) -> None:
         self.stats = RunStats(crit)
         self.trace = TraceWriter(folder, trace_every)
         self.view = View()
+        self.pending: list[Rec] = []
+        self.n_pending = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        assert not self.pending, "settle the stream before a checkpoint"
+        return self.__dict__.copy()
+
+    def push(self, rec: Rec) -> None:
+        """Take in a chunk of records, perhaps later (see the class)."""
+        self.pending.append(rec)
+        self.n_pending += len(rec["step"])
+        if self.n_pending >= BATCH_STEPS:
+            self.settle()
+
+    def settle(self) -> None:
+        """Take in the pending chunks now."""
+        if self.pending:
+            pending, self.pending, self.n_pending = self.pending, [], 0
+            self._take(pending[0] if len(pending) == 1 else concat(pending))
 
     def add(self, rec: Rec | None, scan: Scan | None = None) -> None:
-        """Take in one chunk of records (None or empty: nothing)."""
+        """Take in one chunk of records now (None or empty: nothing); ``scan`` is its
+        :meth:`RunStats.scan` if already made."""
+        self.settle()
+        self._take(rec, scan)
+
+    def _take(self, rec: Rec | None, scan: Scan | None = None) -> None:
         if rec is None or not len(rec["step"]):
             return
         w_last = self.stats.w_last
@@ -557,12 +589,31 @@ class RunStream:
         self.trace.add(cols, frames, sampled=self.stats.w_last is not None)
         self.view.add(cols, rec)
 
+    def recent_abs_error(self) -> float:
+        """Mean |e| over the last success window (for the progress bar; the pending steps
+        count when the last chunk alone spans the window)."""
+        window = self.stats.crit.window
+        if self.pending and len(self.pending[-1]["step"]) >= window:
+            return float(np.mean(np.abs(self.pending[-1]["error"][0][-window:])))
+        return self.stats.recent_abs_error()
+
     @property
     def n_steps(self) -> int:
-        return self.stats.n
+        """Steps taken in so far (pending ones included)."""
+        return self.stats.n + self.n_pending
+
+
+def concat(chunks: list[Rec]) -> dict[str, np.ndarray]:
+    """Consecutive chunks of records as one (time on axis 0 for ``step`` and
+    ``weight_steps``, on axis 1 for the rest)."""
+    return {
+        k: np.concatenate([c[k] for c in chunks], axis=0 if k in ("step", "weight_steps") else 1)
+        for k in chunks[0]
+    }
 
 
 __all__ = [
+    "BATCH_STEPS",
     "FLUSH_ROWS",
     "PATH_SPAN",
     "VIEW_POINTS",
@@ -573,6 +624,7 @@ __all__ = [
     "Tail",
     "TraceWriter",
     "View",
+    "concat",
     "trace_columns",
     "truncate",
 ]
