@@ -3,6 +3,7 @@ address is checked before anything is written, and the sweep modules import with
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 import sys
@@ -10,8 +11,10 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
+from sarlearn.store.store import RESULTS, ResultStore, StoreCorruptError
 from sarlearn.sweeps.ray_backend import check_address
 from sarlearn.sweeps.spec import parse_spec
 from sarlearn.sweeps.sweep import SweepError, run_sweep
@@ -58,3 +61,25 @@ def test_the_executors_are_siblings_without_an_import_cycle() -> None:
         "assert 'sarlearn.sweeps.sweep' not in sys.modules, 'executors import the sweep'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_flipped_bit_in_the_results_is_named_never_read_as_data(tmp_path: Path) -> None:
+    spec = parse_spec({"base": {"steps": 50}, "grid": {"seed": {"range": [0, 12]}}})
+    run_sweep(spec, tmp_path / "s", run_fn="sweep_fakes:fake_run", jobs=1)
+    path = tmp_path / "s" / RESULTS
+    clean = path.read_bytes()
+    want = ResultStore(tmp_path / "s").load()
+    rng = random.Random(7)
+    named = 0
+    for _ in range(30):
+        data = bytearray(clean)
+        data[rng.randrange(4, len(data) - 8)] ^= 1 << rng.randrange(8)
+        path.write_bytes(bytes(data))
+        try:
+            got = ResultStore(tmp_path / "s").load()
+        except StoreCorruptError as exc:
+            assert RESULTS in str(exc)
+            named += 1
+            continue
+        pd.testing.assert_frame_equal(got, want)  # a flip outside the data: nothing changed
+    assert named >= 20

@@ -24,6 +24,7 @@ Only the sweep's main process writes here (workers return their records to it).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -65,6 +66,10 @@ RESULTS = "results.parquet"
 TRACES = "traces.parquet"
 MANIFEST = "sweep.json"
 LOCK = ".sweep.lock"
+#: Every parquet file of the store carries a CRC of each data page, and every read checks it,
+#: so a flipped bit is named as a damaged file (StoreCorruptError) instead of read as data.
+WRITE: dict[str, Any] = {"write_page_checksum": True}
+READ: dict[str, Any] = {"page_checksum_verification": True}
 COMPACTED = "compacted"
 
 #: Summary keys copied into their own columns (all optional except ``steps_to_success``).
@@ -366,15 +371,17 @@ class ResultStore(_Finished):
                 # population): results.parquet is that part (RESULT_SCHEMA, one row per
                 # attempt), written again as it is
                 results = mine[0]
-                atomic_write_bytes(self.results_path, mine[1])
+                _write_checked(self.results_path, mine[1])
             else:
                 tables = [_read_table(p, self.root) for p in existing]
                 tables += [self._read_part(p) for p in parts]
                 results = _drop_duplicate_attempts(_concat_tables(tables, RESULT_SCHEMA))
-                atomic_write_with(self.results_path, lambda p: pq.write_table(results, p))
+                _write_checked(self.results_path, _parquet_bytes(results))
             kept = self.parts / COMPACTED
             kept.mkdir(exist_ok=True)
             for part in parts:  # kept, so that results.parquet can be rebuilt from them
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(_digest(part), _digest(kept / part.name))
                 with contextlib.suppress(FileNotFoundError):
                     os.replace(part, kept / part.name)
                 self._written.pop(part, None)
@@ -398,6 +405,7 @@ class ResultStore(_Finished):
             self._stream_traces(sources, keep)
         for part in parts:
             part.unlink(missing_ok=True)
+            _digest(part).unlink(missing_ok=True)
             self._written.pop(part, None)
         self._trace_memory = 0
 
@@ -411,13 +419,13 @@ class ResultStore(_Finished):
             if isinstance(src, pa.Table):
                 yield src
                 return
-            pf = pq.ParquetFile(src)
+            pf = pq.ParquetFile(src, **READ)
             for i in range(pf.num_row_groups):
                 yield pf.read_row_group(i)
 
         def write(tmp: Path) -> None:
             # stream row groups so a big sweep's traces never have to fit in memory at once
-            with pq.ParquetWriter(tmp, schema) as writer:
+            with pq.ParquetWriter(tmp, schema, **WRITE) as writer:
                 for src in sources:
                     for tab in pieces(src):
                         mask = [a in keep for a in tab.column("attempt_id").to_pylist()]
@@ -480,19 +488,19 @@ class ResultStore(_Finished):
         for folder in (self.parts, kept):
             for part in _parts(folder):
                 try:
-                    pq.read_table(part)
+                    _read_table(part, self.root)
                 except Exception as exc:
                     os.replace(part, part.with_name(f".{part.name}.corrupt-{stamp}"))
                     done.append(f"{part} was unreadable ({_short(exc)}); set aside")
         if self.results_path.exists():
             try:
-                pq.read_table(self.results_path)
+                _read_table(self.results_path, self.root)
             except Exception as exc:
                 aside = self.results_path.with_name(f"{RESULTS}.corrupt-{stamp}")
                 os.replace(self.results_path, aside)
                 sources = [*_parts(kept), *_parts(self.parts)]
                 table = _drop_duplicate_attempts(_concat(sources, RESULT_SCHEMA, self.root))
-                atomic_write_with(self.results_path, lambda p: pq.write_table(table, p))
+                _write_checked(self.results_path, _parquet_bytes(table))
                 n_runs = len(set(table.column("run_id").to_pylist()))
                 done.append(
                     f"{self.results_path} was unreadable ({_short(exc)}); rebuilt from "
@@ -597,7 +605,9 @@ class ResultStore(_Finished):
                 want = ["run_id", "attempt_id", "step", *columns]
                 cols = [c for c in dict.fromkeys(want) if c in names]
             try:
-                tab = pq.read_table(src, columns=cols, filters=[("attempt_id", "in", attempts)])
+                tab = pq.read_table(
+                    src, columns=cols, filters=[("attempt_id", "in", attempts)], **READ
+                )
             except (pa.ArrowException, OSError) as exc:
                 raise _corrupt(src, self.root, exc) from exc
             if tab.num_rows:
@@ -670,11 +680,28 @@ class MergedStore(_Finished):
 
 
 def _write_parquet(path: Path, table: pa.Table) -> bytes:
-    buf = io.BytesIO()
-    pq.write_table(table, buf)
-    data = buf.getvalue()
-    atomic_write_bytes(path, data)
+    data = _parquet_bytes(table)
+    _write_checked(path, data)
     return data
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, **WRITE)
+    return buf.getvalue()
+
+
+def _digest(path: Path) -> Path:
+    """The file holding the SHA-256 of ``path``'s bytes (written with it, checked on read)."""
+    return path.with_name(f"{path.name}.sha256")
+
+
+def _write_checked(path: Path, data: bytes) -> None:
+    """Write ``data`` and its SHA-256 beside it. The old digest goes first: a crash in
+    between leaves a file without a digest (read unchecked), never one with a stale digest."""
+    _digest(path).unlink(missing_ok=True)
+    atomic_write_bytes(path, data)
+    atomic_write_bytes(_digest(path), hashlib.sha256(data).hexdigest().encode())
 
 
 def _trace_table(record: Mapping[str, Any], trace: TraceData) -> pa.Table:
@@ -863,10 +890,16 @@ def _existing(path: Path) -> list[Path]:
 
 def _read_table(src: Path, root: Path | None = None) -> pa.Table:
     """A results file or part (:class:`StoreCorruptError` if unreadable or not one)."""
+    data = src.read_bytes()
     try:
-        table = pq.ParquetFile(src).read()  # as pq.read_table, without importing pandas
-    except FileNotFoundError:
-        raise
+        want = _digest(src).read_text().strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        want = None  # written before digests, or by a crash between file and digest
+    if want is not None and hashlib.sha256(data).hexdigest() != want:
+        bad = ValueError("its SHA-256 is not the one written with it (bit rot, or an edit)")
+        raise _corrupt(src, root, bad)
+    try:
+        table = pq.ParquetFile(pa.BufferReader(data), **READ).read()  # no pandas import
     except (pa.ArrowException, OSError) as exc:
         raise _corrupt(src, root, exc) from exc
     if "attempt_id" not in table.column_names or "run_id" not in table.column_names:
@@ -920,7 +953,7 @@ def _read_schema(path: Path, root: Path | None, full: bool = False) -> pa.Schema
     """A parquet file's schema (``full``: also check every row group's metadata)."""
     try:
         if full:
-            pf = pq.ParquetFile(path)
+            pf = pq.ParquetFile(path, **READ)
             for i in range(pf.num_row_groups):
                 pf.metadata.row_group(i)
             return pf.schema_arrow
