@@ -239,3 +239,18 @@ def test_resume_refuses_a_checkpoint_of_another_config(tmp_path: Path) -> None:
     outputs.write_json(out / outputs.CONFIG, other.model_dump(mode="json"))
     with pytest.raises(ConfigError, match="another config"):
         run_follow(None, out, resume=True, figures=False)
+
+
+def test_follow_trace_every_on_the_command_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sarlearn.cli import app
+
+    args = ["follow", "--steps", "100", "--layers", "2", "--track", "circle", "--lr", "0.01"]
+    args += ["--no-progress", "--set", "engine=numpy", "--out", str(tmp_path / "r")]
+    res = CliRunner().invoke(app, [*args, "--trace-every", "10"])
+    assert res.exit_code == 0, res.output
+    trace = outputs.read_trace(tmp_path / "r" / outputs.TRACE)
+    assert trace["step"].tolist() == list(range(0, 100, 10))
+    res = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "s"), "--trace-every", "-1"])
+    assert res.exit_code == 2
