@@ -33,7 +33,7 @@ import pandas as pd
 
 from sarlearn.reports.sweep_figures import FIGURES, draw_figures
 from sarlearn.runs.outputs import atomic_write_bytes
-from sarlearn.store.store import MergedStore, ResultStore
+from sarlearn.store.store import BULKY, MergedStore, ResultStore
 
 #: Summarised over, so never part of a group label.
 AXES = ("rule.name", "rule.lr", "seed")
@@ -74,7 +74,8 @@ def make_report(
         if not d.is_dir():
             raise ReportError(f"no sweep folder at {d}")
     store = ResultStore(dirs[0]) if len(dirs) == 1 else MergedStore(dirs)
-    results = store.load(latest=True)
+    # Every column but the long texts; the configs are read for the group labels only.
+    results = store.load(latest=True, without=[c for c in BULKY if c != "config_json"])
     if results.empty:
         if len(dirs) == 1:
             msg = f"{dirs[0]} holds no results (run `sarlearn sweep` into it first)"
@@ -83,7 +84,7 @@ def make_report(
         raise ReportError(msg)
     out = Path(out_dir) if out_dir is not None else dirs[0] / "report"
     out.mkdir(parents=True, exist_ok=True)
-    results = add_groups(results)
+    results = add_groups(results).drop(columns="config_json")
     report = Report(out, out / "report.md")
     report.lr_table = lr_table(results)
     report.best_lr = best_lr_table(report.lr_table)

@@ -69,8 +69,9 @@ def _existing(path: Path) -> list[Path]:
     return [path] if path.exists() else []
 
 
-def _read_table(src: Path, root: Path | None = None) -> pa.Table:
-    """A results file or part (:class:`StoreCorruptError` if unreadable or not one)."""
+def _read_table(src: Path, root: Path | None = None, without: Sequence[str] = ()) -> pa.Table:
+    """A results file or part (:class:`StoreCorruptError` if unreadable or not one), without
+    the columns named in ``without`` (never read)."""
     data = src.read_bytes()
     try:
         want = _digest(src).read_text().strip()
@@ -80,7 +81,8 @@ def _read_table(src: Path, root: Path | None = None) -> pa.Table:
         bad = ValueError("its SHA-256 is not the one written with it (bit rot, or an edit)")
         raise _corrupt(src, root, bad)
     try:
-        table = pq.ParquetFile(pa.BufferReader(data), **READ).read()  # no pandas import
+        pf = pq.ParquetFile(pa.BufferReader(data), **READ)
+        table = pf.read(columns=[c for c in pf.schema_arrow.names if c not in without])
     except (pa.ArrowException, OSError) as exc:
         raise _corrupt(src, root, exc) from exc
     if "attempt_id" not in table.column_names or "run_id" not in table.column_names:

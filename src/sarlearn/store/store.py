@@ -90,6 +90,9 @@ RESULTS = "results.parquet"
 MANIFEST = "sweep.json"
 LOCK = ".sweep.lock"
 COMPACTED = "compacted"
+#: The long texts of a record (config, summary, grid values, traceback): what a reader of a
+#: large sweep leaves out when it needs the numbers only.
+BULKY = ("config_json", "summary_json", "params_json", "error_traceback")
 
 
 class StoreLockedError(RuntimeError):
@@ -99,7 +102,7 @@ class StoreLockedError(RuntimeError):
 class _Finished:
     """What resume needs from any store: which runs already have a record."""
 
-    def load(self, latest: bool = True) -> pd.DataFrame:
+    def load(self, latest: bool = True, without: Sequence[str] = ()) -> pd.DataFrame:
         raise NotImplementedError
 
     def finished_ids(self, include_failed: bool = True) -> set[str]:
@@ -389,13 +392,19 @@ class ResultStore(_Finished):
 
     # -- reading ----------------------------------------------------------------------------
 
-    def _table(self) -> pa.Table:
-        """All records (every attempt once) as an Arrow table with :data:`RESULT_SCHEMA`."""
+    def _table(self, without: Sequence[str] = ()) -> pa.Table:
+        """All records (every attempt once) as an Arrow table with :data:`RESULT_SCHEMA`,
+        less the columns named in ``without``."""
+        schema = pa.schema([f for f in RESULT_SCHEMA if f.name not in without])
         for _ in range(3):  # a part can vanish under us if a compaction runs meanwhile
             try:
-                tables = [_read_table(p, self.root) for p in _existing(self.results_path)]
-                tables += [self._read_part(p) for p in _parts(self.parts)]
-                return _drop_duplicate_attempts(_concat_tables(tables, RESULT_SCHEMA))
+                files = _existing(self.results_path)
+                tables = [_read_table(p, self.root, without) for p in files]
+                for part in _parts(self.parts):
+                    table = self._read_part(part)
+                    gone = [c for c in without if c in table.schema.names]
+                    tables.append(table.drop_columns(gone))
+                return _drop_duplicate_attempts(_concat_tables(tables, schema))
             except FileNotFoundError:
                 continue
         raise RuntimeError(f"could not read a stable view of {self.root}")
@@ -410,8 +419,9 @@ class ResultStore(_Finished):
         status = table.column("status").to_pylist()
         return {run for run, i in latest.items() if status[i] == "ok"}
 
-    def load(self, latest: bool = True) -> pd.DataFrame:
-        """All records as a DataFrame (columns of :data:`RESULT_SCHEMA`).
+    def load(self, latest: bool = True, without: Sequence[str] = ()) -> pd.DataFrame:
+        """All records as a DataFrame (columns of :data:`RESULT_SCHEMA`, less those named in
+        ``without``: :data:`BULKY` leaves out the long texts a large sweep need not read).
 
         With ``latest`` (the default) each run id appears once, its most recent attempt: a
         failed run retried later counts by its retry. Integer columns are nullable
@@ -419,7 +429,7 @@ class ResultStore(_Finished):
         """
         import pandas as pd
 
-        table = self._table()
+        table = self._table(without)
         frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
         if latest and len(frame):
             frame = frame.iloc[sorted(_latest_rows(table).values())]
@@ -432,7 +442,7 @@ class ResultStore(_Finished):
         and some columns; ``run_id`` and ``step`` are always included)."""
         import pandas as pd
 
-        results = self.load(latest=True)
+        results = self.load(latest=True, without=BULKY)
         if run_ids is not None:
             results = results[results["run_id"].isin(list(run_ids))]
         attempts = list(results["attempt_id"])
@@ -472,14 +482,17 @@ class MergedStore(_Finished):
             raise ValueError("MergedStore needs at least one folder")
         self.stores = [ResultStore(r) for r in roots]
 
-    def load(self, latest: bool = True) -> pd.DataFrame:
+    def load(self, latest: bool = True, without: Sequence[str] = ()) -> pd.DataFrame:
         """All records of all folders (see :meth:`ResultStore.load`)."""
-        return self._load(latest).drop(columns="_folder")
+        return self._load(latest, without).drop(columns="_folder")
 
-    def _load(self, latest: bool) -> pd.DataFrame:
+    def _load(self, latest: bool, without: Sequence[str] = ()) -> pd.DataFrame:
         import pandas as pd
 
-        frames = [s.load(latest=latest).assign(_folder=k) for k, s in enumerate(self.stores)]
+        frames = [
+            s.load(latest=latest, without=without).assign(_folder=k)
+            for k, s in enumerate(self.stores)
+        ]
         nonempty = [f for f in frames if len(f)]
         if not nonempty:
             return frames[0]
@@ -495,7 +508,7 @@ class MergedStore(_Finished):
         """Traces of the latest attempt of each run (see :meth:`ResultStore.load_traces`)."""
         import pandas as pd
 
-        results = self._load(latest=True)
+        results = self._load(latest=True, without=BULKY)
         if run_ids is not None:
             results = results[results["run_id"].isin(list(run_ids))]
         frames = []
@@ -522,6 +535,7 @@ class MergedStore(_Finished):
 
 
 __all__ = [
+    "BULKY",
     "INT_METRICS",
     "LOCK",
     "METRICS",
