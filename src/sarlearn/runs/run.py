@@ -54,7 +54,7 @@ from sarlearn.metrics import SuccessCriterion
 from sarlearn.runs import outputs
 from sarlearn.runs.finish import FINAL_STATUSES, run_measures, track_label, write_outputs
 from sarlearn.runs.stream import RunStream, truncate
-from sarlearn.store.lock import FolderLockedError, folder_lock
+from sarlearn.store.lock import folder_lock
 
 #: Steps per chunk between progress updates (checkpoints cut chunks further).
 CHUNK = 250
@@ -243,12 +243,14 @@ def _run_lock(out: Path) -> Iterator[None]:
         "delete {path} if that process is gone"
     )
     try:
-        with folder_lock(out, LOCK, busy, ConfigError):
-            yield
-    except FolderLockedError as exc:  # pragma: no cover - ConfigError is raised instead
-        raise ConfigError(str(exc)) from None
+        lock = folder_lock(out, LOCK, busy, ConfigError)
+        lock.__enter__()
     except OSError as exc:
         raise OutputError(f"cannot write the run folder {out}: {exc.strerror or exc}") from None
+    try:
+        yield
+    finally:
+        lock.__exit__(None, None, None)
 
 
 def _run_locked(
