@@ -132,7 +132,11 @@ def _pool_pass(
             by the work in flight, not by the size of the sweep."""
             for tasks, as_pop in itertools.islice(queue, IN_FLIGHT * workers - len(futures)):
                 marked = [replace(t, pass_token=token) for t in tasks]
-                futures[pool.submit(execute_unit, marked, run_fn, as_pop)] = tasks
+                try:
+                    futures[pool.submit(execute_unit, marked, run_fn, as_pop)] = tasks
+                except BrokenProcessPool:  # a worker died before any future said so
+                    lost.extend(tasks)  # never started: requeued
+                    return
 
         try:
             fill()
