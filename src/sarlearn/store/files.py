@@ -90,6 +90,42 @@ def _read_table(src: Path, root: Path | None = None, without: Sequence[str] = ()
     return table
 
 
+def _hash_file(path: Path) -> str:
+    """The SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_checked_with(path: Path, writer: Any) -> None:
+    """:func:`_write_checked` for a file written by ``writer(tmp_path)`` (e.g. streamed)."""
+    from sarlearn.atomic import atomic_write_with
+
+    _digest(path).unlink(missing_ok=True)
+    atomic_write_with(path, writer)
+    atomic_write_bytes(_digest(path), _hash_file(path).encode())
+
+
+def _iter_table(src: Path, root: Path | None = None, rows: int = 16_384) -> Any:
+    """A results file in tables of at most ``rows`` rows (its SHA-256 checked first, in
+    blocks), so a large file is never held whole."""
+    try:
+        want = _digest(src).read_text().strip()
+    except (FileNotFoundError, UnicodeDecodeError):
+        want = None
+    if want is not None and _hash_file(src) != want:
+        bad = ValueError("its SHA-256 is not the one written with it (bit rot, or an edit)")
+        raise _corrupt(src, root, bad)
+    try:
+        pf = pq.ParquetFile(src, **READ)
+        for batch in pf.iter_batches(batch_size=rows):
+            yield pa.Table.from_batches([batch])
+    except (pa.ArrowException, OSError) as exc:
+        raise _corrupt(src, root, exc) from exc
+
+
 def _concat(sources: Sequence[Path], schema: pa.Schema, root: Path | None = None) -> pa.Table:
     return _concat_tables([_read_table(src, root) for src in sources], schema)
 

@@ -52,12 +52,14 @@ from sarlearn.store.files import (
     _digest,
     _drop_duplicate_attempts,
     _existing,
+    _iter_table,
     _parquet_bytes,
     _parts,
     _read_schema,
     _read_table,
     _short,
     _write_checked,
+    _write_checked_with,
     _write_parquet,
     bools,
 )
@@ -90,6 +92,8 @@ RESULTS = "results.parquet"
 MANIFEST = "sweep.json"
 LOCK = ".sweep.lock"
 COMPACTED = "compacted"
+#: Records per row group of ``results.parquet`` (and held at a time while compacting).
+COMPACT_ROWS = 16_384
 #: The long texts of a record (config, summary, grid values, traceback): what a reader of a
 #: large sweep leaves out when it needs the numbers only.
 BULKY = ("config_json", "summary_json", "params_json", "error_traceback")
@@ -218,10 +222,7 @@ class ResultStore(_Finished):
                 results = mine[0]
                 _write_checked(self.results_path, mine[1])
             else:
-                tables = [_read_table(p, self.root) for p in existing]
-                tables += [self._read_part(p) for p in parts]
-                results = _drop_duplicate_attempts(_concat_tables(tables, RESULT_SCHEMA))
-                _write_checked(self.results_path, _parquet_bytes(results))
+                self._write_results([*existing, *parts])
             kept = self.parts / COMPACTED
             kept.mkdir(exist_ok=True)
             for part in parts:  # kept, so that results.parquet can be rebuilt from them
@@ -233,12 +234,46 @@ class ResultStore(_Finished):
         if traces:
             self._compact_traces(results)
 
+    def _write_results(self, sources: list[Path]) -> None:
+        """Write ``results.parquet`` from the files given (the compacted one first, then
+        parts), each attempt once, in row groups of at most :data:`COMPACT_ROWS` records: the
+        records are streamed, never all in memory (a large sweep's records hold kilobytes of
+        config and summary text each)."""
+        seen: set[str] = set()
+
+        def pieces() -> Iterator[pa.Table]:
+            for src in sources:
+                if src == self.results_path:
+                    yield from _iter_table(src, self.root, COMPACT_ROWS)
+                else:
+                    yield self._read_part(src)
+
+        def write(tmp: Path) -> None:
+            with pq.ParquetWriter(tmp, RESULT_SCHEMA, **WRITE) as writer:
+                held: list[pa.Table] = []
+                n = 0
+                for piece in pieces():
+                    table = _conform(piece, RESULT_SCHEMA).select(RESULT_SCHEMA.names)
+                    keep = []
+                    for attempt in table.column("attempt_id").to_pylist():
+                        keep.append(attempt not in seen)
+                        seen.add(attempt)
+                    held.append(table if all(keep) else table.filter(bools(keep)))
+                    n += held[-1].num_rows
+                    if n >= COMPACT_ROWS:
+                        writer.write_table(pa.concat_tables(held))
+                        held, n = [], 0
+                if held:
+                    writer.write_table(pa.concat_tables(held))
+
+        _write_checked_with(self.results_path, write)
+
     def _compact_traces(self, results: pa.Table | None = None) -> None:
         parts = _parts(self.trace_parts)
         if not parts:
             return
         if results is None or _parts(self.parts):
-            results = self._table()
+            results = self._table(without=BULKY)
         keep = _latest_attempts(results)
         existing = _existing(self.traces_path)
         mine = self._written.get(parts[0]) if len(parts) == 1 and not existing else None
