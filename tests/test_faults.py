@@ -49,11 +49,11 @@ import os, signal, sys
 from sarlearn.runs import outputs, run
 run.MIN_CHECKPOINT_SECONDS = 0.0
 if os.environ.get("KILL_IN_FINAL"):
-    original = outputs.write_trace
+    original = outputs.join_parquet
     def write_then_die(*args, **kw):
         original(*args, **kw)
         os.kill(os.getpid(), signal.SIGKILL)
-    outputs.write_trace = write_then_die
+    outputs.join_parquet = write_then_die
 from sarlearn.cli import app
 app(sys.argv[1:])
 """

@@ -583,7 +583,7 @@ def test_a_unit_is_stored_as_one_part_and_compacted_from_memory(
         res_m["run_id"].to_pylist()
     )
     assert not list((tmp_path / "mem" / "results").glob("part-*.parquet"))
-    assert len(list((tmp_path / "mem" / "results" / "compacted").glob("part-*"))) == 1
+    assert len(list((tmp_path / "mem" / "results" / "compacted").glob("part-*.parquet"))) == 1
     assert not list((tmp_path / "mem" / "traces").glob("part-*"))
     # several parts (and an existing compacted file) merge the same way too
     more = [(o.record, o.trace) for o in _outcomes(tmp_path / "more", ("sar",))]
@@ -618,50 +618,18 @@ def test_finished_ids_pick_the_latest_attempt(tmp_path: Path) -> None:
     assert len(store.finished_ids()) == 6 and len(store.finished_ids(False)) == 3
 
 
-def test_tables_built_without_pandas_equal_pyarrows_own() -> None:
-    """The store builds its Arrow arrays from buffers (pa.array imports pandas): the same
-    tables as pa.Table.from_pylist (records) and pa.table(DataFrame) (traces)."""
-    from datetime import UTC, datetime, timedelta, timezone
-
+def test_a_trace_given_as_columns_is_stored_as_its_dataframe_would_be() -> None:
+    """Engine populations hand their traces over as columns: stored as the same table as
+    the DataFrame of those columns (NaN as null); records keep RESULT_SCHEMA."""
     import numpy as np
-    import pyarrow as pa
 
-    from sarlearn.store import store
-    from sarlearn.sweeps.sweep import crashed_outcome
+    from sarlearn.store import records as store
 
     outcomes = _outcomes(Path("/nonexistent"), ("sar", "boom"))
     records = [o.record for o in outcomes]
-    plan = plan_tasks(parse_spec({"base": BASE, "grid": {"seed": [7]}}), ResultStore("/x"))
-    records.append(crashed_outcome(plan[0]).record)  # worker_pid None, error columns
-    odd = dict(records[0], lr=float("nan"), steps_run=None, dead_units=None, rule="é ü")
-    odd["started_at"] = datetime(2001, 2, 3, 4, 5, 6, 789012, tzinfo=timezone(timedelta(hours=-5)))
-    odd["finished_at"] = datetime(1969, 12, 31, 23, 59, 59, 1, tzinfo=UTC)
-    odd["weight_change"] = [0.0, -1.5, 1e-300, float("inf")]
-    records.append(odd)
-    built = store._records_table(records, store.RESULT_SCHEMA)
-    ref = pa.Table.from_pylist(records, schema=store.RESULT_SCHEMA)
-    assert built.schema == ref.schema
-    for name in ref.column_names:  # NaN == NaN here (Table.equals says no)
-        assert repr(built[name].to_pylist()) == repr(ref[name].to_pylist()), name
-        assert built[name].null_count == ref[name].null_count, name
-    assert built.num_rows == len(records) and any(r["status"] == "error" for r in records)
-    assert store._records_table([], store.RESULT_SCHEMA).equals(
-        store._empty_table(store.RESULT_SCHEMA)
-    )
-    # a value the buffers do not cover takes pyarrow's own path (with its own errors)
-    assert (
-        store._records_table([dict(odd, seed=np.int32(3))], store.RESULT_SCHEMA)["seed"][0].as_py()
-        == 3
-    )
-    with pytest.raises(pa.ArrowInvalid):
-        store._records_table([dict(odd, seed="three")], store.RESULT_SCHEMA)
-    with pytest.raises(pa.ArrowInvalid, match="exactly representable"):
-        store._records_table([dict(odd, lr=2**60)], store.RESULT_SCHEMA)
-    stamp = dict(odd, started_at=pd.Timestamp("2020-01-01 00:00:00.123456789", tz="UTC"))
-    assert store._records_table([stamp], store.RESULT_SCHEMA)["started_at"].equals(
-        pa.Table.from_pylist([stamp], schema=store.RESULT_SCHEMA)["started_at"]
-    )
-
+    built = store.records_table(records)
+    assert built.schema == store.RESULT_SCHEMA and built.num_rows == len(records)
+    assert store.records_table([]).num_rows == 0
     rng = np.random.default_rng(0)
     n = 50
     cols = {
@@ -673,8 +641,8 @@ def test_tables_built_without_pandas_equal_pyarrows_own() -> None:
         "abs_error": np.abs(rng.standard_normal(n)),
     }
     rec = records[0]
-    from_columns = store._trace_table(rec, cols)
-    from_frame = store._trace_table(rec, pd.DataFrame(cols))
+    from_columns = store.trace_table(rec, cols)
+    from_frame = store.trace_table(rec, pd.DataFrame(cols))
     assert from_columns.equals(from_frame.replace_schema_metadata(None))
     assert from_columns["error"].null_count == int(np.isnan(cols["error"]).sum()) > 0
     assert store.trace_rows(cols) == store.trace_rows(pd.DataFrame(cols)) == n

@@ -252,6 +252,10 @@ def follow(
     record_sensors: Annotated[
         bool, typer.Option(help="Log every ground sensor in the trace (for replay).")
     ] = False,
+    trace_every: Annotated[
+        int,
+        typer.Option(help="Keep the trace row of every n-th step (0: no trace.parquet).", min=0),
+    ] = 1,
     progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
     load: Annotated[
         Path | None,
@@ -352,6 +356,7 @@ def follow(
                 record_ground=record_sensors,
                 console=console,
                 on_records=view.observe if view is not None else None,
+                trace_every=trace_every,
             )
     except (ConfigError, TrackError, OutputError, ShapeError) as exc:
         _end_live(view, "failed", str(exc))

@@ -37,8 +37,14 @@ def learning_figure(
     reference: ArrayLike | None = None,
     title: str = "",
     settled_step: int | None = None,
+    moving: ArrayLike | None = None,
+    n_steps: int | None = None,
 ) -> Path:
     """learning.png: the error e over time, and the moving sum of |e| against the threshold.
+
+    ``errors`` may be a thinned view of a long run: then ``steps`` gives the step of each
+    value, ``moving`` the moving sum of |e| at those steps (computed from every step) and
+    ``n_steps`` the run's length (by default ``errors`` is every step from 0).
 
     ``success_step`` (the first passage, solid green) and ``settled_step`` (from where the
     moving sum stays below the threshold to the end, dashed blue) are marked when given;
@@ -58,7 +64,9 @@ def learning_figure(
     ax_e.set_ylabel("reflex error e")
     # Log scale shows both the large early sums and the 0.1 threshold; zeros are clipped.
     floor = crit.threshold / 100
-    ms = np.maximum(moving_sum(np.abs(e), crit.window), floor) if e.size else e
+    if moving is None:
+        moving = moving_sum(np.abs(e), crit.window) if e.size else e
+    ms = np.maximum(np.asarray(moving, dtype=np.float64), floor) if e.size else e
     ax_s.plot(t, ms, lw=1.0, color=LATE_COLOUR, label=f"moving sum of |e| ({crit.window} steps)")
     ax_s.axhline(crit.threshold, color=EARLY_COLOUR, ls="--", lw=1, label="success threshold")
     if crit.warmup:
@@ -88,9 +96,10 @@ def learning_figure(
             textcoords="offset points",
             color="tab:blue",
         )
-    span = settle_span(e.size, crit)
+    span = settle_span(e.size if n_steps is None else n_steps, crit)
     if span and t.size:
-        ax_s.axvspan(t[-span], t[-1], color="tab:blue", alpha=0.06, label="settling window")
+        last = int(t[-1])
+        ax_s.axvspan(last - span + 1, last, color="tab:blue", alpha=0.06, label="settling window")
     ax_s.legend(loc="upper right", fontsize=8)
     if title:
         ax_e.set_title(title)
@@ -107,6 +116,7 @@ def path_figure(
     title: str = "",
     errors: ArrayLike | None = None,
     zoom: float = 70.0,
+    steps: ArrayLike | None = None,
 ) -> Path:
     """path.png: the robot's path on the track, the early part and the late part in colours.
 
@@ -116,7 +126,9 @@ def path_figure(
     high, at equal aspect (without an image the arena is square). ``span``
     is the number of steps drawn as "early" and as "late" (default: a third of the run). With
     the per-step ``errors``, the places where the reflex had to act (e != 0) are marked and a
-    second panel zooms (``zoom`` units wide) on the worst place of the early part.
+    second panel zooms (``zoom`` units wide) on the worst place of the early part. ``steps``
+    (default: 0, 1, ...) numbers the samples in the legend, e.g. when ``xs`` joins the first
+    and the last steps of a long run.
     """
     x = np.asarray(xs, dtype=np.float64)
     y = np.asarray(ys, dtype=np.float64)
@@ -143,7 +155,7 @@ def path_figure(
         if not n:
             continue
         for part, colour in ((early, EARLY_COLOUR), (late, LATE_COLOUR)):
-            ax.plot(x[part], y[part], color=colour, lw=1.0, label=_span_label(part))
+            ax.plot(x[part], y[part], color=colour, lw=1.0, label=_span_label(part, steps))
             if e is not None:
                 hit = np.flatnonzero(e[part] != 0) + part.start
                 ax.plot(x[hit], y[hit], ".", color=colour, ms=3, label="_nolegend_")
@@ -178,8 +190,11 @@ def arena_extent(track_image: ArrayLike | None, arena: float) -> tuple[float, fl
     return w * scale, h * scale
 
 
-def _span_label(part: slice) -> str:
-    return f"steps {part.start}–{part.stop - 1}"
+def _span_label(part: slice, steps: ArrayLike | None = None) -> str:
+    if steps is None:
+        return f"steps {part.start}–{part.stop - 1}"
+    s = np.asarray(steps)
+    return f"steps {int(s[part.start])}–{int(s[part.stop - 1])}"
 
 
 def weights_figure(

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,32 +31,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sarlearn.reports.sweep_figures import (
-    MAX_TRACE_CURVES,
-    fig_depth,
-    fig_error_traces,
-    fig_steps_vs_lr,
-    fig_success_vs_lr,
-    fig_weight_change,
-    fig_weight_change_time,
-    group_and_lr,
-    save,
-)
+from sarlearn.reports.sweep_figures import FIGURES, draw_figures
 from sarlearn.runs.outputs import atomic_write_bytes
-from sarlearn.store.store import MergedStore, ResultStore
+from sarlearn.store.store import BULKY, MergedStore, ResultStore
 
 #: Summarised over, so never part of a group label.
 AXES = ("rule.name", "rule.lr", "seed")
 _SHORT = {"network.layers": "layers", "world.track": "track"}
-#: Every figure the report may draw.
-FIGURES = (
-    "steps_vs_lr.png",
-    "success_vs_lr.png",
-    "depth.png",
-    "error_traces.png",
-    "weight_change.png",
-    "weight_change_time.png",
-)
 
 
 class ReportError(ValueError):
@@ -93,7 +74,8 @@ def make_report(
         if not d.is_dir():
             raise ReportError(f"no sweep folder at {d}")
     store = ResultStore(dirs[0]) if len(dirs) == 1 else MergedStore(dirs)
-    results = store.load(latest=True)
+    # Every column but the long texts; the configs are read for the group labels only.
+    results = store.load(latest=True, without=[c for c in BULKY if c != "config_json"])
     if results.empty:
         if len(dirs) == 1:
             msg = f"{dirs[0]} holds no results (run `sarlearn sweep` into it first)"
@@ -102,7 +84,7 @@ def make_report(
         raise ReportError(msg)
     out = Path(out_dir) if out_dir is not None else dirs[0] / "report"
     out.mkdir(parents=True, exist_ok=True)
-    results = add_groups(results)
+    results = add_groups(results).drop(columns="config_json")
     report = Report(out, out / "report.md")
     report.lr_table = lr_table(results)
     report.best_lr = best_lr_table(report.lr_table)
@@ -118,7 +100,9 @@ def make_report(
     for name, table in tables.items():
         if table is not None:
             _save_csv(table, out / f"table_{name}.csv")
-    report.figures = _figures(results, report, store)
+    report.figures = draw_figures(
+        results, out, report.lr_table, report.best_lr, report.depth_table, store
+    )
     manifest = store.read_manifest()
     text = _markdown(dirs, results, report, manifest)
     atomic_write_bytes(report.markdown, text.encode())
@@ -130,25 +114,59 @@ def make_report(
 
 def add_groups(results: pd.DataFrame) -> pd.DataFrame:
     """Add ``group`` (rule + fields varying within a rule) and ``depth_group`` (the same
-    without the layer sizes) label columns."""
-    flat = pd.DataFrame([_flatten(json.loads(c)) for c in results["config_json"]])
-    flat.index = results.index
-    varying = [
-        c
-        for c in flat.columns
-        if c not in AXES and flat.groupby(results["rule"])[c].nunique(dropna=False).max() > 1
-    ]
+    without the layer sizes) label columns.
+
+    The configs are read one at a time, twice (which fields vary, then the labels), so the
+    memory does not grow with a table of every field of every run.
+    """
+    rules = [str(r) for r in results["rule"]]
+    varying = _varying_fields(rules, results["config_json"])
+    depth_fields = [c for c in varying if c != "network.layers"]
+    groups, depth_groups = [], []
+    for rule, text in zip(rules, results["config_json"], strict=True):
+        flat = _flatten(json.loads(text))
+        groups.append(_label(rule, flat, varying))
+        depth_groups.append(_label(rule, flat, depth_fields))
     out = results.copy()
-    out["group"] = _labels(out["rule"], flat, varying)
-    out["depth_group"] = _labels(out["rule"], flat, [c for c in varying if c != "network.layers"])
+    out["group"] = groups
+    out["depth_group"] = depth_groups
     return out
 
 
-def _labels(rule: pd.Series, flat: pd.DataFrame, fields: Sequence[str]) -> pd.Series:
-    labels = rule.astype(str)
-    for f in fields:
-        labels = labels + f" {_SHORT.get(f, f)}=" + flat[f].map(_label_value)
-    return labels
+def _varying_fields(rules: Sequence[str], configs: Iterable[str]) -> list[str]:
+    """The config fields (dotted) that take more than one value within some rule, axes
+    aside; a field missing from some configs counts a missing value as one more value."""
+    first: dict[tuple[str, str], Any] = {}
+    present: dict[tuple[str, str], int] = {}
+    rows: dict[str, int] = {}
+    order: dict[str, None] = {}
+    varying: set[str] = set()
+    for rule, text in zip(rules, configs, strict=True):
+        rows[rule] = rows.get(rule, 0) + 1
+        for field_name, value in _flatten(json.loads(text)).items():
+            if field_name in AXES:
+                continue
+            order.setdefault(field_name)
+            key = (rule, field_name)
+            present[key] = present.get(key, 0) + 1
+            value = _normal(value)
+            if key not in first:
+                first[key] = value
+            elif value != first[key]:
+                varying.add(field_name)
+    for (rule, field_name), n in present.items():
+        if n < rows[rule] and first[(rule, field_name)] is not None:
+            varying.add(field_name)  # missing in some configs of the rule
+    return [f for f in order if f in varying]
+
+
+def _normal(value: Any) -> Any:
+    """A value as the grouping compares it: None and NaN are one "missing" value."""
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
+
+
+def _label(rule: str, flat: dict[str, Any], fields: Sequence[str]) -> str:
+    return rule + "".join(f" {_SHORT.get(f, f)}={_label_value(flat.get(f))}" for f in fields)
 
 
 def _label_value(v: Any) -> str:
@@ -262,38 +280,6 @@ def depth_table(results: pd.DataFrame) -> pd.DataFrame | None:
 
 
 # -- figures --------------------------------------------------------------------------------
-
-
-def _figures(results: pd.DataFrame, report: Report, store: ResultStore | MergedStore) -> list[Path]:
-    out, lr_tab, best = report.out_dir, report.lr_table, report.best_lr
-    assert lr_tab is not None and best is not None
-    made: list[Path] = []
-    for name in FIGURES:  # a figure the data no longer supports must not linger
-        (out / name).unlink(missing_ok=True)
-    if lr_tab.groupby("group")["lr"].nunique().max() > 1:
-        made.append(save(fig_steps_vs_lr(lr_tab), out / "steps_vs_lr.png"))
-        made.append(save(fig_success_vs_lr(lr_tab), out / "success_vs_lr.png"))
-    if report.depth_table is not None:
-        made.append(save(fig_depth(report.depth_table), out / "depth.png"))
-    chosen = results.merge(best[["group", "best_lr"]], on="group")
-    # (the reflex alone has no learning rate: NaN on both sides)
-    chosen = chosen[
-        (chosen["lr"] == chosen["best_lr"]) | (chosen["lr"].isna() & chosen["best_lr"].isna())
-    ]
-    wc = chosen[chosen["weight_change"].notna()]
-    if len(wc):
-        made.append(save(fig_weight_change(wc), out / "weight_change.png"))
-    # Few curves: every learning rate of every group; many: each group's best only.
-    traced = chosen
-    if results.groupby(["group", "lr"]).ngroups <= MAX_TRACE_CURVES:
-        traced = results.assign(group=group_and_lr(results))
-    traces = store.load_traces(run_ids=list(traced["run_id"]))
-    if "abs_error" in traces:
-        traces = traces.merge(traced[["run_id", "group"]], on="run_id")
-        made.append(save(fig_error_traces(traces), out / "error_traces.png"))
-        if any(c.startswith("weight_change_l") for c in traces.columns):
-            made.append(save(fig_weight_change_time(traces), out / "weight_change_time.png"))
-    return made
 
 
 def _save_csv(table: pd.DataFrame, path: Path) -> None:

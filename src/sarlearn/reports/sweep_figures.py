@@ -1,8 +1,5 @@
-"""The figures of a sweep report (``sarlearn report``), each drawn from one of its tables or
-from the runs' traces: steps and success against the learning rate, depth, error traces and
-weight change per layer. :func:`sarlearn.reports.report.make_report` decides which the data
-supports and where they go.
-"""
+"""The figures of a sweep report: steps and success against the learning rate, depth, the
+error and the weight change over time, drawn with matplotlib's object API."""
 
 from __future__ import annotations
 
@@ -16,15 +13,90 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sarlearn.runs.outputs import atomic_write_with
+from sarlearn.store.store import MergedStore, ResultStore
+
+#: Every figure the report may draw.
+FIGURES = (
+    "steps_vs_lr.png",
+    "success_vs_lr.png",
+    "depth.png",
+    "error_traces.png",
+    "weight_change.png",
+    "weight_change_time.png",
+)
+
 
 _FIGSIZE = (6.0, 4.0)
+
+
 _DPI = 100
+
+
+def draw_figures(
+    results: pd.DataFrame,
+    out: Path,
+    lr_tab: pd.DataFrame,
+    best: pd.DataFrame,
+    depth: pd.DataFrame | None,
+    store: ResultStore | MergedStore,
+) -> list[Path]:
+    """Draw the figures the data supports into ``out``; returns their paths.
+
+    The trace figures read at most :data:`MAX_TRACE_RUNS` runs per curve (and only the
+    columns they draw), so their memory does not grow with the sweep.
+    """
+    made: list[Path] = []
+    for name in FIGURES:  # a figure the data no longer supports must not linger
+        (out / name).unlink(missing_ok=True)
+    if lr_tab.groupby("group")["lr"].nunique().max() > 1:
+        made.append(_save(_fig_steps_vs_lr(lr_tab), out / "steps_vs_lr.png"))
+        made.append(_save(_fig_success_vs_lr(lr_tab), out / "success_vs_lr.png"))
+    if depth is not None:
+        made.append(_save(_fig_depth(depth), out / "depth.png"))
+    chosen = results.merge(best[["group", "best_lr"]], on="group")
+    # (the reflex alone has no learning rate: NaN on both sides)
+    chosen = chosen[
+        (chosen["lr"] == chosen["best_lr"]) | (chosen["lr"].isna() & chosen["best_lr"].isna())
+    ]
+    wc = chosen[chosen["weight_change"].notna()]
+    if len(wc):
+        made.append(_save(_fig_weight_change(wc), out / "weight_change.png"))
+    # Few curves: every learning rate of every group; many: each group's best only.
+    traced = chosen
+    if results.groupby(["group", "lr"]).ngroups <= MAX_TRACE_CURVES:
+        traced = results.assign(group=_group_and_lr(results))
+    totals = traced.groupby("group")["run_id"].nunique().to_dict()
+    traced = sample_runs(traced, MAX_TRACE_RUNS)
+    traces = store.load_traces(run_ids=list(traced["run_id"]), columns=TRACE_COLUMNS)
+    if "abs_error" in traces:
+        traces = traces.merge(traced[["run_id", "group"]], on="run_id")
+        made.append(_save(_fig_error_traces(traces, totals), out / "error_traces.png"))
+        if any(c.startswith("weight_change_l") for c in traces.columns):
+            made.append(_save(_fig_weight_change_time(traces), out / "weight_change_time.png"))
+    return made
+
 
 #: Most curves in the error-trace figure before it shows only each group's best lr.
 MAX_TRACE_CURVES = 8
 
 
-def group_and_lr(results: pd.DataFrame) -> pd.Series:
+#: Most runs whose traces a curve of the trace figures summarises (a larger group is
+#: represented by a fixed sample of its runs: the first by run id, a hash of the config).
+MAX_TRACE_RUNS = 200
+
+
+#: The trace columns the figures read (with ``run_id`` and ``step``).
+TRACE_COLUMNS = ("abs_error", *(f"weight_change_l{i}" for i in range(256)))
+
+
+def sample_runs(runs: pd.DataFrame, most: int = MAX_TRACE_RUNS) -> pd.DataFrame:
+    """At most ``most`` runs of each ``group``: those with the smallest run ids (run ids hash
+    the config, so this is a fixed sample that does not depend on the order runs finished)."""
+    ordered = runs.sort_values("run_id", kind="stable")
+    return ordered.groupby("group", sort=False).head(most)
+
+
+def _group_and_lr(results: pd.DataFrame) -> pd.Series:
     """Group labels with ``lr=...`` added for groups that were run at several rates."""
     several = results.groupby("group")["lr"].transform("nunique") > 1
     with_lr = results["group"] + " lr=" + results["lr"].map(lambda v: f"{v:g}")
@@ -58,7 +130,7 @@ def _settled_median(ax: Any, stats: pd.DataFrame, x: str, colour: Any) -> None:
         )  # fmt: skip
 
 
-def fig_steps_vs_lr(table: pd.DataFrame) -> Figure:
+def _fig_steps_vs_lr(table: pd.DataFrame) -> Figure:
     groups = list(table.groupby("group", sort=True))
     fig = Figure(figsize=(6.0, 4.0 + 0.15 * len(groups)))
     strip, ax = fig.subplots(
@@ -96,7 +168,7 @@ def fig_steps_vs_lr(table: pd.DataFrame) -> Figure:
     return fig
 
 
-def fig_success_vs_lr(table: pd.DataFrame) -> Figure:
+def _fig_success_vs_lr(table: pd.DataFrame) -> Figure:
     fig, ax = _figure()
     for label, g in table.groupby("group", sort=True):
         g = g.sort_values("lr")
@@ -115,7 +187,7 @@ def fig_success_vs_lr(table: pd.DataFrame) -> Figure:
     return fig
 
 
-def fig_depth(table: pd.DataFrame) -> Figure:
+def _fig_depth(table: pd.DataFrame) -> Figure:
     fig = Figure(figsize=(9.0, 3.6))
     ax_steps, ax_rate = fig.subplots(1, 2)
     for label, g in table.groupby("depth_group", sort=True):
@@ -160,15 +232,16 @@ def smoothed_abs_error(traces: pd.DataFrame, window: int = TRACE_WINDOW) -> pd.D
     return pd.concat(parts, ignore_index=True)
 
 
-def fig_error_traces(traces: pd.DataFrame) -> Figure:
+def _fig_error_traces(traces: pd.DataFrame, totals: dict[str, int] | None = None) -> Figure:
     fig, ax = _figure()
     smooth = smoothed_abs_error(traces)
     for label, g in smooth.groupby("group", sort=True):
         by_step = g.groupby("step")["smooth"]
         med = by_step.median()
-        line = ax.plot(
-            med.index, med.to_numpy(), lw=1.2, label=f"{label} (n={g['run_id'].nunique()})"
-        )
+        n = g["run_id"].nunique()
+        total = (totals or {}).get(str(label), n)
+        runs = f"n={n}" if total <= n else f"a sample of {n} of {total:,} runs"
+        line = ax.plot(med.index, med.to_numpy(), lw=1.2, label=f"{label} ({runs})")
         ax.fill_between(
             med.index,
             by_step.quantile(0.25).to_numpy(),
@@ -188,7 +261,7 @@ def fig_error_traces(traces: pd.DataFrame) -> Figure:
     return fig
 
 
-def fig_weight_change(runs: pd.DataFrame) -> Figure:
+def _fig_weight_change(runs: pd.DataFrame) -> Figure:
     fig, ax = _figure()
     n_max, values = 1, []
     for label, g in runs.groupby("group", sort=True):
@@ -214,7 +287,7 @@ def _layer_columns(g: pd.DataFrame) -> list[str]:
     )
 
 
-def fig_weight_change_time(traces: pd.DataFrame) -> Figure:
+def _fig_weight_change_time(traces: pd.DataFrame) -> Figure:
     # Groups without a network (the reflex alone) have nothing to show.
     groups = [(k, g) for k, g in traces.groupby("group", sort=True) if _layer_columns(g)][:9]
     cols = max(1, min(3, len(groups)))
@@ -250,22 +323,18 @@ def _legend(ax: Any) -> None:
         ax.legend(fontsize=7)
 
 
-def save(fig: Figure, path: Path) -> Path:
+def _save(fig: Figure, path: Path) -> Path:
     if fig.get_layout_engine() is None:
         fig.tight_layout()
     return atomic_write_with(path, lambda p: fig.savefig(p, dpi=_DPI))
 
 
 __all__ = [
+    "FIGURES",
     "MAX_TRACE_CURVES",
+    "MAX_TRACE_RUNS",
     "TRACE_WINDOW",
-    "fig_depth",
-    "fig_error_traces",
-    "fig_steps_vs_lr",
-    "fig_success_vs_lr",
-    "fig_weight_change",
-    "fig_weight_change_time",
-    "group_and_lr",
-    "save",
+    "draw_figures",
+    "sample_runs",
     "smoothed_abs_error",
 ]

@@ -304,9 +304,17 @@ class TimedLoop(ClosedLoop):
     def step(self) -> dict[str, NDArray[Any]]:
         """One control cycle, timed."""
         rec = super().step()
-        rec["cycle_seconds"] = np.array([self.robot.interval])  # type: ignore[attr-defined]
-        rec["busy_seconds"] = np.array([self.robot.busy])  # type: ignore[attr-defined]
-        rec["latency_seconds"] = np.array([self.robot.latency])  # type: ignore[attr-defined]
+        times = {
+            "cycle_seconds": self.robot.interval,  # type: ignore[attr-defined]
+            "busy_seconds": self.robot.busy,  # type: ignore[attr-defined]
+            "latency_seconds": self.robot.latency,  # type: ignore[attr-defined]
+        }
+        # The run keeps a bounded trace, so the summary's timing reads this log (a few
+        # numbers per cycle; it travels with the loop's checkpoints).
+        log = self.__dict__.setdefault("cycle_log", {k: [] for k in times})
+        for key, value in times.items():
+            rec[key] = np.array([value])
+            log[key].append(float(value))
         return rec
 
 
@@ -467,13 +475,15 @@ def run_drive(
     def make_loop(c: RunConfig) -> ClosedLoop:
         return TimedLoop.from_config(c, robot=robot)
 
-    def extra(records: Any) -> dict[str, Any]:
-        if not records.chunks or "cycle_seconds" not in records.chunks[0]:
+    def extra(loop: Any) -> dict[str, Any]:
+        log = getattr(loop, "cycle_log", None)
+        if not log:
             return {"timing": timing_summary([], [], robot.period)}
-        cycle = records.column("cycle_seconds")[0]
-        busy = records.column("busy_seconds")[0]
-        latency = records.column("latency_seconds")[0]
-        return {"timing": timing_summary(cycle, busy, robot.period, latency)}
+        return {
+            "timing": timing_summary(
+                log["cycle_seconds"], log["busy_seconds"], robot.period, log["latency_seconds"]
+            )
+        }
 
     return run_follow(
         cfg,

@@ -33,12 +33,13 @@ SUMMARY = "summary.json"
 TRACE = "trace.parquet"
 CHECKPOINT = "checkpoint.pkl"
 CONFIG = "config.json"
-#: Folder of the trace written as it goes: one ``<start>-<end>.npz`` file per checkpoint, each
-#: holding the raw records of steps ``[start, end)``. Compacted into trace.parquet at the end.
+#: Folder of the trace written as it goes: ``<start>-<end>.arrow`` files holding the trace
+#: rows of steps ``[start, end)`` (and ``.frames.npy`` camera frames). Joined into
+#: trace.parquet at the end.
 PARTS = "trace.parts"
 #: Camera frames ``(T, H, W)`` of a run recorded for replay (float64, exact).
 FRAMES = "frames.npy"
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 
 
 def jsonable(value: Any) -> Any:
@@ -103,6 +104,84 @@ def write_trace(path: str | Path, frame: pd.DataFrame) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
+def write_arrow(path: str | Path, table: Any) -> Path:
+    """Atomically write an Arrow table as an (uncompressed) Arrow IPC file."""
+    import pyarrow as pa
+
+    def write(tmp: Path) -> None:
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+
+    return atomic_write_with(path, write)
+
+
+def read_arrow(path: str | Path) -> Any:
+    """An Arrow table written by :func:`write_arrow`."""
+    import pyarrow as pa
+
+    with pa.memory_map(str(path)) as source:
+        return pa.ipc.open_file(source).read_all()
+
+
+#: The columns of the trace of a run without steps.
+EMPTY_TRACE = {
+    "step": "int64",
+    "error": "float64",
+    "moving_sum": "float64",
+    "above_threshold": "bool",
+}
+
+
+def join_parquet(path: str | Path, parts: list[Path], drop_prefix: str | None = None) -> Path:
+    """Atomically join Arrow parts (:func:`write_arrow`, same columns) into one Parquet file,
+    one part in memory at a time (each becomes a row group); columns starting with
+    ``drop_prefix`` are left out."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    def write(tmp: Path) -> None:
+        writer = None
+        try:
+            for part in parts:
+                table = read_arrow(part)
+                if drop_prefix:
+                    table = table.drop([c for c in table.column_names if c.startswith(drop_prefix)])
+                if writer is None:
+                    # No dictionaries: floats rarely repeat, and encoding them costs 7x the time.
+                    writer = pq.ParquetWriter(tmp, table.schema, use_dictionary=False)
+                writer.write_table(table)
+            if writer is None:
+                schema = pa.schema(
+                    [(k, pa.from_numpy_dtype(np.dtype(v))) for k, v in EMPTY_TRACE.items()]
+                )
+                writer = pq.ParquetWriter(tmp, schema)
+                writer.write_table(schema.empty_table())
+        finally:
+            if writer is not None:
+                writer.close()
+
+    return atomic_write_with(path, write)
+
+
+def join_frames(path: str | Path, parts: list[Path]) -> Path:
+    """Atomically join ``.npy`` parts of frames ``(T_i, H, W)`` into one ``(T, H, W)`` file,
+    one part in memory at a time."""
+    shapes = [np.load(p, mmap_mode="r").shape for p in parts]
+    dtype = np.load(parts[0], mmap_mode="r").dtype
+
+    def write(tmp: Path) -> None:
+        total = (sum(s[0] for s in shapes), *shapes[0][1:])
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=total)
+        at = 0
+        for p, shape in zip(parts, shapes, strict=True):
+            out[at : at + shape[0]] = np.load(p)
+            at += shape[0]
+        out.flush()
+        del out
+
+    return atomic_write_with(path, write)
+
+
 def write_frames(path: str | Path, frames: np.ndarray) -> Path:
     """Atomically write camera frames ``(T, H, W)`` as a .npy file (exact values)."""
     buf = io.BytesIO()
@@ -115,49 +194,6 @@ def read_trace(path: str | Path) -> pd.DataFrame:
     import pandas as pd
 
     return pd.read_parquet(path)
-
-
-def write_part(out_dir: str | Path, rec: Mapping[str, np.ndarray]) -> Path:
-    """Atomically write one part of the records (steps ``rec["step"][0] ..
-    rec["step"][-1]``) to ``out_dir/trace.parts/<start>-<end>.npz``; its cost is that of the
-    part alone, so a long run's checkpoints cost in proportion to its length."""
-    steps = np.asarray(rec["step"])
-    start, end = int(steps[0]), int(steps[-1]) + 1
-    buf = io.BytesIO()
-    np.savez(buf, **{k: np.asarray(v) for k, v in rec.items()})
-    path = Path(out_dir) / PARTS / f"{start:012d}-{end:012d}.npz"
-    return atomic_write_bytes(path, buf.getvalue())
-
-
-def read_parts(out_dir: str | Path, upto: int) -> list[dict[str, np.ndarray]]:
-    """The parts covering steps ``[0, upto)`` in order; parts beyond ``upto`` (written just
-    before a kill, ahead of their checkpoint) are deleted.
-
-    Raises:
-        ValueError: the parts do not cover ``[0, upto)`` exactly (a part is missing or
-            unreadable).
-    """
-    folder = Path(out_dir) / PARTS
-    spans = []
-    for path in folder.glob("*.npz") if folder.is_dir() else []:
-        try:
-            a, b = (int(x) for x in path.stem.split("-"))
-        except ValueError:
-            continue
-        spans.append((a, b, path))
-    parts, at = [], 0
-    for a, b, path in sorted(spans):
-        if b > upto:
-            path.unlink(missing_ok=True)
-            continue
-        if a != at:
-            raise ValueError(f"trace parts in {folder}: steps {at}..{a} are missing")
-        with np.load(path) as data:
-            parts.append({k: data[k] for k in data.files})
-        at = b
-    if at != upto:
-        raise ValueError(f"trace parts in {folder} end at step {at}, the checkpoint at {upto}")
-    return parts
 
 
 class _Pickler(pickle.Pickler):
@@ -207,15 +243,16 @@ __all__ = [
     "TRACE",
     "atomic_write_bytes",
     "atomic_write_with",
+    "join_frames",
+    "join_parquet",
     "jsonable",
     "load_checkpoint",
     "read_json",
-    "read_parts",
     "read_trace",
     "save_checkpoint",
     "trace_frame",
+    "write_arrow",
     "write_frames",
     "write_json",
-    "write_part",
     "write_trace",
 ]

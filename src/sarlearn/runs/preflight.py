@@ -21,10 +21,13 @@ import numpy as np
 
 from sarlearn.config import RunConfig
 from sarlearn.errors import ConfigError, SarlearnError
+from sarlearn.runs.stream import FLUSH_ROWS
 
-#: Bytes of memory per step at the end of a run (records, their merged copy, the trace
-#: table and its Parquet buffer; measured on 200,000-step runs), plus 16 per logged sensor value.
-MEMORY_PER_STEP = 700
+#: Bytes of memory of a run whatever its length: it streams its records (the process and its
+#: libraries, bounded statistics, the figures' view, one part of trace being written; peak
+#: 500-530 MB measured from 10,000 to 5,000,000 steps with benchmarks/scale.py), plus 16
+#: per logged sensor value of the steps buffered before a part is written.
+RUN_MEMORY = 700 * 2**20
 #: Bytes of trace.parquet per step (measured: about 60-120 with the default network).
 DISK_PER_STEP = 150
 #: A run whose estimated memory exceeds this fraction of the machine's memory is refused.
@@ -54,7 +57,7 @@ class RunEstimate:
 
 
 def estimate_run(cfg: RunConfig, record_ground: bool = False) -> RunEstimate:
-    """Rough time, memory and disk of ``cfg`` (the run is kept in memory until its end)."""
+    """Rough time, memory and disk of ``cfg`` (memory is bounded: the run streams)."""
     from sarlearn.loop import n_predictors_of
 
     extra = 2 + n_predictors_of(cfg) if record_ground and cfg.world.inputs == "rows" else 0
@@ -65,7 +68,7 @@ def estimate_run(cfg: RunConfig, record_ground: bool = False) -> RunEstimate:
     return RunEstimate(
         steps=cfg.steps,
         seconds=cfg.steps / rate,
-        memory=cfg.steps * (MEMORY_PER_STEP + 16 * extra),
+        memory=RUN_MEMORY + min(cfg.steps, FLUSH_ROWS) * 16 * extra,
         disk=cfg.steps * (DISK_PER_STEP + 8 * extra),
     )
 
@@ -263,10 +266,8 @@ def check_run_size(
     limit, source = memory_limit()
     if limit is not None and est.memory + static > limit:
         raise ConfigError(
-            f"steps = {cfg.steps:,} is too long for one run: {est.describe()}; a run keeps "
-            f"its trace in memory until it ends (limit: {_size(limit)}, {source}; about "
-            f"{max(0, int((limit - static) / est.memory * cfg.steps)):,} steps); use fewer "
-            f"steps"
+            f"this run needs {est.describe()} (limit: {_size(limit)}, {source}); a run "
+            f"streams its records, so its memory does not grow with its steps"
         )
     folder = _existing_parent(Path(out) if out is not None else Path("runs"))
     try:
@@ -275,8 +276,8 @@ def check_run_size(
         free = None
     if free is not None and est.disk > free:
         raise ConfigError(
-            f"steps = {cfg.steps:,} needs {est.describe()}, but {folder} has only "
-            f"{_size(free)} free"
+            f"steps = {cfg.steps:,} is too long for one run: it needs {est.describe()}, but "
+            f"{folder} has only {_size(free)} free; use fewer steps or --trace-every"
         )
     return est
 

@@ -24,235 +24,89 @@ Only the sweep's main process writes here (workers return their records to it).
 from __future__ import annotations
 
 import contextlib
-import io
-import json
 import os
-import socket
-import tempfile
 import time
-import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sarlearn import __version__
-from sarlearn.config import RunConfig
-from sarlearn.errors import SarlearnError
 from sarlearn.runs.outputs import (
     atomic_write_bytes,
     atomic_write_with,
-    jsonable,
     read_json,
     write_json,
+)
+from sarlearn.store.files import (
+    READ,
+    TRACES,
+    WRITE,
+    StoreCorruptError,
+    _concat,
+    _concat_tables,
+    _conform,
+    _corrupt,
+    _digest,
+    _drop_duplicate_attempts,
+    _existing,
+    _iter_table,
+    _parquet_bytes,
+    _parts,
+    _read_schema,
+    _read_table,
+    _short,
+    _write_checked,
+    _write_checked_with,
+    _write_parquet,
+    bools,
+)
+from sarlearn.store.lock import folder_lock
+from sarlearn.store.records import (
+    INT_METRICS,
+    METRICS,
+    RESULT_SCHEMA,
+    SummaryError,
+    base_record,
+    downsample_trace,
+    fill_error,
+    fill_summary,
+    now_utc,
+    records_table,
+    trace_rows,
+    trace_table,
 )
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    #: A run's downsampled trace: a DataFrame, or its columns (name -> 1-d numpy array).
-    TraceData = pd.DataFrame | Mapping[str, np.ndarray]
+    from sarlearn.store.records import TraceData
+
 
 #: Bytes of trace parts a store keeps in memory for their compaction (beyond: read back).
 TRACE_MEMORY = 64 * 2**20
 
 RESULTS = "results.parquet"
-TRACES = "traces.parquet"
 MANIFEST = "sweep.json"
 LOCK = ".sweep.lock"
 COMPACTED = "compacted"
-
-#: Summary keys copied into their own columns (all optional except ``steps_to_success``).
-METRICS = (
-    "mean_abs_error_first_1000",
-    "mean_abs_error_last_1000",
-    "off_track_steps",
-    "steps_per_second",
-    "above_threshold_fraction",
-    "steering_flips_per_1000",
-    "saturated_steering_fraction",
-)
-#: Integer settling measures copied into their own columns (null when absent or undefined).
-INT_METRICS = ("settled_step", "relapses", "dead_layers", "settle_window")
-#: Summary keys not repeated in ``summary_json`` (stored elsewhere or too big).
-_NOT_IN_SUMMARY_JSON = ("config", "trace")
-
-_TS = pa.timestamp("us", tz="UTC")
-RESULT_SCHEMA = pa.schema(
-    [
-        ("run_id", pa.string()),
-        ("attempt_id", pa.string()),
-        ("status", pa.string()),  # "ok" (the run function returned) or "error" (it raised)
-        ("run_status", pa.string()),  # the run's own status, e.g. finished, diverged, off_track
-        ("run_message", pa.string()),
-        ("error_type", pa.string()),
-        ("error_message", pa.string()),
-        ("error_traceback", pa.string()),
-        ("rule", pa.string()),
-        ("lr", pa.float64()),
-        ("seed", pa.int64()),
-        ("track", pa.string()),
-        ("layers", pa.string()),  # "10,10,2"
-        ("n_hidden", pa.int64()),
-        ("steps", pa.int64()),  # requested (config)
-        ("steps_run", pa.int64()),  # as reported by the run
-        ("success", pa.bool_()),
-        ("steps_to_success", pa.int64()),  # null: never succeeded (or error)
-        ("settled", pa.bool_()),  # last settle_window steps clean (sarlearn.metrics)
-        ("settled_step", pa.int64()),  # null: above threshold at the end (or error)
-        ("settle_window", pa.int64()),  # steps judged by settled (clipped to the run)
-        ("above_threshold_fraction", pa.float64()),  # over the settling window
-        ("relapses", pa.int64()),  # null: no first success
-        ("steering_flips_per_1000", pa.float64()),
-        ("saturated_steering_fraction", pa.float64()),
-        ("dead_units", pa.list_(pa.float64())),  # per layer
-        ("dead_layers", pa.int64()),
-        ("mean_abs_error_first_1000", pa.float64()),
-        ("mean_abs_error_last_1000", pa.float64()),
-        ("off_track_steps", pa.float64()),
-        ("steps_per_second", pa.float64()),
-        ("weight_change", pa.list_(pa.float64())),  # final distance from init, per layer
-        ("wall_time_s", pa.float64()),
-        ("started_at", _TS),
-        ("finished_at", _TS),
-        ("worker_pid", pa.int64()),
-        ("host", pa.string()),
-        ("sarlearn_version", pa.string()),
-        ("params_json", pa.string()),  # the grid values that made this run
-        ("config_json", pa.string()),  # the full resolved config (what run_id hashes)
-        ("summary_json", pa.string()),  # the run's summary minus config and trace
-    ]
-)
-
-
-class SummaryError(ValueError):
-    """The run function returned a summary without the keys a sweep record needs."""
+#: Records per row group of ``results.parquet`` (and held at a time while compacting).
+COMPACT_ROWS = 16_384
+#: The long texts of a record (config, summary, grid values, traceback): what a reader of a
+#: large sweep leaves out when it needs the numbers only.
+BULKY = ("config_json", "summary_json", "params_json", "error_traceback")
 
 
 class StoreLockedError(RuntimeError):
     """Another live sweep process is writing to the same folder."""
 
 
-class StoreCorruptError(SarlearnError):
-    """A file of a sweep folder is unreadable (truncated, damaged, not what it should be)."""
-
-
-def base_record(run_id: str, cfg: RunConfig, params: Mapping[str, Any]) -> dict[str, Any]:
-    """The columns of a record that come from the config alone (filled in for every run)."""
-    return {
-        "run_id": run_id,
-        "attempt_id": os.urandom(8).hex(),
-        "rule": cfg.rule.name,
-        "lr": None if cfg.rule.name == "reflex" else cfg.rule.learning_rate,  # no learner
-        "seed": cfg.seed,
-        "track": cfg.world.track,
-        "layers": ",".join(str(n) for n in cfg.network.layers),
-        "n_hidden": len(cfg.network.layers) - 1,
-        "steps": cfg.steps,
-        "success": False,
-        "settled": False,
-        "worker_pid": os.getpid(),
-        "host": socket.gethostname(),
-        "sarlearn_version": __version__,
-        "params_json": json.dumps(jsonable(dict(params)), sort_keys=True),
-        "config_json": json.dumps(cfg.model_dump(mode="json"), sort_keys=True),
-    }
-
-
-def fill_summary(record: dict[str, Any], summary: Mapping[str, Any]) -> dict[str, Any]:
-    """Add a successful run's summary to ``record`` (in place; also returned)."""
-    if "steps_to_success" not in summary:
-        raise SummaryError(f"the run's summary has no 'steps_to_success' (keys: {sorted(summary)})")
-    sts = summary["steps_to_success"]
-    record["status"] = "ok"
-    record["run_status"] = summary.get("status")
-    record["run_message"] = summary.get("message")
-    record["steps_to_success"] = None if _missing(sts) else int(sts)
-    record["success"] = record["steps_to_success"] is not None
-    steps_run = summary.get("steps")
-    record["steps_run"] = None if _missing(steps_run) else int(steps_run)
-    for key in METRICS:
-        value = summary.get(key)
-        record[key] = None if _missing(value) else float(value)
-    for key in INT_METRICS:
-        value = summary.get(key)
-        record[key] = None if _missing(value) else int(value)
-    record["settled"] = bool(summary.get("settled") or False)
-    dead = summary.get("dead_units")
-    record["dead_units"] = None if dead is None else [float(v) for v in dead]
-    record["weight_change"] = _final_weight_change(summary.get("weight_change"))
-    rest = {k: v for k, v in summary.items() if k not in _NOT_IN_SUMMARY_JSON}
-    record["summary_json"] = json.dumps(jsonable(rest), sort_keys=True)
-    return record
-
-
-def fill_error(record: dict[str, Any], exc: BaseException) -> dict[str, Any]:
-    """Mark ``record`` as a failed run: exception type, message and the traceback's tail."""
-    record["status"] = "error"
-    record["error_type"] = type(exc).__name__
-    record["error_message"] = str(exc)
-    tb = "".join(traceback.format_exception(exc))
-    record["error_traceback"] = tb[-4000:]  # the tail names the failing line; enough
-    return record
-
-
-def downsample_trace(trace: pd.DataFrame, every: int) -> pd.DataFrame:
-    """Every ``every``-th row of a run's trace, numeric and boolean columns only.
-
-    ``abs_error`` is the mean |error| over the ``every`` steps starting at each kept row,
-    so the curve stays faithful where the error is spiky. A ``step`` column is added (from
-    the row position) if the trace has none.
-    """
-    import pandas as pd
-
-    frame = trace.reset_index(drop=True)
-    keep = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])]
-    frame = frame[keep]
-    if "step" not in frame:
-        frame.insert(0, "step", np.arange(len(frame), dtype=np.int64))
-    out = frame.iloc[::every].reset_index(drop=True)
-    if "error" in frame:  # the block means of the population path (the same numbers)
-        from sarlearn.sweeps.population import block_means
-
-        out["abs_error"] = block_means(np.abs(frame["error"].to_numpy(np.float64)), every)
-    return out
-
-
-def _final_weight_change(value: Any) -> list[float] | None:
-    """Per-layer weight change: a list per layer, or rows over time of which we keep the last."""
-    if value is None:
-        return None
-    arr = np.asarray(value, dtype=np.float64)
-    if arr.ndim == 2:
-        arr = arr[-1]
-    if arr.ndim != 1:
-        raise SummaryError(f"weight_change must be (layers,) or (time, layers), got {arr.shape}")
-    return [float(x) for x in arr]
-
-
-def _missing(value: Any) -> bool:
-    if value is None:
-        return True
-    try:
-        return bool(np.isnan(value))
-    except TypeError:
-        return False
-
-
-def now_utc() -> datetime:
-    """The current time, timezone-aware UTC (the store's timestamp convention)."""
-    return datetime.now(UTC)
-
-
 class _Finished:
     """What resume needs from any store: which runs already have a record."""
 
-    def load(self, latest: bool = True) -> pd.DataFrame:
+    def load(self, latest: bool = True, without: Sequence[str] = ()) -> pd.DataFrame:
         raise NotImplementedError
 
     def finished_ids(self, include_failed: bool = True) -> set[str]:
@@ -319,7 +173,7 @@ class ResultStore(_Finished):
         traces = []
         for record, trace in items:
             if trace is not None and trace_rows(trace):
-                traces.append(_trace_table(record, trace))
+                traces.append(trace_table(record, trace))
         if traces:
             table = (
                 traces[0]
@@ -327,7 +181,7 @@ class ResultStore(_Finished):
                 else pa.concat_tables(traces, promote_options="permissive")
             )
             self._write_part(self.trace_parts / f"part-{stamp}.parquet", table)
-        records = _records_table([r for r, _ in items], RESULT_SCHEMA)
+        records = records_table([r for r, _ in items])
         self._write_part(self.parts / f"part-{stamp}.parquet", records)
 
     def _write_part(self, path: Path, table: pa.Table) -> None:
@@ -366,27 +220,60 @@ class ResultStore(_Finished):
                 # population): results.parquet is that part (RESULT_SCHEMA, one row per
                 # attempt), written again as it is
                 results = mine[0]
-                atomic_write_bytes(self.results_path, mine[1])
+                _write_checked(self.results_path, mine[1])
             else:
-                tables = [_read_table(p, self.root) for p in existing]
-                tables += [self._read_part(p) for p in parts]
-                results = _drop_duplicate_attempts(_concat_tables(tables, RESULT_SCHEMA))
-                atomic_write_with(self.results_path, lambda p: pq.write_table(results, p))
+                self._write_results([*existing, *parts])
             kept = self.parts / COMPACTED
             kept.mkdir(exist_ok=True)
             for part in parts:  # kept, so that results.parquet can be rebuilt from them
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(_digest(part), _digest(kept / part.name))
                 with contextlib.suppress(FileNotFoundError):
                     os.replace(part, kept / part.name)
                 self._written.pop(part, None)
         if traces:
             self._compact_traces(results)
 
+    def _write_results(self, sources: list[Path]) -> None:
+        """Write ``results.parquet`` from the files given (the compacted one first, then
+        parts), each attempt once, in row groups of at most :data:`COMPACT_ROWS` records: the
+        records are streamed, never all in memory (a large sweep's records hold kilobytes of
+        config and summary text each)."""
+        seen: set[str] = set()
+
+        def pieces() -> Iterator[pa.Table]:
+            for src in sources:
+                if src == self.results_path:
+                    yield from _iter_table(src, self.root, COMPACT_ROWS)
+                else:
+                    yield self._read_part(src)
+
+        def write(tmp: Path) -> None:
+            with pq.ParquetWriter(tmp, RESULT_SCHEMA, **WRITE) as writer:
+                held: list[pa.Table] = []
+                n = 0
+                for piece in pieces():
+                    table = _conform(piece, RESULT_SCHEMA).select(RESULT_SCHEMA.names)
+                    keep = []
+                    for attempt in table.column("attempt_id").to_pylist():
+                        keep.append(attempt not in seen)
+                        seen.add(attempt)
+                    held.append(table if all(keep) else table.filter(bools(keep)))
+                    n += held[-1].num_rows
+                    if n >= COMPACT_ROWS:
+                        writer.write_table(pa.concat_tables(held))
+                        held, n = [], 0
+                if held:
+                    writer.write_table(pa.concat_tables(held))
+
+        _write_checked_with(self.results_path, write)
+
     def _compact_traces(self, results: pa.Table | None = None) -> None:
         parts = _parts(self.trace_parts)
         if not parts:
             return
         if results is None or _parts(self.parts):
-            results = self._table()
+            results = self._table(without=BULKY)
         keep = _latest_attempts(results)
         existing = _existing(self.traces_path)
         mine = self._written.get(parts[0]) if len(parts) == 1 and not existing else None
@@ -398,6 +285,7 @@ class ResultStore(_Finished):
             self._stream_traces(sources, keep)
         for part in parts:
             part.unlink(missing_ok=True)
+            _digest(part).unlink(missing_ok=True)
             self._written.pop(part, None)
         self._trace_memory = 0
 
@@ -411,20 +299,20 @@ class ResultStore(_Finished):
             if isinstance(src, pa.Table):
                 yield src
                 return
-            pf = pq.ParquetFile(src)
+            pf = pq.ParquetFile(src, **READ)
             for i in range(pf.num_row_groups):
                 yield pf.read_row_group(i)
 
         def write(tmp: Path) -> None:
             # stream row groups so a big sweep's traces never have to fit in memory at once
-            with pq.ParquetWriter(tmp, schema) as writer:
+            with pq.ParquetWriter(tmp, schema, **WRITE) as writer:
                 for src in sources:
                     for tab in pieces(src):
                         mask = [a in keep for a in tab.column("attempt_id").to_pylist()]
                         if all(mask):
                             writer.write_table(_conform(tab, schema))
                         elif any(mask):
-                            writer.write_table(_conform(tab.filter(_bools(mask)), schema))
+                            writer.write_table(_conform(tab.filter(bools(mask)), schema))
 
         atomic_write_with(self.traces_path, write)
 
@@ -480,19 +368,19 @@ class ResultStore(_Finished):
         for folder in (self.parts, kept):
             for part in _parts(folder):
                 try:
-                    pq.read_table(part)
+                    _read_table(part, self.root)
                 except Exception as exc:
                     os.replace(part, part.with_name(f".{part.name}.corrupt-{stamp}"))
                     done.append(f"{part} was unreadable ({_short(exc)}); set aside")
         if self.results_path.exists():
             try:
-                pq.read_table(self.results_path)
+                _read_table(self.results_path, self.root)
             except Exception as exc:
                 aside = self.results_path.with_name(f"{RESULTS}.corrupt-{stamp}")
                 os.replace(self.results_path, aside)
                 sources = [*_parts(kept), *_parts(self.parts)]
                 table = _drop_duplicate_attempts(_concat(sources, RESULT_SCHEMA, self.root))
-                atomic_write_with(self.results_path, lambda p: pq.write_table(table, p))
+                _write_checked(self.results_path, _parquet_bytes(table))
                 n_runs = len(set(table.column("run_id").to_pylist()))
                 done.append(
                     f"{self.results_path} was unreadable ({_short(exc)}); rebuilt from "
@@ -530,48 +418,28 @@ class ResultStore(_Finished):
         """
         if self.root.exists() and not self.root.is_dir():
             raise StoreLockedError(f"{self.root} is a file, not a sweep folder")
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / LOCK
-        me = f"{socket.gethostname()} {os.getpid()}"
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".sweep.lock.")
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(me)
-                fh.flush()
-                os.fsync(fh.fileno())
-            with _guard(self.root / f"{LOCK}.guard"):
-                try:
-                    os.link(tmp, path)
-                except FileExistsError:
-                    try:
-                        holder = path.read_text().strip()
-                    except FileNotFoundError:
-                        holder = ""  # released meanwhile
-                    if path.exists() and _holder_alive(holder):
-                        raise StoreLockedError(
-                            f"another sweep ({holder or 'unknown process'}) is writing to "
-                            f"{self.root}; wait for it, or delete {path} if that process is gone"
-                        ) from None
-                    path.unlink(missing_ok=True)
-                    os.link(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        try:
+        busy = (
+            f"another sweep ({{holder}}) is writing to {self.root}; wait for it, or delete "
+            "{path} if that process is gone"
+        )
+        with folder_lock(self.root, LOCK, busy, StoreLockedError):
             yield
-        finally:
-            with contextlib.suppress(OSError):
-                if path.read_text().strip() == me:
-                    path.unlink()
 
     # -- reading ----------------------------------------------------------------------------
 
-    def _table(self) -> pa.Table:
-        """All records (every attempt once) as an Arrow table with :data:`RESULT_SCHEMA`."""
+    def _table(self, without: Sequence[str] = ()) -> pa.Table:
+        """All records (every attempt once) as an Arrow table with :data:`RESULT_SCHEMA`,
+        less the columns named in ``without``."""
+        schema = pa.schema([f for f in RESULT_SCHEMA if f.name not in without])
         for _ in range(3):  # a part can vanish under us if a compaction runs meanwhile
             try:
-                tables = [_read_table(p, self.root) for p in _existing(self.results_path)]
-                tables += [self._read_part(p) for p in _parts(self.parts)]
-                return _drop_duplicate_attempts(_concat_tables(tables, RESULT_SCHEMA))
+                files = _existing(self.results_path)
+                tables = [_read_table(p, self.root, without) for p in files]
+                for part in _parts(self.parts):
+                    table = self._read_part(part)
+                    gone = [c for c in without if c in table.schema.names]
+                    tables.append(table.drop_columns(gone))
+                return _drop_duplicate_attempts(_concat_tables(tables, schema))
             except FileNotFoundError:
                 continue
         raise RuntimeError(f"could not read a stable view of {self.root}")
@@ -586,8 +454,9 @@ class ResultStore(_Finished):
         status = table.column("status").to_pylist()
         return {run for run, i in latest.items() if status[i] == "ok"}
 
-    def load(self, latest: bool = True) -> pd.DataFrame:
-        """All records as a DataFrame (columns of :data:`RESULT_SCHEMA`).
+    def load(self, latest: bool = True, without: Sequence[str] = ()) -> pd.DataFrame:
+        """All records as a DataFrame (columns of :data:`RESULT_SCHEMA`, less those named in
+        ``without``: :data:`BULKY` leaves out the long texts a large sweep need not read).
 
         With ``latest`` (the default) each run id appears once, its most recent attempt: a
         failed run retried later counts by its retry. Integer columns are nullable
@@ -595,7 +464,7 @@ class ResultStore(_Finished):
         """
         import pandas as pd
 
-        table = self._table()
+        table = self._table(without)
         frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
         if latest and len(frame):
             frame = frame.iloc[sorted(_latest_rows(table).values())]
@@ -608,7 +477,7 @@ class ResultStore(_Finished):
         and some columns; ``run_id`` and ``step`` are always included)."""
         import pandas as pd
 
-        results = self.load(latest=True)
+        results = self.load(latest=True, without=BULKY)
         if run_ids is not None:
             results = results[results["run_id"].isin(list(run_ids))]
         attempts = list(results["attempt_id"])
@@ -623,7 +492,9 @@ class ResultStore(_Finished):
                 want = ["run_id", "attempt_id", "step", *columns]
                 cols = [c for c in dict.fromkeys(want) if c in names]
             try:
-                tab = pq.read_table(src, columns=cols, filters=[("attempt_id", "in", attempts)])
+                tab = pq.read_table(
+                    src, columns=cols, filters=[("attempt_id", "in", attempts)], **READ
+                )
             except (pa.ArrowException, OSError) as exc:
                 raise _corrupt(src, self.root, exc) from exc
             if tab.num_rows:
@@ -646,14 +517,17 @@ class MergedStore(_Finished):
             raise ValueError("MergedStore needs at least one folder")
         self.stores = [ResultStore(r) for r in roots]
 
-    def load(self, latest: bool = True) -> pd.DataFrame:
+    def load(self, latest: bool = True, without: Sequence[str] = ()) -> pd.DataFrame:
         """All records of all folders (see :meth:`ResultStore.load`)."""
-        return self._load(latest).drop(columns="_folder")
+        return self._load(latest, without).drop(columns="_folder")
 
-    def _load(self, latest: bool) -> pd.DataFrame:
+    def _load(self, latest: bool, without: Sequence[str] = ()) -> pd.DataFrame:
         import pandas as pd
 
-        frames = [s.load(latest=latest).assign(_folder=k) for k, s in enumerate(self.stores)]
+        frames = [
+            s.load(latest=latest, without=without).assign(_folder=k)
+            for k, s in enumerate(self.stores)
+        ]
         nonempty = [f for f in frames if len(f)]
         if not nonempty:
             return frames[0]
@@ -669,7 +543,7 @@ class MergedStore(_Finished):
         """Traces of the latest attempt of each run (see :meth:`ResultStore.load_traces`)."""
         import pandas as pd
 
-        results = self._load(latest=True)
+        results = self._load(latest=True, without=BULKY)
         if run_ids is not None:
             results = results[results["run_id"].isin(list(run_ids))]
         frames = []
@@ -695,316 +569,10 @@ class MergedStore(_Finished):
         return {**manifests[0], "runs": list(runs.values()), "n_runs": len(runs), "shards": shards}
 
 
-def _write_parquet(path: Path, table: pa.Table) -> bytes:
-    buf = io.BytesIO()
-    pq.write_table(table, buf)
-    data = buf.getvalue()
-    atomic_write_bytes(path, data)
-    return data
-
-
-def _trace_table(record: Mapping[str, Any], trace: TraceData) -> pa.Table:
-    """A run's downsampled trace as stored: ``run_id`` and ``attempt_id`` columns first.
-
-    ``trace`` is a DataFrame, or its columns (name -> 1-d numpy array, as a DataFrame made
-    of them would hold them), which give the same stored table without pandas.
-    """
-    if isinstance(trace, Mapping):
-        n = len(next(iter(trace.values())))
-        arrays = [_repeat(record["run_id"], n), _repeat(record["attempt_id"], n)]
-        arrays += [_numpy_column(np.asarray(v)) for v in trace.values()]
-        return pa.Table.from_arrays(arrays, names=["run_id", "attempt_id", *trace])
-    frame = trace.copy()
-    frame.insert(0, "attempt_id", record["attempt_id"])
-    frame.insert(0, "run_id", record["run_id"])
-    return pa.table(frame)
-
-
-def trace_rows(trace: TraceData) -> int:
-    """The number of rows of a trace given as a DataFrame or as its columns."""
-    if isinstance(trace, Mapping):
-        return len(next(iter(trace.values()))) if trace else 0
-    return len(trace)
-
-
-# -- Arrow arrays without pandas -----------------------------------------------------------
-# pa.array() imports pandas (to check whether it was given a pandas object), which costs a
-# sweep ~0.25 s; the arrays of the store are built from their buffers instead, with the
-# values pa.array / pa.Table.from_pylist / pa.table(DataFrame) would give them.
-
-_NUMPY_TYPES = {
-    np.dtype(np.float64): pa.float64(),
-    np.dtype(np.float32): pa.float32(),
-    np.dtype(np.int64): pa.int64(),
-    np.dtype(np.int32): pa.int32(),
-    np.dtype(np.int16): pa.int16(),
-    np.dtype(np.int8): pa.int8(),
-    np.dtype(np.uint64): pa.uint64(),
-    np.dtype(np.uint32): pa.uint32(),
-    np.dtype(np.uint16): pa.uint16(),
-    np.dtype(np.uint8): pa.uint8(),
-}
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-class _Unsupported(TypeError):
-    """A value the buffer-built arrays do not cover (the general path takes it)."""
-
-
-def _bitmap(flags: np.ndarray | Sequence[bool]) -> pa.Buffer:
-    return pa.py_buffer(np.packbits(np.asarray(flags, dtype=np.bool_), bitorder="little"))
-
-
-def _bools(flags: Sequence[bool] | np.ndarray) -> pa.Array:
-    """A boolean Arrow array (no nulls)."""
-    return pa.Array.from_buffers(pa.bool_(), len(flags), [None, _bitmap(flags)])
-
-
-def _numpy_column(arr: np.ndarray) -> pa.Array:
-    """A DataFrame column's values as ``pa.table(frame)`` stores them (NaN as null)."""
-    if arr.ndim != 1:
-        raise ValueError(f"a trace column must be 1-d, got shape {arr.shape}")
-    n = len(arr)
-    if arr.dtype == np.bool_:
-        return _bools(arr)
-    typ = _NUMPY_TYPES.get(arr.dtype)
-    if typ is None:  # anything else (strings, dates): the general path
-        return pa.array(arr, from_pandas=True)
-    data = np.ascontiguousarray(arr)
-    validity = None
-    if arr.dtype.kind == "f":
-        nan = np.isnan(data)
-        if nan.any():  # from pandas, NaN is a missing value
-            validity = _bitmap(~nan)
-    return pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(data)])
-
-
-def _repeat(text: str, n: int) -> pa.Array:
-    """A column holding ``text`` ``n`` times, typed as ``pa.table(frame)`` types a string
-    column of a DataFrame (``large_string``, pandas 3's ``str``)."""
-    data = text.encode()
-    offsets = np.arange(n + 1, dtype=np.int64) * len(data)
-    return pa.Array.from_buffers(
-        pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data * n)]
-    )
-
-
-def _empty_table(schema: pa.Schema) -> pa.Table:
-    return pa.Table.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)
-
-
-def _records_table(records: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
-    """``pa.Table.from_pylist(records, schema=schema)``, for the types of RESULT_SCHEMA."""
-    try:
-        arrays = [_python_column([r.get(f.name) for r in records], f.type) for f in schema]
-    except _Unsupported:
-        return pa.Table.from_pylist([dict(r) for r in records], schema=schema)
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-def _python_column(values: list[Any], typ: pa.DataType) -> pa.Array:
-    n = len(values)
-    present = [v is not None for v in values]
-    validity = None if all(present) else _bitmap(present)
-    if typ == pa.string():
-        data = [_as(v, str).encode() if v is not None else b"" for v in values]
-        return pa.Array.from_buffers(typ, n, [validity, *_offsets_and(data)])
-    if typ == pa.int64():
-        ints = np.array([_int(v) for v in values], dtype=np.int64)
-        return pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(ints)])
-    if typ == pa.float64():
-        floats = np.array([_float(v) for v in values], dtype=np.float64)
-        return pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(floats)])
-    if typ == pa.bool_():
-        flags = [bool(_as(v, (bool, np.bool_))) if v is not None else False for v in values]
-        return pa.Array.from_buffers(typ, n, [validity, _bitmap(flags)])
-    if typ == _TS:
-        micros = np.array([_micros(v) for v in values], dtype=np.int64)
-        return pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(micros)])
-    if typ == pa.list_(pa.float64()):
-        items = [_as(v, (list, tuple)) if v is not None else () for v in values]
-        lengths = np.array([len(v) for v in items], dtype=np.int32)
-        offsets = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(lengths, out=offsets[1:])
-        child = _python_column([x for v in items for x in v], pa.float64())
-        if child.null_count:
-            raise _Unsupported("null list item")
-        return pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(offsets)], children=[child])
-    raise _Unsupported(str(typ))
-
-
-def _offsets_and(data: list[bytes]) -> list[pa.Buffer]:
-    offsets = np.zeros(len(data) + 1, dtype=np.int64)
-    np.cumsum([len(d) for d in data], out=offsets[1:])
-    if offsets[-1] >= 2**31:
-        raise _Unsupported("more than 2 GiB of text")
-    return [pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(data))]
-
-
-def _as(value: Any, types: type | tuple[type, ...]) -> Any:
-    if not isinstance(value, types):
-        raise _Unsupported(type(value).__name__)
-    return value
-
-
-def _int(value: Any) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
-        raise _Unsupported(type(value).__name__)
-    if not -(2**63) <= int(value) < 2**63:
-        raise _Unsupported("int64 overflow")
-    return int(value)
-
-
-def _float(value: Any) -> float:
-    if value is None:
-        return 0.0
-    if isinstance(value, bool | np.bool_) or not isinstance(
-        value, int | float | np.integer | np.floating
-    ):
-        raise _Unsupported(type(value).__name__)
-    if isinstance(value, int | np.integer) and abs(int(value)) > 2**53:
-        raise _Unsupported("an integer a float64 does not hold exactly")  # pyarrow's error
-    return float(value)
-
-
-def _micros(value: Any) -> int:
-    if value is None:
-        return 0
-    if type(value) is not datetime or value.utcoffset() is None:
-        raise _Unsupported("not a timezone-aware datetime")  # e.g. a pandas Timestamp
-    return (value - _EPOCH) // _MICROSECOND
-
-
-def _parts(folder: Path) -> list[Path]:
-    # temporary files of an interrupted write start with "." and are never listed
-    return sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
-
-
-def _existing(path: Path) -> list[Path]:
-    return [path] if path.exists() else []
-
-
-def _read_table(src: Path, root: Path | None = None) -> pa.Table:
-    """A results file or part (:class:`StoreCorruptError` if unreadable or not one)."""
-    try:
-        table = pq.ParquetFile(src).read()  # as pq.read_table, without importing pandas
-    except FileNotFoundError:
-        raise
-    except (pa.ArrowException, OSError) as exc:
-        raise _corrupt(src, root, exc) from exc
-    if "attempt_id" not in table.column_names or "run_id" not in table.column_names:
-        raise _corrupt(src, root, ValueError("no run_id/attempt_id columns"))
-    return table
-
-
-def _concat(sources: Sequence[Path], schema: pa.Schema, root: Path | None = None) -> pa.Table:
-    return _concat_tables([_read_table(src, root) for src in sources], schema)
-
-
-def _concat_tables(tables: Sequence[pa.Table], schema: pa.Schema) -> pa.Table:
-    conformed = [_conform(t, schema) for t in tables]
-    if not conformed:
-        return _empty_table(schema)
-    if len(conformed) == 1:
-        return conformed[0]
-    return pa.concat_tables(conformed, promote_options="permissive")
-
-
-def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
-    """``table`` with ``schema``'s columns in order (missing ones null) plus any extra ones."""
-    cols, fields = [], []
-    names, wanted = set(table.column_names), set(schema.names)  # each a new list per access
-    for f in schema:
-        if f.name in names:
-            col = table.column(f.name)
-            cols.append(col if col.type == f.type else col.cast(f.type))
-        else:
-            cols.append(pa.nulls(table.num_rows, f.type))
-        fields.append(f)
-    for name in table.column_names:
-        if name not in wanted:
-            cols.append(table.column(name))
-            fields.append(table.schema.field(name))
-    return pa.Table.from_arrays(cols, schema=pa.schema(fields))
-
-
-def _drop_duplicate_attempts(table: pa.Table) -> pa.Table:
-    # a crash between replacing the compacted file and deleting its parts leaves duplicates
-    ids = table.column("attempt_id").to_pylist()
-    seen: set[str] = set()
-    keep = []
-    for a in ids:
-        keep.append(a not in seen)
-        seen.add(a)
-    return table if all(keep) else table.filter(_bools(keep))
-
-
-def _read_schema(path: Path, root: Path | None, full: bool = False) -> pa.Schema:
-    """A parquet file's schema (``full``: also check every row group's metadata)."""
-    try:
-        if full:
-            pf = pq.ParquetFile(path)
-            for i in range(pf.num_row_groups):
-                pf.metadata.row_group(i)
-            return pf.schema_arrow
-        return pq.read_schema(path)
-    except FileNotFoundError:
-        raise
-    except (pa.ArrowException, OSError) as exc:
-        raise _corrupt(path, root, exc) from exc
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text[:200]}"
-
-
-def _corrupt(path: Path, root: Path | None, exc: BaseException) -> StoreCorruptError:
-    folder = root if root is not None else path.parent
-    if path.name == TRACES:
-        fix = "its traces cannot be rebuilt; repairing sets it aside and keeps the results"
-    else:
-        fix = "it can be rebuilt from the run parts kept in results/"
-    return StoreCorruptError(
-        f"{path} is unreadable ({_short(exc)}); {fix}: run `sarlearn report {folder} --repair`, "
-        f"or resume the sweep (it repairs the folder first)"
-    )
-
-
-@contextmanager
-def _guard(path: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``path`` (POSIX; elsewhere nothing), released on exit or
-    when the process dies."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: the hard link alone
-        yield
-        return
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-def _holder_alive(holder: str) -> bool:
-    host, _, pid = holder.partition(" ")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True  # another machine's lock, or not ours to judge: assume it is alive
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 __all__ = [
+    "BULKY",
+    "INT_METRICS",
+    "LOCK",
     "METRICS",
     "RESULTS",
     "RESULT_SCHEMA",
@@ -1019,5 +587,7 @@ __all__ = [
     "fill_error",
     "fill_summary",
     "now_utc",
+    "records_table",
     "trace_rows",
+    "trace_table",
 ]

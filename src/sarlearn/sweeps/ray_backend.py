@@ -24,17 +24,21 @@ runs write their scratch files in the worker's temporary folder, never on the dr
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext, suppress
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from sarlearn.sweeps.sweep import (
+from sarlearn.sweeps.tasks import (
+    IN_FLIGHT,
     THREAD_VARS,
+    Handler,
     Outcome,
     RunFunction,
     RunTask,
@@ -81,6 +85,34 @@ def run_unit_on_worker(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+#: Seconds to wait for a Ray head to answer before a sweep gives up on its address.
+CONNECT_TIMEOUT = 5.0
+
+
+def check_address(address: str | None, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Fail fast on a Ray address nobody answers at (``host:port`` or ``ray://host:port``):
+    ``ray.init`` would otherwise wait for minutes. ``None`` (a private local Ray) and
+    ``"auto"`` (Ray finds the local cluster itself) are not checked.
+
+    Raises:
+        SweepError: the address is malformed or nothing listens there within ``timeout``.
+    """
+    if address is None or address in ("auto", "local"):
+        return
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SweepError(f"Ray address {address!r}: expected auto, host:port or ray://host:port")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise SweepError(
+            f"cannot reach Ray at {address} within {timeout:g} s ({exc.strerror or exc}); is "
+            "`ray start --head` running there, and the port open?"
+        ) from None
+
+
 def cluster_label(ray: Any) -> str:
     """``"ray: 3 nodes, 96 CPUs"`` for the progress bar."""
     cpus = int(ray.cluster_resources().get("CPU", 0))
@@ -112,15 +144,18 @@ def execute_on_ray(
     ray = import_ray()
     started_here = False
     if not ray.is_initialized():
+        check_address(address)
         kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": "WARNING"}
         if address is None:
+            # "local": a private Ray of our own, even when another cluster is registered on
+            # this machine (address=None would join that one and refuse num_cpus).
+            address = "local"
             kwargs["num_cpus"] = jobs
         try:
             ray.init(address=address, **kwargs)
         except Exception as exc:  # no cluster at that address, version mismatch, ...
-            raise SweepError(
-                f"cannot connect to Ray at {address or 'a new local Ray'}: {exc}"
-            ) from None
+            where = "a new local Ray" if address == "local" else address
+            raise SweepError(f"cannot connect to Ray at {where}: {exc}") from None
         started_here = True
     try:
         label = cluster_label(ray)
@@ -134,8 +169,15 @@ def execute_on_ray(
         def submit(tasks: list[RunTask], as_population: bool) -> None:
             pending[remote.remote(tasks, run_fn, as_population)] = tasks
 
-        for tasks, as_population in units:
-            submit(tasks, as_population)
+        queue = iter(units)
+
+        def fill() -> None:
+            """Keep IN_FLIGHT units per CPU submitted: the driver holds the work in flight,
+            not the whole sweep (its arguments, its references)."""
+            for tasks, as_population in itertools.islice(queue, IN_FLIGHT * cpus - len(pending)):
+                submit(tasks, as_population)
+
+        fill()
         bar = sweep_progress_bar(len(todo), summary, label) if progress else nullcontext(None)
         with bar as tick:
             report = with_ticks(handle, tick)
@@ -147,6 +189,7 @@ def execute_on_ray(
                         outcomes = _collect(ray, ref, tasks, submit)
                         if outcomes:  # empty: the unit was resubmitted run by run
                             report(outcomes)
+                    fill()
             except BaseException:
                 for ref in pending:  # Ctrl-C or an error: stop the cluster's work for us
                     with suppress(Exception):
@@ -178,4 +221,43 @@ def _collect(
         return [infra_outcome(t, exc, started) for t in tasks]
 
 
-__all__ = ["RAY_EXTRA", "cluster_label", "execute_on_ray", "import_ray", "run_unit_on_worker"]
+@dataclass
+class RayExecutor:
+    """Runs units as Ray tasks (see :func:`execute_on_ray`)."""
+
+    address: str | None
+    jobs: int | None
+    batch_size: int = 1
+    population: int | None = None
+    max_retries: int = 3
+    progress: bool = False
+
+    def __call__(
+        self,
+        todo: Sequence[RunTask],
+        run_fn: RunFunction | str | None,
+        handle: Handler,
+        summary: SweepSummary,
+    ) -> None:
+        execute_on_ray(
+            todo,
+            run_fn,
+            handle,
+            summary,
+            address=self.address,
+            jobs=self.jobs,
+            batch_size=self.batch_size,
+            population=self.population,
+            max_retries=self.max_retries,
+            progress=self.progress,
+        )
+
+
+__all__ = [
+    "RAY_EXTRA",
+    "RayExecutor",
+    "cluster_label",
+    "execute_on_ray",
+    "import_ray",
+    "run_unit_on_worker",
+]

@@ -1,17 +1,9 @@
 """Running a sweep: many single runs, in parallel, resumable, every outcome recorded.
 
-The unit of work is a list of :class:`RunTask`. With the default run function, runs that share
-a rule, network shape, track and world (they differ in seed and learning rate) are batched into
-one engine population (:mod:`sarlearn.sweeps.population`): one process, one compiled
-loop, the same per-run numbers as run one by one. Other runs (custom run functions, kept run
-folders, configurations the engine does not cover) go one run per task through the run
-function.
-
-Units run in spawned worker processes (safe with numba and threads on every platform), each
-limited to one BLAS/numba thread so ``jobs`` processes use ``jobs`` cores, or on a Ray cluster
-(``backend="ray"``, :mod:`sarlearn.sweeps.ray_backend`). Workers only compute; the main
-process is the only writer of the store, so the store needs no cross-process locking. Workers
-exit when the main process dies (a parent-death watch), so a ``kill -9`` leaves no orphans.
+:func:`run_sweep` plans the runs (:func:`plan_tasks`, a shard of them with ``shard``), checks
+that each can start, skips those already in the store, and hands the rest to an executor
+(:mod:`sarlearn.sweeps.local` or :mod:`sarlearn.sweeps.ray_backend`) that runs them in work
+units (:mod:`sarlearn.sweeps.tasks`); each unit's outcomes go to the store as they arrive.
 
 Outcomes:
 
@@ -34,304 +26,51 @@ and the report read the folders back as one sweep.
 from __future__ import annotations
 
 import importlib
-import itertools
 import json
-import math
 import multiprocessing
 import operator
-import os
 import pickle
-import shutil
-import signal
-import sys
-import threading
 import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext, suppress
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TypeVar
 
 from sarlearn.config import ConfigError, RunConfig
 from sarlearn.errors import SarlearnError
-from sarlearn.store.store import (
-    ResultStore,
-    StoreCorruptError,
-    base_record,
-    downsample_trace,
-    fill_error,
-    fill_summary,
-    now_utc,
-    trace_rows,
-)
+from sarlearn.store.store import ResultStore, StoreCorruptError, now_utc
+from sarlearn.sweeps.local import LocalExecutor, usable_cores, watch_parent
 from sarlearn.sweeps.spec import PlannedRun, SweepSpec, run_id
-
-if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
-
-    import numpy as np
-    import pandas as pd
-
-#: ``run_fn(config, out_dir) -> summary``; the default is :func:`follow_or_resume`.
-RunFunction = Callable[[RunConfig, Path | None], Mapping[str, Any]]
-#: Errors of the machine, not of the run: never recorded as results, retried on the next run.
-INFRA_ERRORS: tuple[type[BaseException], ...] = (OSError, MemoryError)
-#: Largest engine population a sweep builds by default (memory grows with it).
-MAX_POPULATION = 64
-BACKENDS = ("local", "ray")
-_STARTED = ".sweep-started"
-_T = TypeVar("_T")
-THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
-_GUARD_HINT = (
-    'if run_sweep is called from a script, put the call under `if __name__ == "__main__":` '
-    "(worker processes are spawned and import the script again)"
+from sarlearn.sweeps.tasks import (
+    _GUARD_HINT,
+    IN_FLIGHT,
+    INFRA_ERRORS,
+    MAX_POPULATION,
+    THREAD_VARS,
+    Executor,
+    Outcome,
+    RunFunction,
+    RunTask,
+    SweepError,
+    SweepInfraError,
+    SweepInterrupted,
+    SweepSummary,
+    Unit,
+    WorkerCrashed,
+    crashed_outcome,
+    execute_population,
+    execute_runs,
+    execute_unit,
+    follow_or_resume,
+    infra_outcome,
+    make_units,
+    resolve_run_function,
+    sweep_progress_bar,
+    with_ticks,
 )
 
-
-class SweepError(RuntimeError):
-    """The sweep cannot run at all (e.g. the run function cannot be imported)."""
-
-
-class SweepInfraError(SweepError):
-    """The machine failed the sweep (e.g. the results cannot be written: disk full)."""
-
-
-class WorkerCrashed(RuntimeError):
-    """A run killed the process running it (recorded as this error type)."""
-
-
-@dataclass(frozen=True)
-class RunTask:
-    """What a worker needs for one run (picklable)."""
-
-    run_id: str
-    config: RunConfig
-    params: dict[str, Any]
-    out_dir: Path
-    trace_every: int = 10
-    keep_run_dir: bool = False
-    pass_token: str = ""
-
-
-class Outcome:
-    """One finished run: its results record and downsampled trace (or None).
-
-    ``record["status"]`` is ``ok``, ``error`` (the run raised: a result) or ``infra`` (the
-    machine failed: not a result, never stored).
-
-    The trace may be given as its columns (``columns``: name -> 1-d numpy array, as an engine
-    population makes it); :attr:`trace` then makes the DataFrame on first access, and the
-    store writes the columns as they are (a sweep that never looks at ``trace`` never
-    imports pandas).
-    """
-
-    __slots__ = ("_trace", "columns", "record")
-
-    def __init__(
-        self,
-        record: dict[str, Any],
-        trace: pd.DataFrame | None = None,
-        *,
-        columns: dict[str, np.ndarray] | None = None,
-    ) -> None:
-        if trace is not None and columns is not None:
-            raise ValueError("Outcome: give the trace or its columns, not both")
-        self.record = record
-        self._trace = trace
-        self.columns = columns
-
-    @property
-    def trace(self) -> pd.DataFrame | None:
-        """The downsampled trace as a DataFrame (None: no trace)."""
-        if self._trace is None and self.columns is not None:
-            import pandas as pd
-
-            self._trace = pd.DataFrame(self.columns)
-        return self._trace
-
-    @property
-    def stored_trace(self) -> pd.DataFrame | dict[str, np.ndarray] | None:
-        """The trace in the form the store takes (the columns if that is what there is)."""
-        return self.columns if self.columns is not None else self._trace
-
-    def __repr__(self) -> str:
-        rows = None if self.stored_trace is None else trace_rows(self.stored_trace)
-        return f"Outcome(record={self.record!r}, trace rows={rows})"
-
-
-@dataclass
-class SweepSummary:
-    """Counts of a sweep invocation."""
-
-    out: Path
-    planned: int
-    skipped: int = 0
-    ok: int = 0
-    failed: int = 0
-    succeeded: int = 0  # ok runs that reached the success criterion
-    infra: int = 0  # runs lost to infrastructure errors (not recorded; run again next time)
-    infra_errors: list[str] = field(default_factory=list)  # the first few, "Type: message"
-    repaired: list[str] = field(default_factory=list)  # what resume rebuilt (corrupt files)
-
-    @property
-    def ran(self) -> int:
-        """Runs finished (and recorded) by this invocation."""
-        return self.ok + self.failed
-
-
-class SweepInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a sweep; what had finished is stored. ``summary`` has the counts."""
-
-    def __init__(self, summary: SweepSummary) -> None:
-        super().__init__("sweep interrupted")
-        self.summary = summary
-
-
-def follow_or_resume(cfg: RunConfig, out_dir: Path | None) -> dict[str, Any]:
-    """``run_follow``, resuming the run in ``out_dir`` if an interrupted sweep left its
-    checkpoint there (the run folder is keyed by run id, so it is the same run)."""
-    from sarlearn.runs.outputs import CHECKPOINT, SUMMARY
-    from sarlearn.runs.run import run_follow
-
-    # The report draws its own figures, so per-run figures would only cost time.
-    if out_dir is not None and (out_dir / CHECKPOINT).is_file():
-        return run_follow(cfg, out_dir, resume=True, figures=False)
-    if out_dir is not None:  # killed before its first checkpoint: start again
-        (out_dir / SUMMARY).unlink(missing_ok=True)
-    return run_follow(cfg, out_dir, figures=False)
-
-
-def resolve_run_function(run_fn: RunFunction | str | None) -> RunFunction:
-    """The callable for ``run_fn``: itself, a ``"module:function"`` path, or the default
-    :func:`follow_or_resume`."""
-    if run_fn is None:
-        return follow_or_resume
-    if callable(run_fn):
-        return run_fn
-    module_name, _, attr = run_fn.partition(":")
-    fn = getattr(importlib.import_module(module_name), attr)
-    if not callable(fn):
-        raise TypeError(f"{run_fn!r} is not a function")
-    return fn
-
-
-def execute_runs(
-    tasks: Sequence[RunTask], run_fn: RunFunction | str | None = None
-) -> list[Outcome]:
-    """Run each task and return its outcome; exceptions become error records.
-
-    The work unit of a sweep (top-level so spawned workers can import it). Only ``Exception``
-    is caught: Ctrl-C stops the runs rather than being recorded as their failure.
-    """
-    fn = resolve_run_function(run_fn)
-    return [_execute_one(task, fn) for task in tasks]
-
-
-def execute_population(tasks: Sequence[RunTask]) -> list[Outcome]:
-    """Run the tasks (default run function, one population key) as one engine population.
-
-    Per-run records as :func:`execute_runs` would make them (same metrics). If the population
-    fails (a run diverged, the engine declines the configs), it is split in halves that run
-    again, so a failing run ends up alone and goes through run_follow, which records it
-    exactly as a solo run.
-    """
-    from sarlearn.sweeps.population import run_population
-
-    if len(tasks) <= 1:
-        return execute_runs(tasks)
-    started = now_utc()
-    for task in tasks:
-        if task.pass_token:  # in a worker pool; in this process no marker is ever read
-            _mark_started(task)
-    t0 = time.perf_counter()
-    try:
-        summaries = run_population(
-            [t.config for t in tasks], trace_every=tasks[0].trace_every, trace_format="columns"
-        )
-    except INFRA_ERRORS as exc:
-        return [infra_outcome(t, exc, started) for t in tasks]
-    except Exception:  # a run diverged, or the engine cannot run these configs together
-        half = len(tasks) // 2
-        return execute_population(tasks[:half]) + execute_population(tasks[half:])
-    wall = (time.perf_counter() - t0) / len(tasks)  # each run's share of the population
-    finished = now_utc()
-    outcomes = []
-    for task, summary in zip(tasks, summaries, strict=True):
-        record = base_record(task.run_id, task.config, task.params)
-        record["started_at"] = started
-        trace = summary.pop("trace", None)
-        fill_summary(record, summary)
-        record["wall_time_s"] = wall
-        record["finished_at"] = finished
-        if not task.keep_run_dir:
-            shutil.rmtree(task.out_dir, ignore_errors=True)
-        outcomes.append(Outcome(record, columns=trace))
-    return outcomes
-
-
-def execute_unit(
-    tasks: Sequence[RunTask],
-    run_fn: RunFunction | str | None = None,
-    population: bool = False,
-) -> list[Outcome]:
-    """One unit of work: an engine population, or the runs one by one."""
-    if population and run_fn is None:
-        return execute_population(tasks)
-    return execute_runs(tasks, run_fn)
-
-
-def _mark_started(task: RunTask) -> None:
-    # tells the main process, should this worker die, that this run was in flight
-    task.out_dir.mkdir(parents=True, exist_ok=True)
-    (task.out_dir / _STARTED).write_text(task.pass_token)
-
-
-def _execute_one(task: RunTask, fn: RunFunction) -> Outcome:
-    record = base_record(task.run_id, task.config, task.params)
-    record["started_at"] = now_utc()
-    trace = None
-    t0 = time.perf_counter()
-    try:
-        _mark_started(task)
-        summary = fn(task.config, task.out_dir)
-        fill_summary(record, summary)
-        if task.trace_every:
-            trace = _read_trace(summary, task.out_dir, task.trace_every)
-    except INFRA_ERRORS as exc:
-        # not a result: the run folder (and any checkpoint) stays for the next invocation
-        return infra_outcome(task, exc, record["started_at"])
-    except Exception as exc:
-        fill_error(record, exc)
-        trace = None
-    record["wall_time_s"] = time.perf_counter() - t0
-    record["finished_at"] = now_utc()
-    if not task.keep_run_dir:
-        shutil.rmtree(task.out_dir, ignore_errors=True)
-    return Outcome(record, trace)
-
-
-def infra_outcome(task: RunTask, exc: BaseException, started: Any) -> Outcome:
-    record = base_record(task.run_id, task.config, task.params)
-    fill_error(record, exc)
-    record["status"] = "infra"
-    record["started_at"] = started
-    record["finished_at"] = now_utc()
-    return Outcome(record, None)
-
-
-def _read_trace(summary: Mapping[str, Any], out_dir: Path, every: int) -> pd.DataFrame | None:
-    """The run's trace from ``summary["trace"]`` or ``out_dir/trace.parquet``, downsampled."""
-    import pandas as pd
-
-    raw = summary.get("trace")
-    if raw is None:
-        path = out_dir / "trace.parquet"
-        if not path.exists():
-            return None
-        raw = pd.read_parquet(path)
-    frame = raw if isinstance(raw, pd.DataFrame) else pd.DataFrame(raw)
-    return downsample_trace(frame, every)
+BACKENDS = ("local", "ray")
+_T = TypeVar("_T")
 
 
 def plan_tasks(
@@ -423,49 +162,6 @@ def select_shard(planned: Sequence[_T], shard: tuple[int, int] | None) -> list[_
     return list(planned[i::n])
 
 
-#: A unit of work: its tasks, and whether they run as one engine population.
-Unit = tuple[list[RunTask], bool]
-
-
-def make_units(
-    todo: Sequence[RunTask],
-    run_fn: RunFunction | str | None,
-    slots: int,
-    batch_size: int = 1,
-    population: int | None = None,
-) -> list[Unit]:
-    """Split the runs to do into work units.
-
-    With the default run function, runs with the same population key become populations of
-    at most ``population`` runs (default: enough units to keep ``slots`` workers busy, at most
-    :data:`MAX_POPULATION`); the rest, and everything with a custom run function, go in
-    batches of ``batch_size`` runs run one by one. ``population=1`` turns batching off.
-    """
-    from sarlearn.sweeps.population import population_key
-
-    plain: list[RunTask] = list(todo)
-    units: list[Unit] = []
-    if run_fn is None and population != 1:
-        groups: dict[str, list[RunTask]] = {}
-        plain = []
-        for task in todo:
-            # a kept run folder, or a checkpoint to resume from: run_follow's own business
-            solo = task.keep_run_dir or (task.out_dir / "checkpoint.pkl").is_file()
-            key = None if solo else population_key(task.config)
-            if key is None:
-                plain.append(task)
-            else:
-                groups.setdefault(key, []).append(task)
-        size = population or min(MAX_POPULATION, max(1, math.ceil(len(todo) / max(1, slots))))
-        for group in groups.values():
-            # shares differing by at most one run, so no unit is a small remainder
-            n_units = math.ceil(len(group) / size)
-            cuts = [len(group) * i // n_units for i in range(n_units + 1)]
-            units += [(group[a:b], True) for a, b in itertools.pairwise(cuts)]
-    units += [(plain[i : i + batch_size], False) for i in range(0, len(plain), batch_size)]
-    return units
-
-
 def run_sweep(
     runs: SweepSpec | Sequence[PlannedRun | RunConfig],
     out: str | Path,
@@ -524,6 +220,10 @@ def run_sweep(
         raise ConfigError("keep_run_dirs (--keep-run-dirs) works with the local backend only")
     if shard is not None:
         shard = check_shard(shard)  # before the folder is created
+    if backend == "ray":
+        from sarlearn.sweeps.ray_backend import check_address
+
+        check_address(address)  # before the folder is created: a wrong address fails fast
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is an existing file; a sweep needs a folder")
@@ -578,28 +278,15 @@ def run_sweep(
                     on_outcome(outcome)
             compactor.maybe()
 
-        try:
-            if backend == "ray":
-                from sarlearn.sweeps.ray_backend import execute_on_ray
+        executor: Executor
+        if backend == "ray":
+            from sarlearn.sweeps.ray_backend import RayExecutor
 
-                execute_on_ray(
-                    todo,
-                    run_fn,
-                    handle_all,
-                    summary,
-                    address=address,
-                    jobs=jobs,
-                    batch_size=batch_size,
-                    population=population,
-                    max_retries=max_retries,
-                    progress=progress,
-                )
-            else:
-                units = make_units(todo, run_fn, jobs, batch_size, population)
-                bar = sweep_progress_bar(len(todo), summary) if progress else nullcontext(None)
-                here = jobs == 1 and run_fn is None  # the engine runs in this process
-                with bar as tick, _engine_threads(threads if here else None):
-                    _execute(units, run_fn, jobs, with_ticks(handle_all, tick))
+            executor = RayExecutor(address, jobs, batch_size, population, max_retries, progress)
+        else:
+            executor = LocalExecutor(jobs, threads, batch_size, population, progress)
+        try:
+            executor(todo, run_fn, handle_all, summary)
         except KeyboardInterrupt:
             _compact_quietly(store)
             raise SweepInterrupted(summary) from None
@@ -635,22 +322,6 @@ def _small_population_sweep(
     return all(not t.keep_run_dir and population_key(t.config) is not None for t in todo)
 
 
-@contextmanager
-def _engine_threads(n: int | None) -> Iterator[None]:
-    """Let the compiled engine use ``n`` threads in this process (None: leave it alone)."""
-    if n is None:
-        yield
-        return
-    import numba
-
-    before = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(n, numba.config.NUMBA_NUM_THREADS)))
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
-
-
 def _compact_quietly(store: ResultStore) -> None:
     with suppress(Exception):  # the parts stay; the next invocation compacts them
         store.compact()
@@ -663,156 +334,6 @@ def _repair_if_needed(store: ResultStore) -> list[str]:
         return []
     except StoreCorruptError:
         return store.repair()
-
-
-def usable_cores() -> int:
-    """CPU cores this process may use (respects affinity masks, e.g. in containers)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def _execute(
-    units: list[Unit],
-    run_fn: RunFunction | str | None,
-    jobs: int,
-    handle: Callable[[Sequence[Outcome]], None],
-) -> None:
-    """Run the units; ``handle`` gets the outcomes of each unit, all at once."""
-    if jobs == 1:
-        for tasks, as_population in units:
-            handle(execute_unit(tasks, run_fn, as_population))
-        return
-    while units:
-        suspects, requeue = _pool_pass(units, run_fn, jobs, handle)
-        if requeue and not suspects:
-            raise SweepError(
-                "worker processes died before starting any run (out of memory? see their "
-                f"messages above); {_GUARD_HINT}"
-            )
-        for task in suspects:  # alone in a fresh process: a second crash is its own doing
-            if any(_pool_pass([([task], False)], run_fn, 1, handle)):
-                handle([crashed_outcome(task)])
-                if not task.keep_run_dir:
-                    shutil.rmtree(task.out_dir, ignore_errors=True)
-        units = [([t], False) for t in requeue]
-
-
-def crashed_outcome(task: RunTask) -> Outcome:
-    """The record of a run that killed the process running it, alone, again."""
-    record = base_record(task.run_id, task.config, task.params)
-    record["started_at"] = record["finished_at"] = now_utc()
-    record["worker_pid"] = None  # the dead worker's pid is not known here
-    fill_error(record, WorkerCrashed("the process running this run died"))
-    return Outcome(record, None)
-
-
-def _pool_pass(
-    units: list[Unit],
-    run_fn: RunFunction | str | None,
-    jobs: int,
-    handle: Callable[[Sequence[Outcome]], None],
-) -> tuple[list[RunTask], list[RunTask]]:
-    """Run units in a pool; if it breaks, return (runs in flight, runs not started)."""
-    # imported here: a sweep that runs in its own process never needs them (~0.02 s)
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
-
-    token = uuid.uuid4().hex
-    lost: list[RunTask] = []
-    workers = min(jobs, len(units))
-    with (
-        _single_threaded_workers(),
-        ProcessPoolExecutor(
-            workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=watch_parent,
-            initargs=(os.getpid(),),
-        ) as pool,
-    ):
-        futures = {
-            pool.submit(
-                execute_unit, [replace(t, pass_token=token) for t in tasks], run_fn, as_pop
-            ): tasks
-            for tasks, as_pop in units
-        }
-        try:
-            for fut in as_completed(futures):
-                try:
-                    outcomes = fut.result()
-                except BrokenProcessPool:
-                    lost.extend(futures[fut])
-                    continue
-                except Exception as exc:  # outside any run, e.g. run_fn not importable there
-                    raise SweepError(f"a worker failed outside any run: {exc!r}") from exc
-                handle(outcomes)
-        except BaseException:
-            _kill_workers(pool)  # before shutdown, which forgets the processes
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-    suspects = [t for t in lost if _started_in(t, token)]
-    return suspects, [t for t in lost if not _started_in(t, token)]
-
-
-def _kill_workers(pool: ProcessPoolExecutor) -> None:
-    """Stop the pool's workers now (Ctrl-C, an error): their runs are not waited for."""
-    for proc in list((getattr(pool, "_processes", None) or {}).values()):
-        with suppress(Exception):
-            proc.terminate()
-
-
-def _started_in(task: RunTask, token: str) -> bool:
-    marker = task.out_dir / _STARTED
-    try:
-        return marker.read_text() == token
-    except OSError:
-        return False
-
-
-def watch_parent(parent_pid: int, interval: float = 0.5) -> None:
-    """Worker initializer: exit when the process that started this worker dies.
-
-    On Linux the kernel sends SIGKILL on the parent's death (``prctl(PR_SET_PDEATHSIG)``);
-    everywhere a daemon thread also polls ``os.getppid()`` (a dead parent's children are
-    re-parented) and exits the process. Either way a ``kill -9`` of a sweep leaves no
-    workers behind.
-    """
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-        except Exception:  # no libc prctl: the polling thread still works
-            pass
-    if os.getppid() != parent_pid:  # the parent died before the watch was set
-        os._exit(1)
-
-    def poll() -> None:
-        while True:
-            time.sleep(interval)
-            if os.getppid() != parent_pid:
-                os._exit(1)
-
-    threading.Thread(target=poll, name="sarlearn-parent-watch", daemon=True).start()
-
-
-@contextmanager
-def _single_threaded_workers() -> Iterator[None]:
-    """One BLAS/numba thread per worker (inherited by spawned processes), unless the user
-    set these variables; restored afterwards."""
-    saved = {v: os.environ.get(v) for v in THREAD_VARS}
-    for v in THREAD_VARS:
-        os.environ.setdefault(v, "1")
-    try:
-        yield
-    finally:
-        for v, old in saved.items():
-            if old is None:
-                os.environ.pop(v, None)
-            else:
-                os.environ[v] = old
 
 
 class _Compactor:
@@ -879,47 +400,12 @@ def _write_manifest(
     )
 
 
-@contextmanager
-def sweep_progress_bar(
-    total: int, summary: SweepSummary, label: str = "sweep"
-) -> Iterator[Callable[[], None]]:
-    from rich.console import Console
-
-    from sarlearn.progress import progress_bar
-
-    bar = progress_bar(
-        "{task.description}",
-        "ok {task.fields[ok]}  failed {task.fields[failed]}",
-        console=Console(stderr=True),
-    )
-    with bar:
-        task = bar.add_task(label, total=total, ok=0, failed=0)
-
-        def tick() -> None:
-            bar.update(task, advance=1, ok=summary.ok, failed=summary.failed)
-
-        yield tick
-
-
-def with_ticks(
-    handle: Callable[[Sequence[Outcome]], None], tick: Callable[[], None] | None
-) -> Callable[[Sequence[Outcome]], None]:
-    """``handle`` (of a unit's outcomes), then one ``tick`` per outcome (None: no ticks)."""
-    if tick is None:
-        return handle
-
-    def both(outcomes: Sequence[Outcome]) -> None:
-        handle(outcomes)
-        for _ in outcomes:
-            tick()
-
-    return both
-
-
 __all__ = [
     "BACKENDS",
     "INFRA_ERRORS",
+    "IN_FLIGHT",
     "MAX_POPULATION",
+    "THREAD_VARS",
     "Outcome",
     "RunFunction",
     "RunTask",
@@ -927,6 +413,7 @@ __all__ = [
     "SweepInfraError",
     "SweepInterrupted",
     "SweepSummary",
+    "Unit",
     "WorkerCrashed",
     "check_shard",
     "crashed_outcome",
@@ -934,13 +421,16 @@ __all__ = [
     "execute_runs",
     "execute_unit",
     "follow_or_resume",
+    "infra_outcome",
     "make_units",
     "parse_shard",
     "plan_tasks",
     "resolve_run_function",
     "run_sweep",
     "select_shard",
+    "sweep_progress_bar",
     "usable_cores",
     "validate_plan",
     "watch_parent",
+    "with_ticks",
 ]
