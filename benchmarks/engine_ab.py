@@ -71,7 +71,7 @@ def chunk_runner(
 
         return run_world
     loop = engine.FastClosedLoop.from_config(cfg, 1)
-    pred, err = bench.learner_inputs(STEPS)
+    pred, err = bench.learner_inputs(STEPS, n_in=loop.agent.bank.n_predictors)
     p3, e2 = pred[:, None, :], err[:, None]
     loop.step_agents(p3[:50], e2[:50])  # compile or load
 

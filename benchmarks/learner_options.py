@@ -52,7 +52,9 @@ def main() -> None:
     out = {"cpu": cpu_model(), "machine": platform.machine(), "steps": args.steps}
     out.update(rates={}, best={})
     for label, overrides in VARIANTS.items():
-        loop = FastClosedLoop.from_config(RunConfig().with_overrides(overrides), 1)
+        # raw rows for every variant: the same 720 inputs whatever the rule's default rows
+        cfg = RunConfig().with_overrides({"world.predictor_mode": "raw", **overrides})
+        loop = FastClosedLoop.from_config(cfg, 1)
         loop.step_agents(p3[:50], e2[:50])  # compile / load
         rates = []
         for _ in range(args.repeats):

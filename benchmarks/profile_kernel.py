@@ -51,7 +51,7 @@ def workload(mode: str, rule: str, seconds: float, out: Path) -> None:
     cfg = RunConfig().with_overrides({"rule.name": rule})
     loop = FastClosedLoop.from_config(cfg, 1)
     if mode == "learner":
-        pred, err = learner_inputs(2000)
+        pred, err = learner_inputs(2000, n_in=loop.agent.bank.n_predictors)
         p3, e2 = pred[:, None, :], err[:, None]
 
         def chunk() -> None:

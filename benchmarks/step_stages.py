@@ -57,7 +57,20 @@ def _forward(n, switches, consts, fy1, sizes, woff, noff, W, bias, hbuf, post, s
     acc = 0.0
     for _ in range(n):
         _, y = forward(
-            U(0), switches, consts, fy1, sizes, woff, noff, W, bias, hbuf, post, slope, readout
+            U(0),
+            switches,
+            consts,
+            fy1,
+            U(0),
+            sizes,
+            woff,
+            noff,
+            W,
+            bias,
+            hbuf,
+            post,
+            slope,
+            readout,
         )
         acc += y
     return acc
@@ -123,7 +136,7 @@ def step_runners(cfg: RunConfig, steps: int, warm: int) -> dict[str, Callable[[]
     world = FastClosedLoop.from_config(cfg, 1)
     world.run(warm, sync=False)
     learner = FastClosedLoop.from_config(cfg, 1)
-    pred, err = learner_inputs(steps)
+    pred, err = learner_inputs(steps, n_in=learner.agent.bank.n_predictors)
     p3, e2 = pred[:, None, :], err[:, None]
     learner.step_agents(p3[:50], e2[:50])
 

@@ -113,6 +113,7 @@ def test_the_predictor_count_is_one_function_of_the_world_config(overrides: dict
     from sarlearn.stages.world.sensors import n_predictors
 
     cfg = RunConfig().with_overrides({"world.track": "thick", **overrides})
-    n = n_predictors(cfg.world)
-    assert n_predictors_of(cfg) == n == SimWorld(cfg.world, population=1).n_predictors
+    world = cfg.world_config  # the world a run uses (its predictor mode resolved for the rule)
+    n = n_predictors(world)
+    assert n_predictors_of(cfg) == n == SimWorld(world, population=1).n_predictors
     assert ClosedLoop.from_config(cfg).agent.bank.n_predictors == n

@@ -74,6 +74,7 @@ class NetworkConfig(_Section):
     input_max_norm: float | None = Field(
         None,
         gt=0,
+        allow_inf_nan=True,  # inf: no cap (NaN fails gt=0)
         description="Scale the network's input vector (the filter bank's outputs) onto this L2 "
         "norm whenever it is longer, so that the first layer's sums do not grow with the line's "
         "width or darkness (a wide line lights more inputs: ||x|| about 13 for a 3-unit line, 19 "
