@@ -11,7 +11,7 @@ import typer
 from sarlearn.cli.checks import check_output_path
 from sarlearn.cli.signals import interrupt_exit_code, terminated
 from sarlearn.config import ConfigError, RunConfig
-from sarlearn.runs.preflight import check_memory, check_plan_size, estimate_run, memory_limit
+from sarlearn.runs.preflight import check_memory, check_plan_size, check_run_size
 from sarlearn.sweeps.spec import PlannedRun, SweepSpec, load_spec, parse_assignment, parse_lr_range
 
 
@@ -157,7 +157,7 @@ def sweep(
         )
         # checks every run's config (of every shard) before anything starts
         planned = select_shard(the_spec.expand(), the_shard)
-        check_sweep_memory(planned)
+        check_sweep_memory(planned, out)
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=2) from None
@@ -235,9 +235,10 @@ def sweep(
         raise typer.Exit(code=1)
 
 
-def check_sweep_memory(planned: list[PlannedRun]) -> None:
-    """Refuse a sweep whose runs would not fit in memory, naming the first such run (each
-    distinct network, filter and sensor shape is estimated once)."""
+def check_sweep_memory(planned: list[PlannedRun], out: str | Path | None = None) -> None:
+    """Refuse a sweep whose runs would not fit in memory or, with their traces, on the disk
+    of ``out``, naming the first such run (each distinct network, filter and sensor shape and
+    length is estimated once)."""
     seen: set[str] = set()
     for run in planned:
         cfg = run.config
@@ -247,15 +248,11 @@ def check_sweep_memory(planned: list[PlannedRun]) -> None:
         if key not in seen:
             seen.add(key)
             what = f"run {run.run_id} ({_params(run.params)})"
-            static = check_memory(cfg, what=what)
-            records = estimate_run(cfg).memory  # a run keeps its records until it ends
-            limit, source = memory_limit()
-            if limit is not None and static + records > limit:
-                raise ConfigError(
-                    f"{what}: steps = {cfg.steps:,} is too long for one run: its records "
-                    f"need about {records / 1e9:.3g} GB; the limit is {limit / 1e9:.3g} GB "
-                    f"({source}); use fewer steps"
-                )
+            check_memory(cfg, what=what)
+            try:
+                check_run_size(cfg, out)
+            except ConfigError as exc:
+                raise ConfigError(f"{what}: {exc}") from None
 
 
 def _params(params: dict) -> str:

@@ -22,12 +22,15 @@ import numpy as np
 from sarlearn.config import RunConfig
 from sarlearn.errors import ConfigError, SarlearnError
 from sarlearn.runs.stream import FLUSH_ROWS
+from sarlearn.runs.view import VIEW_POINTS
 
-#: Bytes of memory of a run whatever its length: it streams its records (the process and its
-#: libraries, bounded statistics, the figures' view, one part of trace being written; peak
-#: 500-530 MB measured from 10,000 to 5,000,000 steps with benchmarks/scale.py), plus 16
-#: per logged sensor value of the steps buffered before a part is written.
-RUN_MEMORY = 700 * 2**20
+#: Bytes a run allocates per step it holds (its records, their merged copy and the trace
+#: table being built; measured on 200,000-step runs), plus 16 per logged sensor value. A run
+#: streams: it holds at most FLUSH_ROWS steps of records and a view of VIEW_POINTS steps for
+#: its figures, so what it allocates is bounded whatever its length (the process and its
+#: libraries come on top: a whole run peaked at 500-530 MB from 10,000 to 20,000,000 steps,
+#: benchmarks/scale.py).
+MEMORY_PER_STEP = 700
 #: Bytes of trace.parquet per step (measured: about 60-120 with the default network).
 DISK_PER_STEP = 150
 #: A run whose estimated memory exceeds this fraction of the machine's memory is refused.
@@ -68,7 +71,8 @@ def estimate_run(cfg: RunConfig, record_ground: bool = False) -> RunEstimate:
     return RunEstimate(
         steps=cfg.steps,
         seconds=cfg.steps / rate,
-        memory=RUN_MEMORY + min(cfg.steps, FLUSH_ROWS) * 16 * extra,
+        memory=min(cfg.steps, FLUSH_ROWS + VIEW_POINTS) * MEMORY_PER_STEP
+        + min(cfg.steps, FLUSH_ROWS) * 16 * extra,
         disk=cfg.steps * (DISK_PER_STEP + 8 * extra),
     )
 
