@@ -539,7 +539,7 @@ def test_conform_orders_casts_fills_and_keeps_extra_columns() -> None:
             "run_id": pa.array(["a", "b"]),
         }
     )
-    out = store._conform(part, schema)
+    out = store.conform(part, schema)
     assert out.schema.names == ["run_id", "seed", "lr", "extra"]
     assert out.schema.field("seed").type == pa.int64() and out["seed"].to_pylist() == [3, 4]
     assert out["lr"].null_count == 2 and out["run_id"].equals(part["run_id"])

@@ -45,23 +45,23 @@ from sarlearn.store.files import (
     TRACES,
     WRITE,
     StoreCorruptError,
-    _concat,
-    _concat_tables,
-    _conform,
-    _corrupt,
-    _digest,
-    _drop_duplicate_attempts,
-    _existing,
-    _iter_table,
-    _parquet_bytes,
-    _parts,
-    _read_schema,
-    _read_table,
-    _short,
-    _write_checked,
-    _write_checked_with,
-    _write_parquet,
     bools,
+    concat_arrow,
+    concat_records,
+    conform,
+    corrupt_error,
+    drop_duplicate_attempts,
+    existing_files,
+    file_digest,
+    iter_table,
+    parquet_bytes,
+    part_files,
+    read_checked_table,
+    read_file_schema,
+    short,
+    write_checked,
+    write_checked_with,
+    write_parquet,
 )
 from sarlearn.store.lock import folder_lock
 from sarlearn.store.records import (
@@ -188,7 +188,7 @@ class ResultStore(_Finished):
         # Kept in memory too, so that compaction need not read it back: every record part
         # until it is compacted (records are small, and compacted every few seconds), trace
         # parts while they take less than TRACE_MEMORY (traces are compacted at the end).
-        data = _write_parquet(path, table)
+        data = write_parquet(path, table)
         if path.parent == self.trace_parts:
             if self._trace_memory is None:  # over the budget since traces were compacted
                 return
@@ -203,31 +203,31 @@ class ResultStore(_Finished):
     def _read_part(self, path: Path) -> pa.Table:
         """A part file's table (from memory if this store wrote it)."""
         mine = self._written.get(path)
-        return mine[0] if mine is not None else _read_table(path, self.root)
+        return mine[0] if mine is not None else read_checked_table(path, self.root)
 
     def compact(self, traces: bool = True) -> None:
         """Merge the part files into ``results.parquet`` (and ``traces.parquet``).
 
         Safe to interrupt: the compacted file is replaced atomically before its parts go.
         """
-        parts = _parts(self.parts)
+        parts = part_files(self.parts)
         results = None
         if parts or not self.results_path.exists():
-            existing = _existing(self.results_path)
+            existing = existing_files(self.results_path)
             mine = self._written.get(parts[0]) if len(parts) == 1 and not existing else None
             if mine is not None:
                 # a fresh folder and one part this store wrote (e.g. a sweep of one engine
                 # population): results.parquet is that part (RESULT_SCHEMA, one row per
                 # attempt), written again as it is
                 results = mine[0]
-                _write_checked(self.results_path, mine[1])
+                write_checked(self.results_path, mine[1])
             else:
                 self._write_results([*existing, *parts])
             kept = self.parts / COMPACTED
             kept.mkdir(exist_ok=True)
             for part in parts:  # kept, so that results.parquet can be rebuilt from them
                 with contextlib.suppress(FileNotFoundError):
-                    os.replace(_digest(part), _digest(kept / part.name))
+                    os.replace(file_digest(part), file_digest(kept / part.name))
                 with contextlib.suppress(FileNotFoundError):
                     os.replace(part, kept / part.name)
                 self._written.pop(part, None)
@@ -244,7 +244,7 @@ class ResultStore(_Finished):
         def pieces() -> Iterator[pa.Table]:
             for src in sources:
                 if src == self.results_path:
-                    yield from _iter_table(src, self.root, COMPACT_ROWS)
+                    yield from iter_table(src, self.root, COMPACT_ROWS)
                 else:
                     yield self._read_part(src)
 
@@ -253,7 +253,7 @@ class ResultStore(_Finished):
                 held: list[pa.Table] = []
                 n = 0
                 for piece in pieces():
-                    table = _conform(piece, RESULT_SCHEMA).select(RESULT_SCHEMA.names)
+                    table = conform(piece, RESULT_SCHEMA).select(RESULT_SCHEMA.names)
                     keep = []
                     for attempt in table.column("attempt_id").to_pylist():
                         keep.append(attempt not in seen)
@@ -266,16 +266,16 @@ class ResultStore(_Finished):
                 if held:
                     writer.write_table(pa.concat_tables(held))
 
-        _write_checked_with(self.results_path, write)
+        write_checked_with(self.results_path, write)
 
     def _compact_traces(self, results: pa.Table | None = None) -> None:
-        parts = _parts(self.trace_parts)
+        parts = part_files(self.trace_parts)
         if not parts:
             return
-        if results is None or _parts(self.parts):
+        if results is None or part_files(self.parts):
             results = self._table(without=BULKY)
         keep = _latest_attempts(results)
-        existing = _existing(self.traces_path)
+        existing = existing_files(self.traces_path)
         mine = self._written.get(parts[0]) if len(parts) == 1 and not existing else None
         if mine is not None and all(a in keep for a in mine[0].column("attempt_id").to_pylist()):
             # one part this store wrote, every row of it kept: traces.parquet is that part
@@ -285,13 +285,13 @@ class ResultStore(_Finished):
             self._stream_traces(sources, keep)
         for part in parts:
             part.unlink(missing_ok=True)
-            _digest(part).unlink(missing_ok=True)
+            file_digest(part).unlink(missing_ok=True)
             self._written.pop(part, None)
         self._trace_memory = 0
 
     def _stream_traces(self, sources: list[Path | pa.Table], keep: set[str]) -> None:
         schemas = [
-            s.schema if isinstance(s, pa.Table) else _read_schema(s, self.root) for s in sources
+            s.schema if isinstance(s, pa.Table) else read_file_schema(s, self.root) for s in sources
         ]
         schema = pa.unify_schemas(schemas, promote_options="permissive")
 
@@ -310,9 +310,9 @@ class ResultStore(_Finished):
                     for tab in pieces(src):
                         mask = [a in keep for a in tab.column("attempt_id").to_pylist()]
                         if all(mask):
-                            writer.write_table(_conform(tab, schema))
+                            writer.write_table(conform(tab, schema))
                         elif any(mask):
-                            writer.write_table(_conform(tab.filter(bools(mask)), schema))
+                            writer.write_table(conform(tab.filter(bools(mask)), schema))
 
         atomic_write_with(self.traces_path, write)
 
@@ -349,7 +349,7 @@ class ResultStore(_Finished):
         (``results.parquet``, ``traces.parquet``'s footer, ``sweep.json``, a part file)."""
         self._table()
         if self.traces_path.exists():
-            _read_schema(self.traces_path, self.root, full=True)
+            read_file_schema(self.traces_path, self.root, full=True)
         self.read_manifest()
 
     def repair(self) -> list[str]:
@@ -366,29 +366,29 @@ class ResultStore(_Finished):
         stamp = time.strftime("%Y%m%d-%H%M%S")
         kept = self.parts / COMPACTED
         for folder in (self.parts, kept):
-            for part in _parts(folder):
+            for part in part_files(folder):
                 try:
-                    _read_table(part, self.root)
+                    read_checked_table(part, self.root)
                 except Exception as exc:
                     os.replace(part, part.with_name(f".{part.name}.corrupt-{stamp}"))
-                    done.append(f"{part} was unreadable ({_short(exc)}); set aside")
+                    done.append(f"{part} was unreadable ({short(exc)}); set aside")
         if self.results_path.exists():
             try:
-                _read_table(self.results_path, self.root)
+                read_checked_table(self.results_path, self.root)
             except Exception as exc:
                 aside = self.results_path.with_name(f"{RESULTS}.corrupt-{stamp}")
                 os.replace(self.results_path, aside)
-                sources = [*_parts(kept), *_parts(self.parts)]
-                table = _drop_duplicate_attempts(_concat(sources, RESULT_SCHEMA, self.root))
-                _write_checked(self.results_path, _parquet_bytes(table))
+                sources = [*part_files(kept), *part_files(self.parts)]
+                table = drop_duplicate_attempts(concat_records(sources, RESULT_SCHEMA, self.root))
+                write_checked(self.results_path, parquet_bytes(table))
                 n_runs = len(set(table.column("run_id").to_pylist()))
                 done.append(
-                    f"{self.results_path} was unreadable ({_short(exc)}); rebuilt from "
+                    f"{self.results_path} was unreadable ({short(exc)}); rebuilt from "
                     f"{len(sources)} run parts ({n_runs} runs), the damaged file is {aside.name}"
                 )
         if self.traces_path.exists():
             try:
-                _read_schema(self.traces_path, self.root, full=True)
+                read_file_schema(self.traces_path, self.root, full=True)
             except StoreCorruptError as exc:
                 aside = self.traces_path.with_name(f"{TRACES}.corrupt-{stamp}")
                 os.replace(self.traces_path, aside)
@@ -433,13 +433,13 @@ class ResultStore(_Finished):
         schema = pa.schema([f for f in RESULT_SCHEMA if f.name not in without])
         for _ in range(3):  # a part can vanish under us if a compaction runs meanwhile
             try:
-                files = _existing(self.results_path)
-                tables = [_read_table(p, self.root, without) for p in files]
-                for part in _parts(self.parts):
+                files = existing_files(self.results_path)
+                tables = [read_checked_table(p, self.root, without) for p in files]
+                for part in part_files(self.parts):
                     table = self._read_part(part)
                     gone = [c for c in without if c in table.schema.names]
                     tables.append(table.drop_columns(gone))
-                return _drop_duplicate_attempts(_concat_tables(tables, schema))
+                return drop_duplicate_attempts(concat_arrow(tables, schema))
             except FileNotFoundError:
                 continue
         raise RuntimeError(f"could not read a stable view of {self.root}")
@@ -481,12 +481,12 @@ class ResultStore(_Finished):
         if run_ids is not None:
             results = results[results["run_id"].isin(list(run_ids))]
         attempts = list(results["attempt_id"])
-        sources = [*_existing(self.traces_path), *_parts(self.trace_parts)]
+        sources = [*existing_files(self.traces_path), *part_files(self.trace_parts)]
         if not sources or not attempts:
             return pd.DataFrame(columns=["run_id", "step"])
         frames = []
         for src in sources:
-            names = _read_schema(src, self.root).names
+            names = read_file_schema(src, self.root).names
             cols = None
             if columns is not None:
                 want = ["run_id", "attempt_id", "step", *columns]
@@ -496,7 +496,7 @@ class ResultStore(_Finished):
                     src, columns=cols, filters=[("attempt_id", "in", attempts)], **READ
                 )
             except (pa.ArrowException, OSError) as exc:
-                raise _corrupt(src, self.root, exc) from exc
+                raise corrupt_error(src, self.root, exc) from exc
             if tab.num_rows:
                 frames.append(tab.to_pandas())
         if not frames:

@@ -29,9 +29,9 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from sarlearn.sweeps.tasks import (
-    _GUARD_HINT,
-    _STARTED,
+    GUARD_HINT,
     IN_FLIGHT,
+    STARTED,
     THREAD_VARS,
     Handler,
     Outcome,
@@ -91,7 +91,7 @@ def _execute(
         if requeue and not suspects:
             raise SweepError(
                 "worker processes died before starting any run (out of memory? see their "
-                f"messages above); {_GUARD_HINT}"
+                f"messages above); {GUARD_HINT}"
             )
         for task in suspects:  # alone in a fresh process: a second crash is its own doing
             if any(_pool_pass([([task], False)], run_fn, 1, handle)):
@@ -172,7 +172,7 @@ def _kill_workers(pool: ProcessPoolExecutor) -> None:
 
 
 def _started_in(task: RunTask, token: str) -> bool:
-    marker = task.out_dir / _STARTED
+    marker = task.out_dir / STARTED
     try:
         return marker.read_text() == token
     except OSError:

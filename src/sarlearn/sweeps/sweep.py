@@ -42,7 +42,7 @@ from sarlearn.store.store import ResultStore, StoreCorruptError, now_utc
 from sarlearn.sweeps.local import LocalExecutor, usable_cores, watch_parent
 from sarlearn.sweeps.spec import PlannedRun, SweepSpec, run_id
 from sarlearn.sweeps.tasks import (
-    _GUARD_HINT,
+    GUARD_HINT,
     IN_FLIGHT,
     INFRA_ERRORS,
     MAX_POPULATION,
@@ -209,7 +209,7 @@ def run_sweep(
     be written, and :class:`SweepInterrupted` on Ctrl-C after storing what finished.
     """
     if getattr(multiprocessing.current_process(), "_inheriting", False):
-        raise SweepError(f"run_sweep was called while a worker process was starting: {_GUARD_HINT}")
+        raise SweepError(f"run_sweep was called while a worker process was starting: {GUARD_HINT}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if population is not None and population < 1:

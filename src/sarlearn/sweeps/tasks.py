@@ -52,13 +52,13 @@ INFRA_ERRORS: tuple[type[BaseException], ...] = (OSError, MemoryError)
 MAX_POPULATION = 64
 
 
-_STARTED = ".sweep-started"
+STARTED = ".sweep-started"
 
 
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
-_GUARD_HINT = (
+GUARD_HINT = (
     'if run_sweep is called from a script, put the call under `if __name__ == "__main__":` '
     "(worker processes are spawned and import the script again)"
 )
@@ -259,7 +259,7 @@ def execute_unit(
 def _mark_started(task: RunTask) -> None:
     # tells the main process, should this worker die, that this run was in flight
     task.out_dir.mkdir(parents=True, exist_ok=True)
-    (task.out_dir / _STARTED).write_text(task.pass_token)
+    (task.out_dir / STARTED).write_text(task.pass_token)
 
 
 def _execute_one(task: RunTask, fn: RunFunction) -> Outcome:
