@@ -241,6 +241,21 @@ def test_resume_refuses_a_checkpoint_of_another_config(tmp_path: Path) -> None:
         run_follow(None, out, resume=True, figures=False)
 
 
+def test_resume_may_lengthen_a_run(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+
+    def stop(loop: Any, done: int) -> None:
+        if done == 250:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_follow(cfg_of(checkpoint_every=100), out, on_chunk=stop, chunk=50, figures=False)
+    longer = cfg_of(checkpoint_every=100).with_overrides({"steps": 600})
+    outputs.write_json(out / outputs.CONFIG, longer.model_dump(mode="json"))
+    summary = run_follow(None, out, resume=True, figures=False)
+    assert summary["resumed_from"] and summary["steps"] == 600
+
+
 def test_follow_trace_every_on_the_command_line(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

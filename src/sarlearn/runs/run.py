@@ -500,9 +500,17 @@ def _prepare_out_dir(out: Path, cfg: RunConfig) -> None:
         raise OutputError(f"cannot write the run folder {out}: {exc.strerror or exc}") from None
 
 
+#: Config fields a resumed run may change: its length (a user extends a run by raising
+#: ``steps`` in config.json).
+RESUMABLE_CHANGES = ("steps",)
+
+
 def config_hash(cfg: RunConfig) -> str:
-    """A hash of the whole config (seed included): a checkpoint belongs to it alone."""
-    text = json.dumps(cfg.model_dump(mode="json"), sort_keys=True)
+    """A hash of the config (seed included) but its length: a checkpoint belongs to it alone."""
+    data = cfg.model_dump(mode="json")
+    for key in RESUMABLE_CHANGES:
+        data.pop(key, None)
+    text = json.dumps(data, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
