@@ -734,12 +734,12 @@ def no_report_figures() -> Iterator[None]:
     included): the fuzz is about the options and the folders."""
     from sarlearn.reports import report
 
-    original = report._figures
-    report._figures = lambda *args, **kw: []  # type: ignore[assignment]
+    original = report.draw_figures
+    report.draw_figures = lambda *args, **kw: []  # type: ignore[assignment]
     try:
         yield
     finally:
-        report._figures = original  # type: ignore[assignment]
+        report.draw_figures = original  # type: ignore[assignment]
 
 
 def run_case(case: Case, tally: Counter[str], root: str | None) -> None:
