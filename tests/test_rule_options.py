@@ -1,4 +1,4 @@
-"""The issue-9 options of the learning rules: step normalisation, slope gate, weight bound,
+"""The step options of the learning rules: step normalisation, slope gate, weight bound,
 relevance cap and readout share (formulas on a tiny net, sign-only backward path, errors)."""
 
 from __future__ import annotations
@@ -161,7 +161,7 @@ def test_config_rejects_bad_options(override: dict) -> None:
 
 
 def test_rule_defaults_of_the_step_options() -> None:
-    """None = the rule's default: sar has the issue-9 step, every other rule the plain one;
+    """None = the rule's default: sar has its bounded step, every other rule the plain one;
     an infinite bound is no bound; explicit values win."""
     from sarlearn.config import DEFAULT_STEP_OPTIONS
 

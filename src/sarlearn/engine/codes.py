@@ -48,7 +48,7 @@ class WorldParams(NamedTuple):
 
 class Switches(NamedTuple):
     """What the loop does (integers and 0/1 flags): the rule's recipe codes, the network's
-    shape and activation, the filter bank, the issue-9 step options, what is recorded."""
+    shape and activation, the filter bank, the step options, what is recorded."""
 
     off_after: int  #: steps without the line before 'off track'
     n_layers: int

@@ -1,6 +1,6 @@
 """Settling, the strict success measure, for online learners and for frozen RL policies.
 
-The definition is issue 9's (item 1): a trace's ``settled_step`` is the first step from which
+The definition: a trace's ``settled_step`` is the first step from which
 the moving sum of |e| (SPEC's success window, 200 steps) stays below the threshold (0.1) until
 the end of the run, counted only after the warm-up; a run *settles* when its last ``tail``
 (5,000) steps are clean, i.e. ``settled_step <= T - tail``. It is built on
@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike
 
 from sarlearn.metrics import SuccessCriterion, success_mask
 
-#: Clean steps at the end of a run that make it "settled" (issue 9).
+#: Clean steps at the end of a run that make it "settled".
 SETTLE_TAIL = 5000
 
 

@@ -134,8 +134,8 @@ def init_weights(
         align: a in [0, 1]: each row w of the hidden layers fed by hidden units (layers
             2 .. L-1) becomes ||w|| unit(a / sqrt(n) 1 + (1 - a) unit(w)) (n = fan-in): turned
             towards the all-ones direction, its norm kept, the random numbers drawn unchanged.
-            A stack of such rows passes a common change of its inputs on (issue 9: with sar's
-            hidden bound a random stack passes ~1e-5 of the line to its top layer).
+            A stack of such rows passes a common change of its inputs on (with sar's hidden
+            bound a random stack passes ~1e-5 of the line to its top layer).
 
     Returns:
         list over layers l of (P, layers[l], n_in_l) arrays, n_in_0 = n_inputs.

@@ -12,7 +12,7 @@ L-1 = output layer).
 
 The error ``e`` plays the role of (target - output): ``gdm``'s step is ``-lr * d(e^2/2)/dW``.
 
-Options against saturation and bang-bang steering (issue 9; every one is off by default in
+Options against saturation and bang-bang steering (every one is off by default in
 the base class, the config's defaults are in :class:`sarlearn.config.RuleConfig`):
 
 - ``step_norm``: ``lr_l = lr * layer_lr_scale[l] / fan_in_l`` (``"fan-in"``) or
