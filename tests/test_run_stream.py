@@ -225,8 +225,8 @@ def test_a_second_run_in_a_locked_folder_is_refused(tmp_path: Path) -> None:
     assert not (out / LOCK).exists()
 
 
-def test_resume_refuses_a_checkpoint_of_another_config(tmp_path: Path) -> None:
-    out = tmp_path / "r"
+def _interrupted_at_250(out: Path) -> None:
+    """A 300-step run stopped by Ctrl-C at step 250 (checkpoints every 100 steps)."""
 
     def stop(loop: Any, done: int) -> None:
         if done == 250:
@@ -234,6 +234,11 @@ def test_resume_refuses_a_checkpoint_of_another_config(tmp_path: Path) -> None:
 
     with pytest.raises(KeyboardInterrupt):
         run_follow(cfg_of(checkpoint_every=100), out, on_chunk=stop, chunk=50, figures=False)
+
+
+def test_resume_refuses_a_checkpoint_of_another_config(tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    _interrupted_at_250(out)
     assert (out / outputs.CHECKPOINT).is_file()
     other = cfg_of(checkpoint_every=100, seed=9)  # e.g. config.json copied from another run
     outputs.write_json(out / outputs.CONFIG, other.model_dump(mode="json"))
@@ -243,13 +248,7 @@ def test_resume_refuses_a_checkpoint_of_another_config(tmp_path: Path) -> None:
 
 def test_resume_may_lengthen_a_run(tmp_path: Path) -> None:
     out = tmp_path / "r"
-
-    def stop(loop: Any, done: int) -> None:
-        if done == 250:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        run_follow(cfg_of(checkpoint_every=100), out, on_chunk=stop, chunk=50, figures=False)
+    _interrupted_at_250(out)
     longer = cfg_of(checkpoint_every=100).with_overrides({"steps": 600})
     outputs.write_json(out / outputs.CONFIG, longer.model_dump(mode="json"))
     summary = run_follow(None, out, resume=True, figures=False)
