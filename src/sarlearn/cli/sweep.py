@@ -11,7 +11,7 @@ import typer
 from sarlearn.cli.checks import check_output_path
 from sarlearn.cli.signals import interrupt_exit_code, terminated
 from sarlearn.config import ConfigError, RunConfig
-from sarlearn.runs.preflight import check_memory, check_plan_size, check_run_size
+from sarlearn.runs.preflight import check_plan_size, check_run_size
 from sarlearn.sweeps.spec import PlannedRun, SweepSpec, load_spec, parse_assignment, parse_lr_range
 
 
@@ -248,9 +248,8 @@ def check_sweep_memory(planned: list[PlannedRun], out: str | Path | None = None)
         if key not in seen:
             seen.add(key)
             what = f"run {run.run_id} ({_params(run.params)})"
-            check_memory(cfg, what=what)
             try:
-                check_run_size(cfg, out)
+                check_run_size(cfg, out)  # its network's memory, then its length and disk
             except ConfigError as exc:
                 raise ConfigError(f"{what}: {exc}") from None
 
