@@ -525,6 +525,28 @@ class WorldConfig(_Section):
         return v
 
 
+class GuardConfig(_Section):
+    """The do-no-harm guard of the motor stage (:mod:`sarlearn.stages.motor.guard`): a gain
+    g in [0, 1] on the network's steering, lowered while the loop errs more than the reflex
+    alone did on this track (measured by a probe: the reflex drives alone for ``probe_steps``
+    steps from ``probe_at``, unless the loop is quiet by then). docs/generalisation.md."""
+
+    enabled: bool = Field(False, description="Guard the steering (u = e + G g y).")
+    probe_at: int = Field(
+        2000, ge=0, description="Step of the probe (skipped, g = 1 for good, if |e|'s level "
+        "is below 'quiet' then)."
+    )
+    probe_steps: int = Field(500, ge=1, description="Steps the reflex drives alone in the probe.")
+    level_steps: int = Field(500, ge=1, description="Window of the running level of |e| (steps).")
+    quiet: float = Field(
+        0.25, gt=0, description="A level of |e| below this is quiet: no probe, no guard."
+    )
+    margin: float = Field(
+        0.1, ge=0, lt=1, description="g falls while the level exceeds (1 - margin) x the reference."
+    )
+    rate: float = Field(0.002, gt=0, description="Change of g per step per relative excess.")
+
+
 class RunConfig(_Section):
     """A whole closed-loop experiment: world + filter bank + network + rule."""
 
@@ -532,6 +554,7 @@ class RunConfig(_Section):
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     filters: FilterConfig = Field(default_factory=FilterConfig)
     world: WorldConfig = Field(default_factory=WorldConfig)
+    guard: GuardConfig = Field(default_factory=GuardConfig)
     seed: int = Field(0, ge=0, description="Seed of weights, world and rule (numpy needs >= 0).")
     steps: int = Field(
         10_000,

@@ -7,7 +7,7 @@
     x        = ground[:, 2:]  or  perception(robot.grab_frame())   # raw predictors
                (rows: or their left/right mirror differences, predictor_mode='mirror')
     y        = agent.step(e, x)                          # filters, forward, learn, readout
-    u        = e + net_gain * y
+    u        = e + net_gain * y      (with the do-no-harm guard: e + net_gain * (g * y))
     robot.set_wheel_speeds(speed - u, speed + u)
 
 :meth:`ClosedLoop.run` repeats it ``n`` times and returns the per-step records as arrays
@@ -29,6 +29,7 @@ from sarlearn.errors import DivergenceError, ShapeError
 from sarlearn.metrics import layer_saturation
 from sarlearn.numerics import loop_errstate
 from sarlearn.robots.interface import Robot, off_track_of, population_of, pose_of
+from sarlearn.stages.motor.guard import HarmGuard
 from sarlearn.stages.motor.motor import reflex_error, wheel_speeds
 from sarlearn.stages.perception.perception import make_perception
 
@@ -93,6 +94,8 @@ class ClosedLoop:
         record_ground: also record every ground sensor, ``ground`` ``(P, n, n_ground)``, and
             with camera inputs every frame, ``frame`` ``(P, n, H, W)``, so the run can be
             replayed through :class:`~sarlearn.runs.replay.ReplayRobot`.
+        guard: the do-no-harm guard (:class:`~sarlearn.stages.motor.guard.HarmGuard`) that
+            scales the network's steering, or None (u = e + G y).
     """
 
     def __init__(
@@ -109,6 +112,7 @@ class ClosedLoop:
         record_ground: bool = False,
         predictor_mode: str = "raw",
         predictors_per_row: int | None = None,
+        guard: HarmGuard | None = None,
     ) -> None:
         if inputs not in ("rows", "camera"):
             raise ValueError(f"inputs must be 'rows' or 'camera', got {inputs!r}")
@@ -139,6 +143,11 @@ class ClosedLoop:
         self.predictors_per_row = predictors_per_row
         self.weights_every = max(1, int(weights_every))
         self.record_ground = record_ground
+        if guard is not None and guard.population != agent.population:
+            raise ShapeError(
+                f"ClosedLoop: the guard has {guard.population} agents, the agent {agent.population}"
+            )
+        self.guard = guard
         self.t = 0
         """Steps done so far (the index of the next step)."""
         self.partial: dict[str, Any] | None = None
@@ -147,6 +156,7 @@ class ClosedLoop:
     # Class-level defaults: loops pickled before these options existed load as 'raw'.
     predictor_mode: str = "raw"
     predictors_per_row: int | None = None
+    guard: HarmGuard | None = None
 
     @property
     def population(self) -> int:
@@ -187,6 +197,7 @@ class ClosedLoop:
             record_ground=record_ground,
             predictor_mode=cfg.predictor_mode,
             predictors_per_row=cfg.world.predictors_per_row,
+            guard=HarmGuard.from_config(cfg.guard, population) if cfg.guard.enabled else None,
         )
 
     # ------------------------------------------------------------------ one control cycle
@@ -215,7 +226,9 @@ class ClosedLoop:
             predictors = ground[:, 2:]
         y = self.agent.step(e, predictors)
         saturated = self._saturation()
-        left, right = wheel_speeds(self.speed, e, y, self.net_gain)
+        # the do-no-harm guard scales what reaches the wheels (y itself is recorded)
+        steer = y if self.guard is None else self.guard.gate(e, y, self.t)
+        left, right = wheel_speeds(self.speed, e, steer, self.net_gain)
         if not (np.all(np.isfinite(left)) and np.all(np.isfinite(right))):
             raise DivergenceError(COMMAND_OVERFLOW)  # y itself is finite (checked by the agent)
         robot.set_wheel_speeds(left, right)

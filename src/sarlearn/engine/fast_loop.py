@@ -44,6 +44,7 @@ from sarlearn.errors import DivergenceError, ShapeError
 from sarlearn.loop import COMMAND_OVERFLOW, LAYER_RECORDS, RECORDS, ClosedLoop
 from sarlearn.numerics import flush_threshold, loop_errstate
 from sarlearn.recipes import RULE_NAMES
+from sarlearn.stages.motor.guard import N_PARAMS, N_STATE
 
 _ACT_CODES = {"logistic": K.ACT_LOGISTIC, "tanh": K.ACT_TANH, "linear": K.ACT_LINEAR}
 _NO_REPLAY = np.zeros((1, 1))  # the replay inputs of run_chunk when the world runs
@@ -446,6 +447,7 @@ class FastClosedLoop:
         # rows known to lie inside the weight bound (none yet: the next check looks at all)
         self._inside = np.zeros((P, NN), dtype=np.uint8)
         self._rule = (self._lr, self._rel_m, self._rel_n, self._fb, self._boff, self._inside)
+        self._guard = _guard_rows(refs, P)
         self._failed = False
 
     def _slices(self) -> list[tuple[slice, ClosedLoop]]:
@@ -502,6 +504,8 @@ class FastClosedLoop:
                 }
             )
             ref.t = self.t
+            if ref.guard is not None:
+                ref.guard.state[...] = self._guard[sl, :N_STATE]
 
     @property
     def loops(self) -> list[ClosedLoop]:
@@ -591,7 +595,7 @@ class FastClosedLoop:
                     n, max(1, block), start, self._rel_count, self._decay, self._world,
                     self._world_par, self._wstate, self._switches, self._consts, self._filt,
                     self._net, self._rule, rec, status, info, False, _NO_REPLAY, _NO_REPLAY,
-                    self._cam_par, (*self._cam, r_frame),
+                    self._cam_par, (*self._cam, r_frame), self._guard,
                 )  # fmt: skip
         out: dict[str, NDArray[Any]] = {
             "error": rec64[0],
@@ -707,7 +711,7 @@ class FastClosedLoop:
                     n, n, 0, self._rel_count, self._decay, self._world, self._world_par,
                     self._wstate, self._switches, self._consts, self._filt, self._net, self._rule,
                     rec, status, info, True, pred, err, self._cam_par,
-                    (*self._cam, np.empty((P, 0, 0))),
+                    (*self._cam, np.empty((P, 0, 0))), self._guard,
                 )  # fmt: skip
         if status.any():
             self._failed = True
@@ -741,6 +745,20 @@ class FastClosedLoop:
     def pose(self) -> NDArray[np.float64]:
         """``(P, 3)`` current poses (a copy)."""
         return self._pose.copy()
+
+
+def _guard_rows(refs: Sequence[ClosedLoop], population: int) -> NDArray[np.float64]:
+    """``(P, N_STATE + N_PARAMS)``: each agent's do-no-harm guard, its state then its
+    parameters (on = 1, then :meth:`HarmGuard.params`); zeros (off) where a loop has none."""
+    rows = np.zeros((population, N_STATE + N_PARAMS))
+    a = 0
+    for ref in refs:
+        n = ref.population
+        if ref.guard is not None:
+            rows[a : a + n, :N_STATE] = ref.guard.state
+            rows[a : a + n, N_STATE:] = (1.0, *ref.guard.params())
+        a += n
+    return rows
 
 
 def _shape_of(net: Any) -> tuple[Any, ...]:

@@ -54,7 +54,7 @@ from sarlearn.engine.codes import (
 )
 from sarlearn.metrics import SATURATION_SLOPE
 from sarlearn.stages.filters.compiled import filter_step
-from sarlearn.stages.motor.compiled import command, reflex
+from sarlearn.stages.motor.compiled import command, gate, guard_on, reflex
 from sarlearn.stages.network.compiled import cap_input, forward, sqdist
 from sarlearn.stages.perception.compiled import camera_step
 from sarlearn.stages.rules.compiled import learn
@@ -124,6 +124,7 @@ def _agent_steps(
     rp_err,
     cam_par,
     cam,
+    guard,
 ):
     """Advance agent ``p`` over the chunk's steps ``t_first .. t_last - 1`` (the whole loop).
 
@@ -223,7 +224,10 @@ def _agent_steps(
         if replay:
             continue
         # -- motors and world: u = e + G y, wheels v -+ u, exact arc, sense
-        u_cmd = command(e64, y_net, c_net)  # G y in the network's dtype, as numpy does
+        if guard_on(guard, p):  # the do-no-harm guard: u = e + G (g y), in float64
+            u_cmd = command(e64, gate(guard, p, tg, e64, y_net), world_par.net_gain)
+        else:
+            u_cmd = command(e64, y_net, c_net)  # G y in the network's dtype, as numpy does
         vl = speed - u_cmd
         vr = speed + u_cmd
         if not (np.isfinite(vl) and np.isfinite(vr)):
@@ -270,6 +274,7 @@ def run_chunk(
     rp_err,
     cam_par,
     cam,
+    guard,
 ):
     """Run ``n`` closed-loop steps for every agent; agents in parallel, ``block`` steps at a time.
 
@@ -279,6 +284,8 @@ def run_chunk(
     (otherwise pass any 2-D float64 arrays; one signature serves both uses). ``cam_par``
     (``CameraParams``, ``on = 0`` for ground-sensor inputs) and ``cam`` are the camera stage's
     parameters and arrays (see :func:`~sarlearn.stages.perception.compiled.camera_step`).
+    ``guard`` (P, 11) float64 holds each agent's do-no-harm guard, state and parameters (see
+    :func:`~sarlearn.stages.motor.compiled.gate`; a row whose 'on' column is 0 has none).
     """
     # Unpack the tuples once, here: unpacking takes references to the arrays, atomic operations
     # on counts shared by all agents that the threads would fight over if done per step.
@@ -305,5 +312,5 @@ def run_chunk(
                 wc_last, wc_dirty, inside,
                 lr, rel_m, rel_n, fb, boff,
                 r_error, r_steer, r_left, r_right, r_x, r_y, r_head, r_off, r_sl, r_sr,
-                r_ground, wc, r_sat, info, replay, rp_pred, rp_err, cam_par, cam,
+                r_ground, wc, r_sat, info, replay, rp_pred, rp_err, cam_par, cam, guard,
             )  # fmt: skip

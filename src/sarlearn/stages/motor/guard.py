@@ -1,0 +1,178 @@
+"""The do-no-harm guard: a gain g in [0, 1] on the network's steering, lowered when the loop
+errs more than the reflex alone did (``guard.*`` options, docs/generalisation.md).
+
+A learner in the loop must never leave the robot worse off than its reflex. The guard is a
+local, slow mechanism of the motor stage, one per agent, that only watches the reflex error e
+it already receives:
+
+- a running **level** of |e| (mean over about ``level_steps`` steps);
+- at step ``probe_at``, if the level is *quiet* (below ``quiet``: the learner has the line)
+  nothing more ever happens, g stays 1. Otherwise a **probe**: for ``probe_steps`` steps g = 0,
+  the wheels see the reflex alone, and the mean |e| over them is the **reference**, the
+  reflex's own level on this track. (Before ``probe_at`` nothing is known about the reflex: a
+  fresh network's first steps already steer, and a loaded one steers from step 0.)
+- then g = 1 again and, every step, ``g += rate * ((1 - margin) * reference - level) / scale``
+  (``scale = max(reference, quiet)``), clipped to [0, 1]: the gain falls while the loop errs
+  more than ``1 - margin`` times the reflex's level and rises while it errs less. The reference
+  keeps following |e| at the rate ``(1 - g) / level_steps``: the more the reflex drives, the
+  more it is the reflex's level.
+
+The network keeps learning throughout (the guard scales what reaches the wheels, not the rule);
+a frozen network (transfer) is simply silenced where it harms. With the guard the turn command
+is ``u = e + G * (g * y)``, computed in float64.
+
+:func:`guard_formula` is the whole update for one agent and one step, on plain floats; the
+numpy reference (:class:`HarmGuard`) applies it agent by agent and the compiled engine compiles
+the same function (:mod:`sarlearn.stages.motor.compiled`), so both execute the same operations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from sarlearn.errors import ShapeError
+
+#: Phases of an agent's guard (the ``PHASE`` column of its state).
+OPEN, PROBE, GUARD, EXEMPT = 0.0, 1.0, 2.0, 3.0
+
+#: Columns of the state row: running level of |e|, reference (the reflex's level), gain g, phase.
+LEVEL, REFERENCE, GAIN, PHASE = 0, 1, 2, 3
+N_STATE = 4
+
+#: Columns of the parameter row (after the state in the engine's guard array): on (1/0),
+#: 1 / level_steps, probe_at, probe_steps, quiet, margin, rate.
+N_PARAMS = 7
+
+
+def guard_formula(
+    abs_e: float,
+    t: int,
+    level: float,
+    reference: float,
+    gain: float,
+    phase: float,
+    level_rate: float,
+    probe_at: float,
+    probe_steps: float,
+    quiet: float,
+    margin: float,
+    rate: float,
+) -> tuple[float, float, float, float]:
+    """One step of one agent's guard; returns the new ``(level, reference, gain, phase)``.
+
+    ``abs_e`` is this step's |e| and ``t`` the global step index (from 0); the returned gain
+    scales this step's steering. Plain floats in, plain floats out (compiled as it is by the
+    engine): the order of every operation is the same in both executions.
+    """
+    # the running level: the plain mean of the steps so far until that is longer than the
+    # window, then an exponential mean over about 1 / level_rate steps
+    w = 1.0 / (t + 1.0)
+    if w < level_rate:
+        w = level_rate
+    level = level + w * (abs_e - level)
+    if phase == GUARD:
+        reference = reference + level_rate * (1.0 - gain) * (abs_e - reference)
+        scale = reference if reference > quiet else quiet
+        gain = gain + rate * ((1.0 - margin) * reference - level) / scale
+        if gain < 0.0:
+            gain = 0.0
+        elif gain > 1.0:
+            gain = 1.0
+    if phase == OPEN and t >= probe_at:
+        if level < quiet:
+            phase = EXEMPT  # the learner has the line: nothing to guard against
+        else:
+            phase = PROBE
+            reference = 0.0
+    if phase == PROBE:  # the reflex alone drives; the reference is the mean |e| meanwhile
+        n = t - probe_at + 1.0
+        reference = reference + (abs_e - reference) / n
+        gain = 0.0
+        if n >= probe_steps:
+            phase = GUARD
+            gain = 1.0  # the network drives again, and is judged against the reference
+    return level, reference, gain, phase
+
+
+@dataclass
+class HarmGuard:
+    """The guard of a population: parameters (see the module docstring) and per-agent state.
+
+    ``state`` is ``(P, 4)`` float64: level, reference, gain, phase (:data:`LEVEL` ...).
+    """
+
+    population: int
+    level_steps: int = 500
+    probe_at: int = 2000
+    probe_steps: int = 500
+    quiet: float = 0.25
+    margin: float = 0.1
+    rate: float = 0.002
+    state: NDArray[np.float64] | None = None
+
+    def __post_init__(self) -> None:
+        if self.state is None:
+            self.state = np.zeros((self.population, N_STATE))
+            self.state[:, GAIN] = 1.0
+        if self.state.shape != (self.population, N_STATE):
+            raise ShapeError(
+                f"HarmGuard: state must be ({self.population}, {N_STATE}), got {self.state.shape}"
+            )
+
+    @classmethod
+    def from_config(cls, cfg: Any, population: int) -> HarmGuard:
+        """The guard of a :class:`~sarlearn.config.GuardConfig` (``cfg.guard``)."""
+        return cls(
+            population,
+            level_steps=cfg.level_steps,
+            probe_at=cfg.probe_at,
+            probe_steps=cfg.probe_steps,
+            quiet=cfg.quiet,
+            margin=cfg.margin,
+            rate=cfg.rate,
+        )
+
+    @property
+    def gain(self) -> NDArray[np.float64]:
+        """``(P,)`` the gains g now."""
+        assert self.state is not None
+        return self.state[:, GAIN]
+
+    def params(self) -> tuple[float, ...]:
+        """The parameters in :func:`guard_formula`'s order (and the engine's parameter row,
+        after its leading 1 = on)."""
+        return (
+            1.0 / self.level_steps,
+            float(self.probe_at),
+            float(self.probe_steps),
+            float(self.quiet),
+            float(self.margin),
+            float(self.rate),
+        )
+
+    def update(self, error: ArrayLike, t: int) -> NDArray[np.float64]:
+        """Advance every agent's guard by step ``t`` with this step's reflex errors ``(P,)``;
+        returns the gains ``(P,)`` that scale this step's steering."""
+        e = np.asarray(error, dtype=np.float64)
+        state = self.state
+        assert state is not None
+        par = self.params()
+        for p in range(self.population):
+            row = state[p]
+            row[:] = guard_formula(
+                abs(float(e[p])), int(t), float(row[0]), float(row[1]), float(row[2]),
+                float(row[3]), *par,
+            )  # fmt: skip
+        return state[:, GAIN].copy()
+
+    def gate(self, error: ArrayLike, steering: ArrayLike, t: int) -> NDArray[np.float64]:
+        """``g * y`` in float64 after advancing the guard with step ``t``'s errors."""
+        g = self.update(error, t)
+        return g * np.asarray(steering, dtype=np.float64)
+
+
+__all__ = ["GAIN", "LEVEL", "N_PARAMS", "N_STATE", "PHASE", "REFERENCE", "HarmGuard", "guard_formula"]
