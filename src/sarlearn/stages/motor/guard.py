@@ -175,4 +175,13 @@ class HarmGuard:
         return g * np.asarray(steering, dtype=np.float64)
 
 
-__all__ = ["GAIN", "LEVEL", "N_PARAMS", "N_STATE", "PHASE", "REFERENCE", "HarmGuard", "guard_formula"]
+__all__ = [
+    "GAIN",
+    "LEVEL",
+    "N_PARAMS",
+    "N_STATE",
+    "PHASE",
+    "REFERENCE",
+    "HarmGuard",
+    "guard_formula",
+]
