@@ -531,7 +531,11 @@ class GuardConfig(_Section):
     alone did on this track (measured by a probe: the reflex drives alone for ``probe_steps``
     steps from ``probe_at``, unless the loop is quiet by then). docs/generalisation.md."""
 
-    enabled: bool = Field(False, description="Guard the steering (u = e + G g y).")
+    enabled: bool | None = Field(
+        None,
+        description="Guard the steering (u = e + G g y). None = tied to the rule "
+        "(RunConfig.guard_enabled: on for the rules of DEFAULT_GUARD).",
+    )
     probe_at: int = Field(
         2000, ge=0, description="Step of the probe (skipped, g = 1 for good, if |e|'s level "
         "is below 'quiet' then)."
@@ -545,6 +549,14 @@ class GuardConfig(_Section):
         0.1, ge=0, lt=1, description="g falls while the level exceeds (1 - margin) x the reference."
     )
     rate: float = Field(0.002, gt=0, description="Change of g per step per relative excess.")
+    follow: float = Field(
+        0.0, ge=0, description="After the probe the reference follows |e| at follow x (1 - g) "
+        "/ level_steps per step (0 = it stays the probe's mean)."
+    )
+
+
+#: The rules whose steering is guarded when ``guard.enabled`` is None.
+DEFAULT_GUARD: frozenset[str] = frozenset({"sar"})
 
 
 class RunConfig(_Section):
@@ -619,6 +631,14 @@ class RunConfig(_Section):
             return self.network.init_align
         bounded = self.rule.step_options["hidden_bound"] is not None
         return ALIGN_WITH_HIDDEN_BOUND if bounded else 0.0
+
+    @property
+    def guard_enabled(self) -> bool:
+        """``guard.enabled`` in force: the set value, else whether the rule is one of
+        :data:`DEFAULT_GUARD`."""
+        if self.guard.enabled is not None:
+            return self.guard.enabled
+        return self.rule.name in DEFAULT_GUARD
 
     @property
     def predictor_mode(self) -> str:

@@ -197,7 +197,7 @@ class ClosedLoop:
             record_ground=record_ground,
             predictor_mode=cfg.predictor_mode,
             predictors_per_row=cfg.world.predictors_per_row,
-            guard=HarmGuard.from_config(cfg.guard, population) if cfg.guard.enabled else None,
+            guard=HarmGuard.from_config(cfg.guard, population) if cfg.guard_enabled else None,
         )
 
     # ------------------------------------------------------------------ one control cycle

@@ -44,8 +44,8 @@ LEVEL, REFERENCE, GAIN, PHASE = 0, 1, 2, 3
 N_STATE = 4
 
 #: Columns of the parameter row (after the state in the engine's guard array): on (1/0),
-#: 1 / level_steps, probe_at, probe_steps, quiet, margin, rate.
-N_PARAMS = 7
+#: 1 / level_steps, probe_at, probe_steps, quiet, margin, rate, follow.
+N_PARAMS = 8
 
 
 def guard_formula(
@@ -61,6 +61,7 @@ def guard_formula(
     quiet: float,
     margin: float,
     rate: float,
+    follow: float,
 ) -> tuple[float, float, float, float]:
     """One step of one agent's guard; returns the new ``(level, reference, gain, phase)``.
 
@@ -75,7 +76,7 @@ def guard_formula(
         w = level_rate
     level = level + w * (abs_e - level)
     if phase == GUARD:
-        reference = reference + level_rate * (1.0 - gain) * (abs_e - reference)
+        reference = reference + follow * level_rate * (1.0 - gain) * (abs_e - reference)
         scale = reference if reference > quiet else quiet
         gain = gain + rate * ((1.0 - margin) * reference - level) / scale
         if gain < 0.0:
@@ -112,6 +113,7 @@ class HarmGuard:
     quiet: float = 0.25
     margin: float = 0.1
     rate: float = 0.002
+    follow: float = 0.0
     state: NDArray[np.float64] | None = None
 
     def __post_init__(self) -> None:
@@ -134,6 +136,7 @@ class HarmGuard:
             quiet=cfg.quiet,
             margin=cfg.margin,
             rate=cfg.rate,
+            follow=cfg.follow,
         )
 
     @property
@@ -152,6 +155,7 @@ class HarmGuard:
             float(self.quiet),
             float(self.margin),
             float(self.rate),
+            float(self.follow),
         )
 
     def update(self, error: ArrayLike, t: int) -> NDArray[np.float64]:
