@@ -69,7 +69,7 @@ def test_the_probe_silences_the_network_and_measures_the_reflex() -> None:
     assert all(s[GAIN] == 0.0 for s in states[10:15])
     # the probe's last step: the reference is the mean |e| of the probe, the network drives again
     assert states[15][PHASE] == GUARD and states[15][GAIN] == 1.0
-    assert states[15][REFERENCE] == pytest.approx(np.mean(range(6)), rel=1e-15)
+    assert states[15][REFERENCE] == pytest.approx(np.mean(range(1, 6)), rel=1e-15)  # 1st: skipped
 
 
 def test_the_gain_falls_while_the_loop_errs_more_than_the_reflex_and_rises_back() -> None:
@@ -114,7 +114,7 @@ def test_a_harmful_frozen_network_is_silenced_and_the_wheels_see_the_reflex() ->
     assert loop.guard is not None and loop.guard.state[0, PHASE] == GUARD
     assert np.abs(rec["steering"][0, 10:]).min() > 0  # the network steers all along
     u = (rec["right"] - rec["left"]) / 2
-    probe = slice(10, 25)
+    probe = slice(10, 24)  # steps 10-23: g = 0; step 24 ends the probe with g = 1
     np.testing.assert_allclose(u[0, probe], rec["error"][0, probe], atol=1e-12)
     assert loop.guard.gain[0] == 0.0  # closed at the end: the reflex alone drives
     np.testing.assert_allclose(u[0, -50:], rec["error"][0, -50:], atol=1e-12)

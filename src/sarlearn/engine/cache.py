@@ -27,6 +27,7 @@ KERNEL_FILES: tuple[str, ...] = ("engine/kernels.py", "stages/world/compiled_wor
 SHARED_SOURCES: tuple[str, ...] = (
     "engine/codes.py",
     "stages/motor/motor.py",
+    "stages/motor/guard.py",
     "stages/world/robot.py",
     "metrics.py",
 )
@@ -65,6 +66,12 @@ def refresh(package: Path = PACKAGE) -> bool:
         for name in KERNEL_FILES:
             if (package / name).exists():
                 os.utime(package / name)
+                # numba (0.68 here) stamps a cache with its file's *content* hash, which a touch
+                # does not change: drop the kernel file's cache index, so it is recompiled
+                kernel = package / name
+                for index in (kernel.parent / "__pycache__").glob(f"{kernel.stem}.*.nbi"):
+                    with contextlib.suppress(OSError):
+                        index.unlink()
         stamp.parent.mkdir(exist_ok=True)
         tmp = stamp.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(digest)

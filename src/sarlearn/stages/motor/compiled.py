@@ -18,7 +18,9 @@ from sarlearn.stages.motor.motor import command_formula, error_formula
 # e = gain (left - right) and the turn command u = e + G y.
 reflex = njit(cache=True, inline="always")(error_formula)
 command = njit(cache=True, inline="always")(command_formula)
-_guard = njit(cache=True, inline="always")(guard_formula)
+# Not cached on disk: numba keys a cache on this file alone, and the formula lives in guard.py
+# (the kernels that inline these are recompiled when guard.py changes, engine.cache).
+_guard = njit(inline="always")(guard_formula)
 
 
 @njit(cache=True, inline="always")
@@ -27,7 +29,7 @@ def guard_on(guard, p):  # type: ignore[no-untyped-def]
     return guard[p, N_STATE] != 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(inline="always")
 def gate(guard, p, t, e64, y_net):  # type: ignore[no-untyped-def]
     """Advance agent ``p``'s guard by global step ``t`` with the reflex error ``e64``; return
     ``g * y`` in float64 (as :meth:`~sarlearn.stages.motor.guard.HarmGuard.gate`).

@@ -8,14 +8,16 @@ it already receives:
 - a running **level** of |e| (mean over about ``level_steps`` steps);
 - at step ``probe_at``, if the level is *quiet* (below ``quiet``: the learner has the line)
   nothing more ever happens, g stays 1. Otherwise a **probe**: for ``probe_steps`` steps g = 0,
-  the wheels see the reflex alone, and the mean |e| over them is the **reference**, the
-  reflex's own level on this track. (Before ``probe_at`` nothing is known about the reflex: a
+  the wheels see the reflex alone, and the mean |e| over the last three quarters of them (the
+  first quarter lets the reflex take over from wherever the network left the robot) is the
+  **reference**, the reflex's own level on this track. (Before ``probe_at`` nothing is known about the reflex: a
   fresh network's first steps already steer, and a loaded one steers from step 0.)
 - then g = 1 again and, every step, ``g += rate * ((1 - margin) * reference - level) / scale``
   (``scale = max(reference, quiet)``), clipped to [0, 1]: the gain falls while the loop errs
-  more than ``1 - margin`` times the reflex's level and rises while it errs less. The reference
-  keeps following |e| at the rate ``(1 - g) / level_steps``: the more the reflex drives, the
-  more it is the reflex's level.
+  more than ``1 - margin`` times the reflex's level and rises while it errs less. With
+  ``follow`` > 0 the reference keeps following |e| at the rate ``follow (1 - g) / level_steps``
+  (off by default: on wide tuning lines it followed the loop's own level down and silenced
+  learners that helped).
 
 The network keeps learning throughout (the guard scales what reaches the wheels, not the rule);
 a frozen network (transfer) is simply silenced where it harms. With the guard the turn command
@@ -28,6 +30,7 @@ the same function (:mod:`sarlearn.stages.motor.compiled`), so both execute the s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,9 +92,11 @@ def guard_formula(
         else:
             phase = PROBE
             reference = 0.0
-    if phase == PROBE:  # the reflex alone drives; the reference is the mean |e| meanwhile
-        n = t - probe_at + 1.0
-        reference = reference + (abs_e - reference) / n
+    if phase == PROBE:  # the reflex alone drives; the reference is its mean |e| once it has
+        n = t - probe_at + 1.0  # taken over (after the probe's first quarter)
+        m = n - math.floor(0.25 * probe_steps)
+        if m > 0.0:
+            reference = reference + (abs_e - reference) / m
         gain = 0.0
         if n >= probe_steps:
             phase = GUARD
