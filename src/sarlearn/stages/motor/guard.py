@@ -10,8 +10,9 @@ it already receives:
   nothing more ever happens, g stays 1. Otherwise a **probe**: for ``probe_steps`` steps g = 0,
   the wheels see the reflex alone, and the mean |e| over the last three quarters of them (the
   first quarter lets the reflex take over from wherever the network left the robot) is the
-  **reference**, the reflex's own level on this track. (Before ``probe_at`` nothing is known about the reflex: a
-  fresh network's first steps already steer, and a loaded one steers from step 0.)
+  **reference**, the reflex's own level on this track. (Before ``probe_at`` nothing is known
+  about the reflex: a fresh network's first steps already steer, and a loaded one steers from
+  step 0.)
 - then g = 1 again and, every step, ``g += rate * ((1 - margin) * reference - level) / scale``
   (``scale = max(reference, quiet)``), clipped to [0, 1]: the gain falls while the loop errs
   more than ``1 - margin`` times the reflex's level and rises while it errs less. With
