@@ -50,7 +50,7 @@ import pandas as pd
 
 from sarlearn.config import parse_assignment
 from sarlearn.errors import ConfigError, SarlearnError
-from sarlearn.stages.world.family import EVALUATION_SEEDS, TUNING_SEEDS
+from sarlearn.stages.world.family import EVALUATION_SEEDS, TUNING_SEEDS, parse_name
 from sarlearn.stages.world.feasibility import judge_generated
 from sarlearn.store.store import ResultStore
 from sarlearn.sweeps.spec import SweepSpec, expand_values, load_spec
@@ -75,14 +75,19 @@ BINS: dict[str, list[float]] = {
 # ---------------------------------------------------------------------- planning
 
 
-def track_names(which: str, n: int, first: int = 0) -> list[str]:
-    """The names of ``n`` generated tracks of the tuning or evaluation seeds, from ``first``."""
+def track_names(which: str, n: int, first: int = 0, overrides: Sequence[str] = ()) -> list[str]:
+    """The names of ``n`` generated tracks of the tuning or evaluation seeds, from ``first``,
+    each with the drawing ``overrides`` (``["width=8.5"]`` -> ``"random:20,width=8.5"``)."""
     seeds = {"tuning": TUNING_SEEDS, "evaluation": EVALUATION_SEEDS}[which]
     if first + n > len(seeds):
         raise ConfigError(
             f"--first {first} + --n-tracks {n} exceeds the {len(seeds)} {which} seeds"
         )
-    return [f"random:{s}" for s in seeds[first : first + n]]
+    tail = "".join(f",{o.strip()}" for o in overrides)
+    names = [f"random:{s}{tail}" for s in seeds[first : first + n]]
+    if names and tail:
+        parse_name(names[0])  # a bad override is a TrackError naming it
+    return names
 
 
 def judge_tracks(names: Sequence[str], out: Path, jobs: int) -> dict[str, dict[str, Any]]:
@@ -363,6 +368,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tracks", choices=("tuning", "evaluation"), default="evaluation")
     p.add_argument("--n-tracks", type=int, default=100, help="generated tracks (default 100)")
     p.add_argument("--first", type=int, default=0, help="skip this many seeds of the range")
+    p.add_argument("--track-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="draw every track with this generator setting, e.g. width=8.5 "
+                   "(repeat; docs/world.md)")  # fmt: skip
     p.add_argument("--seeds", type=int, default=3, help="run seeds per track (default 3)")
     p.add_argument("--steps", type=int, default=20_000, help="steps per run (default 20,000)")
     p.add_argument("--inputs", nargs="+", default=["rows", "camera"], choices=("rows", "camera"))
@@ -400,13 +408,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.feasible_only:
             names, first = [], args.first
             while len(names) < args.n_tracks:
-                batch = track_names(args.tracks, args.n_tracks - len(names), first)
+                batch = track_names(args.tracks, args.n_tracks - len(names), first, args.track_set)
                 first += len(batch)
                 names += [
                     n for n, t in judge_tracks(batch, args.out, jobs).items() if t["feasible"]
                 ]
         else:
-            names = track_names(args.tracks, args.n_tracks, args.first)
+            names = track_names(args.tracks, args.n_tracks, args.first, args.track_set)
         tracks = judge_tracks(names, args.out, jobs)
         t_tracks = time.perf_counter() - t0
         spec = build_spec(args, names)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from bench_scripts import load_benchmark
-from sarlearn.errors import ConfigError
+from sarlearn.errors import ConfigError, SarlearnError
 
 gen = load_benchmark("generalisation")
 
@@ -20,6 +20,15 @@ def test_track_names_come_from_the_chosen_seed_range() -> None:
     assert gen.track_names("evaluation", 2, first=5) == ["random:1000005", "random:1000006"]
     with pytest.raises(ConfigError, match="exceeds the 10000 tuning seeds"):
         gen.track_names("tuning", 2, first=9_999)
+
+
+def test_tracks_can_be_drawn_with_generator_settings() -> None:
+    assert gen.track_names("tuning", 2, first=20, overrides=["width=8.5", "frame=true"]) == [
+        "random:20,width=8.5,frame=true",
+        "random:21,width=8.5,frame=true",
+    ]
+    with pytest.raises(SarlearnError, match="wdith"):
+        gen.track_names("tuning", 1, overrides=["wdith=8"])
 
 
 def test_the_plan_crosses_tracks_seeds_inputs_and_learners() -> None:
