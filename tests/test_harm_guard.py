@@ -23,6 +23,7 @@ from sarlearn.stages.motor.guard import (
     PHASE,
     PROBE,
     REFERENCE,
+    SINCE,
     HarmGuard,
 )
 
@@ -45,7 +46,7 @@ HARMFUL = {
 }
 
 
-def run_guard(errors: list[float], **kw: float) -> list[tuple[float, float, float, float]]:
+def run_guard(errors: list[float], **kw: float) -> list[tuple[float, ...]]:
     """The guard's states after each of the steps with these |e| (one agent)."""
     guard = HarmGuard(1, **kw)  # type: ignore[arg-type]
     out = []
@@ -55,10 +56,14 @@ def run_guard(errors: list[float], **kw: float) -> list[tuple[float, float, floa
     return out
 
 
-def test_a_quiet_loop_is_never_probed_and_keeps_its_gain() -> None:
-    states = run_guard([0.0] * 30, probe_at=10, probe_steps=5, quiet=0.25)
+def test_a_quiet_loop_is_not_probed_and_keeps_its_gain_until_it_errs() -> None:
+    states = run_guard([0.0] * 30 + [1.0] * 20, probe_at=10, probe_steps=5, quiet=0.25)
     assert [s[PHASE] for s in states[:10]] == [OPEN] * 10
-    assert all(s[PHASE] == EXEMPT and s[GAIN] == 1.0 for s in states[10:])
+    assert all(s[PHASE] == EXEMPT and s[GAIN] == 1.0 for s in states[10:30])
+    # a learner that had the line and loses it is probed then (level: mean of 31 steps > 0.25)
+    late = next(t for t, s in enumerate(states) if s[PHASE] == PROBE)
+    assert late > 30 and states[late][SINCE] == late and states[late][GAIN] == 0.0
+    assert states[-1][PHASE] == GUARD and states[-1][REFERENCE] == 1.0
 
 
 def test_the_probe_silences_the_network_and_measures_the_reflex() -> None:
@@ -86,7 +91,7 @@ def test_the_gain_falls_while_the_loop_errs_more_than_the_reflex_and_rises_back(
 
 def test_at_the_reflex_level_less_the_margin_the_gain_stays() -> None:
     guard = HarmGuard(1, level_steps=1, margin=0.1)
-    guard.state[0] = (1.8, 2.0, 0.5, GUARD)
+    guard.state[0] = (1.8, 2.0, 0.5, GUARD, 0.0)
     for t in range(3000, 3010):
         guard.update([1.8], t)
     assert guard.state[0, GAIN] == 0.5 and guard.state[0, LEVEL] == 1.8

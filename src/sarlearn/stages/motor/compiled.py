@@ -34,11 +34,11 @@ def gate(guard, p, t, e64, y_net):  # type: ignore[no-untyped-def]
     """Advance agent ``p``'s guard by global step ``t`` with the reflex error ``e64``; return
     ``g * y`` in float64 (as :meth:`~sarlearn.stages.motor.guard.HarmGuard.gate`).
 
-    ``guard[p]`` is the agent's state row (level, reference, gain, phase) followed by its
+    ``guard[p]`` is the agent's state row (level, reference, gain, phase, probe start) then its
     parameters (on, 1 / level_steps, probe_at, probe_steps, quiet, margin, rate, follow)."""
     s = N_STATE
-    level, ref, g, phase = _guard(
-        abs(e64), t, guard[p, 0], guard[p, 1], guard[p, 2], guard[p, 3],
+    level, ref, g, phase, since = _guard(
+        abs(e64), t, guard[p, 0], guard[p, 1], guard[p, 2], guard[p, 3], guard[p, 4],
         guard[p, s + 1], guard[p, s + 2], guard[p, s + 3], guard[p, s + 4], guard[p, s + 5],
         guard[p, s + 6], guard[p, s + 7],
     )  # fmt: skip
@@ -46,4 +46,5 @@ def gate(guard, p, t, e64, y_net):  # type: ignore[no-untyped-def]
     guard[p, 1] = ref
     guard[p, 2] = g
     guard[p, 3] = phase
+    guard[p, 4] = since
     return g * np.float64(y_net)

@@ -7,7 +7,8 @@ it already receives:
 
 - a running **level** of |e| (mean over about ``level_steps`` steps);
 - at step ``probe_at``, if the level is *quiet* (below ``quiet``: the learner has the line)
-  nothing more ever happens, g stays 1. Otherwise a **probe**: for ``probe_steps`` steps g = 0,
+  g stays 1 until the level is no longer quiet. Then, or at ``probe_at`` if the level is not
+  quiet, a **probe**: for ``probe_steps`` steps g = 0,
   the wheels see the reflex alone, and the mean |e| over the last three quarters of them (the
   first quarter lets the reflex take over from wherever the network left the robot) is the
   **reference**, the reflex's own level on this track. (Before ``probe_at`` nothing is known
@@ -43,9 +44,10 @@ from sarlearn.errors import ShapeError
 #: Phases of an agent's guard (the ``PHASE`` column of its state).
 OPEN, PROBE, GUARD, EXEMPT = 0.0, 1.0, 2.0, 3.0
 
-#: Columns of the state row: running level of |e|, reference (the reflex's level), gain g, phase.
-LEVEL, REFERENCE, GAIN, PHASE = 0, 1, 2, 3
-N_STATE = 4
+#: Columns of the state row: running level of |e|, reference (the reflex's level), gain g,
+#: phase, and the step the last probe began.
+LEVEL, REFERENCE, GAIN, PHASE, SINCE = 0, 1, 2, 3, 4
+N_STATE = 5
 
 #: Columns of the parameter row (after the state in the engine's guard array): on (1/0),
 #: 1 / level_steps, probe_at, probe_steps, quiet, margin, rate, follow.
@@ -59,6 +61,7 @@ def guard_formula(
     reference: float,
     gain: float,
     phase: float,
+    since: float,
     level_rate: float,
     probe_at: float,
     probe_steps: float,
@@ -66,8 +69,9 @@ def guard_formula(
     margin: float,
     rate: float,
     follow: float,
-) -> tuple[float, float, float, float]:
-    """One step of one agent's guard; returns the new ``(level, reference, gain, phase)``.
+) -> tuple[float, float, float, float, float]:
+    """One step of one agent's guard; returns the new ``(level, reference, gain, phase,
+    since)``.
 
     ``abs_e`` is this step's |e| and ``t`` the global step index (from 0); the returned gain
     scales this step's steering. Plain floats in, plain floats out (compiled as it is by the
@@ -87,14 +91,15 @@ def guard_formula(
             gain = 0.0
         elif gain > 1.0:
             gain = 1.0
-    if phase == OPEN and t >= probe_at:
+    if (phase == OPEN and t >= probe_at) or (phase == EXEMPT and level >= quiet):
         if level < quiet:
-            phase = EXEMPT  # the learner has the line: nothing to guard against
-        else:
+            phase = EXEMPT  # the learner has the line: nothing to guard against (for now)
+        else:  # probe now (also when a learner that had the line loses it)
             phase = PROBE
             reference = 0.0
+            since = t
     if phase == PROBE:  # the reflex alone drives; the reference is its mean |e| once it has
-        n = t - probe_at + 1.0  # taken over (after the probe's first quarter)
+        n = t - since + 1.0  # taken over (after the probe's first quarter)
         m = n - math.floor(0.25 * probe_steps)
         if m > 0.0:
             reference = reference + (abs_e - reference) / m
@@ -102,14 +107,15 @@ def guard_formula(
         if n >= probe_steps:
             phase = GUARD
             gain = 1.0  # the network drives again, and is judged against the reference
-    return level, reference, gain, phase
+    return level, reference, gain, phase, since
 
 
 @dataclass
 class HarmGuard:
     """The guard of a population: parameters (see the module docstring) and per-agent state.
 
-    ``state`` is ``(P, 4)`` float64: level, reference, gain, phase (:data:`LEVEL` ...).
+    ``state`` is ``(P, 5)`` float64: level, reference, gain, phase, start of the last probe
+    (:data:`LEVEL` ...).
     """
 
     population: int
@@ -175,7 +181,7 @@ class HarmGuard:
             row = state[p]
             row[:] = guard_formula(
                 abs(float(e[p])), int(t), float(row[0]), float(row[1]), float(row[2]),
-                float(row[3]), *par,
+                float(row[3]), float(row[4]), *par,
             )  # fmt: skip
         return state[:, GAIN].copy()
 
@@ -192,6 +198,7 @@ __all__ = [
     "N_STATE",
     "PHASE",
     "REFERENCE",
+    "SINCE",
     "HarmGuard",
     "guard_formula",
 ]
