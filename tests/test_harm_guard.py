@@ -57,7 +57,7 @@ def run_guard(errors: list[float], **kw: float) -> list[tuple[float, ...]]:
 
 
 def test_a_quiet_loop_is_not_probed_and_keeps_its_gain_until_it_errs() -> None:
-    states = run_guard([0.0] * 30 + [1.0] * 20, probe_at=10, probe_steps=5, quiet=0.25)
+    states = run_guard([0.0] * 30 + [1.0] * 20, probe_at=10, probe_steps=5, relapse=0.25)
     assert [s[PHASE] for s in states[:10]] == [OPEN] * 10
     assert all(s[PHASE] == EXEMPT and s[GAIN] == 1.0 for s in states[10:30])
     # a learner that had the line and loses it is probed then (level: mean of 31 steps > 0.25)
@@ -135,7 +135,7 @@ def test_the_compiled_gate_is_the_reference_bit_for_bit(dtype: type) -> None:
     gate give the same states and the same gated steering, every step, in every phase."""
     rng = np.random.default_rng(3)
     guard = HarmGuard(3, level_steps=7, probe_at=20, probe_steps=9, quiet=0.3, rate=0.05)
-    rows = np.zeros((3, N_STATE + 8))
+    rows = np.zeros((3, N_STATE + 9))
     rows[:, :N_STATE] = guard.state
     rows[:, N_STATE:] = (1.0, *guard.params())
     errors = np.abs(rng.normal(0, 3, (200, 3))) * np.array([0.01, 1.0, 1.0])  # one quiet agent

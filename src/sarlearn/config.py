@@ -537,8 +537,10 @@ class GuardConfig(_Section):
         "(RunConfig.guard_enabled: on for the rules of DEFAULT_GUARD).",
     )
     probe_at: int = Field(
-        2000, ge=0, description="Step of the probe (skipped, g = 1 for good, if |e|'s level "
-        "is below 'quiet' then)."
+        2000,
+        ge=0,
+        description="Step of the probe (skipped, g = 1 for good, if |e|'s level "
+        "is below 'quiet' then).",
     )
     probe_steps: int = Field(500, ge=1, description="Steps the reflex drives alone in the probe.")
     level_steps: int = Field(500, ge=1, description="Window of the running level of |e| (steps).")
@@ -550,8 +552,16 @@ class GuardConfig(_Section):
     )
     rate: float = Field(0.002, gt=0, description="Change of g per step per relative excess.")
     follow: float = Field(
-        0.0, ge=0, description="After the probe the reference follows |e| at follow x (1 - g) "
-        "/ level_steps per step (0 = it stays the probe's mean)."
+        0.0,
+        ge=0,
+        description="After the probe the reference follows |e| at follow x (1 - g) "
+        "/ level_steps per step (0 = it stays the probe's mean).",
+    )
+    relapse: float = Field(
+        1.0,
+        gt=0,
+        description="A learner quiet at the probe is probed when its level of |e| "
+        "rises to this (it lost the line).",
     )
 
 

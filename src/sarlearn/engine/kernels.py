@@ -284,7 +284,7 @@ def run_chunk(
     (otherwise pass any 2-D float64 arrays; one signature serves both uses). ``cam_par``
     (``CameraParams``, ``on = 0`` for ground-sensor inputs) and ``cam`` are the camera stage's
     parameters and arrays (see :func:`~sarlearn.stages.perception.compiled.camera_step`).
-    ``guard`` (P, 13) float64 holds each agent's do-no-harm guard, state and parameters (see
+    ``guard`` (P, 14) float64 holds each agent's do-no-harm guard, state and parameters (see
     :func:`~sarlearn.stages.motor.compiled.gate`; a row whose 'on' column is 0 has none).
     """
     # Unpack the tuples once, here: unpacking takes references to the arrays, atomic operations

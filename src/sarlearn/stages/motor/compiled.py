@@ -35,12 +35,13 @@ def gate(guard, p, t, e64, y_net):  # type: ignore[no-untyped-def]
     ``g * y`` in float64 (as :meth:`~sarlearn.stages.motor.guard.HarmGuard.gate`).
 
     ``guard[p]`` is the agent's state row (level, reference, gain, phase, probe start) then its
-    parameters (on, 1 / level_steps, probe_at, probe_steps, quiet, margin, rate, follow)."""
+    parameters (on, 1 / level_steps, probe_at, probe_steps, quiet, margin, rate, follow,
+    relapse)."""
     s = N_STATE
     level, ref, g, phase, since = _guard(
         abs(e64), t, guard[p, 0], guard[p, 1], guard[p, 2], guard[p, 3], guard[p, 4],
         guard[p, s + 1], guard[p, s + 2], guard[p, s + 3], guard[p, s + 4], guard[p, s + 5],
-        guard[p, s + 6], guard[p, s + 7],
+        guard[p, s + 6], guard[p, s + 7], guard[p, s + 8],
     )  # fmt: skip
     guard[p, 0] = level
     guard[p, 1] = ref

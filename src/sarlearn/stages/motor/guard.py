@@ -7,8 +7,8 @@ it already receives:
 
 - a running **level** of |e| (mean over about ``level_steps`` steps);
 - at step ``probe_at``, if the level is *quiet* (below ``quiet``: the learner has the line)
-  g stays 1 until the level is no longer quiet. Then, or at ``probe_at`` if the level is not
-  quiet, a **probe**: for ``probe_steps`` steps g = 0,
+  g stays 1 unless the level later rises to ``relapse`` (the learner lost the line). Then, or
+  at ``probe_at`` if the level is not quiet, a **probe**: for ``probe_steps`` steps g = 0,
   the wheels see the reflex alone, and the mean |e| over the last three quarters of them (the
   first quarter lets the reflex take over from wherever the network left the robot) is the
   **reference**, the reflex's own level on this track. (Before ``probe_at`` nothing is known
@@ -50,8 +50,8 @@ LEVEL, REFERENCE, GAIN, PHASE, SINCE = 0, 1, 2, 3, 4
 N_STATE = 5
 
 #: Columns of the parameter row (after the state in the engine's guard array): on (1/0),
-#: 1 / level_steps, probe_at, probe_steps, quiet, margin, rate, follow.
-N_PARAMS = 8
+#: 1 / level_steps, probe_at, probe_steps, quiet, margin, rate, follow, relapse.
+N_PARAMS = 9
 
 
 def guard_formula(
@@ -69,6 +69,7 @@ def guard_formula(
     margin: float,
     rate: float,
     follow: float,
+    relapse: float,
 ) -> tuple[float, float, float, float, float]:
     """One step of one agent's guard; returns the new ``(level, reference, gain, phase,
     since)``.
@@ -91,7 +92,7 @@ def guard_formula(
             gain = 0.0
         elif gain > 1.0:
             gain = 1.0
-    if (phase == OPEN and t >= probe_at) or (phase == EXEMPT and level >= quiet):
+    if (phase == OPEN and t >= probe_at) or (phase == EXEMPT and level >= relapse):
         if level < quiet:
             phase = EXEMPT  # the learner has the line: nothing to guard against (for now)
         else:  # probe now (also when a learner that had the line loses it)
@@ -126,6 +127,7 @@ class HarmGuard:
     margin: float = 0.1
     rate: float = 0.002
     follow: float = 0.0
+    relapse: float = 1.0
     state: NDArray[np.float64] | None = None
 
     def __post_init__(self) -> None:
@@ -149,6 +151,7 @@ class HarmGuard:
             margin=cfg.margin,
             rate=cfg.rate,
             follow=cfg.follow,
+            relapse=cfg.relapse,
         )
 
     @property
@@ -168,6 +171,7 @@ class HarmGuard:
             float(self.margin),
             float(self.rate),
             float(self.follow),
+            float(self.relapse),
         )
 
     def update(self, error: ArrayLike, t: int) -> NDArray[np.float64]:
