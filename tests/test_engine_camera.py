@@ -62,7 +62,7 @@ def run_stage(
     )  # fmt: skip
     r_frame = np.zeros((P, 1, camera.shape[0] * camera.shape[1]))
     for p in range(P):
-        camera_step(p, 0, poses, img, world, par, cam._replace(r_frame=r_frame))
+        camera_step(p, 0, poses, img, world, par, cam, r_frame)
     frame, pred = cam.frame, cam.pred
     np.testing.assert_array_equal(r_frame[:, 0], frame)  # the frame record is the frame
     return frame.reshape(P, *camera.shape), pred.copy()

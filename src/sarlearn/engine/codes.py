@@ -196,7 +196,6 @@ class CameraArrays(NamedTuple):
     colsum: Any  #: (P, rows * W) scratch
     rays: Any  #: (P, s^2) scratch
     pred: Any  #: (P, n_pred) the camera's predictors
-    r_frame: Any  #: (P, n, H * W) the frame record of a chunk, or (P, 0, 0)
 
 
 class Records(NamedTuple):
@@ -215,6 +214,7 @@ class Records(NamedTuple):
     ground: Any  #: (P, n, n_sensors), or (P, 0, 0) when not recorded
     weight_change: Any  #: (P, n_samples, L) in the agents' dtype
     saturated: Any  #: (P, n, L)
+    frame: Any  #: (P, n, H * W) camera frames, or (P, 0, 0) when not recorded
 
 
 class Replay(NamedTuple):

@@ -231,7 +231,7 @@ class FastClosedLoop:
 
     # ------------------------------------------------------------------ running
     def _chunk(
-        self, n: int, block: int, t0: int, rec: Records, replay: Replay, r_frame: Any
+        self, n: int, block: int, t0: int, rec: Records, replay: Replay
     ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """Run the kernel over an ``n``-step chunk from global step ``t0``; returns each
         agent's status and failure info."""
@@ -243,7 +243,7 @@ class FastClosedLoop:
         with _threads_for(P):
             run_chunk(
                 n, max(1, block), chunk, s.world_par, s.switches, s.consts, s.cam_par,
-                s.world, s.wstate, s.filt, s.net, s.rule, s.cam._replace(r_frame=r_frame), rec,
+                s.world, s.wstate, s.filt, s.net, s.rule, s.cam, rec,
                 status, info, replay,
             )  # fmt: skip
         return status, info
@@ -265,15 +265,12 @@ class FastClosedLoop:
         if self._failed:
             raise RuntimeError("this FastClosedLoop diverged; build a new one")
         n = int(n)
-        s, P, start, every = self.state, self.population, self.t, self.weights_every
+        s, start, every = self.state, self.t, self.weights_every
         rec = new_records(s, n, (start + n) // every - start // every)
-        record_frame = bool(s.cam_par.record_frame)
-        frame_size = s.frame_shape[0] * s.frame_shape[1]
-        r_frame = np.empty((P, n, frame_size) if record_frame and n > 0 else (P, 0, 0))
         block = n if self.block is None else self.block
         # n == 0 runs no step but still calls the kernel, which compiles it (or loads it from
         # numba's cache): run(0) is the warm-up that keeps compile time out of timings.
-        status, info = self._chunk(n, block, start, rec, _NO_REPLAY, r_frame)
+        status, info = self._chunk(n, block, start, rec, _NO_REPLAY)
         if status.any():
             self._failed = True
             bad = np.flatnonzero(status)
@@ -283,7 +280,7 @@ class FastClosedLoop:
             code = int(status[first[0]])
             layer = int(info[first[0], 1])
             self.t = start + done
-            self.partial = records(s, rec, r_frame, start, done)
+            self.partial = records(s, rec, start, done)
             self.sync()
             if code == STATUS_WHEELS_NONFINITE:
                 raise DivergenceError(COMMAND_OVERFLOW)
@@ -295,7 +292,7 @@ class FastClosedLoop:
             self.sync()
         else:
             self._stale = True
-        return records(s, rec, r_frame, start, n)
+        return records(s, rec, start, n)
 
     def _message(self, code: int, layer: int, agents: NDArray[Any]) -> str:
         if code == STATUS_OUTPUT_NONFINITE:
@@ -345,7 +342,7 @@ class FastClosedLoop:
         if n > 0:
             # the replayed steps are numbered from 0 (they take no weight-change samples)
             replay = Replay(True, pred, err)
-            status, _ = self._chunk(n, n, 0, rec, replay, np.empty((P, 0, 0)))
+            status, _ = self._chunk(n, n, 0, rec, replay)
             if status.any():
                 self._failed = True
                 self.sync()

@@ -81,17 +81,19 @@ def new_records(state: EngineState, n: int, n_samples: int, world: bool = True) 
     rec64 = np.empty((8, P, n))
     ng = state.wstate.ground.shape[1]
     ground = (P, n, ng) if world and state.record_ground else (P, 0, 0)
+    frame_size = state.frame_shape[0] * state.frame_shape[1]
+    record_frame = world and state.cam_par.record_frame and n > 0
+    frame = (P, n, frame_size) if record_frame else (P, 0, 0)
     return Records(
         error=rec64[0], steering=np.empty((P, n), dtype=dt), left=rec64[1], right=rec64[2],
         x=rec64[3], y=rec64[4], heading=rec64[5], off_track=np.empty((P, n), dtype=np.bool_),
         sensor_left=rec64[6], sensor_right=rec64[7], ground=np.empty(ground),
         weight_change=np.empty((P, n_samples, L), dtype=dt), saturated=np.empty((P, n, L)),
+        frame=np.empty(frame),
     )  # fmt: skip
 
 
-def records(
-    state: EngineState, rec: Records, r_frame: NDArray[Any], start: int, done: int
-) -> dict[str, NDArray[Any]]:
+def records(state: EngineState, rec: Records, start: int, done: int) -> dict[str, NDArray[Any]]:
     """The records of the chunk's first ``done`` steps (from step ``start``), as
     :meth:`ClosedLoop.run <sarlearn.loop.ClosedLoop.run>` returns them."""
     every = state.weights_every
@@ -104,7 +106,7 @@ def records(
         res["ground"] = rec.ground[:, :done]
     if state.cam_par.record_frame:  # camera frames, as ClosedLoop records them with the ground
         P, n = rec.steering.shape
-        res["frame"] = r_frame.reshape(P, n, *state.frame_shape)[:, :done]
+        res["frame"] = rec.frame.reshape(P, n, *state.frame_shape)[:, :done]
     res["weight_steps"] = w_steps
     res["weight_change"] = rec.weight_change[:, : len(w_steps)]
     return res

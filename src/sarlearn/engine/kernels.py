@@ -99,6 +99,7 @@ def _agent_steps(
     r_sl, r_sr, r_ground, wc, r_sat = (
         rec.sensor_left, rec.sensor_right, rec.ground, rec.weight_change, rec.saturated
     )  # fmt: skip
+    r_frame = rec.frame
     rp_pred, rp_err, replaying = replay.predictors, replay.errors, replay.on
     p = np.uint64(p_signed)
     n_pred = np.uint64(switches.n_pred)
@@ -149,7 +150,7 @@ def _agent_steps(
                 for k in range(n_ground):
                     r_ground[p, t, k] = ground[p, k]
             if camera:  # the frame at this pose -> segment grid -> mirror differences
-                camera_step(p, t, pose, img, world_par, cam_par, cam)
+                camera_step(p, t, pose, img, world_par, cam_par, cam, r_frame)
                 src, row, col = cam_pred, p, np.uint64(0)
                 mirror_row = 0  # the camera's predictors are already its mirror differences
             else:

@@ -358,7 +358,7 @@ def put(refs: list[ClosedLoop], img: Any = None) -> EngineState:
         record_ground=int(first.record_ground),
         input_cap=int(cap is not None),
     )
-    # the camera stage's parameters and buffers (r_frame is set per chunk)
+    # the camera stage's parameters and buffers
     cam_par, cam = _camera_arrays(first, P, n_pred)
     return EngineState(
         world_par=world_par, switches=switches, consts=consts, cam_par=cam_par, world=world,

@@ -191,17 +191,17 @@ def _segment_mean(colsum, p, base, c0, c1, nr):
 
 
 @njit(cache=True)
-def camera_step(p, t, pose, img, world_par, cam_par, cam):
+def camera_step(p, t, pose, img, world_par, cam_par, cam, r_frame):
     """Render agent ``p``'s frame and compute its predictors into ``pred[p]``; with the frame
     record on, also store the frame as step ``t`` of ``r_frame`` ``(P, n, H * W)``.
 
     ``world_par`` is the world's :class:`~sarlearn.engine.codes.WorldParams` (the lookup
     table's constants), ``cam_par`` the :class:`~sarlearn.engine.codes.CameraParams` and
     ``cam`` the :class:`~sarlearn.engine.codes.CameraArrays`, as :func:`camera_arrays` makes
-    them (``r_frame`` set per chunk).
+    them.
     """
     rx, ry, rvalid, rb, cb = cam.rx, cam.ry, cam.rvalid, cam.rb, cam.cb
-    frame, colsum, rays, pred, r_frame = cam.frame, cam.colsum, cam.rays, cam.pred, cam.r_frame
+    frame, colsum, rays, pred = cam.frame, cam.colsum, cam.rays, cam.pred
     render(p, pose, img, world_par, rx, ry, rvalid, cam_par.n_rays, rays, frame)
     predictors(p, frame, cam_par.width, rb, cb, colsum, pred)
     if cam_par.record_frame != 0:
@@ -216,8 +216,7 @@ def camera_arrays(
     segment grid.
 
     Returns the :class:`~sarlearn.engine.codes.CameraParams` and :func:`camera_step`'s
-    :class:`~sarlearn.engine.codes.CameraArrays` with an empty ``r_frame`` (set per chunk,
-    ``cam._replace(r_frame=...)``): the rays' floor points ``rx``, ``ry``
+    :class:`~sarlearn.engine.codes.CameraArrays`: the rays' floor points ``rx``, ``ry``
     ``(H * W * s^2,)`` and their validity (the NaN points of
     :attr:`~sarlearn.stages.world.camera.PinholeCamera.ground_points`, above the horizon or out of
     range, read 0), the segment edges ``rb``, ``cb``, and the per-agent buffers ``frame``
@@ -240,7 +239,7 @@ def camera_arrays(
         rx=np.ascontiguousarray(g[:, 0]), ry=np.ascontiguousarray(g[:, 1]),
         rvalid=valid.astype(np.uint8), rb=rb.astype(np.intp), cb=cb.astype(np.intp),
         frame=np.zeros((p, h * w)), colsum=np.zeros((p, rows * w)), rays=np.zeros((p, nss)),
-        pred=np.zeros((p, rows * (cols // 2))), r_frame=np.zeros((p, 0, 0)),
+        pred=np.zeros((p, rows * (cols // 2))),
     )  # fmt: skip
     return par, arrays
 
@@ -251,7 +250,4 @@ def camera_off(population: int) -> tuple[CameraParams, CameraArrays]:
     z = np.zeros((int(population), 1))
     zi = np.zeros(1, dtype=np.intp)
     off = CameraParams(on=0, width=0, n_rays=0, record_frame=0)
-    r_frame = np.zeros((int(population), 0, 0))
-    return off, CameraArrays(
-        np.zeros(1), np.zeros(1), np.zeros(1, np.uint8), zi, zi, z, z, z, z, r_frame
-    )
+    return off, CameraArrays(np.zeros(1), np.zeros(1), np.zeros(1, np.uint8), zi, zi, z, z, z, z)
