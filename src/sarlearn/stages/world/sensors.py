@@ -7,7 +7,7 @@ rows, so a whole reading is a single vectorised lookup.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -57,12 +57,24 @@ class GroundSensors:
         """``(P, 3)`` poses -> x, y ``(P, n)`` of every sensor (hot path)."""
         c = np.cos(p[:, 2:3])
         s = np.sin(p[:, 2:3])
-        x = p[:, 0:1] + c * self._px - s * self._py
-        y = p[:, 1:2] + s * self._px + c * self._py
-        return x, y
+        return sensor_xy_formula(p[:, 0:1], p[:, 1:2], c, s, self._px, self._py)
 
     def __repr__(self) -> str:
         return f"GroundSensors(n={len(self)})"
+
+
+def sensor_xy_formula(px: Any, py: Any, c: Any, s: Any, sx: Any, sy: Any) -> tuple[Any, Any]:
+    """A sensor at ``(sx, sy)`` in the robot's frame, in world coordinates, for a robot at
+    ``(px, py)`` heading ``th`` with ``c = cos th``, ``s = sin th``: numbers or arrays (the engine
+    compiles it as it is)."""
+    return px + c * sx - s * sy, py + s * sx + c * sy
+
+
+def off_track_formula(x: Any, y: Any, width: Any, height: Any, lost: Any, after: Any) -> Any:
+    """Off the track: outside the arena ``[0, width] x [0, height]``, or no ground sensor has
+    seen the line for ``after`` steps (``lost >= after``); numbers or arrays (compiled as it is)."""
+    outside = (x < 0) | (x > width) | (y < 0) | (y > height)
+    return outside | (lost >= after)
 
 
 def as_poses(pose: ArrayLike) -> NDArray[np.float64]:

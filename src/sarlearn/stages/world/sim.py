@@ -24,7 +24,13 @@ from sarlearn.stages.perception.perception import darkness_predictors, n_camera_
 from sarlearn.stages.world.camera import PinholeCamera
 from sarlearn.stages.world.realism import Realism
 from sarlearn.stages.world.robot import advance
-from sarlearn.stages.world.sensors import GroundSensors, predictor_rows, reflex_pair, row_predictors
+from sarlearn.stages.world.sensors import (
+    GroundSensors,
+    off_track_formula,
+    predictor_rows,
+    reflex_pair,
+    row_predictors,
+)
 from sarlearn.stages.world.start import start_pose, start_poses
 from sarlearn.stages.world.track import Track
 from sarlearn.stages.world.tracks import load_track
@@ -175,8 +181,8 @@ class SimWorld:
         """``(P,)`` robots outside the arena or whose sensors have not seen the line for
         ``cfg.off_track_after`` steps (clears when they find it again)."""
         x, y = self._pose[:, 0], self._pose[:, 1]
-        outside = (x < 0) | (x > self.track.width) | (y < 0) | (y > self.track.height)
-        return outside | (self._lost >= self.cfg.off_track_after)
+        w, h = self.track.width, self.track.height
+        return off_track_formula(x, y, w, h, self._lost, self.cfg.off_track_after)
 
     @property
     def lost_steps(self) -> NDArray[np.int64]:
