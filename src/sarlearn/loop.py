@@ -31,6 +31,7 @@ from sarlearn.numerics import loop_errstate
 from sarlearn.robots.interface import Robot, off_track_of, population_of, pose_of
 from sarlearn.stages.motor.motor import reflex_error, wheel_speeds
 from sarlearn.stages.perception.perception import make_perception
+from sarlearn.stages.world.sensors import row_predictors
 
 #: The error of a steering command that overflowed (a diverging network), in both loops.
 COMMAND_OVERFLOW = (
@@ -206,13 +207,9 @@ class ClosedLoop:
             if frame is None:
                 raise RuntimeError("camera inputs selected but the robot returned no frame")
             predictors = self.perception(frame)  # type: ignore[misc]
-        elif self.predictor_mode == "mirror":
-            from sarlearn.stages.world.sensors import row_predictors
-
-            per_row = int(self.predictors_per_row or 0)
-            predictors = row_predictors(ground[:, 2:], per_row, "mirror")
         else:
-            predictors = ground[:, 2:]
+            per_row = int(self.predictors_per_row or 0)
+            predictors = row_predictors(ground[:, 2:], per_row, self.predictor_mode)
         y = self.agent.step(e, predictors)
         saturated = self._saturation()
         left, right = wheel_speeds(self.speed, e, y, self.net_gain)

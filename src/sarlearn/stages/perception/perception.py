@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 from sarlearn.errors import ShapeError
 
 if TYPE_CHECKING:
-    from sarlearn.config import RunConfig
+    from sarlearn.config import RunConfig, WorldConfig
 
 FrameKind = Literal["auto", "darkness", "brightness"]
 
@@ -139,6 +139,31 @@ def darkness_predictors(frame: ArrayLike, rows: int, cols: int) -> NDArray[np.fl
     return mirror_differences(segment_grid(frame, rows, cols))
 
 
+def predictors_of(
+    world: WorldConfig,
+    ground: ArrayLike,
+    frame: ArrayLike | None = None,
+    inputs: str | None = None,
+) -> NDArray[np.float64]:
+    """The network's raw predictors from one reading ``(P, ...)``, the one place every stepper
+    (the simulator, the gym) turns a reading into predictors.
+
+    ``inputs`` (default ``world.inputs``): ``"rows"`` = the row sensors ``ground[:, 2:]``, raw or
+    as mirror differences per ``world.predictor_mode``
+    (:func:`sarlearn.stages.world.sensors.row_predictors`); ``"camera"`` = the darkness
+    ``frame``'s segment grid, then mirror differences (:func:`darkness_predictors`).
+    """
+    if (inputs or world.inputs) == "camera":
+        if frame is None:
+            raise ShapeError("camera inputs need a frame, got None")
+        cam = world.camera
+        return darkness_predictors(frame, cam.grid_rows, cam.grid_cols)
+    from sarlearn.stages.world.sensors import row_predictors  # the world imports this stage
+
+    rows = np.asarray(ground)[:, 2:]
+    return row_predictors(rows, world.predictors_per_row, world.predictor_mode)
+
+
 def frame_to_predictors(
     image: ArrayLike, rows: int, cols: int, kind: FrameKind = "auto"
 ) -> NDArray[np.float64]:
@@ -186,6 +211,7 @@ __all__ = [
     "make_perception",
     "mirror_differences",
     "n_camera_predictors",
+    "predictors_of",
     "segment_edges",
     "segment_grid",
 ]

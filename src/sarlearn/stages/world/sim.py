@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from sarlearn.config import WorldConfig
 from sarlearn.errors import NonFiniteError, ShapeError
 from sarlearn.stages.motor.motor import reflex_error, wheel_speeds
-from sarlearn.stages.perception.perception import darkness_predictors, n_camera_predictors
+from sarlearn.stages.perception.perception import n_camera_predictors, predictors_of
 from sarlearn.stages.world.camera import PinholeCamera
 from sarlearn.stages.world.realism import Realism
 from sarlearn.stages.world.robot import advance
@@ -29,7 +29,6 @@ from sarlearn.stages.world.sensors import (
     off_track_formula,
     predictor_rows,
     reflex_pair,
-    row_predictors,
 )
 from sarlearn.stages.world.start import start_pose, start_poses
 from sarlearn.stages.world.track import Track
@@ -249,16 +248,13 @@ class SimWorld:
         """``(P, n_predictors)`` for ``cfg.inputs``: ``'rows'`` = the row sensors' darkness
         (``predictor_mode='raw'``) or its left/right mirror differences per row
         (``'mirror'``); ``'camera'`` = mirror differences of the frame's segment grid."""
+        f = None
         if self.cfg.inputs == "camera":
             f = self.grab_frame() if frame is None else np.asarray(frame, dtype=np.float64)
             if f is None:
                 raise ShapeError("SimWorld.predictors: inputs='camera' needs a camera")
-            cam = self.cfg.camera
-            out = darkness_predictors(f, cam.grid_rows, cam.grid_cols)
-        else:
-            g = self._ground if ground is None else np.asarray(ground)
-            out = row_predictors(g[:, 2:], self.cfg.predictors_per_row, self.cfg.predictor_mode)
-        return out.astype(self.dtype, copy=True)
+        g = self._ground if ground is None else ground
+        return predictors_of(self.cfg, g, f).astype(self.dtype, copy=True)
 
     def observe(self) -> tuple[NDArray[np.floating], NDArray[np.floating]]:
         """``(reflex_error (P,), predictors (P, n_predictors))`` at the current pose."""
