@@ -118,8 +118,11 @@ def test_camera_darkness_box_resizes_to_the_mean_of_each_block() -> None:
 
 def test_predictors_of_is_every_steppers_reading_to_predictors() -> None:
     from sarlearn.config import WorldConfig
-    from sarlearn.stages.perception.perception import darkness_predictors, predictors_of
-    from sarlearn.stages.world.sensors import row_predictors
+    from sarlearn.stages.perception.perception import (
+        darkness_predictors,
+        predictors_of,
+        row_predictors,
+    )
 
     rng = np.random.default_rng(3)
     raw = WorldConfig(predictor_mode="raw")

@@ -394,13 +394,13 @@ def test_start_point_is_the_brute_force_one_on_every_built_in_track(
 
     cases = [(250.0, 0), (250.0, 3), (120.0, 1)]
     fast = [tracks.centreline(name, arena, seed) for arena, seed in cases]
-    monkeypatch.setattr(tracks, "_start_index", brute_force_start_index)
+    monkeypatch.setattr(tracks, "start_index", brute_force_start_index)
     for (arena, seed), line in zip(cases, fast, strict=True):
         np.testing.assert_array_equal(line, tracks.centreline(name, arena, seed))
 
 
 def test_near_search_equals_all_pairs_on_random_lines() -> None:
-    from sarlearn.stages.world import tracks
+    from sarlearn.stages.world import curves
 
     rng = np.random.default_rng(0)
     for trial in range(40):
@@ -411,7 +411,7 @@ def test_near_search_equals_all_pairs_on_random_lines() -> None:
         for clearance in (0.0, 0.5, 2.0, 7.0, 50.0):
             gap = int(rng.integers(0, max(1, n // 2)))
             np.testing.assert_array_equal(
-                tracks._near_far_along(line, gap, clearance), brute_force_near(line, gap, clearance)
+                curves.near_far_along(line, gap, clearance), brute_force_near(line, gap, clearance)
             )
 
 

@@ -32,10 +32,13 @@ from numpy.typing import NDArray
 
 from sarlearn.errors import TrackError
 from sarlearn.stages.world.curves import (
+    near_far_along,
     radius_of_curvature,
     resample_closed,
     rounded_polygon,
     smooth_closed,
+    star_curve,
+    start_index,
 )
 from sarlearn.stages.world.family_parameters import (
     EVALUATION_SEEDS,
@@ -53,9 +56,8 @@ from sarlearn.stages.world.family_parameters import (
     track_label,
     track_name,
 )
-from sarlearn.stages.world.raster import rasterise
+from sarlearn.stages.world.raster import check_image_size, rasterise
 from sarlearn.stages.world.track import Track, normalise_darkness
-from sarlearn.stages.world.tracks import check_image_size, near_far_along, star_curve, start_index
 
 _SPACING = 0.5  # centreline point spacing (units)
 _SMOOTH = 1.5  # Gaussian smoothing of the polygon's joints (units)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from sarlearn.errors import TrackError
 from sarlearn.stages.world.curves import radius_of_curvature, resample_closed_with
 from sarlearn.stages.world.track import normalise_darkness
 
@@ -149,3 +150,29 @@ def _periodic_noise(u: NDArray, rng: np.random.Generator, modes: int = 6) -> NDA
     phase = rng.uniform(0.0, 2 * np.pi, modes)
     wave = (amp[:, None] * np.cos(2 * np.pi * k[:, None] * u[None, :] + phase[:, None])).sum(0)
     return wave / max(1e-12, float(np.abs(wave).max()))
+
+
+#: Largest generated track image, in pixels (8000 x 8000; 512 MB as float64): the image is
+#: rasterised and kept in memory as float64, with a padded copy for the engines.
+MAX_TRACK_PIXELS = 64_000_000
+
+
+def check_image_size(name: str, arena: float, resolution: float) -> None:
+    """Refuse a generated track image too small to hold a line or too large for memory."""
+    from sarlearn.stages.world.track import MIN_PIXELS
+
+    side = arena * resolution
+    if side < MIN_PIXELS:
+        raise TrackError(
+            f"track {name!r}: arena {arena:g} units at {resolution:g} pixels per unit is "
+            f"{side:.3g} pixels wide, below the minimum of {MIN_PIXELS} (raise world.arena or "
+            "world.resolution)"
+        )
+    if side * side > MAX_TRACK_PIXELS:
+        gib = side * side * 8 * 2 / 2**30  # the image and its padded copy
+        raise TrackError(
+            f"track {name!r}: arena {arena:g} units at {resolution:g} pixels per unit would be "
+            f"a {side:,.0f} x {side:,.0f} pixel image needing about {gib:,.0f} GiB of memory; "
+            f"the limit is {MAX_TRACK_PIXELS:,} pixels (resolution <= "
+            f"{(MAX_TRACK_PIXELS**0.5) / arena:.3g} for this arena)"
+        )

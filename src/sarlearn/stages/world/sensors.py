@@ -111,46 +111,6 @@ def predictor_rows(cfg: WorldConfig) -> GroundSensors:
     )
 
 
-def row_predictors(rows: ArrayLike, per_row: int, mode: str | None = "raw") -> NDArray[np.float64]:
-    """Predictors from the row sensors' darkness ``(P, n_rows * per_row)``.
-
-    ``mode="raw"`` returns them as they are (SPEC); ``"mirror"`` returns, for each row, each
-    left sensor minus its mirror image on the right (outermost pair first), exactly as the
-    camera pipeline does (:func:`sarlearn.stages.perception.perception.mirror_differences`):
-    ``(P, n_rows * per_row / 2)``, positive when the line is on the left and 0 for a line
-    centred under the robot, however wide.
-    """
-    from sarlearn.stages.perception.perception import mirror_differences
-
-    x = np.asarray(rows, dtype=np.float64)
-    if mode is None or mode == "raw":  # None: a world config on its own, not tied to a rule
-        return x
-    if mode != "mirror":
-        raise ValueError(f"row_predictors: mode must be 'raw' or 'mirror', got {mode!r}")
-    if x.ndim != 2 or per_row % 2 or x.shape[1] % per_row:
-        raise ShapeError(
-            f"row_predictors: need (P, n_rows * per_row) with an even per_row ({per_row}), "
-            f"got {x.shape}"
-        )
-    return mirror_differences(x.reshape(x.shape[0], -1, per_row))
-
-
-def n_row_predictors(cfg: WorldConfig) -> int:
-    """Number of predictors of the rows of ``cfg`` in its ``predictor_mode``."""
-    n = len(cfg.predictor_distances) * cfg.predictors_per_row
-    return n // 2 if cfg.predictor_mode == "mirror" else n
-
-
-def n_predictors(cfg: WorldConfig) -> int:
-    """Predictors per robot that ``cfg`` gives the network: its rows of sensors
-    (:func:`n_row_predictors`) or, with ``inputs='camera'``, the camera grid's mirror pairs."""
-    if cfg.inputs == "camera":
-        from sarlearn.stages.perception.perception import n_camera_predictors
-
-        return n_camera_predictors(cfg.camera.grid_rows, cfg.camera.grid_cols)
-    return n_row_predictors(cfg)
-
-
 def ground_sensors(cfg: WorldConfig) -> GroundSensors:
     """Reflex pair followed by the predictor rows: ``2 + n_rows * per_row`` sensors."""
     return reflex_pair(cfg) + predictor_rows(cfg)
@@ -160,10 +120,7 @@ __all__ = [
     "GroundSensors",
     "as_poses",
     "ground_sensors",
-    "n_predictors",
-    "n_row_predictors",
     "predictor_rows",
     "reflex_pair",
     "row_positions",
-    "row_predictors",
 ]

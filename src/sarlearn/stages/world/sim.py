@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from sarlearn.config import WorldConfig
 from sarlearn.errors import NonFiniteError, ShapeError
 from sarlearn.stages.motor.motor import reflex_error, wheel_speeds
-from sarlearn.stages.perception.perception import n_camera_predictors, predictors_of
+from sarlearn.stages.perception.perception import n_predictors, predictors_of
 from sarlearn.stages.world.camera import PinholeCamera
 from sarlearn.stages.world.realism import Realism
 from sarlearn.stages.world.robot import advance
@@ -231,10 +231,7 @@ class SimWorld:
     def n_predictors(self) -> int:
         """Predictors per robot: the row sensors (``inputs='rows'``) or the camera grid's
         mirror differences (``inputs='camera'``)."""
-        if self.cfg.inputs == "camera":
-            return n_camera_predictors(self.cfg.camera.grid_rows, self.cfg.camera.grid_cols)
-        n = len(self.sensors) - 2
-        return n // 2 if self.cfg.predictor_mode == "mirror" else n
+        return n_predictors(self.cfg)
 
     def reflex_error(self, ground: ArrayLike | None = None) -> NDArray[np.floating]:
         """``(P,)`` reflex error ``e = error_gain * (left - right)`` (of ``ground`` if given,

@@ -22,23 +22,27 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from sarlearn.errors import TrackError
 from sarlearn.stages.world.curves import (
+    near_far_along,
+    polar,
     radius_of_curvature,
     resample_closed,
     rounded_polygon,
     smooth_closed,
+    star_curve,
+    start_index,
 )
-from sarlearn.stages.world.raster import photo_floor, rasterise
+from sarlearn.stages.world.raster import check_image_size, photo_floor, rasterise
 from sarlearn.stages.world.track import Track
 
 _REF = 250.0  # arena size the geometries below are designed for
 
 
 def _circle(t: NDArray, rng: np.random.Generator) -> NDArray:
-    return _polar(t, 90.0)
+    return polar(t, 90.0)
 
 
 def _oval(t: NDArray, rng: np.random.Generator) -> NDArray:
@@ -155,26 +159,12 @@ def _wide(t: NDArray, rng: np.random.Generator) -> NDArray:
     return _corners(WIDE_CORNERS, WIDE_SIZE)
 
 
-def _random(t: NDArray, rng: np.random.Generator) -> NDArray:
-    # Star-shaped curve r(t) = R (1 + sum_k a_k cos(k t + phi_k)), k = 2..6; r > 0 keeps it simple.
-    ks = np.arange(2, 7)
-    amp = rng.normal(0.0, 0.25, ks.size) / ks**0.7
-    phase = rng.uniform(0.0, 2 * np.pi, ks.size)
-    r = 1.0 + (amp[:, None] * np.cos(ks[:, None] * t[None, :] + phase[:, None])).sum(axis=0)
-    return _polar(t, 85.0 * r)
-
-
-def _polar(t: NDArray, r: ArrayLike) -> NDArray:
-    r = np.broadcast_to(np.asarray(r, dtype=np.float64), t.shape)
-    return np.stack([r * np.cos(t), r * np.sin(t)], axis=1)
-
-
 TRACKS: dict[str, tuple[Callable[[NDArray, np.random.Generator], NDArray], str]] = {
     "circle": (_circle, "circle of radius 90: one gentle left bend all the way"),
     "oval": (_oval, "ellipse 210 x 130: bends of radius 40, near-straights between"),
     "figure8": (_figure8, "figure-eight 210 x 74: bends of radius 35 both ways, crossing"),
     "curvy": (_curvy, "straights, sharp bends (radius 22-28) both ways, hairpin, chicane"),
-    "random": (_random, "smooth random closed curve from the seed, bends of radius >= 25"),
+    "random": (star_curve, "smooth random closed curve from the seed, bends of radius >= 25"),
     "hairpin": (_hairpin, "meander of 180-degree hairpins (radius 26) both ways"),
     "tight": (
         _tight,
@@ -248,69 +238,13 @@ def centreline(name: str, arena: float = _REF, seed: int = 0, spacing: float = 0
     scale = arena / _REF
     size = np.asarray(style_of(name).size) * scale
     pts = resample_closed(pts * scale + 0.5 * size, spacing)
-    return np.roll(pts, -_start_index(pts, 40.0 * scale, 20.0 * scale), axis=0)
-
-
-def _start_index(line: NDArray, ahead: float, clearance: float) -> int:
-    """Index of the point whose next ``ahead`` units bend least and pass no other part of the
-    line (a crossing) closer than ``clearance``."""
-    n = len(line)
-    step = np.linalg.norm(line[1] - line[0])
-    w = max(1, round(ahead / step))
-    bend = np.abs(1.0 / radius_of_curvature(line))
-    csum = np.concatenate([[0.0], np.cumsum(np.concatenate([bend, bend[:w]]))])
-    ahead_bend = csum[w : w + n] - csum[:n]  # sum over points i .. i + w - 1
-    near = _near_far_along(line, 2 * w, clearance)
-    crossing_ahead = np.zeros(n, dtype=bool)
-    for k in range(w):
-        crossing_ahead |= np.roll(near, -k)
-    ahead_bend[crossing_ahead] = np.inf
-    return int(np.argmin(ahead_bend)) if np.isfinite(ahead_bend).any() else 0
-
-
-def _near_far_along(line: NDArray, gap: int, clearance: float) -> NDArray:
-    """For each point of the closed polyline ``line`` ``(N, 2)``: is a point more than ``gap``
-    indices away from it along the line (either way round) closer than ``clearance``?
-
-    The distances are the same numbers as ``np.linalg.norm(line[i] - line[j])`` over all
-    pairs, but only pairs in the same or adjacent cells of a grid of side ``clearance`` are
-    computed (a pair closer than ``clearance`` is never two cells apart), so this costs about
-    N times the points per cell rather than N squared.
-    """
-    n = len(line)
-    near = np.zeros(n, dtype=bool)
-    if n == 0 or not clearance > 0:
-        return near  # no distance is below 0
-    cells = np.floor(line / clearance).astype(np.int64)
-    cells -= cells.min(axis=0) - 1  # >= 1, so a neighbouring cell's index stays >= 0
-    height = int(cells[:, 1].max()) + 2
-    key = cells[:, 0] * height + cells[:, 1]  # neighbours (dx, dy): key + dx * height + dy
-    order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    points = np.arange(n)
-    for dx in (-1, 0, 1):
-        for dy in (-1, 0, 1):
-            want = key + dx * height + dy
-            lo = np.searchsorted(sorted_key, want, side="left")
-            count = np.searchsorted(sorted_key, want, side="right") - lo
-            total = int(count.sum())
-            if total == 0:
-                continue
-            i = np.repeat(points, count)
-            first = np.cumsum(count) - count  # where each point's candidates start
-            j = order[np.repeat(lo - first, count) + np.arange(total)]
-            along = np.abs(i - j)
-            far = np.minimum(along, n - along) > gap
-            i, j = i[far], j[far]
-            hit = np.linalg.norm(line[i] - line[j], axis=1) < clearance
-            near[i[hit]] = True
-    return near
+    return np.roll(pts, -start_index(pts, 40.0 * scale, 20.0 * scale), axis=0)
 
 
 def _random_fitted(t: NDArray, rng: np.random.Generator) -> NDArray:
     """Random curve shrunk towards a circle until it fits and its bends are gentle enough."""
-    pts = _random(t, rng)
-    circle = _polar(t, 85.0)
+    pts = star_curve(t, rng)
+    circle = polar(t, 85.0)
     for _ in range(60):
         c = pts - pts.mean(axis=0)
         half = np.abs(c).max()
@@ -396,41 +330,6 @@ def load_track(
             f"not a generated one ('random:SEED') and no such image file"
         )
     return Track.from_image(path, arena, normalise=normalise, resolution=resolution)
-
-
-#: Largest generated track image, in pixels (8000 x 8000; 512 MB as float64): the image is
-#: rasterised and kept in memory as float64, with a padded copy for the engines.
-MAX_TRACK_PIXELS = 64_000_000
-
-
-def check_image_size(name: str, arena: float, resolution: float) -> None:
-    """Refuse a generated track image too small to hold a line or too large for memory."""
-    from sarlearn.stages.world.track import MIN_PIXELS
-
-    side = arena * resolution
-    if side < MIN_PIXELS:
-        raise TrackError(
-            f"track {name!r}: arena {arena:g} units at {resolution:g} pixels per unit is "
-            f"{side:.3g} pixels wide, below the minimum of {MIN_PIXELS} (raise world.arena or "
-            "world.resolution)"
-        )
-    if side * side > MAX_TRACK_PIXELS:
-        gib = side * side * 8 * 2 / 2**30  # the image and its padded copy
-        raise TrackError(
-            f"track {name!r}: arena {arena:g} units at {resolution:g} pixels per unit would be "
-            f"a {side:,.0f} x {side:,.0f} pixel image needing about {gib:,.0f} GiB of memory; "
-            f"the limit is {MAX_TRACK_PIXELS:,} pixels (resolution <= "
-            f"{(MAX_TRACK_PIXELS**0.5) / arena:.3g} for this arena)"
-        )
-
-
-#: Public names of drawing helpers that other track generators reuse
-#: (:mod:`sarlearn.stages.world.family`): the start point of a closed line (least bend ahead, no
-#: crossing), the test for parts of a line passing close to each other, and the star-shaped
-#: random curve of the ``random`` track (in reference-arena units, before fitting).
-start_index = _start_index
-near_far_along = _near_far_along
-star_curve = _random
 
 
 def describe(name: str) -> str:
