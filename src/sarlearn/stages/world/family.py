@@ -56,7 +56,7 @@ from sarlearn.stages.world.family_parameters import (
     track_label,
     track_name,
 )
-from sarlearn.stages.world.raster import check_image_size, rasterise
+from sarlearn.stages.world.raster import check_image_size, rasterise, slow_shading
 from sarlearn.stages.world.track import Track, normalise_darkness
 
 _SPACING = 0.5  # centreline point spacing (units)
@@ -361,17 +361,9 @@ def _floor(
     texture, noise, contrast = p["texture"], p["noise"], p["contrast"]
     if texture == 0 and noise == 0:
         return strokes * contrast
-    m, n = strokes.shape
     width, height = size
-    px = width / n
-    ys, xs = (np.arange(k) + 0.5 for k in (m, n))
-    coarse = rng.normal(0.0, 1.0, (int(height / 40) + 2, int(width / 40) + 2))
-    rows = np.array([np.interp(xs * px / 40, np.arange(coarse.shape[1]), c) for c in coarse])
-    shading = np.array(
-        [np.interp(ys * px / 40, np.arange(coarse.shape[0]), rows[:, j]) for j in range(n)]
-    ).T
-    floor = 0.12 + texture * 0.06 * np.clip(shading, -2, 2) / 2
-    yy, xx = np.meshgrid(height - ys * px, xs * px, indexing="ij")
+    shading, yy, xx = slow_shading(strokes.shape, size, rng)
+    floor = 0.12 + texture * 0.06 * shading
     for _ in range(round(12 * texture)):
         r = rng.uniform(3.0, 10.0)
         for _ in range(100):

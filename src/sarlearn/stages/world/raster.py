@@ -119,17 +119,8 @@ def photo_floor(
         gap = (u >= start) & (u < start + rng.uniform(6.0, 9.0) / length)
         ink[gap] = 0.0
     strokes = rasterise(p, width, resolution, widths, height=height, ink=ink)
-    m, n = strokes.shape
-    px = width / n  # units per pixel
-    ys, xs = (np.arange(k) + 0.5 for k in (m, n))
-    # Slow shading: random values on a coarse grid, linearly interpolated.
-    coarse = rng.normal(0.0, 1.0, (int(height / 40) + 2, int(width / 40) + 2))
-    rows = np.array([np.interp(xs * px / 40, np.arange(coarse.shape[1]), c) for c in coarse])
-    shading = np.array(
-        [np.interp(ys * px / 40, np.arange(coarse.shape[0]), rows[:, j]) for j in range(n)]
-    ).T
-    floor = 0.12 + 0.06 * np.clip(shading, -2, 2) / 2
-    yy, xx = np.meshgrid(height - ys * px, xs * px, indexing="ij")  # units, y up
+    shading, yy, xx = slow_shading(strokes.shape, size, rng)
+    floor = 0.12 + 0.06 * shading
     for _ in range(12):
         # Blotches stay clear of the sensors' corridor along the line: one under the reflex
         # sensors would make e != 0 on every lap, and no learner could ever settle.
@@ -141,6 +132,25 @@ def photo_floor(
         floor += rng.uniform(0.25, 0.5) * np.exp(-((xx - c[0]) ** 2 + (yy - c[1]) ** 2) / r**2)
     raw = np.maximum(floor, strokes) + rng.normal(0.0, 0.03, floor.shape)
     return normalise_darkness(np.clip(raw, 0.0, 1.0))
+
+
+def slow_shading(
+    shape: tuple[int, int], size: tuple[float, float], rng: np.random.Generator
+) -> tuple[NDArray, NDArray, NDArray]:
+    """A floor's slow shading in [-1, 1] over an image ``shape`` covering ``size`` units:
+    random values on a grid 40 units apart, linearly interpolated (clipped at 2 sd, halved);
+    with the pixel centres' world coordinates ``yy``, ``xx`` (units, y up)."""
+    m, n = shape
+    width, height = size
+    px = width / n  # units per pixel
+    ys, xs = (np.arange(k) + 0.5 for k in (m, n))
+    coarse = rng.normal(0.0, 1.0, (int(height / 40) + 2, int(width / 40) + 2))
+    rows = np.array([np.interp(xs * px / 40, np.arange(coarse.shape[1]), c) for c in coarse])
+    shading = np.array(
+        [np.interp(ys * px / 40, np.arange(coarse.shape[0]), rows[:, j]) for j in range(n)]
+    ).T
+    yy, xx = np.meshgrid(height - ys * px, xs * px, indexing="ij")
+    return np.clip(shading, -2, 2) / 2, yy, xx
 
 
 def _periodic_noise(u: NDArray, rng: np.random.Generator, modes: int = 6) -> NDArray:
