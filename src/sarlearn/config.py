@@ -512,7 +512,7 @@ class WorldConfig(_Section):
         if not v.strip():
             raise ValueError("the track is empty; give a built-in track's name or an image path")
         if v.startswith("random:"):  # a generated track: its name must parse (world.family)
-            from sarlearn.stages.world.family import parse_name
+            from sarlearn.stages.world.family_parameters import parse_name
 
             parse_name(v)
         return v
