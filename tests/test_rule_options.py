@@ -163,18 +163,18 @@ def test_config_rejects_bad_options(override: dict) -> None:
 def test_rule_defaults_of_the_step_options() -> None:
     """None = the rule's default: sar has its bounded step, every other rule the plain one;
     an infinite bound is no bound; explicit values win."""
-    from sarlearn.config import DEFAULT_STEP_OPTIONS
+    from sarlearn.config import DEFAULT_STEP_OPTIONS, PLAIN_STEP
 
     assert RuleConfig(name="sar").step_options == DEFAULT_STEP_OPTIONS["sar"]
     for name in ("gdm", "relevance-only", "sar-local", "dfa"):
         plain = {"step_norm": "none", "slope_gate": False, "weight_bound": None,
                  "hidden_weight_bound": None, "hidden_bound_scaling": "none"}  # fmt: skip
+        assert plain == PLAIN_STEP
         assert RuleConfig(name=name).step_options == plain
     inf = float("inf")
     off = RuleConfig(name="sar", step_norm="none", slope_gate=False, weight_bound=inf,
                      hidden_weight_bound=inf)  # fmt: skip
-    assert off.step_options == {"step_norm": "none", "slope_gate": False, "weight_bound": None,
-                                "hidden_weight_bound": None, "hidden_bound_scaling": "none"}  # fmt: skip
+    assert off.step_options == PLAIN_STEP
     rule = make_rule_from_config(RuleConfig(name="sar", lr=1.0), readout=[1.0, 2.0])
     assert (rule.step_norm, rule.slope_gate) == ("sqrt-fan-in", True)
     assert (rule.weight_bound, rule.hidden_weight_bound) == (3.0, 1.5)

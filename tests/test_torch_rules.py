@@ -263,7 +263,7 @@ def test_every_recipe_is_a_torch_rule_read_off_its_recipe() -> None:
     from sarlearn.recipes import RECIPES, Carrier, SignAt
     from sarlearn.torch import RULES, get_rule
 
-    assert RULE_NAMES == tuple(RECIPES)
+    assert tuple(RECIPES) == RULE_NAMES
     paths = {Carrier.WEIGHTS: "weights", Carrier.WEIGHT_SIGNS: "sign-weights",
              Carrier.FEEDBACK: "feedback", Carrier.DIRECT_FEEDBACK: "direct",
              Carrier.NONE: "broadcast"}  # fmt: skip
@@ -292,7 +292,7 @@ def test_a_recipe_the_layers_cannot_run_is_refused_naming_why(monkeypatch) -> No
     from sarlearn.torch import rules
 
     monkeypatch.delitem(rules._SIGN, SignAt.OUTPUT)
-    with pytest.raises(ConfigError, match="'sar-exact' takes its sign output.*no backward pass"):
+    with pytest.raises(ConfigError, match=r"'sar-exact' takes its sign output.*no backward pass"):
         rules.torch_rule(RECIPES["sar-exact"])
 
 
