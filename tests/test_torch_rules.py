@@ -312,12 +312,13 @@ def test_sar_exact_takes_the_sign_at_the_output_only() -> None:
     torch.testing.assert_close(l1.weight.grad, -(r[:, None] * d1).T @ x)
 
 
-def test_classify_needs_lr_and_loss_for_a_rule_not_tuned_on_digits() -> None:
-    from sarlearn.torch.train import DEFAULT_LR, ClassifyConfig
+def test_classify_needs_lr_and_loss_for_a_rule_not_tuned_on_digits(monkeypatch) -> None:
+    from sarlearn.torch import train
+    from sarlearn.torch.train import ClassifyConfig
 
-    untuned = [name for name in RULE_NAMES if name not in DEFAULT_LR]
-    for name in untuned:
-        with pytest.raises(ConfigError, match="no tuned rate and loss on digits"):
-            ClassifyConfig(rule=name).check()
-        ClassifyConfig(rule=name, lr=1e-3, loss="hinge").check()
-    assert ClassifyConfig(rule="bp").learning_rate == DEFAULT_LR["gdm"]
+    assert set(train.DEFAULT_LR) == set(train.DEFAULT_LOSS) == set(RULE_NAMES)  # all tuned
+    assert ClassifyConfig(rule="bp").learning_rate == train.DEFAULT_LR["gdm"]
+    monkeypatch.delitem(train.DEFAULT_LR, "sar-exact")
+    with pytest.raises(ConfigError, match="no tuned rate and loss on digits"):
+        ClassifyConfig(rule="sar-exact").check()
+    ClassifyConfig(rule="sar-exact", lr=1e-3, loss="hinge").check()

@@ -40,6 +40,7 @@ DEFAULT_LR: dict[str, float] = {
     "gdm": 1e-3,
     "sar": 1e-3,
     "sar-local": 3e-4,
+    "sar-exact": 1e-3,
     "sign-only": 3e-3,
     "relevance-only": 3e-4,
     "fa": 3e-3,
@@ -47,12 +48,14 @@ DEFAULT_LR: dict[str, float] = {
     "sign-symmetry": 3e-3,
 }
 """Adam's rate per rule: the best on the digits validation split (MLP 2 x 100, 20 epochs, grid
-3e-4 .. 1e-2; docs/results.md, "SaR on supervised tasks")."""
+3e-4 .. 1e-2; docs/results.md, "Supervised benchmarks"; the tuning of
+docs/experiments/supervised_digits.py)."""
 
 DEFAULT_LOSS: dict[str, str] = {
     "gdm": "hinge",
     "sar": "hinge",
     "sar-local": "hinge",
+    "sar-exact": "hinge",
     "sign-only": "hinge",
     "relevance-only": "hinge",
     "fa": "hinge",
