@@ -222,8 +222,8 @@ class WorldConfig(Section):
     def _track_name(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("the track is empty; give a built-in track's name or an image path")
-        if v.startswith("random:"):  # a generated track: its name must parse (world.family)
-            from sarlearn.stages.world.family import parse_name
+        if v.startswith("random:"):  # a generated track: its name must parse
+            from sarlearn.stages.world.family_parameters import parse_name
 
             parse_name(v)
         return v
