@@ -215,3 +215,25 @@ def test_default_rule_keeps_its_first_layer_alive_where_plain_sar_kills_it() -> 
         rec = FastClosedLoop.from_config(cfg, 1).run(2000)
         first_layer = rec["saturated"][0, 1000:, 0]  # fraction of saturated units per step
         assert bool(first_layer.min() == 1.0) is dead, (overrides, first_layer.min())
+
+
+def test_a_rule_saved_under_the_old_name_of_the_hidden_bound_loads() -> None:
+    """States and checkpoints written when the rule called ``hidden_weight_bound``
+    ``hidden_bound`` still load, under the config's name."""
+    import json
+    import pickle
+
+    rule = make_rule("sar", lr=0.1, hidden_weight_bound=1.5)
+    state = rule.state_dict()
+    cfg = json.loads(str(state["config"]))
+    cfg["hidden_bound"] = cfg.pop("hidden_weight_bound")
+    again = make_rule("sar")
+    again.load_state_dict({**state, "config": np.array(json.dumps(cfg))})
+    assert again.hidden_weight_bound == 1.5 and again.config_dict() == rule.config_dict()
+    pickled = pickle.loads(pickle.dumps(rule))
+    assert pickled.hidden_weight_bound == 1.5
+    old = make_rule("sar")
+    old_state = dict(rule.__dict__)
+    old_state["hidden_bound"] = old_state.pop("hidden_weight_bound")
+    old.__setstate__(old_state)
+    assert old.hidden_weight_bound == 1.5 and old.hidden_bound == 1.5

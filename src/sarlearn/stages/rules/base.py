@@ -164,6 +164,12 @@ class LearningRule:
         """``hidden_weight_bound`` under the name the compiled engine reads it by."""
         return self.hidden_weight_bound
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a checkpoint pickled before the rule took the config's names keeps "hidden_bound"
+        if "hidden_bound" in state:
+            state["hidden_weight_bound"] = state.pop("hidden_bound")
+        self.__dict__.update(state)
+
     # -- binding --------------------------------------------------------------------------
 
     @staticmethod
