@@ -107,6 +107,7 @@ class LearningRule:
 
     name: ClassVar[str] = "base"
     uses_relevance: ClassVar[bool] = False
+    """Whether phi(|e|) (or an external relevance) scales the update; if False it is ignored."""
     recipe: ClassVar[Recipe | None] = None
     """The rule's declaration (:mod:`sarlearn.recipes`): name, relevance flag, sign path and
     default rate come from it."""
