@@ -154,7 +154,7 @@ def rule_options(rule: Any) -> dict[str, Any]:
         "slope_gate": rule.slope_gate,
         "weight_bound": rule.weight_bound,
         "output_scale": rule.output_scale,
-        "hidden_weight_bound": rule.hidden_bound,
+        "hidden_weight_bound": rule.hidden_weight_bound,
         "hidden_bound_scaling": rule.hidden_bound_scaling,
     }
 
