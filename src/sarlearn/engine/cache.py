@@ -29,6 +29,7 @@ SHARED_SOURCES: tuple[str, ...] = (
     "stages/motor/motor.py",
     "stages/motor/guard.py",
     "stages/world/robot.py",
+    "stages/world/sensors.py",
     "metrics.py",
 )
 
