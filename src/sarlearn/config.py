@@ -33,7 +33,7 @@ FilterKind = Literal["resonator", "ico", "delay"]
 InputKind = Literal["rows", "camera"]
 PredictorMode = Literal["raw", "mirror"]
 StepNorm = Literal["none", "fan-in", "sqrt-fan-in"]
-HiddenBoundScaling = Literal["none", "fan-in"]
+HiddenBoundScaling = Literal["none", "fan-in", "fan-in-all"]
 OutputShare = Literal["equal", "readout"]
 DType = Literal["float64", "float32"]
 
@@ -241,7 +241,9 @@ class RuleConfig(_Section):
         "bound everywhere) or 'fan-in': hidden layers fed by hidden units get "
         "hidden_weight_bound * sqrt(10 / n), so the worst-case pre-activation ||w|| sqrt(n) "
         "stays that of the 10-wide layers the bound was calibrated on (the first hidden layer, "
-        "fed by the predictors, keeps hidden_weight_bound). None = the rule's default.",
+        "fed by the predictors, keeps hidden_weight_bound); 'fan-in-all': the same for the "
+        "first hidden layer too (360 mirror-row inputs: 1.5 -> 0.25), so a small offset of "
+        "the line no longer drives it to saturation. None = the rule's default.",
     )
     output_share: OutputShare = Field(
         "equal",

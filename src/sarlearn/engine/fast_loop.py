@@ -353,7 +353,7 @@ class FastClosedLoop:
         self._lr = np.concatenate(
             [np.tile(lr, (r.population, 1)) for lr, r in zip(rates, refs, strict=True)]
         )
-        from sarlearn.stages.rules.base import HIDDEN_BOUND_FAN_IN
+        from sarlearn.stages.rules.compiled import hidden_bound_fan_in
         from sarlearn.stages.rules.relevance import NORM_EPS
 
         inv_readout = 0.0
@@ -378,9 +378,7 @@ class FastClosedLoop:
             rel_cap=relcfg.cap or 0.0,
             flush=flush_threshold(dt),
             hidden_bound=rule.hidden_bound or 0.0,
-            hidden_bound_fan_in=(
-                float(HIDDEN_BOUND_FAN_IN) if rule.hidden_bound_scaling == "fan-in" else 0.0
-            ),
+            hidden_bound_fan_in=hidden_bound_fan_in(rule.hidden_bound_scaling),
             input_max_norm=cap or 0.0,
         )
         self._consts = K.Constants(*(dt.type(v) for v in values))  # in the agent's dtype

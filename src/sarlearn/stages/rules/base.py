@@ -27,7 +27,8 @@ the base class, the config's defaults are in :class:`sarlearn.config.RuleConfig`
 - ``hidden_bound_scaling``: ``"fan-in"`` makes the hidden bound of a layer fed by hidden
   units ``hidden_bound * sqrt(10 / fan_in)`` (:meth:`LearningRule.hidden_bound_of`), which keeps
   the worst-case pre-activation ``||w|| sqrt(fan_in)`` of the 10-wide layers it was calibrated
-  on; the first hidden layer keeps ``hidden_bound``;
+  on; the first hidden layer keeps ``hidden_bound``. ``"fan-in-all"`` scales the first hidden
+  layer (fed by the predictors) the same way;
 - ``weight_bound``: after each step every row of ``W_l`` (a neuron's incoming weights) whose L2
   norm exceeds the bound is scaled back onto it (a max-norm / Oja-style bound).
 """
@@ -309,11 +310,12 @@ class LearningRule:
 
     def hidden_bound_of(self, i: int, w: Array) -> float:
         """The hidden bound of hidden layer i (weights ``w``, (P, n_out, fan_in)): ``hidden_bound``,
-        or with ``hidden_bound_scaling = "fan-in"`` and i >= 1 (a layer fed by hidden units)
-        ``hidden_bound * sqrt(HIDDEN_BOUND_FAN_IN / fan_in)``, the bound taken in the weights'
-        dtype first (as the engine's constant is)."""
+        or with ``hidden_bound_scaling = "fan-in"`` and i >= 1 (a layer fed by hidden units),
+        or with ``"fan-in-all"`` and any i, ``hidden_bound * sqrt(HIDDEN_BOUND_FAN_IN / fan_in)``,
+        the bound taken in the weights' dtype first (as the engine's constant is)."""
         assert self.hidden_bound is not None
-        if self.hidden_bound_scaling == "none" or i == 0:
+        scaling = self.hidden_bound_scaling
+        if scaling == "none" or (i == 0 and scaling == "fan-in"):
             return self.hidden_bound
         b = float(w.dtype.type(self.hidden_bound))
         return b * math.sqrt(HIDDEN_BOUND_FAN_IN / w.shape[-1])
@@ -471,7 +473,7 @@ def sign(x: Array) -> Array:
 
 STEP_NORMS: tuple[str, ...] = ("none", "fan-in", "sqrt-fan-in")
 """Known per-layer step normalisations (``step_norm``)."""
-HIDDEN_BOUND_SCALINGS: tuple[str, ...] = ("none", "fan-in")
+HIDDEN_BOUND_SCALINGS: tuple[str, ...] = ("none", "fan-in", "fan-in-all")
 """Known scalings of the hidden bound (``hidden_bound_scaling``)."""
 HIDDEN_BOUND_FAN_IN = 10
 """The fan-in the hidden bound is calibrated for (sar's default 10-wide hidden layers)."""
