@@ -57,9 +57,7 @@ def test_engine_constant_encodes_the_scaling() -> None:
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("track", ["hairpin", "random:7"])
 def test_engine_matches_reference_teacher_forced(dtype: str, track: str) -> None:
-    cfg = RunConfig().with_overrides(
-        {**ALL, "dtype": dtype, "world.track": track, "rule.lr": 10}
-    )
+    cfg = RunConfig().with_overrides({**ALL, "dtype": dtype, "world.track": track, "rule.lr": 10})
     dev = stepwise_deviation(cfg, steps=40, population=2)
     tol = 1e-5 if dtype == "float32" else 1e-12
     assert max(dev.values()) < tol, dev
@@ -70,3 +68,25 @@ def test_loops_with_and_without_first_layer_scaling_do_not_stack() -> None:
     b = RunConfig().with_overrides({**ALL, "seed": 1})
     with pytest.raises(ValueError, match="rule options"):
         FastClosedLoop.from_configs([a, b])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "scaling", "bound"),
+    [({}, "fan-in-all", 1.4),  # sar's default: mirror rows
+     ({"world.predictor_mode": "raw"}, "none", 1.5),
+     ({"world.inputs": "camera"}, "none", 1.5),
+     ({"rule.hidden_bound_scaling": "fan-in"}, "fan-in", 1.4),  # a set value wins
+     ({"rule.hidden_weight_bound": 1.5}, "fan-in-all", 1.5),
+     ({"rule.name": "gdm", "world.predictor_mode": "mirror"}, "none", None)],
+    ids=["sar-mirror", "sar-raw", "sar-camera", "set-scaling", "set-bound", "gdm-mirror"],
+)  # fmt: skip
+def test_the_step_options_in_force_are_tied_to_mirror_rows(
+    overrides: dict, scaling: str, bound: float | None
+) -> None:
+    cfg = RunConfig().with_overrides(overrides)
+    assert cfg.rule.hidden_bound_scaling == overrides.get("rule.hidden_bound_scaling")
+    options = cfg.rule_config.step_options
+    assert (options["hidden_bound_scaling"], options["hidden_bound"]) == (scaling, bound)
+    if cfg.world.inputs == "rows":  # the camera's agent needs a frame; the config is enough
+        rule = ClosedLoop.from_config(cfg).agent.rule
+        assert (rule.hidden_bound_scaling, rule.hidden_bound) == (scaling, bound)

@@ -173,6 +173,18 @@ DEFAULT_STEP_OPTIONS: dict[str, dict[str, Any]] = {
     },
 }
 
+#: Step options a rule takes on mirror rows where its config leaves them None
+#: (RunConfig.rule_config), over DEFAULT_STEP_OPTIONS. sar's: hidden_bound_scaling
+#: "fan-in-all", which bounds the first layer's rows by its fan-in too (360 mirror-row inputs:
+#: 1.4 -> 0.23), and the hidden bound 1.4. Without them the first layer turns a line offset of
+#: 0.05 units into nearly full steering and the aligned hidden stack amplifies it, so the robot
+#: chatters at full amplitude: on tuning tracks 530 median flips per 1,000 steps and 18/32
+#: settled, against 27 and 24/32 with them (docs/generalisation.md, "Why mirror rows weave").
+#: Camera input keeps DEFAULT_STEP_OPTIONS: with "fan-in-all" it settled 13/16 against 15/16.
+DEFAULT_MIRROR_STEP_OPTIONS: dict[str, dict[str, Any]] = {
+    "sar": {"hidden_bound_scaling": "fan-in-all", "hidden_weight_bound": 1.4},
+}
+
 
 #: The aligned start that goes with a hidden-row bound, so that deep stacks settle: a random
 #: stack of rows scaled onto sar's hidden bound passes about 1e-5 of the line to its top layer,
@@ -609,6 +621,17 @@ class RunConfig(_Section):
         if self.world.inputs != "rows":
             return "raw"
         return DEFAULT_PREDICTOR_MODE.get(self.rule.name, "raw")
+
+    @property
+    def rule_config(self) -> RuleConfig:
+        """``rule`` with the options tied to the inputs filled in: on mirror rows
+        (:attr:`predictor_mode`), each step option left None takes the rule's
+        :data:`DEFAULT_MIRROR_STEP_OPTIONS` value. What the run's rule is built from."""
+        if self.predictor_mode != "mirror":
+            return self.rule
+        tied = DEFAULT_MIRROR_STEP_OPTIONS.get(self.rule.name, {})
+        update = {k: v for k, v in tied.items() if getattr(self.rule, k) is None}
+        return self.rule.model_copy(update=update) if update else self.rule
 
     @property
     def world_config(self) -> WorldConfig:
