@@ -176,13 +176,14 @@ DEFAULT_STEP_OPTIONS: dict[str, dict[str, Any]] = {
 #: Step options a rule takes on mirror rows where its config leaves them None
 #: (RunConfig.rule_config), over DEFAULT_STEP_OPTIONS. sar's: hidden_bound_scaling
 #: "fan-in-all", which bounds the first layer's rows by its fan-in too (360 mirror-row inputs:
-#: 1.4 -> 0.23), and the hidden bound 1.4. Without them the first layer turns a line offset of
-#: 0.05 units into nearly full steering and the aligned hidden stack amplifies it, so the robot
-#: chatters at full amplitude: on tuning tracks 530 median flips per 1,000 steps and 18/32
-#: settled, against 27 and 24/32 with them (docs/generalisation.md, "Why mirror rows weave").
-#: Camera input keeps DEFAULT_STEP_OPTIONS: with "fan-in-all" it settled 13/16 against 15/16.
+#: 1.5 -> 0.25). Without it the first layer turns a line offset of 0.05 units into nearly full
+#: steering and the aligned hidden stack amplifies it, so the robot chatters at full amplitude:
+#: on 64 tuning runs 36 settled with median 496-530 flips per 1,000 steps, against 55 and 51
+#: with it (docs/generalisation.md, "Why mirror rows weave"; hidden bound 1.4 as well flips
+#: 21, GDM's level, but settles 46). Camera input keeps DEFAULT_STEP_OPTIONS: with
+#: "fan-in-all" it settled 13/16 tuning runs against 15/16.
 DEFAULT_MIRROR_STEP_OPTIONS: dict[str, dict[str, Any]] = {
-    "sar": {"hidden_bound_scaling": "fan-in-all", "hidden_weight_bound": 1.4},
+    "sar": {"hidden_bound_scaling": "fan-in-all"}
 }
 
 
