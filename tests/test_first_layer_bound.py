@@ -1,5 +1,5 @@
 """hidden_bound_scaling = "fan-in-all": the first hidden layer's rows are bounded like the
-others, onto hidden_bound * sqrt(10 / fan_in), in the numpy reference and the compiled engine.
+others, onto hidden_weight_bound * sqrt(10 / fan_in), in the numpy reference and the compiled engine.
 
 Why: with mirror-row predictors the first layer sees 360 inputs, and under the plain hidden
 bound a line offset of 0.1 units already drives it halfway to saturation, so the learned
@@ -86,7 +86,7 @@ def test_the_step_options_in_force_are_tied_to_mirror_rows(
     cfg = RunConfig().with_overrides(overrides)
     assert cfg.rule.hidden_bound_scaling == overrides.get("rule.hidden_bound_scaling")
     options = cfg.rule_config.step_options
-    assert (options["hidden_bound_scaling"], options["hidden_bound"]) == (scaling, bound)
+    assert (options["hidden_bound_scaling"], options["hidden_weight_bound"]) == (scaling, bound)
     if cfg.world.inputs == "rows":  # the camera's agent needs a frame; the config is enough
         rule = ClosedLoop.from_config(cfg).agent.rule
-        assert (rule.hidden_bound_scaling, rule.hidden_bound) == (scaling, bound)
+        assert (rule.hidden_bound_scaling, rule.hidden_weight_bound) == (scaling, bound)
