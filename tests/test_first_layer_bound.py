@@ -1,5 +1,6 @@
 """hidden_bound_scaling = "fan-in-all": the first hidden layer's rows are bounded like the
-others, onto hidden_weight_bound * sqrt(10 / fan_in), in the numpy reference and the compiled engine.
+others, onto hidden_weight_bound * sqrt(10 / fan_in), in the numpy reference and the compiled
+engine.
 
 Why: with mirror-row predictors the first layer sees 360 inputs, and under the plain hidden
 bound a line offset of 0.1 units already drives it halfway to saturation, so the learned
