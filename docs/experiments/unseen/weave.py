@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from sarlearn.metrics import steering_flips_per_1000
-from sarlearn.stages.world.sensors import row_predictors
+from sarlearn.stages.perception.perception import row_predictors
 
 OFFSETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
 
