@@ -198,7 +198,9 @@ class PacedRobot:
     to its motor command). A busy time above the period is an overrun.
 
     ``twin`` (a :class:`~sarlearn.robots.twin.TwinCamera`) lets the robot know its pose and
-    whether it lost the line, as the simulator does; real hardware has neither.
+    whether it lost the line, as the simulator does; real hardware has neither. With a twin
+    every cycle also logs the **true** reflex error, ``error_gain`` times the difference of
+    the ideal darkness under the two sensors at the reading's pose (:attr:`true_errors`).
     """
 
     population = 1
@@ -210,6 +212,7 @@ class PacedRobot:
         twin: TwinCamera | None = None,
         off_track_after: int = 200,
         clock: Callable[[], float] = time.perf_counter,
+        error_gain: float = 50.0,
     ) -> None:
         if not period > 0:
             raise ConfigError(f"the control period must be > 0 s, got {period}")
@@ -229,6 +232,9 @@ class PacedRobot:
         self._next: float | None = None
         self._state: dict[str, Any] | None = None
         self._lost = 0
+        self.error_gain = float(error_gain)
+        self.true_errors: list[float] = []
+        """The true reflex error of every cycle of this session (with a twin only)."""
 
     @property
     def track(self) -> Any:
@@ -254,6 +260,9 @@ class PacedRobot:
         if self.twin is not None:
             self._state = self.twin.state()
             self._lost = 0 if self._state["on_line"] else self._lost + 1
+            ideal = self._state.get("reflex_darkness")
+            if ideal is not None:
+                self.true_errors.append(self.error_gain * (ideal[0] - ideal[1]))
         self._read = self.clock()
         return self.robot.read_ground()
 
@@ -358,6 +367,24 @@ def timing_summary(
     return out
 
 
+def true_error_summary(errors: ArrayLike, cfg: RunConfig) -> dict[str, Any]:
+    """The success criterion judged on the **true** reflex error (a twin's ground truth)
+    of one drive session's cycles: ``steps``, ``steps_to_success``, ``settled_step``,
+    ``settled`` and the mean |e| of the last 1,000 cycles. Beside the sensed error's, it
+    says whether the robot really kept the line between its sensors, whatever the noise."""
+    from sarlearn.metrics import SuccessCriterion, settled, settled_step, steps_to_success
+
+    e = np.asarray(errors, dtype=np.float64)
+    crit = SuccessCriterion.from_config(cfg)
+    return {
+        "steps": int(e.size),
+        "steps_to_success": steps_to_success(e, crit),
+        "settled_step": settled_step(e, crit),
+        "settled": bool(settled(e, crit)),
+        "mean_abs_error_last_1000": float(np.abs(e[-1000:]).mean()) if e.size else None,
+    }
+
+
 # ---------------------------------------------------------------------- opening a robot
 
 
@@ -408,7 +435,13 @@ def open_twin_robot(
             camera.close()
         raise
     p = float(info["period"]) if period is None else period
-    return PacedRobot(pi, p, twin=camera, off_track_after=cfg.world.off_track_after)
+    return PacedRobot(
+        pi,
+        p,
+        twin=camera,
+        off_track_after=cfg.world.off_track_after,
+        error_gain=cfg.world.error_gain,
+    )
 
 
 def open_pi_robot(
@@ -472,18 +505,22 @@ def run_drive(
     """
     from sarlearn.runs.run import run_follow
 
+    used: dict[str, RunConfig] = {}
+
     def make_loop(c: RunConfig) -> ClosedLoop:
+        used["cfg"] = c
         return TimedLoop.from_config(c, robot=robot)
 
     def extra(loop: Any) -> dict[str, Any]:
         log = getattr(loop, "cycle_log", None)
-        if not log:
-            return {"timing": timing_summary([], [], robot.period)}
-        return {
-            "timing": timing_summary(
+        out: dict[str, Any] = {"timing": timing_summary([], [], robot.period)}
+        if log:
+            out["timing"] = timing_summary(
                 log["cycle_seconds"], log["busy_seconds"], robot.period, log["latency_seconds"]
             )
-        }
+        if robot.true_errors and "cfg" in used:
+            out["true_error"] = true_error_summary(robot.true_errors, used["cfg"])
+        return out
 
     return run_follow(
         cfg,
@@ -514,4 +551,5 @@ __all__ = [
     "spin_calibration",
     "split_levels",
     "timing_summary",
+    "true_error_summary",
 ]

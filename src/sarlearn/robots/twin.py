@@ -191,6 +191,9 @@ class Twin:
         inside = 0 <= x <= track.width and 0 <= y <= track.height
         return {
             "pose": [x, y, float(self.pose[2])],
+            # The ground truth: the ideal darkness under the reflex pair (no noise, no
+            # calibration), so a drive can judge settling on the true error too.
+            "reflex_darkness": [float(v) for v in self.darkness()],
             # As the simulator judges it: any ground sensor (the reflex pair and the rows
             # ahead the simulator also carries) sees the line.
             "on_line": bool((self.world.sensors.read(track, self.pose[None]) > LINE_SEEN).any()),
