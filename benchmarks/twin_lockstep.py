@@ -12,7 +12,7 @@ depends on the physics and the seed only, not on the machine's load. One line pe
 camera``).
 
 The calibration is what ``sarlearn calibrate`` finds on the twin: the floor's level plus
-four noise widths as light (a bare floor reads exactly 0), the line's level as dark.
+five noise widths as light (a bare floor reads exactly 0), the line's level as dark.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def run_one(
     margin: float = NOISE_MARGIN,
     preset: str | None = None,
     mismatch: float = 0.0,
+    trim: float = 0.0,
 ) -> dict[str, Any]:
     """One run (``load``: a saved network, driven frozen); its summary's measures."""
     over: dict[str, Any] = {"world.inputs": "camera", "world.track": track, "rule.name": rule,
@@ -64,7 +65,7 @@ def run_one(
     light = physics.light + margin * noise
     robot = LockstepTwin(
         cfg.world, physics, calibration=((light, light), (physics.dark,) * 2), latency=latency,
-        seed=seed,
+        seed=seed, trim=trim,
     )  # fmt: skip
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
@@ -75,8 +76,8 @@ def run_one(
             "mean_abs_error_last_1000", "off_track_steps")  # fmt: skip
     return {
         "rule": cfg.rule.name, "load": load, "track": track, "latency": latency, "lag": lag,
-        "noise": noise, "mismatch": physics.mismatch, "margin": margin, "preset": preset,
-        "seed": seed, **{k: s[k] for k in keys},
+        "noise": noise, "mismatch": physics.mismatch, "margin": margin, "trim": trim,
+        "preset": preset, "seed": seed, **{k: s[k] for k in keys},
         "seconds": time.perf_counter() - t0,
     }  # fmt: skip
 
@@ -89,6 +90,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--lag", type=float, default=0.05, help="motor time constant (s)")
     ap.add_argument("--noise", type=float, default=6.0, help="sensor noise (ADC counts)")
     ap.add_argument("--mismatch", type=float, default=0.0, help="relative wheel gain difference")
+    ap.add_argument("--trim", type=float, default=0.0, help="the motors' gain correction")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--steps", type=int, default=8000)
     ap.add_argument("--load", help="a saved network.npz, driven frozen")
@@ -114,6 +116,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             args.margin,
             args.realism,
             args.mismatch,
+            args.trim,
         )
         rows.append(row)
         print(json.dumps(row))

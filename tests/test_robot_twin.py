@@ -86,6 +86,46 @@ def test_twin_drives_straight_at_the_commanded_speed() -> None:
     assert twin.pose[2] == pytest.approx(start[2])
 
 
+def test_twin_state_reports_the_ideal_reflex_darkness() -> None:
+    """The ground truth a drive judges the true error by: the noiseless darkness under the
+    reflex pair at the pose, whatever the board's noise."""
+    twin = Twin(camera_cfg().world, BoardPhysics(noise=50.0), clock=FakeClock())
+    state = twin.state()
+    np.testing.assert_array_equal(state["reflex_darkness"], twin.darkness())
+    assert json.loads(json.dumps(state))["reflex_darkness"] == state["reflex_darkness"]
+
+
+def test_trim_undoes_a_wheel_mismatch() -> None:
+    """Mismatched motors turn on equal commands; the matching trim drives them straight,
+    in the twin's lockstep robot and through ArduinoMotors' PWM alike."""
+    from sarlearn.robots.raspberry_pi import ArduinoMotors
+    from sarlearn.robots.twin import LockstepTwin
+
+    world = camera_cfg().world
+    headings = []
+    for trim in (0.0, 0.1):
+        robot = LockstepTwin(world, BoardPhysics(tau=0.0, noise=0, mismatch=0.1), trim=trim)
+        start = robot.pose[0, 2]
+        for _ in range(10):
+            robot.set_wheel_speeds(60.0, 60.0)
+        headings.append(robot.pose[0, 2] - start)
+    assert abs(headings[0]) > 0.1 and abs(headings[1]) < 0.02  # PWM rounding remains
+
+    class Link:
+        def __init__(self) -> None:
+            self.sent: list[str] = []
+
+        def send(self, line: str) -> None:
+            self.sent.append(line)
+
+    link = Link()
+    motors = ArduinoMotors(link, max_speed=120.0, trim=0.1)  # type: ignore[arg-type]
+    motors.set(60.0, 60.0)
+    assert link.sent[-1] == f"M {round(127.5 / 1.05)} {round(127.5 / 0.95)}"
+    with pytest.raises(ValueError, match="trim"):
+        ArduinoMotors(Link(), trim=1.5)  # type: ignore[arg-type]
+
+
 def test_twin_watchdog_stops_the_motors_on_time() -> None:
     clock = FakeClock()
     twin = Twin(camera_cfg().world, BoardPhysics(tau=0.0, noise=0), clock=clock)
