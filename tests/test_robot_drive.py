@@ -189,6 +189,24 @@ def test_drive_writes_the_follow_outputs_and_stops(twin_server: TwinServer, tmp_
     assert set(true) >= {"settled", "steps_to_success", "settled_step"}
 
 
+def test_drive_stands_still_while_it_writes_a_checkpoint(
+    twin_server: TwinServer, tmp_path: Path
+) -> None:
+    """The run pauses to write its checkpoints: the motors get an ``S`` before each one, so
+    the robot does not drive blind on its last command meanwhile."""
+    cfg = camera_cfg().with_overrides({"steps": 40, "checkpoint_every": 10})
+    robot = drv.open_twin_robot(twin_server.folder, cfg)
+    try:
+        before = twin_server.twin.counts.get("S", 0)
+        summary = drv.run_drive(cfg, robot, tmp_path / "run", figures=False)
+        stops = twin_server.twin.counts.get("S", 0) - before
+    finally:
+        robot.close()
+    n = summary["steps"]
+    # one stop at each of the checkpoints at 10, 20, 30 steps the run reached, one at its end
+    assert stops >= (n - 1) // 10 + 1, (stops, n)
+
+
 def test_drive_stops_the_motors_on_an_exception(twin_server: TwinServer, tmp_path: Path) -> None:
     cfg = camera_cfg()
     robot = drv.open_twin_robot(twin_server.folder, cfg)

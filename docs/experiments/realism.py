@@ -104,8 +104,16 @@ ABLATE: dict[str, dict[str, Any]] = {
         "light_angle_deg": 30.0,
         "floor_tracking": 50.0,
     },
+    "gradient 0.2, tracking 10": {
+        "light_gradient": 0.2,
+        "light_angle_deg": 30.0,
+        "floor_tracking": 10.0,
+    },
     "realistic, margin 5, no tracking": {"preset": "realistic", "floor_tracking": 0.0},
     "realistic": {"preset": "realistic"},
+    # slower driving: the motors' lag costs less distance
+    "lag 0.1 s, speed 20": {"motor_tau": 0.1, "world.speed": 20.0},
+    "realistic, speed 20": {"preset": "realistic", "world.speed": 20.0},
     # a reflex tuned to slower motors (a lower proportional gain)
     "lag 0.1 s, reflex gain 25": {"motor_tau": 0.1, "world.error_gain": 25.0},
     "realistic, reflex gain 25": {"preset": "realistic", "world.error_gain": 25.0},

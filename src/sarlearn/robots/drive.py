@@ -530,6 +530,16 @@ def run_drive(
             out["true_error"] = true_error_summary(robot.true_errors, used["cfg"])
         return out
 
+    def before_checkpoint(records: dict[str, Any], loop: Any) -> None:
+        # The run writes its checkpoint and a provisional summary after this chunk: a pause
+        # of up to a second or more with no control cycle. A robot left running on its last
+        # command drives blind meanwhile (measured against the twin: 1.25 s at step 1,000,
+        # off the line), so it stands still while the files are written and starts again
+        # with the next cycle.
+        c = used.get("cfg")
+        if c is not None and loop.t % c.checkpoint_every == 0 and loop.t < c.steps:
+            robot.stop()
+
     return run_follow(
         cfg,
         out_dir,
@@ -540,6 +550,7 @@ def run_drive(
         make_loop=make_loop,
         on_end=robot.stop,
         extra_summary=extra,
+        on_records=before_checkpoint,
     )
 
 

@@ -151,7 +151,7 @@ REALISTIC = RealismParams(
     camera_exposure=1.2,
     camera_noise=0.01,
     sensor_margin=5.0,
-    floor_tracking=50.0,
+    floor_tracking=10.0,
 )
 
 #: Named presets: ``off`` is the ideal world.
