@@ -8,7 +8,9 @@ depends on the physics and the seed only, not on the machine's load. One line pe
     python benchmarks/twin_lockstep.py --rule sar --latency 0.01 --lag 0.05 --noise 6 \
         --seeds 0 1 2 [--steps 8000] [--load run/network.npz] [--json out.json]
 
-``--load`` drives a saved network frozen (e.g. one trained by ``sarlearn follow --inputs
+``--realism realistic`` uses the board of ``sarlearn twin --realism realistic`` (its motor
+lag, deadband, wheel mismatch and noise); ``--mismatch M`` unequal wheels, ``--trim M`` the
+drive's correction of them (``sarlearn drive --trim``). ``--load`` drives a saved network frozen (e.g. one trained by ``sarlearn follow --inputs
 camera``).
 
 The calibration is what ``sarlearn calibrate`` finds on the twin: the floor's level plus

@@ -9,6 +9,8 @@ Usage (from the repository, with the package importable)::
     python docs/experiments/realism.py table DIR/main.csv [--by-track]
     python docs/experiments/realism.py speed
     python docs/experiments/realism.py reflex-delay
+    python docs/experiments/realism.py ablate --out DIR              # populations, see below
+    python docs/experiments/realism.py ablate pmain --out DIR --robots 5 --tracks ...
 
 ``main``: SaR's default, GDM's default and the reflex alone on the seven settling built-in
 tracks, seeds 0-4, 10,000 steps, realism ``off`` against the ``realistic`` preset.
@@ -21,7 +23,10 @@ off against ``realistic`` on the first four generated evaluation tracks (``rando
 main tracks, seeds 0-1. Runs with realism on are the numpy loop (realism runs only there);
 the learning runs with realism off run where ``engine='auto'`` puts them (the compiled
 engine: the same recipe, one step agrees with the numpy loop to ~1e-12), the reflex alone on
-the numpy loop.
+the numpy loop. ``ablate``: each setting of :data:`ABLATE` (each flaw of the preset alone, the
+robot's answers, the whole preset) on ``curvy`` with one population of independent robots per
+rule on the numpy loop, strict settling over the last 5,000 of 7,000 steps; ``ablate pmain``:
+realism off against the preset on the given tracks, the same way (docs/realism.md).
 
 Per run: ``settled`` (the project's criterion on the error the robot sensed: the moving sum of
 |e| below 0.1 at every step of the last window), ``settled_true`` (the same on the error of
