@@ -10,8 +10,8 @@ depends on the physics and the seed only, not on the machine's load. One line pe
 
 ``--realism realistic`` uses the board of ``sarlearn twin --realism realistic`` (its motor
 lag, deadband, wheel mismatch and noise); ``--mismatch M`` unequal wheels, ``--trim M`` the
-drive's correction of them (``sarlearn drive --trim``). ``--load`` drives a saved network frozen (e.g. one trained by ``sarlearn follow --inputs
-camera``).
+drive's correction of them (``sarlearn drive --trim``). ``--load`` drives a saved network
+frozen (e.g. one trained by ``sarlearn follow --inputs camera``).
 
 The calibration is what ``sarlearn calibrate`` finds on the twin: the floor's level plus
 five noise widths as light (a bare floor reads exactly 0), the line's level as dark.
