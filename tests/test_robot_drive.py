@@ -50,15 +50,32 @@ def test_timing_summary_counts_overruns_and_budget() -> None:
     assert drv.timing_summary([], [], 0.05) == {"period": 0.05, "cycles": 0, "warning": None}
 
 
-class FakeRobot:
-    """Records commands; ``work`` seconds of sensing per cycle."""
+class FakeTime:
+    """A clock that moves only when something sleeps: pacing tests that no load can upset."""
 
-    def __init__(self, work: float = 0.0) -> None:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeRobot:
+    """Records commands; ``work`` seconds of sensing per cycle (on ``time``, if given)."""
+
+    def __init__(self, work: float = 0.0, time: FakeTime | None = None) -> None:
         self.work = work
+        self.time = time
         self.commands: list[tuple[float, float]] = []
 
     def read_ground(self) -> np.ndarray:
-        time.sleep(self.work)
+        if self.time is not None:
+            self.time.sleep(self.work)
+        else:
+            time.sleep(self.work)
         return np.zeros((1, 2))
 
     def grab_frame(self) -> None:
@@ -69,20 +86,22 @@ class FakeRobot:
 
 
 def test_paced_robot_keeps_the_period() -> None:
-    robot = drv.PacedRobot(FakeRobot(), 0.01)
+    t = FakeTime()
+    robot = drv.PacedRobot(FakeRobot(work=0.003, time=t), 0.01, clock=t.clock, sleep=t.sleep)
     intervals = []
     for _ in range(12):
         robot.read_ground()
         robot.set_wheel_speeds(1.0, 1.0)
         intervals.append(robot.interval)
     assert np.isnan(intervals[0])
-    # A grid, not a sleep after each cycle: the intervals average to the period.
-    assert np.mean(intervals[1:]) == pytest.approx(0.01, abs=0.002)
-    assert robot.busy < 0.01
+    # A grid, not a sleep after each cycle: every interval is the period, work included.
+    np.testing.assert_allclose(intervals[1:], 0.01, rtol=1e-9)
+    assert robot.busy == pytest.approx(0.003)
 
 
 def test_paced_robot_late_cycles_restart_the_grid() -> None:
-    robot = drv.PacedRobot(FakeRobot(work=0.015), 0.005)
+    t = FakeTime()
+    robot = drv.PacedRobot(FakeRobot(work=0.015, time=t), 0.005, clock=t.clock, sleep=t.sleep)
     for _ in range(4):
         robot.read_ground()
         robot.set_wheel_speeds(1.0, 1.0)

@@ -217,6 +217,7 @@ class PacedRobot:
         off_track_after: int = 200,
         clock: Callable[[], float] = time.perf_counter,
         error_gain: float = 50.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not period > 0:
             raise ConfigError(f"the control period must be > 0 s, got {period}")
@@ -225,6 +226,7 @@ class PacedRobot:
         self.twin = twin
         self.off_track_after = int(off_track_after)
         self.clock = clock
+        self.sleep = sleep
         self.interval = float("nan")
         """Seconds between the starts of the last two cycles."""
         self.busy = float("nan")
@@ -249,7 +251,7 @@ class PacedRobot:
         """Wait for the next tick of the grid and start a cycle."""
         now = self.clock()
         if self._next is not None and now < self._next:
-            time.sleep(self._next - now)
+            self.sleep(self._next - now)
             now = self.clock()
         self.interval = float("nan") if self._start is None else now - self._start
         nxt = (self._next if self._next is not None else now) + self.period
