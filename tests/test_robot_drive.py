@@ -190,9 +190,11 @@ def test_drive_writes_the_follow_outputs_and_stops(twin_server: TwinServer, tmp_
     n = summary["steps"]
     assert n == 40 or summary["status"] == "off_track"
     timing = summary["timing"]
-    # (a robot off the line ends the run inside its last chunk: the timing has that chunk)
+    # A robot off the line ends the run inside its last chunk: the timing has that chunk, and
+    # the robot drove on for less than a drive's chunk.
     lost = summary["status"] == "off_track"
     assert timing["period"] == FAST and (timing["cycles"] == n - 1 or lost)
+    assert n - 1 <= timing["cycles"] < n - 1 + drv.DRIVE_CHUNK
     assert timing["interval_median"] > 0 and "busy_p99" in timing
     import pandas as pd
 

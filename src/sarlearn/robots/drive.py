@@ -340,6 +340,12 @@ class TimedLoop(ClosedLoop):
         return rec
 
 
+#: Cycles per chunk of a drive. The run looks for a lost line between chunks, so a robot that
+#: has lost it drives on for at most this many cycles (half a second at 20 Hz), not the
+#: simulator's 250.
+DRIVE_CHUNK = 10
+
+
 def timing_summary(
     cycle: ArrayLike, busy: ArrayLike, period: float, latency: ArrayLike | None = None
 ) -> dict[str, Any]:
@@ -557,6 +563,7 @@ def run_drive(
         console=console,
         figures=figures,
         make_loop=make_loop,
+        chunk=DRIVE_CHUNK,
         on_end=robot.stop,
         extra_summary=extra,
         on_records=before_checkpoint,
@@ -566,6 +573,7 @@ def run_drive(
 __all__ = [
     "CALIBRATION_FILE",
     "DEFAULT_PERIOD",
+    "DRIVE_CHUNK",
     "DRIVE_FILE",
     "PacedRobot",
     "TimedLoop",
