@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from sarlearn.engine import codes as C
 from sarlearn.errors import ShapeError
 from sarlearn.loop import ClosedLoop
 from sarlearn.numerics import flush_threshold
 from sarlearn.recipes import RULE_NAMES
+from sarlearn.stages import codes as C
 from sarlearn.stages.motor.guard import N_PARAMS, N_STATE
 
 _ACT_CODES = {"logistic": C.ACT_LOGISTIC, "tanh": C.ACT_TANH, "linear": C.ACT_LINEAR}
@@ -113,7 +113,7 @@ def tanh_saturation(dtype: Any) -> float:
 
 @dataclass
 class EngineState:
-    """Everything the kernel reads and writes, as named tuples (:mod:`sarlearn.engine.codes`),
+    """Everything the kernel reads and writes, as named tuples (:mod:`sarlearn.stages.codes`),
     and what the Python side needs to read it back.
 
     The arrays are the engine's own (copies of the reference objects' state); a benchmark may
@@ -283,7 +283,7 @@ def put(refs: list[ClosedLoop], img: Any = None) -> EngineState:
     # lr_l = lr * scale_l is a Python float; the rule's `dw *= lr` casts it to the dtype.
     rates = [np.asarray(r.agent.rule.lr_per_layer, dtype=dt) for r in refs]
     lr = np.concatenate([np.tile(x, (r.population, 1)) for x, r in zip(rates, refs, strict=True)])
-    from sarlearn.stages.rules.base import HIDDEN_BOUND_FAN_IN
+    from sarlearn.stages.rules.compiled import hidden_bound_fan_in
     from sarlearn.stages.rules.relevance import NORM_EPS
 
     inv_readout = 0.0
@@ -309,9 +309,7 @@ def put(refs: list[ClosedLoop], img: Any = None) -> EngineState:
         rel_cap=relcfg.cap or 0.0,
         flush=flush_threshold(dt),
         hidden_weight_bound=hidden_weight_bound or 0.0,
-        hidden_bound_fan_in=(
-            float(HIDDEN_BOUND_FAN_IN) if options["hidden_bound_scaling"] == "fan-in" else 0.0
-        ),
+        hidden_bound_fan_in=hidden_bound_fan_in(options["hidden_bound_scaling"]),
         input_max_norm=cap or 0.0,
     )
     consts = C.Constants(*(dt.type(v) for v in values))  # in the agent's dtype
