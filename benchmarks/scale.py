@@ -22,7 +22,9 @@ a private local Ray of ``J`` CPUs (``--backend ray --jobs J``)::
 Besides the ``sarlearn`` process's own peak, every measurement samples the proportional set
 size (PSS: shared pages split between the processes that map them) of the whole process tree
 once a second, and keeps its largest total (``tree_peak_pss_mb``): the driver with its worker
-processes, or with Ray's raylet, GCS, object store and workers.
+processes, or with Ray's raylet, GCS, object store and workers. A row marked
+``"before": true`` (by hand) was measured with earlier code: it stays in the file and is drawn
+as a cross.
 """
 
 from __future__ import annotations
@@ -155,7 +157,13 @@ def sweep(
 
 def key(row: dict[str, Any]) -> tuple[Any, ...]:
     """What a row measures: rows of the same key replace each other in the JSON file."""
-    return (row["kind"], row["size"], row.get("steps"), row.get("backend", "local"))
+    return (
+        row["kind"],
+        row["size"],
+        row.get("steps"),
+        row.get("backend", "local"),
+        bool(row.get("before")),
+    )
 
 
 def label(row: dict[str, Any]) -> str:
@@ -188,6 +196,11 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
             x = [p[0] for p in pts]
             ax_t.loglog(x, [p[1]["wall_s"] for p in pts], marker="o", label=f"{name}: wall")
             ax_m.semilogx(x, [p[1]["peak_rss_mb"] for p in pts], marker="o", label=name)
+        # rows marked "before": measured with the code before a fix, drawn as crosses
+        for r in rows:
+            if r["kind"] in kinds and r.get("before") and r["exit"] == 0:
+                ax_m.semilogx(r["size"], r["peak_rss_mb"], "kx", ms=8)
+                ax_m.annotate(f"{label(r)}, before", (r["size"], r["peak_rss_mb"]), fontsize=7)
             loops = [(p[0], p[1]["loop_s"]) for p in pts if p[1].get("loop_s")]
             if loops:
                 lx, ly = zip(*loops, strict=True)
