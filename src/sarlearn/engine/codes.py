@@ -1,9 +1,18 @@
-"""Codes and typed parameters shared by the compiled stages (``sarlearn.stages.*.compiled*``), the
-kernel (:mod:`sarlearn.engine.kernels`) and :mod:`sarlearn.engine.fast_loop`."""
+"""Codes and typed structures shared by the compiled stages (``sarlearn.stages.*.compiled*``), the
+kernel (:mod:`sarlearn.engine.kernels`) and the engine's put/get (:mod:`sarlearn.engine.put`,
+:mod:`sarlearn.engine.get`).
+
+The kernel takes named tuples, never positional lists: parameters (``WorldParams``,
+``Switches``, ``Constants``, ``CameraParams``, ``Chunk``) and arrays grouped by what they hold
+(``WorldArrays``, ``WorldState``, ``FilterState``, ``NetState``, ``RuleState``, ``CameraArrays``,
+``Records``, ``Replay``). numba compiles a named tuple of arrays into a struct of array
+references and reads its fields by name, at no cost over separate arguments. The array fields
+are typed ``Any`` because numba types them from the arrays passed.
+"""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sarlearn.recipes import Carrier, SignAt
 
@@ -67,7 +76,7 @@ class Switches(NamedTuple):
     slope_gate: int
     output_share: int
     has_weight_bound: int
-    has_hidden_bound: int  #: rule.hidden_weight_bound set
+    has_hidden_weight_bound: int  #: rule.hidden_weight_bound set
     mirror_row: int  #: row predictors: 0 = raw, else sensors per row (mirror differences)
     weights_every: int  #: weight-change sample period
     record_ground: int
@@ -94,7 +103,7 @@ class Constants(NamedTuple):
     weight_bound: float  #: row-norm bound
     rel_cap: float  #: relevance cap
     flush: float  #: decayed states below this become exactly 0
-    hidden_bound: float  #: row-norm bound of the hidden layers
+    hidden_weight_bound: float  #: row-norm bound of the hidden layers
     hidden_bound_fan_in: float  #: 0, or the fan-in the hidden bound scales from ('fan-in')
     input_max_norm: float  #: the input vector's norm cap (0 = none)
 
@@ -107,3 +116,111 @@ class CameraParams(NamedTuple):
     width: int  #: frame width W (pixels)
     n_rays: int  #: rays per pixel, supersample^2
     record_frame: int  #: record every frame (with record_ground, as the reference does)
+
+
+class Chunk(NamedTuple):
+    """Where a chunk starts (the same for every agent)."""
+
+    t_global0: int  #: the global step index of the chunk's first step
+    rel_count0: int  #: the relevance's step count before the chunk
+    decay: float  #: the relevance normaliser's decay d, float64 (its bias correction)
+
+
+class WorldArrays(NamedTuple):
+    """The shared track and sensor layout (read only)."""
+
+    img: Any  #: the track's padded image, flat float64 (``Track.lookup_table``)
+    sx: Any  #: (n_sensors,) sensor x in the robot's frame
+    sy: Any  #: (n_sensors,) sensor y in the robot's frame
+
+
+class WorldState(NamedTuple):
+    """Each agent's world: population-first rows."""
+
+    pose: Any  #: (P, 3) x, y, heading
+    lost: Any  #: (P,) int64 steps without any sensor seeing the line
+    ground: Any  #: (P, n_sensors) the last ground readings
+
+
+class FilterState(NamedTuple):
+    """The filter bank, predictor-major rows of ``n_pred * n_filters`` states per agent."""
+
+    coef: Any  #: (4, N) resonator coefficients expanded to one column per state
+    y1: Any  #: (P, N) outputs (the network's input); the delay line's taps
+    y2: Any  #: (P, N) the outputs before
+    u1: Any  #: (P, N) the previous input, one copy per state
+    ux: Any  #: (P, N) scratch
+
+
+class NetState(NamedTuple):
+    """The network: all layers in flat rows per agent (see :mod:`sarlearn.engine.kernels`)."""
+
+    sizes: Any  #: (L + 1,) uint64 layer widths, the input first
+    woff: Any  #: (L + 1,) uint64 offsets of each layer's weights in a row of ``W``
+    noff: Any  #: (L + 1,) uint64 offsets of each layer's neurons in the per-neuron rows
+    W: Any  #: (P, NW) weights
+    W0: Any  #: (P, NW) initial weights (weight-change read-out)
+    bias: Any  #: (P, NN) biases, or (P, 1) without
+    pre: Any  #: (P, NN) pre-activations h
+    post: Any  #: (P, NN) activations f(h)
+    slope: Any  #: (P, NN) slopes f'(h)
+    sig: Any  #: (P, NN) teaching signals
+    rfw: Any  #: (P, NN) forward relevance
+    tmp: Any  #: (P, n_tmp) scratch; with an input cap, its last n_in entries hold the input
+    readout: Any  #: (n_out,) readout coefficients
+    wc_last: Any  #: (P, L) the last weight-change sample
+    wc_dirty: Any  #: (P,) uint8: the weights may have changed since that sample
+
+
+class RuleState(NamedTuple):
+    """The learning rule's per-agent state."""
+
+    lr: Any  #: (P, L) per-layer rates, in the agents' dtype
+    rel_m: Any  #: (P, NN) low-passed relevance
+    rel_n: Any  #: (P, NN) normaliser (mean |relevance|)
+    feedback: Any  #: (P, NB) fixed feedback matrices (fa, dfa), flat; (P, 1) without
+    boff: Any  #: uint64 offsets of each feedback matrix in a row of ``feedback``
+    inside: Any  #: (P, NN) uint8 rows known to lie inside the weight bound
+
+
+class CameraArrays(NamedTuple):
+    """The camera stage's arrays (:func:`~sarlearn.stages.perception.compiled.camera_arrays`);
+    placeholders of the same types when the stage is off."""
+
+    rx: Any  #: (H * W * s^2,) the rays' floor points, robot frame
+    ry: Any
+    rvalid: Any  #: uint8: the ray meets the floor in range
+    rb: Any  #: segment row edges
+    cb: Any  #: segment column edges
+    frame: Any  #: (P, H * W) the rendered frame
+    colsum: Any  #: (P, rows * W) scratch
+    rays: Any  #: (P, s^2) scratch
+    pred: Any  #: (P, n_pred) the camera's predictors
+
+
+class Records(NamedTuple):
+    """A chunk's per-step records, ``(P, n)`` unless noted (``ClosedLoop.run``'s keys)."""
+
+    error: Any
+    steering: Any  #: in the agents' dtype
+    left: Any
+    right: Any
+    x: Any
+    y: Any
+    heading: Any
+    off_track: Any  #: bool
+    sensor_left: Any
+    sensor_right: Any
+    ground: Any  #: (P, n, n_sensors), or (P, 0, 0) when not recorded
+    weight_change: Any  #: (P, n_samples, L) in the agents' dtype
+    saturated: Any  #: (P, n, L)
+    frame: Any  #: (P, n, H * W) camera frames, or (P, 0, 0) when not recorded
+
+
+class Replay(NamedTuple):
+    """Agents without the world (``on``): step t feeds them ``predictors[t, p * n_pred:]`` and
+    ``errors[t, p]``, float64; otherwise any 2-D float64 arrays (one compiled signature)."""
+
+    on: bool
+    predictors: Any  #: (n, P * n_pred)
+    errors: Any  #: (n, P)
