@@ -181,7 +181,7 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7), layout="constrained")
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8), layout="constrained")
     panels = (("follow",), ("sweep", "report"))
     for (ax_t, ax_m), kinds in zip(axes, panels, strict=True):
         curves = sorted({label(r) for r in rows if r["kind"] in kinds and not r.get("before")})
@@ -196,16 +196,23 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
             x = [p[0] for p in pts]
             ax_t.loglog(x, [p[1]["wall_s"] for p in pts], marker="o", label=f"{name}: wall")
             ax_m.semilogx(x, [p[1]["peak_rss_mb"] for p in pts], marker="o", label=name)
-        # rows marked "before": measured with the code before a fix, drawn as crosses
-        for r in rows:
-            if r["kind"] in kinds and r.get("before") and r["exit"] == 0:
-                ax_m.semilogx(r["size"], r["peak_rss_mb"], "kx", ms=8)
-                ax_m.annotate(f"{label(r)}, before", (r["size"], r["peak_rss_mb"]), fontsize=7)
             loops = [(p[0], p[1]["loop_s"]) for p in pts if p[1].get("loop_s")]
             if loops:
                 lx, ly = zip(*loops, strict=True)
                 ax_t.loglog(lx, ly, ls=":", marker=".", label="follow: loop alone")
                 ax_t.loglog(lx, [1.5 * v + 10 for v in ly], ls="--", color="0.6", label="target")
+        # rows marked "before": measured with the code before a fix, drawn as crosses
+        for r in rows:
+            if r["kind"] in kinds and r.get("before") and r["exit"] == 0:
+                ax_m.semilogx(r["size"], r["peak_rss_mb"], "kx", ms=8)
+                ax_m.annotate(
+                    f"{label(r)}, before",
+                    (r["size"], r["peak_rss_mb"]),
+                    xytext=(-4, 4),
+                    textcoords="offset points",
+                    ha="right",
+                    fontsize=7,
+                )
         unit = "steps of the run" if kinds == ("follow",) else "runs of the sweep"
         for ax in (ax_t, ax_m):
             ax.set_xlabel(unit)
@@ -215,8 +222,8 @@ def plot(rows: list[dict[str, Any]], path: Path) -> None:
         ax_m.axhline(1024, color="0.6", ls="--", label="1 GB")
         top = max([r["peak_rss_mb"] for r in rows if r["kind"] in kinds] + [1100])
         ax_m.set_ylim(0, top * 1.1)
-        ax_t.legend(fontsize=8)
-        ax_m.legend(fontsize=8)
+        ax_t.legend(fontsize=7)
+        ax_m.legend(fontsize=7)
     fig.suptitle("sarlearn at scale (shared 2-core machine, one measurement per size)")
     fig.savefig(path, dpi=90)
 
