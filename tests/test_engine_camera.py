@@ -17,9 +17,10 @@ import pytest
 from border_track import border_track_file
 from engine_checks import assert_population_equals_single_runs
 from sarlearn.config import RunConfig
-from sarlearn.engine import FastClosedLoop, codes, make_closed_loop
+from sarlearn.engine import FastClosedLoop, make_closed_loop
 from sarlearn.errors import ShapeError
 from sarlearn.loop import RECORDS, ClosedLoop
+from sarlearn.stages import codes
 from sarlearn.stages.perception.compiled import camera_arrays, camera_step, pairwise_sum
 from sarlearn.stages.perception.perception import darkness_predictors
 from sarlearn.stages.world.camera import PinholeCamera

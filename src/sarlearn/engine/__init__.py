@@ -6,7 +6,7 @@
 
 See :mod:`sarlearn.engine.fast_loop` for the class, :mod:`sarlearn.engine.put` for what is
 covered and how the state goes in, :mod:`sarlearn.engine.get` for how it comes back,
-:mod:`sarlearn.engine.codes` for the kernel's named tuples and :mod:`sarlearn.engine.kernels`
+:mod:`sarlearn.stages.codes` for the kernel's named tuples and :mod:`sarlearn.engine.kernels`
 for the kernels; ``sarlearn bench`` (:mod:`sarlearn.engine.bench`) measures the speed.
 """
 

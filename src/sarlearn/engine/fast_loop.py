@@ -40,14 +40,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sarlearn.config import RunConfig
-from sarlearn.engine.codes import (
-    STATUS_OUTPUT_NONFINITE,
-    STATUS_STEERING_NONFINITE,
-    STATUS_WHEELS_NONFINITE,
-    Chunk,
-    Records,
-    Replay,
-)
 from sarlearn.engine.get import get, new_records, records, weight_change, weights
 from sarlearn.engine.kernels import run_chunk
 from sarlearn.engine.put import (
@@ -59,6 +51,14 @@ from sarlearn.engine.put import (
 )
 from sarlearn.errors import DivergenceError
 from sarlearn.loop import COMMAND_OVERFLOW, ClosedLoop
+from sarlearn.stages.codes import (
+    STATUS_OUTPUT_NONFINITE,
+    STATUS_STEERING_NONFINITE,
+    STATUS_WHEELS_NONFINITE,
+    Chunk,
+    Records,
+    Replay,
+)
 
 #: The replay inputs of run_chunk when the world runs (placeholders of the same types).
 _NO_REPLAY = Replay(False, np.zeros((1, 1)), np.zeros((1, 1)))

@@ -3,7 +3,7 @@
 :func:`get` writes an :class:`~sarlearn.engine.put.EngineState` into the reference objects'
 public state (``load_state_dict()``, public arrays), the inverse of
 :func:`~sarlearn.engine.put.put`. :func:`new_records` allocates a chunk's
-:class:`~sarlearn.engine.codes.Records` and :func:`records` turns them into the dictionary
+:class:`~sarlearn.stages.codes.Records` and :func:`records` turns them into the dictionary
 :meth:`ClosedLoop.run <sarlearn.loop.ClosedLoop.run>` returns.
 """
 
@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from sarlearn.engine.codes import Records
 from sarlearn.engine.put import EngineState
 from sarlearn.loop import LAYER_RECORDS, RECORDS, ClosedLoop
 from sarlearn.numerics import loop_errstate
+from sarlearn.stages.codes import Records
 
 
 def agent_slices(state: EngineState, refs: list[ClosedLoop]) -> list[tuple[slice, ClosedLoop]]:

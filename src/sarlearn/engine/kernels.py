@@ -6,7 +6,7 @@ The step is split by stage, each module next to (and naming) its numpy twin:
 inputs), :mod:`~sarlearn.stages.world.compiled_robot`, :mod:`~sarlearn.stages.filters.compiled`,
 :mod:`~sarlearn.stages.network.compiled`, :mod:`~sarlearn.stages.rules.compiled`; this module
 strings them together into the whole step (:func:`_agent_steps`) and the chunk over the population
-(:func:`run_chunk`). Codes and typed parameters (named tuples) are in :mod:`sarlearn.engine.codes`.
+(:func:`run_chunk`). Codes and typed parameters (named tuples) are in :mod:`sarlearn.stages.codes`.
 
 The maths is that of the readable numpy modules (``sarlearn.stages.world``,
 ``sarlearn.stages.filters.bank``, ``sarlearn.stages.network.network``, ``sarlearn.stages.rules``,
@@ -46,19 +46,23 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from sarlearn.engine.codes import (
+from sarlearn.metrics import SATURATION_SLOPE
+from sarlearn.stages.codes import (
     ACT_LOGISTIC,
     STATUS_OK,
     STATUS_WHEELS_NONFINITE,
 )
-from sarlearn.metrics import SATURATION_SLOPE
 from sarlearn.stages.filters.compiled import filter_step
 from sarlearn.stages.motor.compiled import command, reflex
 from sarlearn.stages.network.compiled import cap_input, forward, sqdist
 from sarlearn.stages.perception.compiled import camera_step
 from sarlearn.stages.rules.compiled import learn
 from sarlearn.stages.world.compiled_robot import advance_agent
-from sarlearn.stages.world.compiled_sensors import lookup, sense  # noqa: F401  (lookup: tests)
+from sarlearn.stages.world.compiled_sensors import (  # noqa: F401  (lookup: tests)
+    lookup,
+    off_track,
+    sense,
+)
 
 
 @njit(cache=True)
@@ -68,7 +72,7 @@ def _agent_steps(
 ):  # fmt: skip
     """Advance agent ``p`` over the chunk's steps ``t_first .. t_last - 1`` (the whole loop).
 
-    The arguments are the named tuples of :mod:`sarlearn.engine.codes`: parameters
+    The arguments are the named tuples of :mod:`sarlearn.stages.codes`: parameters
     (``chunk``: :class:`Chunk`, ``world_par``, ``switches``, ``consts``, ``cam_par``), state
     (``world``, ``wstate``, ``filt``, ``net``, ``rule``, ``cam``), outputs (``rec``:
     :class:`Records`; ``info``) and ``replay`` (:class:`Replay`). With ``replay.on`` the world
@@ -141,8 +145,7 @@ def _agent_steps(
             r_x[p, t] = xpos
             r_y[p, t] = ypos
             r_head[p, t] = pose[p, 2]
-            outside = (xpos < 0) or (xpos > width) or (ypos < 0) or (ypos > height)
-            r_off[p, t] = outside or (lost[p] >= off_after)
+            r_off[p, t] = off_track(xpos, ypos, width, height, lost[p], off_after)
             r_sl[p, t] = gl
             r_sr[p, t] = gr
             r_error[p, t] = e64
@@ -220,7 +223,7 @@ def run_chunk(
 ):  # fmt: skip
     """Run ``n`` closed-loop steps for every agent; agents in parallel, ``block`` steps at a time.
 
-    The arguments after ``block`` are the named tuples of :mod:`sarlearn.engine.codes` (see
+    The arguments after ``block`` are the named tuples of :mod:`sarlearn.stages.codes` (see
     :func:`_agent_steps`). ``status[p]`` (``STATUS_*``) and ``info[p] = (global step, layer)``
     report failures; a failed agent stops where it failed. ``cam_par.on = 0`` (ground-sensor
     inputs) runs with placeholder camera arrays, ``replay.on = False`` with placeholder replay

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from sarlearn.engine import codes as C
 from sarlearn.errors import ShapeError
 from sarlearn.loop import ClosedLoop
 from sarlearn.numerics import flush_threshold
 from sarlearn.recipes import RULE_NAMES
+from sarlearn.stages import codes as C
 
 _ACT_CODES = {"logistic": C.ACT_LOGISTIC, "tanh": C.ACT_TANH, "linear": C.ACT_LINEAR}
 
@@ -111,7 +111,7 @@ def tanh_saturation(dtype: Any) -> float:
 
 @dataclass
 class EngineState:
-    """Everything the kernel reads and writes, as named tuples (:mod:`sarlearn.engine.codes`),
+    """Everything the kernel reads and writes, as named tuples (:mod:`sarlearn.stages.codes`),
     and what the Python side needs to read it back.
 
     The arrays are the engine's own (copies of the reference objects' state); a benchmark may

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numba import njit
 
-from sarlearn.engine.codes import CameraArrays, CameraParams
+from sarlearn.stages.codes import CameraArrays, CameraParams
 from sarlearn.stages.world.compiled_sensors import lookup
 
 if TYPE_CHECKING:
@@ -195,9 +195,9 @@ def camera_step(p, t, pose, img, world_par, cam_par, cam, r_frame):
     """Render agent ``p``'s frame and compute its predictors into ``pred[p]``; with the frame
     record on, also store the frame as step ``t`` of ``r_frame`` ``(P, n, H * W)``.
 
-    ``world_par`` is the world's :class:`~sarlearn.engine.codes.WorldParams` (the lookup
-    table's constants), ``cam_par`` the :class:`~sarlearn.engine.codes.CameraParams` and
-    ``cam`` the :class:`~sarlearn.engine.codes.CameraArrays`, as :func:`camera_arrays` makes
+    ``world_par`` is the world's :class:`~sarlearn.stages.codes.WorldParams` (the lookup
+    table's constants), ``cam_par`` the :class:`~sarlearn.stages.codes.CameraParams` and
+    ``cam`` the :class:`~sarlearn.stages.codes.CameraArrays`, as :func:`camera_arrays` makes
     them.
     """
     rx, ry, rvalid, rb, cb = cam.rx, cam.ry, cam.rvalid, cam.rb, cam.cb
@@ -215,8 +215,8 @@ def camera_arrays(
     """Put: the camera stage's parameters and arrays from a camera's public geometry and the
     segment grid.
 
-    Returns the :class:`~sarlearn.engine.codes.CameraParams` and :func:`camera_step`'s
-    :class:`~sarlearn.engine.codes.CameraArrays`: the rays' floor points ``rx``, ``ry``
+    Returns the :class:`~sarlearn.stages.codes.CameraParams` and :func:`camera_step`'s
+    :class:`~sarlearn.stages.codes.CameraArrays`: the rays' floor points ``rx``, ``ry``
     ``(H * W * s^2,)`` and their validity (the NaN points of
     :attr:`~sarlearn.stages.world.camera.PinholeCamera.ground_points`, above the horizon or out of
     range, read 0), the segment edges ``rb``, ``cb``, and the per-agent buffers ``frame``

@@ -12,7 +12,7 @@ import math
 import numpy as np
 from numba import njit
 
-from sarlearn.engine.codes import (
+from sarlearn.stages.codes import (
     CARRY_DIRECT,
     CARRY_FEEDBACK,
     CARRY_NONE,
