@@ -192,13 +192,9 @@ class ResultStore(_Finished):
         self._write_part(self.parts / f"part-{stamp}.parquet", records)
 
     def _write_part(self, path: Path, table: pa.Table) -> None:
-        # Kept in memory too, so that compaction need not read it back: every record part
-        # until it is compacted (records are small, and compacted every few seconds), trace
-        # parts while their files take less than TRACE_MEMORY (traces are compacted at the
-        # end). A trace part is kept as its file's bytes, never as the table: that table
-        # shares the buffers of the numpy columns it was made from (a run's 36 columns of a
-        # few rows each, unpickled from a worker), so it would hold every one of those arrays
-        # and pyarrow's wrappers of them, ~20 kB per run where the bytes hold ~0.7 kB.
+        # Kept so that compaction need not read it back: record parts until compacted, trace
+        # parts up to TRACE_MEMORY as bytes, never as the table, which shares the runs' numpy
+        # columns (~20 kB per run where the bytes hold ~0.7 kB). Traces compact at the end.
         data = write_parquet(path, table)
         if path.parent != self.trace_parts:
             self._written[path] = (table, data)
@@ -302,13 +298,11 @@ class ResultStore(_Finished):
         self._trace_memory = 0
 
     def _stream_traces(self, sources: list[Path | bytes], keep: set[str]) -> None:
+        # a file's schema is checked here, before anything is written
         schemas = [
-            pq.read_schema(pa.BufferReader(s))
-            if isinstance(s, bytes)
-            # a file is checked here, before anything is written
-            else read_file_schema(s, self.root)
-            for s in sources
-        ]
+            pq.read_schema(pa.BufferReader(s)) if isinstance(s, bytes) else
+            read_file_schema(s, self.root) for s in sources
+        ]  # fmt: skip
         schema = pa.unify_schemas(schemas, promote_options="permissive")
 
         def pieces(src: Path | bytes) -> Iterator[pa.Table]:
