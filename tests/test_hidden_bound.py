@@ -28,7 +28,7 @@ def test_hidden_rows_end_inside_their_bound_and_the_output_inside_its_own() -> N
     for w in net.weights[:-1]:
         assert _row_norms(w).max() <= 1.5 * (1 + 1e-12)
     assert _row_norms(net.weights[-1]).max() <= 3.0 * (1 + 1e-12)
-    assert loop.agent.rule.hidden_bound == 1.5 and loop.agent.rule.weight_bound == 3.0
+    assert loop.agent.rule.hidden_weight_bound == 1.5 and loop.agent.rule.weight_bound == 3.0
 
 
 @pytest.mark.parametrize(
@@ -56,12 +56,12 @@ def test_an_infinite_hidden_bound_is_none_and_bad_bounds_are_config_errors() -> 
     loop = ClosedLoop.from_config(
         RunConfig().with_overrides({"rule.hidden_weight_bound": float("inf")})
     )
-    assert loop.agent.rule.hidden_bound is None
+    assert loop.agent.rule.hidden_weight_bound is None
     for bad in (0.0, -1.0):
         with pytest.raises(ConfigError, match="hidden_weight_bound"):
             RunConfig().with_overrides({"rule.hidden_weight_bound": bad})
     with pytest.raises(ConfigError, match="hidden_weight_bound"):
-        make_rule("sar", lr=1.0, hidden_bound=float("nan"))
+        make_rule("sar", lr=1.0, hidden_weight_bound=float("nan"))
 
 
 def test_loops_with_different_hidden_bounds_do_not_stack() -> None:
@@ -114,7 +114,7 @@ def test_bad_hidden_bound_scaling_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="hidden_bound_scaling"):
         RunConfig().with_overrides({"rule.hidden_bound_scaling": "sqrt"})
     with pytest.raises(ConfigError, match="hidden_bound_scaling"):
-        make_rule("sar", lr=1.0, hidden_bound=1.5, hidden_bound_scaling="fanin")
+        make_rule("sar", lr=1.0, hidden_weight_bound=1.5, hidden_bound_scaling="fanin")
 
 
 def test_loops_with_different_hidden_bound_scalings_do_not_stack() -> None:

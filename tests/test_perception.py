@@ -114,3 +114,34 @@ def test_camera_darkness_box_resizes_to_the_mean_of_each_block() -> None:
     np.testing.assert_allclose(small, full.reshape(4, 2, 4, 2).mean(axis=(1, 3)), atol=1e-6)
     with pytest.raises(ShapeError):
         camera_darkness(np.zeros((2, 4, 4, 3), np.uint8))
+
+
+def test_predictors_of_is_every_steppers_reading_to_predictors() -> None:
+    from sarlearn.config import WorldConfig
+    from sarlearn.stages.perception.perception import (
+        darkness_predictors,
+        predictors_of,
+        row_predictors,
+    )
+
+    rng = np.random.default_rng(3)
+    raw = WorldConfig(predictor_mode="raw")
+    mirror = WorldConfig(predictor_mode="mirror")
+    n_rows = raw.predictors_per_row * len(raw.predictor_distances)
+    ground = rng.random((2, 2 + n_rows))
+    np.testing.assert_array_equal(predictors_of(raw, ground), ground[:, 2:])
+    per_row = mirror.predictors_per_row
+    expected = row_predictors(ground[:, 2:], per_row, "mirror")
+    np.testing.assert_array_equal(predictors_of(mirror, ground), expected)
+    cam = WorldConfig(inputs="camera")
+    frame = rng.random((2, 24, 32))
+    grid = cam.camera.grid_rows, cam.camera.grid_cols
+    np.testing.assert_array_equal(
+        predictors_of(cam, ground, frame), darkness_predictors(frame, *grid)
+    )
+    # The gym asks for camera predictors whatever the world's own inputs say.
+    np.testing.assert_array_equal(
+        predictors_of(raw, ground, frame, inputs="camera"), darkness_predictors(frame, *grid)
+    )
+    with pytest.raises(ShapeError, match="need a frame"):
+        predictors_of(cam, ground)

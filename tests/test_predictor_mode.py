@@ -10,8 +10,7 @@ from sarlearn.config import ConfigError, RunConfig
 from sarlearn.engine import FastClosedLoop
 from sarlearn.engine.verify import stepwise_deviation
 from sarlearn.loop import ClosedLoop, n_predictors_of
-from sarlearn.stages.perception.perception import mirror_differences
-from sarlearn.stages.world.sensors import row_predictors
+from sarlearn.stages.perception.perception import mirror_differences, row_predictors
 from sarlearn.stages.world.sim import SimWorld
 
 MIRROR = {"world.predictor_mode": "mirror"}
@@ -110,7 +109,7 @@ def test_gym_rows_observation_follows_the_predictor_mode(filtered: bool) -> None
     [{}, MIRROR, {"world.inputs": "camera"}, {"world.predictors_per_row": 10}],
 )
 def test_the_predictor_count_is_one_function_of_the_world_config(overrides: dict) -> None:
-    from sarlearn.stages.world.sensors import n_predictors
+    from sarlearn.stages.perception.perception import n_predictors
 
     cfg = RunConfig().with_overrides({"world.track": "thick", **overrides})
     world = cfg.world_config  # the world a run uses (its predictor mode resolved for the rule)

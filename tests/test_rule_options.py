@@ -129,7 +129,7 @@ def test_readout_share_breaks_the_output_identity() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"step_norm": "fanin"}, "unknown step normalisation"),
+        ({"step_norm": "fanin"}, "step_norm"),
         ({"weight_bound": -1.0}, "weight_bound"),
         ({"weight_bound": float("nan")}, "weight_bound"),
         ({"output_scale": [1.0, -1.0]}, "output_scale"),
@@ -163,21 +163,21 @@ def test_config_rejects_bad_options(override: dict) -> None:
 def test_rule_defaults_of_the_step_options() -> None:
     """None = the rule's default: sar has its bounded step, every other rule the plain one;
     an infinite bound is no bound; explicit values win."""
-    from sarlearn.config import DEFAULT_STEP_OPTIONS
+    from sarlearn.config import DEFAULT_STEP_OPTIONS, PLAIN_STEP
 
     assert RuleConfig(name="sar").step_options == DEFAULT_STEP_OPTIONS["sar"]
     for name in ("gdm", "relevance-only", "sar-local", "dfa"):
         plain = {"step_norm": "none", "slope_gate": False, "weight_bound": None,
-                 "hidden_bound": None, "hidden_bound_scaling": "none"}  # fmt: skip
+                 "hidden_weight_bound": None, "hidden_bound_scaling": "none"}  # fmt: skip
+        assert plain == PLAIN_STEP
         assert RuleConfig(name=name).step_options == plain
     inf = float("inf")
     off = RuleConfig(name="sar", step_norm="none", slope_gate=False, weight_bound=inf,
                      hidden_weight_bound=inf)  # fmt: skip
-    assert off.step_options == {"step_norm": "none", "slope_gate": False, "weight_bound": None,
-                                "hidden_bound": None, "hidden_bound_scaling": "none"}  # fmt: skip
+    assert off.step_options == PLAIN_STEP
     rule = make_rule_from_config(RuleConfig(name="sar", lr=1.0), readout=[1.0, 2.0])
     assert (rule.step_norm, rule.slope_gate) == ("sqrt-fan-in", True)
-    assert (rule.weight_bound, rule.hidden_bound) == (3.0, 1.5)
+    assert (rule.weight_bound, rule.hidden_weight_bound) == (3.0, 1.5)
     assert make_rule_from_config(RuleConfig(name="gdm")).weight_bound is None
 
 
@@ -215,3 +215,25 @@ def test_default_rule_keeps_its_first_layer_alive_where_plain_sar_kills_it() -> 
         rec = FastClosedLoop.from_config(cfg, 1).run(2000)
         first_layer = rec["saturated"][0, 1000:, 0]  # fraction of saturated units per step
         assert bool(first_layer.min() == 1.0) is dead, (overrides, first_layer.min())
+
+
+def test_a_rule_saved_under_the_old_name_of_the_hidden_bound_loads() -> None:
+    """States and checkpoints written when the rule called ``hidden_weight_bound``
+    ``hidden_bound`` still load, under the config's name."""
+    import json
+    import pickle
+
+    rule = make_rule("sar", lr=0.1, hidden_weight_bound=1.5)
+    state = rule.state_dict()
+    cfg = json.loads(str(state["config"]))
+    cfg["hidden_bound"] = cfg.pop("hidden_weight_bound")
+    again = make_rule("sar")
+    again.load_state_dict({**state, "config": np.array(json.dumps(cfg))})
+    assert again.hidden_weight_bound == 1.5 and again.config_dict() == rule.config_dict()
+    pickled = pickle.loads(pickle.dumps(rule))
+    assert pickled.hidden_weight_bound == 1.5
+    old = make_rule("sar")
+    old_state = dict(rule.__dict__)
+    old_state["hidden_bound"] = old_state.pop("hidden_weight_bound")
+    old.__setstate__(old_state)
+    assert old.hidden_weight_bound == 1.5 and old.hidden_bound == 1.5

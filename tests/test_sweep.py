@@ -653,7 +653,7 @@ def test_block_means_equal_pandas_groupby_means() -> None:
     huge values included."""
     import numpy as np
 
-    from sarlearn.sweeps.population import block_means
+    from sarlearn.store.records import block_means
 
     rng = np.random.default_rng(1)
     for trial in range(400):

@@ -4,7 +4,8 @@ On the closed-loop network's shapes (720 inputs, 10 hidden layers of 10 shifted-
 2 outputs; biases on; output layer drawn so every layer learns), the same weights, inputs and
 error: the numpy rule does ``W += lr d x^T``; torch gets ``dL/dy = -e`` (the loss
 ``L = 1/2 sum_k e_k^2`` with ``e = target - y``), and SGD does ``W -= lr grad``. The weights
-after each of three steps agree to float64 round-off, for every rule and both error shapes.
+after each of three steps agree to float64 round-off, for every rule (the torch rules are the
+recipes, under the same names) and both error shapes.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from sarlearn.stages.rules import make_rule  # noqa: E402
 from sarlearn.torch import RULE_NAMES, ShiftedLogistic, convert  # noqa: E402
 
 N_IN, LAYERS, P = 720, [10] * 10 + [2], 3
-NUMPY_NAME = {"bp": "gdm"}
 
 
 def _torch_agent(net: Network, k: int, rule: str, relevance: RelevanceConfig, np_rule):
@@ -55,7 +55,7 @@ def test_three_steps_equal_the_numpy_rule(rule: str, normalise: bool, error_shap
     net = Network(N_IN, LAYERS, population=P, seeds=[1, 2, 3], zero_output=False, bias=True)
     relevance = RelevanceConfig(gain=0.7, normalise=normalise, norm_decay=0.9)
     lr = 0.05
-    np_rule = make_rule(NUMPY_NAME.get(rule, rule), lr=lr, relevance=relevance, seeds=[4, 5, 6])
+    np_rule = make_rule(rule, lr=lr, relevance=relevance, seeds=[4, 5, 6])
     np_rule.bind(net)
     agents = [_torch_agent(net, k, rule, relevance, np_rule) for k in range(P)]
     opts = [torch.optim.SGD(m.parameters(), lr=lr) for m, _ in agents]

@@ -255,3 +255,70 @@ def test_weighted_layers_left_on_backprop_are_named_in_a_warning() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         convert(MLP(4, 2, 3, 1), "sar")  # nothing left behind: no warning
+
+
+def test_every_recipe_is_a_torch_rule_read_off_its_recipe() -> None:
+    """The torch rules are the recipes under the same names: the sign and the path of each
+    come from its recipe, not from a second table of names."""
+    from sarlearn.recipes import RECIPES, Carrier, SignAt
+    from sarlearn.torch import RULES, get_rule
+
+    assert tuple(RECIPES) == RULE_NAMES
+    paths = {Carrier.WEIGHTS: "weights", Carrier.WEIGHT_SIGNS: "sign-weights",
+             Carrier.FEEDBACK: "feedback", Carrier.DIRECT_FEEDBACK: "direct",
+             Carrier.NONE: "broadcast"}  # fmt: skip
+    for name, recipe in RECIPES.items():
+        rule = get_rule(name)
+        assert rule is RULES[name] and rule.recipe is recipe and rule.name == name
+        assert rule.uses_relevance == recipe.relevance
+        assert rule.path == paths[recipe.carrier]
+        assert (rule.update == "gradient") == (recipe.sign_at is SignAt.NONE)
+        assert (rule.carries == "sign") == (recipe.sign_at in (SignAt.PATH, SignAt.OUTPUT))
+    assert get_rule("sar-exact").update == "output-sign"
+
+
+def test_bp_is_an_alias_of_gdm_and_unknown_names_list_the_known_ones() -> None:
+    from sarlearn.torch import get_rule
+
+    assert get_rule("bp") is get_rule("gdm")
+    model = convert(_two_layers(), "bp")
+    assert rule_of(model) == "gdm"
+    with pytest.raises(ConfigError, match=r"unknown rule 'backprop'.*gdm, sar.*bp = gdm"):
+        convert(_two_layers(), "backprop")
+
+
+def test_a_recipe_the_layers_cannot_run_is_refused_naming_why(monkeypatch) -> None:
+    from sarlearn.recipes import RECIPES, SignAt
+    from sarlearn.torch import rules
+
+    monkeypatch.delitem(rules._SIGN, SignAt.OUTPUT)
+    with pytest.raises(ConfigError, match=r"'sar-exact' takes its sign output.*no backward pass"):
+        rules.torch_rule(RECIPES["sar-exact"])
+
+
+def test_sar_exact_takes_the_sign_at_the_output_only() -> None:
+    """sar-exact: the output layer steps by r sign(g); the signed signal travels back as a
+    number, and the hidden layer steps by r times what arrives."""
+    model = convert(_two_layers(), "sar-exact")
+    l1, l2 = model[0], model[2]
+    x = torch.randn(2, 5)
+    e = torch.tensor([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]])
+    h1 = l1(x).detach()
+    model(x).backward(-e)
+    r = e.abs().mean(1)
+    s2 = torch.sign(e)
+    d1 = (s2 @ l2.weight.detach()) * (1 - torch.tanh(h1) ** 2)  # a number, not its sign
+    torch.testing.assert_close(l2.weight.grad, -(r[:, None] * s2).T @ torch.tanh(h1))
+    torch.testing.assert_close(l1.weight.grad, -(r[:, None] * d1).T @ x)
+
+
+def test_classify_needs_lr_and_loss_for_a_rule_not_tuned_on_digits(monkeypatch) -> None:
+    from sarlearn.torch import train
+    from sarlearn.torch.train import ClassifyConfig
+
+    assert set(train.DEFAULT_LR) == set(train.DEFAULT_LOSS) == set(RULE_NAMES)  # all tuned
+    assert ClassifyConfig(rule="bp").learning_rate == train.DEFAULT_LR["gdm"]
+    monkeypatch.delitem(train.DEFAULT_LR, "sar-exact")
+    with pytest.raises(ConfigError, match="no tuned rate and loss on digits"):
+        ClassifyConfig(rule="sar-exact").check()
+    ClassifyConfig(rule="sar-exact", lr=1e-3, loss="hinge").check()

@@ -12,6 +12,7 @@ from sarlearn.config import RunConfig, WorldConfig
 from sarlearn.errors import ConfigError, TrackError
 from sarlearn.gym.options import make_options
 from sarlearn.stages.world import SimWorld, load_track
+from sarlearn.stages.world.curves import radius_of_curvature
 from sarlearn.stages.world.family import (
     EVALUATION_SEEDS,
     PARAMETERS,
@@ -23,7 +24,6 @@ from sarlearn.stages.world.family import (
     track_label,
     track_name,
 )
-from sarlearn.stages.world.tracks import radius_of_curvature
 
 #: A plain loop: nothing but the line, full contrast, on a clean floor.
 PLAIN = {"texture": 0.0, "noise": 0.0, "gaps": 0, "marks": 0, "frame": False, "second": False,

@@ -10,12 +10,12 @@ from PIL import Image
 
 from sarlearn.errors import NonFiniteError, ShapeError, TrackError
 from sarlearn.stages.world import TRACK_NAMES, Track, load_track, radius_of_curvature
+from sarlearn.stages.world.raster import rasterise
 from sarlearn.stages.world.tracks import (
     COOPERATION_TRACKS,
     SETTLING_TRACKS,
     centreline,
     describe,
-    rasterise,
     style_of,
 )
 
@@ -394,13 +394,13 @@ def test_start_point_is_the_brute_force_one_on_every_built_in_track(
 
     cases = [(250.0, 0), (250.0, 3), (120.0, 1)]
     fast = [tracks.centreline(name, arena, seed) for arena, seed in cases]
-    monkeypatch.setattr(tracks, "_start_index", brute_force_start_index)
+    monkeypatch.setattr(tracks, "start_index", brute_force_start_index)
     for (arena, seed), line in zip(cases, fast, strict=True):
         np.testing.assert_array_equal(line, tracks.centreline(name, arena, seed))
 
 
 def test_near_search_equals_all_pairs_on_random_lines() -> None:
-    from sarlearn.stages.world import tracks
+    from sarlearn.stages.world import curves
 
     rng = np.random.default_rng(0)
     for trial in range(40):
@@ -411,20 +411,20 @@ def test_near_search_equals_all_pairs_on_random_lines() -> None:
         for clearance in (0.0, 0.5, 2.0, 7.0, 50.0):
             gap = int(rng.integers(0, max(1, n // 2)))
             np.testing.assert_array_equal(
-                tracks._near_far_along(line, gap, clearance), brute_force_near(line, gap, clearance)
+                curves.near_far_along(line, gap, clearance), brute_force_near(line, gap, clearance)
             )
 
 
 def square_window_rasterise(line, arena, resolution, line_width, ink=None) -> np.ndarray:
     """rasterise as first written: every pixel of a square window around each segment."""
-    from sarlearn.stages.world import tracks
+    from sarlearn.stages.world import curves
 
     n = round(arena * resolution)
     res = n / arena
     p = np.asarray(line, dtype=np.float64)
     widths = np.broadcast_to(np.asarray(line_width, dtype=np.float64), (len(p),))
     inks = np.ones(len(p)) if ink is None else np.asarray(ink, dtype=np.float64)
-    p, widths, inks = tracks._resample_with(p, 0.5 / res, widths, inks)
+    p, widths, inks = curves.resample_closed_with(p, 0.5 / res, widths, inks)
     px = np.stack([p[:, 0] * res - 0.5, (arena - p[:, 1]) * res - 0.5], axis=1)
     a, b = px, np.roll(px, -1, axis=0)
     halves = 0.5 * widths * res

@@ -29,11 +29,10 @@ if TYPE_CHECKING:
     from sarlearn.engine import make_closed_loop
     from sarlearn.runs.run import run_follow
 
-__version__ = "0.1.0"
-
 # Gymnasium environment sarlearn/LineFollower-v0: registered (by entry-point strings) when
 # gymnasium is installed, as soon as it is imported; see sarlearn.gym.registration.
 from sarlearn.gym.registration import register_when_imported as _register_gym
+from sarlearn.version import __version__ as __version__
 
 _register_gym()
 

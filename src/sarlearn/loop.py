@@ -30,7 +30,7 @@ from sarlearn.metrics import layer_saturation
 from sarlearn.numerics import loop_errstate
 from sarlearn.robots.interface import Robot, off_track_of, population_of, pose_of
 from sarlearn.stages.motor.motor import reflex_error, wheel_speeds
-from sarlearn.stages.perception.perception import make_perception
+from sarlearn.stages.perception.perception import make_perception, row_predictors
 
 #: The error of a steering command that overflowed (a diverging network), in both loops.
 COMMAND_OVERFLOW = (
@@ -60,8 +60,8 @@ LAYER_RECORDS = ("saturated",)
 
 def n_predictors_of(cfg: RunConfig) -> int:
     """Number of raw predictors the world config produces (rows of sensors or camera pairs);
-    :func:`sarlearn.stages.world.sensors.n_predictors` of ``cfg.world``."""
-    from sarlearn.stages.world.sensors import n_predictors
+    :func:`sarlearn.stages.perception.perception.n_predictors` of ``cfg.world``."""
+    from sarlearn.stages.perception.perception import n_predictors
 
     return n_predictors(cfg.world_config)
 
@@ -87,7 +87,7 @@ class ClosedLoop:
         perception: frame ``(P, H, W)`` -> predictors ``(P, n)``; needed for camera inputs.
         predictor_mode: rows only: ``"raw"`` (the row sensors as they are) or ``"mirror"``
             (per row, left minus its mirror image on the right, so a centred line gives 0), see
-            :func:`sarlearn.stages.world.sensors.row_predictors`.
+            :func:`sarlearn.stages.perception.perception.row_predictors`.
         predictors_per_row: sensors per row (needed by ``"mirror"``).
         weights_every: sample ``agent.weight_change()`` after every ``weights_every`` steps.
         record_ground: also record every ground sensor, ``ground`` ``(P, n, n_ground)``, and
@@ -206,13 +206,9 @@ class ClosedLoop:
             if frame is None:
                 raise RuntimeError("camera inputs selected but the robot returned no frame")
             predictors = self.perception(frame)  # type: ignore[misc]
-        elif self.predictor_mode == "mirror":
-            from sarlearn.stages.world.sensors import row_predictors
-
-            per_row = int(self.predictors_per_row or 0)
-            predictors = row_predictors(ground[:, 2:], per_row, "mirror")
         else:
-            predictors = ground[:, 2:]
+            per_row = int(self.predictors_per_row or 0)
+            predictors = row_predictors(ground[:, 2:], per_row, self.predictor_mode)
         y = self.agent.step(e, predictors)
         saturated = self._saturation()
         left, right = wheel_speeds(self.speed, e, y, self.net_gain)

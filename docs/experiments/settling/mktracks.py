@@ -1,5 +1,6 @@
 import numpy as np, imageio.v3 as iio
-from sarlearn.stages.world.tracks import rounded_polygon, resample_closed, smooth_closed, rasterise
+from sarlearn.stages.world.curves import rounded_polygon, resample_closed, smooth_closed
+from sarlearn.stages.world.raster import rasterise
 V = [(25,25),(225,25),(225,85),(70,85),(70,137),(225,137),(225,225),(25,225)]
 def save(name, radii, width=3.0):
     pts = rounded_polygon(np.array(V, float), np.array(radii, float))

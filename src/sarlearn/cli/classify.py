@@ -33,7 +33,8 @@ def classify(
     rule: Annotated[
         str,
         typer.Option(
-            help="bp, sar, sar-local, sign-only, relevance-only, fa, dfa or sign-symmetry."
+            help="gdm (alias bp), sar, sar-local, sar-exact, sign-only, relevance-only, fa, "
+            "dfa or sign-symmetry."
         ),
     ] = "sar",
     loss: Annotated[

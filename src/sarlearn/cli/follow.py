@@ -12,6 +12,23 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from sarlearn.cli.checks import check_output_path
+from sarlearn.cli.options import (
+    ConfigOption,
+    FreezeOption,
+    LayersOption,
+    LoadOption,
+    LrOption,
+    OutOption,
+    ProgressOption,
+    ResumeOption,
+    RuleOption,
+    SeedOption,
+    SetOption,
+    StepsOption,
+    StopAtSuccessOption,
+    load_path,
+    run_flags,
+)
 from sarlearn.cli.signals import terminated as sigterm_received
 from sarlearn.config import ConfigError, RunConfig, parse_assignment, read_toml
 from sarlearn.config import preset as preset_overrides
@@ -218,37 +235,29 @@ def summary_table(summary: dict[str, Any]) -> Table:
 
 
 def follow(
-    rule: Annotated[str | None, typer.Option(help="Learning rule, or 'reflex' for none.")] = None,
+    rule: RuleOption = None,
     track: Annotated[
         str | None, typer.Option(help="Built-in track (curvy, circle, ...) or a PNG file.")
     ] = None,
-    steps: Annotated[int | None, typer.Option(help="Control cycles to run.", min=1)] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of weights, world and rule.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
-    layers: Annotated[
-        str | None, typer.Option(help="Neurons per layer, outputs last, e.g. 10,10,2.")
-    ] = None,
+    steps: StepsOption = None,
+    seed: SeedOption = None,
+    lr: LrOption = None,
+    layers: LayersOption = None,
     inputs: Annotated[str | None, typer.Option(help="Predictors: rows or camera.")] = None,
     realism: Annotated[
         str | None,
         typer.Option(help="World realism preset: off or realistic (noise, lag, ...; numpy loop)."),
     ] = None,
-    out: Annotated[str | None, typer.Option(help="Output folder (default: runs/follow-…).")] = None,
+    out: OutOption = None,
     video: Annotated[bool, typer.Option(help="Also write run.mp4 (or run.gif).")] = False,
-    config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
+    config: ConfigOption = None,
     preset: Annotated[
         str | None,
         typer.Option(help="Named configuration under the file and flags: relevance-only-shallow."),
     ] = None,
-    stop_at_success: Annotated[
-        bool | None, typer.Option("--stop-at-success", help="End the run once learned.")
-    ] = None,
-    resume: Annotated[
-        Path | None, typer.Option(help="Continue the interrupted run in this folder.")
-    ] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override any config field: a.b=value.")
-    ] = None,
+    stop_at_success: StopAtSuccessOption = None,
+    resume: ResumeOption = None,
+    set_: SetOption = None,
     record_sensors: Annotated[
         bool, typer.Option(help="Log every ground sensor in the trace (for replay).")
     ] = False,
@@ -256,17 +265,9 @@ def follow(
         int,
         typer.Option(help="Keep the trace row of every n-th step (0: no trace.parquet).", min=0),
     ] = 1,
-    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
-    load: Annotated[
-        Path | None,
-        typer.Option(
-            help="Start from a saved network (a run's network.npz, or its folder); its shape, "
-            "rule and filters become the defaults."
-        ),
-    ] = None,
-    freeze: Annotated[
-        bool, typer.Option("--freeze", help="Drive without learning: weights stay unchanged.")
-    ] = False,
+    progress: ProgressOption = True,
+    load: LoadOption = None,
+    freeze: FreezeOption = False,
     live: Annotated[
         bool, typer.Option("--live", help="Serve a live view of the run on 127.0.0.1.")
     ] = False,
@@ -293,17 +294,8 @@ def follow(
         err.print(f"[bold red]error:[/] {msg}", highlight=False, soft_wrap=True)
         return typer.Exit(code)
 
-    flags = {
-        "rule.name": rule,
-        "world.track": track,
-        "steps": steps,
-        "seed": seed,
-        "rule.lr": lr,
-        "world.inputs": inputs,
-        "world.realism.preset": realism,
-        "stop_at_success": stop_at_success,
-        "freeze": True if freeze else None,
-    }
+    flags = run_flags(rule, track, steps, seed, lr, inputs, stop_at_success, freeze)
+    flags["world.realism.preset"] = realism
     base: dict[str, Any] | None = None
     try:
         if out is not None and not out.strip():
@@ -326,7 +318,7 @@ def follow(
             if preset is not None:
                 base = preset_overrides(preset)
             if load is not None:
-                load = load / "network.npz" if load.is_dir() else load
+                load = load_path(load)
                 flags["load"] = str(load.resolve())
                 base = {**(base or {}), **loaded_defaults(load)}
             cfg = build_config(config, flags, set_ or [], base=base)

@@ -28,6 +28,23 @@ from sarlearn.cli.follow import (
     parse_layers,
     summary_table,
 )
+from sarlearn.cli.options import (
+    ConfigOption,
+    FreezeOption,
+    LayersOption,
+    LoadOption,
+    LrOption,
+    OutOption,
+    ProgressOption,
+    ResumeOption,
+    RuleOption,
+    SeedOption,
+    SetOption,
+    StepsOption,
+    StopAtSuccessOption,
+    load_path,
+    run_flags,
+)
 from sarlearn.config import ConfigError
 from sarlearn.errors import SarlearnError
 
@@ -196,27 +213,21 @@ def drive(
     max_speed: Annotated[
         float, typer.Option(help="Wheel speed (units/s) at full PWM (255).", min=0)
     ] = 120.0,
-    rule: Annotated[str | None, typer.Option(help="Learning rule, or 'reflex'.")] = None,
+    rule: RuleOption = None,
     track: Annotated[str | None, typer.Option(help="Track name (a label; a twin's own).")] = None,
-    steps: Annotated[int | None, typer.Option(help="Control cycles to run.", min=1)] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of the weights.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
-    layers: Annotated[str | None, typer.Option(help="Neurons per layer, outputs last.")] = None,
+    steps: StepsOption = None,
+    seed: SeedOption = None,
+    lr: LrOption = None,
+    layers: LayersOption = None,
     inputs: Annotated[str | None, typer.Option(help="camera (default) or rows.")] = None,
-    out: Annotated[str | None, typer.Option(help="Output folder (default: runs/drive-…).")] = None,
-    config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
-    stop_at_success: Annotated[
-        bool | None, typer.Option("--stop-at-success", help="End the run once learned.")
-    ] = None,
-    resume: Annotated[
-        Path | None, typer.Option(help="Continue the interrupted drive in this folder.")
-    ] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override any config field: a.b=value.")
-    ] = None,
-    load: Annotated[Path | None, typer.Option(help="Start from a saved network.")] = None,
-    freeze: Annotated[bool, typer.Option("--freeze", help="Drive without learning.")] = False,
-    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+    out: OutOption = None,
+    config: ConfigOption = None,
+    stop_at_success: StopAtSuccessOption = None,
+    resume: ResumeOption = None,
+    set_: SetOption = None,
+    load: LoadOption = None,
+    freeze: FreezeOption = False,
+    progress: ProgressOption = True,
 ) -> None:
     """Drive a robot (the Pi's hardware, or a twin) in real time: the closed loop of
     `sarlearn follow` at a fixed control period, with the same outputs and the cycle timing."""
@@ -234,16 +245,7 @@ def drive(
     )
 
     console, err = Console(), Console(stderr=True)
-    flags: dict[str, Any] = {
-        "rule.name": rule,
-        "world.track": track,
-        "steps": steps,
-        "seed": seed,
-        "rule.lr": lr,
-        "world.inputs": inputs,
-        "stop_at_success": stop_at_success,
-        "freeze": True if freeze else None,
-    }
+    flags = run_flags(rule, track, steps, seed, lr, inputs, stop_at_success, freeze)
     try:
         _robot_options(twin_dir, port)
         info = read_twin_info(twin_dir, wait=5.0) if twin_dir is not None else None
@@ -270,7 +272,7 @@ def drive(
                 flags["world.track"] = info["track"]
             base = None
             if load is not None:
-                load = load / "network.npz" if load.is_dir() else load
+                load = load_path(load)
                 flags["load"] = str(load.resolve())
                 base = loaded_defaults(load)
             cfg = build_config(config, flags, set_ or [], base=base)

@@ -94,7 +94,7 @@ def tracks(
             write, arena=arena, seed=seed, resolution=resolution, line_width=line_width
         )
         if show_start:
-            from sarlearn.stages.world.tracks import check_image_size
+            from sarlearn.stages.world.raster import check_image_size
 
             check_image_size(write, max(track.width, track.height), resolution)
             _write_start_picture(track, resolution, out)

@@ -28,6 +28,7 @@ SHARED_SOURCES: tuple[str, ...] = (
     "engine/codes.py",
     "stages/motor/motor.py",
     "stages/world/robot.py",
+    "stages/world/sensors.py",
     "metrics.py",
 )
 

@@ -20,9 +20,8 @@ from sarlearn.config import WorldConfig
 from sarlearn.errors import ConfigError, NonFiniteError, ShapeError
 from sarlearn.gym.options import EnvOptions
 from sarlearn.stages.filters.bank import make_filter_bank
-from sarlearn.stages.perception.perception import mirror_differences, segment_grid
+from sarlearn.stages.perception.perception import predictors_of
 from sarlearn.stages.world.camera import PinholeCamera
-from sarlearn.stages.world.sensors import row_predictors
 from sarlearn.stages.world.sim import SimWorld
 from sarlearn.stages.world.start import centreline_start, image_starts
 from sarlearn.stages.world.track import Track
@@ -259,12 +258,8 @@ class LineFollowerCore:
         if o.observation == "frame":
             out = self.frames()
         else:
-            if o.observation == "rows":
-                w = o.world
-                x = row_predictors(self.ground()[:, 2:], w.predictors_per_row, w.predictor_mode)
-            else:
-                cam = o.world.camera
-                x = mirror_differences(segment_grid(self.frames(), cam.grid_rows, cam.grid_cols))
+            frame = self.frames() if o.observation == "camera" else None
+            x = predictors_of(o.world, self.ground(), frame, inputs=o.observation)
             if self.bank is not None:
                 # Only the stepped robots' filters advance; the others keep their state.
                 partial = len(rows) < self.n

@@ -54,8 +54,7 @@ from numpy.typing import NDArray
 from sarlearn.config import FilterConfig, WorldConfig
 from sarlearn.errors import ConfigError
 from sarlearn.stages.filters.bank import make_filter_bank
-from sarlearn.stages.perception.perception import n_camera_predictors
-from sarlearn.stages.world.sensors import n_row_predictors
+from sarlearn.stages.perception.perception import n_camera_predictors, n_row_predictors
 from sarlearn.stages.world.tracks import TRACK_NAMES
 
 OBSERVATIONS = ("rows", "camera", "frame")

@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from numpy.typing import ArrayLike, NDArray
 
+from sarlearn.atomic import atomic_write_with
 from sarlearn.metrics import SuccessCriterion, moving_sum, settle_span
-from sarlearn.runs.outputs import atomic_write_with
 
 EARLY_COLOUR = "tab:red"
 LATE_COLOUR = "tab:blue"

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sarlearn.atomic import atomic_write_bytes
 from sarlearn.reports.sweep_figures import FIGURES, draw_figures
-from sarlearn.runs.outputs import atomic_write_bytes
 from sarlearn.store.store import BULKY, MergedStore, ResultStore
 
 #: Summarised over, so never part of a group label.

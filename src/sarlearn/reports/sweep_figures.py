@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sarlearn.runs.outputs import atomic_write_with
+from sarlearn.atomic import atomic_write_with
 from sarlearn.store.store import MergedStore, ResultStore
 
 #: Every figure the report may draw.

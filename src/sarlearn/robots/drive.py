@@ -299,22 +299,29 @@ class PacedRobot:
 class TimedLoop(ClosedLoop):
     """The closed loop, plus each cycle's ``cycle_seconds`` (interval between the starts of
     cycles), ``busy_seconds`` (the cycle's work) and ``latency_seconds`` (from the sensor
-    reading to the motor command) from its :class:`PacedRobot` in the records."""
+    reading to the motor command) from its :class:`PacedRobot` in the records.
+
+    Arguments as :class:`~sarlearn.loop.ClosedLoop`; its robot must be a :class:`PacedRobot`.
+    """
+
+    #: The times of a cycle, as keys of the records and of :attr:`cycle_log`.
+    CYCLE_TIMES: tuple[str, ...] = ("cycle_seconds", "busy_seconds", "latency_seconds")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The run keeps a bounded trace, so the summary's timing reads this log (a few
+        # numbers per cycle; it travels with the loop's checkpoints).
+        self.cycle_log: dict[str, list[float]] = {key: [] for key in self.CYCLE_TIMES}
+        """Every cycle's times so far, one list per key of :attr:`CYCLE_TIMES`."""
 
     def step(self) -> dict[str, NDArray[Any]]:
         """One control cycle, timed."""
         rec = super().step()
-        times = {
-            "cycle_seconds": self.robot.interval,  # type: ignore[attr-defined]
-            "busy_seconds": self.robot.busy,  # type: ignore[attr-defined]
-            "latency_seconds": self.robot.latency,  # type: ignore[attr-defined]
-        }
-        # The run keeps a bounded trace, so the summary's timing reads this log (a few
-        # numbers per cycle; it travels with the loop's checkpoints).
-        log = self.__dict__.setdefault("cycle_log", {k: [] for k in times})
-        for key, value in times.items():
+        robot: PacedRobot = self.robot  # type: ignore[assignment]
+        times = (robot.interval, robot.busy, robot.latency)
+        for key, value in zip(self.CYCLE_TIMES, times, strict=True):
             rec[key] = np.array([value])
-            log[key].append(float(value))
+            self.cycle_log[key].append(float(value))
         return rec
 
 
@@ -476,9 +483,7 @@ def run_drive(
         return TimedLoop.from_config(c, robot=robot)
 
     def extra(loop: Any) -> dict[str, Any]:
-        log = getattr(loop, "cycle_log", None)
-        if not log:
-            return {"timing": timing_summary([], [], robot.period)}
+        log = loop.cycle_log
         return {
             "timing": timing_summary(
                 log["cycle_seconds"], log["busy_seconds"], robot.period, log["latency_seconds"]

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from sarlearn import __version__
 from sarlearn.config import RunConfig
 from sarlearn.metrics import SuccessCriterion, steering_max
 from sarlearn.runs import outputs
 from sarlearn.runs.stream import RunStream
+from sarlearn.version import __version__
 
 #: Statuses after which there is nothing left to resume.
 FINAL_STATUSES = ("finished", "diverged", "off_track")

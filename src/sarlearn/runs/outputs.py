@@ -15,8 +15,6 @@ persistent-id mechanism. A checkpoint belongs to the code that wrote it; only lo
 from __future__ import annotations
 
 import io
-import json
-import math
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
@@ -24,7 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sarlearn.atomic import atomic_write_bytes, atomic_write_with
+from sarlearn.atomic import (
+    atomic_write_bytes,
+    atomic_write_with,
+    jsonable,
+    read_json,
+    write_json,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,37 +44,6 @@ PARTS = "trace.parts"
 #: Camera frames ``(T, H, W)`` of a run recorded for replay (float64, exact).
 FRAMES = "frames.npy"
 CHECKPOINT_FORMAT = 2
-
-
-def jsonable(value: Any) -> Any:
-    """Turn numpy scalars/arrays and non-finite floats into plain JSON values."""
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        f = float(value)
-        return f if math.isfinite(f) else None  # JSON has no NaN; None reads as "no value"
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def write_json(path: str | Path, data: Mapping[str, Any]) -> Path:
-    """Atomically write ``data`` as indented JSON (numpy values converted, NaN -> null)."""
-    text = json.dumps(jsonable(data), indent=2, allow_nan=False) + "\n"
-    return atomic_write_bytes(path, text.encode())
-
-
-def read_json(path: str | Path) -> dict[str, Any]:
-    """Read a JSON object written by :func:`write_json`."""
-    return json.loads(Path(path).read_text())
 
 
 def trace_frame(records: Mapping[str, np.ndarray], agent: int = 0) -> pd.DataFrame:

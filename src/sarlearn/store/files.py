@@ -13,8 +13,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sarlearn.atomic import atomic_write_bytes
 from sarlearn.errors import SarlearnError
-from sarlearn.runs.outputs import atomic_write_bytes
 
 #: The compacted traces (named in messages: they cannot be rebuilt).
 TRACES = "traces.parquet"

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
-from sarlearn import __version__
+from sarlearn.atomic import jsonable
 from sarlearn.config import RunConfig
-from sarlearn.runs.outputs import jsonable
+from sarlearn.version import __version__
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -161,6 +161,47 @@ def fill_error(record: dict[str, Any], exc: BaseException) -> dict[str, Any]:
     return record
 
 
+def block_means(values: np.ndarray, every: int) -> np.ndarray:
+    """Means of ``values`` over consecutive blocks of ``every`` (the last one may be shorter),
+    bit for bit what ``pd.Series(values).groupby(np.arange(n) // every).mean()`` gives, but
+    without pandas (the population path and :func:`~sarlearn.store.store.downsample_trace`
+    both use it, so their traces agree).
+
+    As pandas (3.x) does for sorted groups: without NaN, ``np.add.reduceat`` over the blocks
+    divided by their sizes; with NaN, each block summed in order with Kahan compensation,
+    NaN skipped (a block of NaN only is NaN), the compensation reset when it becomes NaN.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    n = len(x)
+    if n == 0:
+        return np.zeros(0)
+    starts = np.arange(0, n, every)
+    if not np.isnan(x).any():
+        sizes = np.diff(np.append(starts, n)).astype(np.float64)
+        return np.add.reduceat(x, starts) / sizes
+    n_blocks = len(starts)
+    grid = np.full(n_blocks * every, np.nan)
+    grid[:n] = x
+    grid = grid.reshape(n_blocks, every)
+    total = np.zeros(n_blocks)
+    comp = np.zeros(n_blocks)
+    count = np.zeros(n_blocks)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for j in range(every):
+            val = grid[:, j]
+            seen = ~np.isnan(val)
+            y = val - comp
+            t = total + y
+            c = (t - total) - y
+            c[np.isnan(c)] = 0.0
+            total = np.where(seen, t, total)
+            comp = np.where(seen, c, comp)
+            count += seen
+        means = total / count
+    means[count == 0] = np.nan
+    return means
+
+
 def downsample_trace(trace: pd.DataFrame, every: int) -> pd.DataFrame:
     """Every ``every``-th row of a run's trace, numeric and boolean columns only.
 
@@ -177,8 +218,6 @@ def downsample_trace(trace: pd.DataFrame, every: int) -> pd.DataFrame:
         frame.insert(0, "step", np.arange(len(frame), dtype=np.int64))
     out = frame.iloc[::every].reset_index(drop=True)
     if "error" in frame:  # the block means of the population path (the same numbers)
-        from sarlearn.sweeps.population import block_means
-
         out["abs_error"] = block_means(np.abs(frame["error"].to_numpy(np.float64)), every)
     return out
 
@@ -245,6 +284,7 @@ __all__ = [
     "RESULT_SCHEMA",
     "SummaryError",
     "base_record",
+    "block_means",
     "downsample_trace",
     "fill_error",
     "fill_summary",

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sarlearn.runs.outputs import (
+from sarlearn.atomic import (
     atomic_write_bytes,
     atomic_write_with,
     read_json,

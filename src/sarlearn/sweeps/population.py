@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sarlearn import __version__
 from sarlearn.config import RunConfig
 from sarlearn.loop import RECORDS
 from sarlearn.metrics import (
@@ -44,6 +43,8 @@ from sarlearn.metrics import (
     summarise_errors,
     summarise_settling,
 )
+from sarlearn.store.records import block_means
+from sarlearn.version import __version__
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -267,44 +268,3 @@ def _trace(
     import pandas as pd
 
     return pd.DataFrame(cols)
-
-
-def block_means(values: np.ndarray, every: int) -> np.ndarray:
-    """Means of ``values`` over consecutive blocks of ``every`` (the last one may be shorter),
-    bit for bit what ``pd.Series(values).groupby(np.arange(n) // every).mean()`` gives, but
-    without pandas (the population path and :func:`~sarlearn.store.store.downsample_trace`
-    both use it, so their traces agree).
-
-    As pandas (3.x) does for sorted groups: without NaN, ``np.add.reduceat`` over the blocks
-    divided by their sizes; with NaN, each block summed in order with Kahan compensation,
-    NaN skipped (a block of NaN only is NaN), the compensation reset when it becomes NaN.
-    """
-    x = np.asarray(values, dtype=np.float64)
-    n = len(x)
-    if n == 0:
-        return np.zeros(0)
-    starts = np.arange(0, n, every)
-    if not np.isnan(x).any():
-        sizes = np.diff(np.append(starts, n)).astype(np.float64)
-        return np.add.reduceat(x, starts) / sizes
-    n_blocks = len(starts)
-    grid = np.full(n_blocks * every, np.nan)
-    grid[:n] = x
-    grid = grid.reshape(n_blocks, every)
-    total = np.zeros(n_blocks)
-    comp = np.zeros(n_blocks)
-    count = np.zeros(n_blocks)
-    with np.errstate(invalid="ignore", over="ignore"):
-        for j in range(every):
-            val = grid[:, j]
-            seen = ~np.isnan(val)
-            y = val - comp
-            t = total + y
-            c = (t - total) - y
-            c[np.isnan(c)] = 0.0
-            total = np.where(seen, t, total)
-            comp = np.where(seen, c, comp)
-            count += seen
-        means = total / count
-    means[count == 0] = np.nan
-    return means

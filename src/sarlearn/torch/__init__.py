@@ -8,9 +8,10 @@
     loss = F.cross_entropy(model(x), y)
     opt.zero_grad(); loss.backward(); opt.step()
 
-Rules (:data:`RULE_NAMES`): ``bp``, ``sar``, ``sar-local``, ``sign-only``, ``relevance-only``,
-``fa``, ``dfa``, ``sign-symmetry``. The maths, the sign convention and the relevance on
-supervised tasks are in docs/torch.md. Needs the optional extra ``sarlearn[torch]``.
+Rules (:data:`RULE_NAMES`): those of :mod:`sarlearn.recipes`, under the same names (``gdm``,
+``sar``, ``sar-local``, ``sar-exact``, ``sign-only``, ``relevance-only``, ``fa``, ``dfa``,
+``sign-symmetry``); ``bp`` is an alias of ``gdm``. The maths, the sign convention and the
+relevance on supervised tasks are in docs/torch.md. Needs the optional extra ``sarlearn[torch]``.
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ from sarlearn.torch.convert import (
 )
 from sarlearn.torch.layers import SignalConv2d, SignalLinear
 from sarlearn.torch.models import MLP, LeNet, ShiftedLogistic, shifted_logistic
-from sarlearn.torch.rules import RULE_NAMES, RULES, TorchRule, get_rule
+from sarlearn.torch.rules import ALIASES, RULE_NAMES, RULES, TorchRule, get_rule
 
 __all__ = [
+    "ALIASES",
     "MLP",
     "RULES",
     "RULE_NAMES",

@@ -2,8 +2,9 @@
 the relevance computed from it.
 
 Some rules need, inside every layer's backward, something only the output knows: the
-relevance r (``sar``, ``sar-local``, ``relevance-only``), the output error itself (``dfa``) or
-the global error sign (``relevance-only``). :func:`sarlearn.torch.convert` therefore puts a
+relevance r (``sar``, ``sar-local``, ``sar-exact``, ``relevance-only``), the output error
+itself (``dfa``), the global error sign (``relevance-only``) or which layer is the output
+(``sar-exact``). :func:`sarlearn.torch.convert` therefore puts a
 forward hook on the model that registers a tensor hook on its output; autograd calls that hook
 with ``G = dL/dy`` (batch, n_out) before any layer's backward runs, and the hook stores ``G``
 and the relevance here, where every converted layer reads them.
@@ -61,6 +62,7 @@ class FeedbackContext:
         self.error: torch.Tensor | None = None  # G = dL/dy, (batch, n_out)
         self.relevance: torch.Tensor | None = None  # r, (batch,)
         self._external: torch.Tensor | None = None
+        self._output_pending = False  # no layer's backward has run yet in this pass
 
     # -- set by the hooks and the user ----------------------------------------------------------
 
@@ -107,6 +109,7 @@ class FeedbackContext:
                 r = r / max(mean, NORM_EPS)
         self.error = G
         self.relevance = r
+        self._output_pending = True
         if self.rule.path == "broadcast":
             c = torch.sign(flat.mean(dim=1)) * r
             return c.view(batch, *([1] * (G.dim() - 1))).expand_as(G).contiguous()
@@ -135,6 +138,13 @@ class FeedbackContext:
                 f"{batch}; one forward pass per backward pass (rule {self.rule.name!r})"
             )
         return self.error, self.relevance
+
+    def take_output_layer(self) -> bool:
+        """True for the first layer whose backward runs after the output's gradient arrived,
+        i.e. the output layer (rules that take the sign at the output: ``sar-exact``); False
+        for every later layer of the same backward pass."""
+        first, self._output_pending = self._output_pending, False
+        return first
 
     def state_dict(self) -> dict[str, Any]:
         """The normaliser's state (for exact continuation)."""

@@ -45,9 +45,10 @@ def convert(
 
     Args:
         model: any module; its forward must return the tensor the loss is computed from for the
-            rules that need the output error (``sar``, ``sar-local``, ``relevance-only``,
-            ``dfa``), otherwise call :func:`watch_output` on it.
-        rule: one of :data:`sarlearn.torch.RULE_NAMES`.
+            rules that need the output error (``sar``, ``sar-local``, ``sar-exact``,
+            ``relevance-only``, ``dfa``), otherwise call :func:`watch_output` on it.
+        rule: one of :data:`sarlearn.torch.RULE_NAMES` (the recipes' names) or an alias
+            (:data:`sarlearn.torch.ALIASES`: ``bp`` = ``gdm``).
         seed: seed of the fixed random feedback matrices (``fa``, ``dfa``); layer k (in
             module order) uses ``seed * 1000 + k``.
         gain, normalise, norm_decay: the relevance (see :mod:`sarlearn.torch.context`).

@@ -6,13 +6,18 @@ receives ``g = dL/dh`` of the layer's output and computes, as the rule declares
 
     d        = g                      (update "gradient")
              = r_n sign(g)            (update "sign"; r_n the relevance, or 1/batch without it)
+             = r_n sign(g) or r_n g   (update "output-sign": the sign at the output layer, the
+                                       number that arrives below it)
     grad W   = d^T x                  (so W -= lr grad W is W += lr (-d) x^T, the numpy update)
     grad b   = sum over batch (and positions) of d
     grad x   = M^T carried            M = W, sign(W) or the fixed random F ("feedback"),
              = G F_direct             (dfa: the output error G through a fixed (n_out, n_in) F)
              = c_n 1                  (relevance-only: the broadcast global error)
 
-``carried`` is ``g`` or ``sign(g)`` (the rule's ``carries``). The layers subclass the torch
+``carried`` is ``g`` or ``sign(g)`` (the rule's ``carries``; below the output layer of
+"output-sign", ``g``). The output layer is the first converted layer whose backward runs in a
+backward pass (:meth:`~sarlearn.torch.context.FeedbackContext.take_output_layer`): the last
+layer of a sequential model. The layers subclass the torch
 ones, so ``isinstance(layer, nn.Linear)`` still holds and the parameters keep their names.
 Their fixed matrices are buffers (``feedback`` shaped like the weight for ``fa``;
 ``direct_feedback`` (n_outputs, n_inputs) for ``dfa``, created at the first backward pass,
@@ -79,14 +84,17 @@ class _Plastic:
         rule = self.rule
         if rule.update == "gradient":
             return g, g
-        s = torch.sign(g)
         batch = g.shape[0]
         if rule.uses_relevance:
             _, r = self.context.require_error(batch)
         else:
             r = torch.full((batch,), 1.0 / batch, dtype=g.dtype, device=g.device)
-        d = s * r.to(g).view(batch, *([1] * (g.dim() - 1)))
-        return d, (s if rule.carries == "sign" else g)
+        r = r.to(g).view(batch, *([1] * (g.dim() - 1)))
+        if rule.update == "output-sign" and not self.context.take_output_layer():
+            # below the output layer the signed signal travels, and is applied, as a number
+            return g * r, g
+        s = torch.sign(g)
+        return s * r, (s if rule.carries == "sign" else g)
 
     def transmit(self, carried: torch.Tensor, input_shape: torch.Size) -> torch.Tensor:
         """The gradient handed to the layer's input, (batch, *input_shape[1:])."""

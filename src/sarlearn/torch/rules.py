@@ -1,11 +1,17 @@
-"""The learning rules of ``sarlearn.torch``, each declared once as data.
+"""The learning rules of ``sarlearn.torch``, derived from the recipes of :mod:`sarlearn.recipes`.
 
-A rule says three things about a layer's backward pass (torch's convention: ``g`` is the
-gradient of the loss with respect to the layer's pre-activation ``h``, so the numpy rules'
-teaching signal is ``d = -g`` and gradient descent ``W -= lr * grad`` is ``W += lr * d x^T``):
+The torch rules are the core's rules, under the same names: each is read off its recipe (where
+the sign is taken, what carries the signal back, whether the relevance applies), never declared
+a second time. ``bp`` is kept as an alias of ``gdm``.
 
-- ``update``: what enters the weight change: the arriving gradient ``g`` itself (``"gradient"``)
-  or only its sign ``sign(g)``, scaled per sample by the relevance r (``"sign"``);
+For a layer's backward pass (torch's convention: ``g`` is the gradient of the loss with respect
+to the layer's pre-activation ``h``, so the numpy rules' teaching signal is ``d = -g`` and
+gradient descent ``W -= lr * grad`` is ``W += lr * d x^T``) the recipe becomes:
+
+- ``update``: what enters the weight change: the arriving gradient ``g`` itself
+  (``"gradient"``), only its sign ``sign(g)``, scaled per sample by the relevance r
+  (``"sign"``), or the sign at the output layer and the arriving number, times r, below it
+  (``"output-sign"``);
 - ``carries``: what travels on to the layer below: ``"gradient"`` (``g``) or ``"sign"``
   (``sign(g)``, unscaled);
 - ``path``: through what it travels: the forward weights ``W^T`` (``"weights"``), their signs
@@ -24,19 +30,68 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sarlearn.errors import ConfigError
+from sarlearn.recipes import RECIPES, Carrier, Recipe, SignAt
+
+Update = Literal["gradient", "sign", "output-sign"]
+Carries = Literal["gradient", "sign"]
+Path = Literal["weights", "sign-weights", "feedback", "direct", "broadcast"]
+
+#: Where the recipe takes the sign -> (update, carries) of a layer's backward pass.
+_SIGN: dict[SignAt, tuple[Update, Carries]] = {
+    SignAt.NONE: ("gradient", "gradient"),  # the real-valued error travels and is applied
+    SignAt.OUTPUT: ("output-sign", "sign"),  # the output's sign then travels as a number
+    SignAt.PATH: ("sign", "sign"),  # only signs travel (the sign path)
+    SignAt.LOCAL: ("sign", "gradient"),  # the exact error travels, each neuron keeps its sign
+}
+
+#: What carries the signal back in the recipe -> the path of a layer's backward pass.
+_PATH: dict[Carrier, Path] = {
+    Carrier.WEIGHTS: "weights",
+    Carrier.WEIGHT_SIGNS: "sign-weights",
+    Carrier.FEEDBACK: "feedback",
+    Carrier.DIRECT_FEEDBACK: "direct",
+    Carrier.NONE: "broadcast",
+}
+
+ALIASES: dict[str, str] = {"bp": "gdm"}
+"""Other names accepted for a rule: ``bp`` (backprop) is ``gdm``, the name of the core."""
 
 
 @dataclass(frozen=True)
 class TorchRule:
-    """The declaration of one rule (see the module docstring)."""
+    """One rule as the converted layers run it: its recipe, read as the module docstring says."""
 
-    name: str
-    update: Literal["gradient", "sign"]
-    carries: Literal["gradient", "sign"]
-    path: Literal["weights", "sign-weights", "feedback", "direct", "broadcast"]
-    uses_relevance: bool
-    """Whether r = phi(|e|) scales the update (sign rules without it use r = 1/batch)."""
-    description: str
+    recipe: Recipe
+
+    @property
+    def name(self) -> str:
+        """The rule's name, as in :data:`sarlearn.recipes.RULE_NAMES`."""
+        return self.recipe.name
+
+    @property
+    def update(self) -> Update:
+        """What enters the weight change (see the module docstring)."""
+        return _SIGN[self.recipe.sign_at][0]
+
+    @property
+    def carries(self) -> Carries:
+        """What travels on to the layer below."""
+        return _SIGN[self.recipe.sign_at][1]
+
+    @property
+    def path(self) -> Path:
+        """Through what it travels."""
+        return _PATH[self.recipe.carrier]
+
+    @property
+    def uses_relevance(self) -> bool:
+        """Whether r = phi(|e|) scales the update (sign rules without it use r = 1/batch)."""
+        return self.recipe.relevance
+
+    @property
+    def description(self) -> str:
+        """The recipe's one-line summary."""
+        return self.recipe.summary
 
     @property
     def needs_error(self) -> bool:
@@ -44,54 +99,35 @@ class TorchRule:
         return self.uses_relevance or self.path in ("direct", "broadcast")
 
 
-RULES: dict[str, TorchRule] = {
-    r.name: r
-    for r in (
-        TorchRule("bp", "gradient", "gradient", "weights", False, "backprop, through autograd"),
-        TorchRule("sar", "sign", "sign", "weights", True, "Sign and Relevance: signs travel back"),
-        TorchRule(
-            "sar-local",
-            "sign",
-            "gradient",
-            "weights",
-            True,
-            "the exact error travels, each neuron keeps its sign",
-        ),
-        TorchRule("sign-only", "sign", "sign", "weights", False, "sar with r = 1"),
-        TorchRule(
-            "relevance-only",
-            "gradient",
-            "gradient",
-            "broadcast",
-            True,
-            "one global error sign times r, broadcast to every neuron",
-        ),
-        TorchRule("fa", "gradient", "gradient", "feedback", False, "feedback alignment"),
-        TorchRule("dfa", "gradient", "gradient", "direct", False, "direct feedback alignment"),
-        TorchRule(
-            "sign-symmetry",
-            "gradient",
-            "gradient",
-            "sign-weights",
-            False,
-            "backprop through sign(W)^T (BioTorch's uSF)",
-        ),
-    )
-}
-"""Registry: name -> declaration. ``bp`` runs through the same layers (a check of the
-machinery: it equals plain autograd)."""
+def torch_rule(recipe: Recipe) -> TorchRule:
+    """The torch rule of ``recipe``; ConfigError naming why if the layers cannot run it."""
+    if recipe.sign_at not in _SIGN or recipe.carrier not in _PATH:
+        raise ConfigError(
+            f"rule {recipe.name!r} takes its sign {recipe.sign_at.name.lower()} and carries its "
+            f"signal by {recipe.carrier.name.lower()}: sarlearn.torch has no backward pass for "
+            "that"
+        )
+    return TorchRule(recipe)
+
+
+RULES: dict[str, TorchRule] = {name: torch_rule(recipe) for name, recipe in RECIPES.items()}
+"""Registry: name -> rule, one per recipe, in the recipes' order. ``gdm`` runs through the same
+layers (a check of the machinery: it equals plain autograd)."""
 
 RULE_NAMES: tuple[str, ...] = tuple(RULES)
 
 
 def get_rule(name: str) -> TorchRule:
-    """The declaration of ``name``; ConfigError listing the known names otherwise."""
+    """The rule ``name`` (or an alias, :data:`ALIASES`); ConfigError listing the known names
+    otherwise."""
     try:
-        return RULES[name]
+        return RULES[ALIASES.get(name, name)]
     except KeyError:
+        aliases = ", ".join(f"{a} = {n}" for a, n in ALIASES.items())
         raise ConfigError(
-            f"unknown rule {name!r} for sarlearn.torch; known rules: {', '.join(RULE_NAMES)}"
+            f"unknown rule {name!r} for sarlearn.torch; known rules: {', '.join(RULE_NAMES)} "
+            f"(aliases: {aliases})"
         ) from None
 
 
-__all__ = ["RULES", "RULE_NAMES", "TorchRule", "get_rule"]
+__all__ = ["ALIASES", "RULES", "RULE_NAMES", "TorchRule", "get_rule", "torch_rule"]

@@ -1,8 +1,8 @@
 """Supervised training of a (converted) classifier: the loop behind ``sarlearn classify``.
 
 Softmax cross-entropy or the rival hinge (:func:`rival_hinge`) on the logits, mini-batches in
-a seeded order, any rule of :mod:`sarlearn.torch.rules` (``bp`` = plain autograd, no
-conversion). The relevance of the SaR family comes from the loss (``relevance=``):
+a seeded order, any rule of :mod:`sarlearn.torch.rules` (``gdm``, alias ``bp``: plain autograd,
+no conversion). The relevance of the SaR family comes from the loss (``relevance=``):
 
 - ``"error"``: r_n = mean_k |dL/dy_nk|, the per-sample output error (the numpy rules' |e|;
   2 (1 - p_true) / (K batch) for the cross-entropy, 2 / (K batch) or 0 for the hinge);
@@ -37,9 +37,10 @@ LOSS_NAMES = ("cross-entropy", "hinge")
 """``hinge`` is :func:`rival_hinge`."""
 
 DEFAULT_LR: dict[str, float] = {
-    "bp": 1e-3,
+    "gdm": 1e-3,
     "sar": 1e-3,
     "sar-local": 3e-4,
+    "sar-exact": 1e-3,
     "sign-only": 3e-3,
     "relevance-only": 3e-4,
     "fa": 3e-3,
@@ -47,19 +48,22 @@ DEFAULT_LR: dict[str, float] = {
     "sign-symmetry": 3e-3,
 }
 """Adam's rate per rule: the best on the digits validation split (MLP 2 x 100, 20 epochs, grid
-3e-4 .. 1e-2; docs/results.md, "SaR on supervised tasks")."""
+3e-4 .. 1e-2; docs/results.md, "Supervised benchmarks"; the tuning of
+docs/experiments/supervised_digits.py)."""
 
 DEFAULT_LOSS: dict[str, str] = {
-    "bp": "hinge",
+    "gdm": "hinge",
     "sar": "hinge",
     "sar-local": "hinge",
+    "sar-exact": "hinge",
     "sign-only": "hinge",
     "relevance-only": "hinge",
     "fa": "hinge",
     "dfa": "hinge",
     "sign-symmetry": "cross-entropy",
 }
-"""The loss each rule does best with on digits (validation accuracy, same tuning)."""
+"""The loss each rule does best with on digits (validation accuracy, same tuning). A rule
+missing from these two tables has not been tuned: it needs ``lr`` and ``loss`` given."""
 
 
 @dataclass
@@ -99,14 +103,23 @@ class ClassifyConfig:
             raise ConfigError("epochs and batch_size must be >= 1")
         if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"lr must be a finite number > 0, got {self.lr}")
+        name = get_rule(self.rule).name
+        if (self.lr is None and name not in DEFAULT_LR) or (
+            self.loss is None and name not in DEFAULT_LOSS
+        ):
+            raise ConfigError(
+                f"rule {self.rule!r} has no tuned rate and loss on digits; give both lr and loss"
+            )
 
     @property
     def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else DEFAULT_LR[self.rule]
+        """``lr``, or the rule's :data:`DEFAULT_LR`."""
+        return self.lr if self.lr is not None else DEFAULT_LR[get_rule(self.rule).name]
 
     @property
     def loss_name(self) -> str:
-        return self.loss if self.loss is not None else DEFAULT_LOSS[self.rule]
+        """``loss``, or the rule's :data:`DEFAULT_LOSS`."""
+        return self.loss if self.loss is not None else DEFAULT_LOSS[get_rule(self.rule).name]
 
 
 @dataclass
@@ -134,7 +147,8 @@ def rival_hinge(logits: torch.Tensor, target: torch.Tensor, margin: float = 1.0)
 
 
 def build_model(cfg: ClassifyConfig, data: ImageData) -> nn.Module:
-    """The MLP or LeNet for ``data``'s image shape, converted to ``cfg.rule`` (not for bp)."""
+    """The MLP or LeNet for ``data``'s image shape, converted to ``cfg.rule`` (not for ``gdm``,
+    which is plain autograd)."""
     torch.manual_seed(cfg.seed)
     channels, height, width = data.image_shape
     if cfg.model == "mlp":
@@ -143,7 +157,7 @@ def build_model(cfg: ClassifyConfig, data: ImageData) -> nn.Module:
         )
     else:
         model = LeNet(data.n_classes, channels, height, cfg.activation)
-    if cfg.rule != "bp":
+    if get_rule(cfg.rule).name != "gdm":
         model = convert(model, cfg.rule, seed=cfg.seed, normalise=cfg.relevance == "normalised")
     return model
 

@@ -18,7 +18,7 @@ from sarlearn.engine.codes import (
 def predictor(src, row, col, k, mirror_row):
     """Predictor k from the sensor readings src[row, col:]: the reading itself
     (``mirror_row == 0``), or, for rows of ``mirror_row`` sensors, the k-th left/right mirror
-    difference (``sarlearn.stages.world.sensors.row_predictors``: row k // half, pair k % half,
+    difference (``perception.row_predictors``: row k // half, pair k % half,
     outermost first)."""
     if mirror_row == 0:
         return src[row, col + k]

@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 from sarlearn.errors import ShapeError
 
 if TYPE_CHECKING:
-    from sarlearn.config import RunConfig
+    from sarlearn.config import RunConfig, WorldConfig
 
 FrameKind = Literal["auto", "darkness", "brightness"]
 
@@ -139,6 +139,29 @@ def darkness_predictors(frame: ArrayLike, rows: int, cols: int) -> NDArray[np.fl
     return mirror_differences(segment_grid(frame, rows, cols))
 
 
+def predictors_of(
+    world: WorldConfig,
+    ground: ArrayLike,
+    frame: ArrayLike | None = None,
+    inputs: str | None = None,
+) -> NDArray[np.float64]:
+    """The network's raw predictors from one reading ``(P, ...)``, the one place every stepper
+    (the simulator, the gym) turns a reading into predictors.
+
+    ``inputs`` (default ``world.inputs``): ``"rows"`` = the row sensors ``ground[:, 2:]``, raw or
+    as mirror differences per ``world.predictor_mode``
+    (:func:`row_predictors`); ``"camera"`` = the darkness
+    ``frame``'s segment grid, then mirror differences (:func:`darkness_predictors`).
+    """
+    if (inputs or world.inputs) == "camera":
+        if frame is None:
+            raise ShapeError("camera inputs need a frame, got None")
+        cam = world.camera
+        return darkness_predictors(frame, cam.grid_rows, cam.grid_cols)
+    rows = np.asarray(ground)[:, 2:]
+    return row_predictors(rows, world.predictors_per_row, world.predictor_mode)
+
+
 def frame_to_predictors(
     image: ArrayLike, rows: int, cols: int, kind: FrameKind = "auto"
 ) -> NDArray[np.float64]:
@@ -176,6 +199,42 @@ def make_perception(cfg: RunConfig) -> CameraPredictors:
     return CameraPredictors(cfg.world.camera.grid_rows, cfg.world.camera.grid_cols)
 
 
+def row_predictors(rows: ArrayLike, per_row: int, mode: str | None = "raw") -> NDArray[np.float64]:
+    """Predictors from the row sensors' darkness ``(P, n_rows * per_row)``.
+
+    ``mode="raw"`` returns them as they are (SPEC); ``"mirror"`` returns, for each row, each
+    left sensor minus its mirror image on the right (outermost pair first), exactly as the
+    camera pipeline does (:func:`mirror_differences`):
+    ``(P, n_rows * per_row / 2)``, positive when the line is on the left and 0 for a line
+    centred under the robot, however wide.
+    """
+    x = np.asarray(rows, dtype=np.float64)
+    if mode is None or mode == "raw":  # None: a world config on its own, not tied to a rule
+        return x
+    if mode != "mirror":
+        raise ValueError(f"row_predictors: mode must be 'raw' or 'mirror', got {mode!r}")
+    if x.ndim != 2 or per_row % 2 or x.shape[1] % per_row:
+        raise ShapeError(
+            f"row_predictors: need (P, n_rows * per_row) with an even per_row ({per_row}), "
+            f"got {x.shape}"
+        )
+    return mirror_differences(x.reshape(x.shape[0], -1, per_row))
+
+
+def n_row_predictors(cfg: WorldConfig) -> int:
+    """Number of predictors of the rows of ``cfg`` in its ``predictor_mode``."""
+    n = len(cfg.predictor_distances) * cfg.predictors_per_row
+    return n // 2 if cfg.predictor_mode == "mirror" else n
+
+
+def n_predictors(cfg: WorldConfig) -> int:
+    """Predictors per robot that ``cfg`` gives the network: its rows of sensors
+    (:func:`n_row_predictors`) or, with ``inputs='camera'``, the camera grid's mirror pairs."""
+    if cfg.inputs == "camera":
+        return n_camera_predictors(cfg.camera.grid_rows, cfg.camera.grid_cols)
+    return n_row_predictors(cfg)
+
+
 __all__ = [
     "CameraPredictors",
     "FrameKind",
@@ -186,6 +245,10 @@ __all__ = [
     "make_perception",
     "mirror_differences",
     "n_camera_predictors",
+    "n_predictors",
+    "n_row_predictors",
+    "predictors_of",
+    "row_predictors",
     "segment_edges",
     "segment_grid",
 ]

@@ -1,6 +1,6 @@
 """Learning rules: how the teaching signal travels back and how big each step is.
 
-    rule = make_rule("sar", lr=1e-5, rng=np.random.default_rng(0))
+    rule = make_rule("sar", lr=1e-2, rng=np.random.default_rng(0))   # lr=None: the recipe's
     rule.bind(net)
     net.forward(x)
     rule.step(net, error)            # error: (P,) or (P, n_out)
@@ -14,15 +14,16 @@ docs/learning-rules.md.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Unpack
 
 import numpy as np
 
-from sarlearn.config import ConfigError, RelevanceConfig, RuleConfig
+from sarlearn.config import ConfigError, RuleConfig
 from sarlearn.recipes import RECIPES, RULE_NAMES
 from sarlearn.stages.network.initialisation import RngLike
 from sarlearn.stages.rules.alignment import DirectFeedbackAlignment, FeedbackAlignment, SignSymmetry
 from sarlearn.stages.rules.backprop import GDM
-from sarlearn.stages.rules.base import LearningRule, fan_in_lr_scale
+from sarlearn.stages.rules.base import LearningRule, RuleOptions, fan_in_lr_scale
 from sarlearn.stages.rules.checkpoint import load_learner, rule_from_state, save_learner
 from sarlearn.stages.rules.relevance import Relevance
 from sarlearn.stages.rules.sar import RelevanceOnly, SaR, SaRExact, SaRLocal, SignOnly
@@ -47,42 +48,19 @@ RULES: dict[str, type[LearningRule]] = {name: _CLASSES[name] for name in RULE_NA
 """Registry: rule name -> class, in the order of :data:`sarlearn.recipes.RULE_NAMES`."""
 
 
-def make_rule(
-    name: str,
-    lr: float = 1e-5,
-    layer_lr_scale: Sequence[float] | None = None,
-    relevance: RelevanceConfig | None = None,
-    rng: RngLike | Sequence[np.random.Generator] = None,
-    seeds: Sequence[int] | None = None,
-    step_norm: str = "none",
-    slope_gate: bool = False,
-    weight_bound: float | None = None,
-    output_scale: Sequence[float] | None = None,
-    hidden_bound: float | None = None,
-    hidden_bound_scaling: str = "none",
-) -> LearningRule:
-    """Build a learning rule by name (arguments as :class:`LearningRule`).
+def make_rule(name: str, lr: float | None = None, **options: Unpack[RuleOptions]) -> LearningRule:
+    """Build a learning rule by name: ``lr`` (None = the recipe's default rate) and the
+    options of :class:`~sarlearn.stages.rules.base.RuleOptions`, passed on to the rule's class.
 
     Raises:
-        ConfigError: unknown name (the message lists the known ones) or bad lr / scales.
+        ConfigError: unknown name (the message lists the known ones), unknown option or bad
+            value (the message names the field).
     """
     try:
         cls = RULES[name]
     except KeyError:
         raise ConfigError(f"unknown rule {name!r}; known rules: {', '.join(RULE_NAMES)}") from None
-    return cls(
-        lr=lr,
-        layer_lr_scale=layer_lr_scale,
-        relevance=relevance,
-        rng=rng,
-        seeds=seeds,
-        step_norm=step_norm,
-        slope_gate=slope_gate,
-        weight_bound=weight_bound,
-        output_scale=output_scale,
-        hidden_bound=hidden_bound,
-        hidden_bound_scaling=hidden_bound_scaling,
-    )
+    return cls(lr, **options)
 
 
 def make_rule_from_config(
@@ -102,13 +80,13 @@ def make_rule_from_config(
         output_scale = readout_share(readout)
     return make_rule(
         cfg.name,
-        lr=cfg.learning_rate,
+        cfg.learning_rate,
         layer_lr_scale=cfg.layer_lr_scale,
         relevance=cfg.relevance,
         rng=rng,
         seeds=seeds,
-        **cfg.step_options,
         output_scale=output_scale,
+        **cfg.step_options,
     )
 
 
@@ -132,6 +110,7 @@ __all__ = [
     "LearningRule",
     "Relevance",
     "RelevanceOnly",
+    "RuleOptions",
     "SaR",
     "SaRExact",
     "SaRLocal",

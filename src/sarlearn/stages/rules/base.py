@@ -12,8 +12,9 @@ L-1 = output layer).
 
 The error ``e`` plays the role of (target - output): ``gdm``'s step is ``-lr * d(e^2/2)/dW``.
 
-Options against saturation and bang-bang steering (every one is off by default in
-the base class, the config's defaults are in :class:`sarlearn.config.RuleConfig`):
+Options against saturation and bang-bang steering (:class:`RuleOptions`, named as the
+config's fields; every one is off unless given, the config's defaults per rule are in
+:mod:`sarlearn.config.rule`):
 
 - ``step_norm``: ``lr_l = lr * layer_lr_scale[l] / fan_in_l`` (``"fan-in"``) or
   ``/ sqrt(fan_in_l)`` (``"sqrt-fan-in"``);
@@ -21,15 +22,18 @@ the base class, the config's defaults are in :class:`sarlearn.config.RuleConfig`
   per-neuron factor applied after the sign path (only signs travel back);
 - ``output_scale``: the output layer's ``d_L`` times a fixed factor per output neuron (its
   readout share), applied after the backward path;
-- ``hidden_bound``: after that, the rows of the hidden layers (all but the output layer) are
+- ``weight_bound``: after each step every row of ``W_l`` (a neuron's incoming weights) whose L2
+  norm exceeds the bound is scaled back onto it (a max-norm / Oja-style bound);
+- ``hidden_weight_bound``: the rows of the hidden layers (all but the output layer) are
   bounded the same way by this norm, so hidden units stay graded (with both bounds a hidden
   row is scaled onto the smaller one: the same as one bound after the other);
 - ``hidden_bound_scaling``: ``"fan-in"`` makes the hidden bound of a layer fed by hidden
-  units ``hidden_bound * sqrt(10 / fan_in)`` (:meth:`LearningRule.hidden_bound_of`), which keeps
-  the worst-case pre-activation ``||w|| sqrt(fan_in)`` of the 10-wide layers it was calibrated
-  on; the first hidden layer keeps ``hidden_bound``;
-- ``weight_bound``: after each step every row of ``W_l`` (a neuron's incoming weights) whose L2
-  norm exceeds the bound is scaled back onto it (a max-norm / Oja-style bound).
+  units ``hidden_weight_bound * sqrt(10 / fan_in)`` (:meth:`LearningRule.hidden_bound_of`),
+  which keeps the worst-case pre-activation ``||w|| sqrt(fan_in)`` of a 10-wide layer; the
+  first hidden layer keeps ``hidden_weight_bound``.
+
+An infinite bound is no bound (None), as in the config. The limits of every option are
+checked once, by :func:`sarlearn.config.check_rule_options` (the config's own fields).
 """
 
 from __future__ import annotations
@@ -38,20 +42,54 @@ import itertools
 import json
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Unpack, get_args
 
 import numpy as np
 from numpy.typing import NDArray
 
-from sarlearn.config import ConfigError, RelevanceConfig
+from sarlearn.config import (
+    PLAIN_STEP,
+    ConfigError,
+    HiddenBoundScaling,
+    RelevanceConfig,
+    StepNorm,
+    StepOptions,
+    check_rule_options,
+)
 from sarlearn.errors import DivergenceError, NonFiniteError, ShapeError
 from sarlearn.numerics import loop_errstate
-from sarlearn.recipes import Recipe
+from sarlearn.recipes import Recipe, SignAt
 from sarlearn.stages.network.initialisation import RngLike, agent_generators
 from sarlearn.stages.network.network import Network
 from sarlearn.stages.rules.relevance import Relevance
 
 Array = NDArray[np.floating]
+
+
+class RuleOptions(StepOptions, total=False):
+    """What a rule is built from besides its rate: the step options (:class:`StepOptions`,
+    the config's names), and:
+
+    - ``layer_lr_scale``: one multiplier of lr per layer (first hidden .. output), or None;
+    - ``relevance``: how phi(|e|) is formed (rules that use a relevance; others ignore it);
+    - ``rng``: random source of the fixed feedback matrices (fa, dfa): a Generator shared by
+      the agents (drawn from agent after agent), an int seed, or one Generator per agent;
+    - ``seeds``: instead of rng, one int seed per agent;
+    - ``output_scale``: one factor (>= 0) per output neuron for the output layer's step
+      (:func:`sarlearn.stages.rules.readout_share`), or None.
+
+    A key left out, or None, is off (:data:`sarlearn.config.PLAIN_STEP`).
+    """
+
+    layer_lr_scale: Sequence[float] | None
+    relevance: RelevanceConfig | None
+    rng: RngLike | Sequence[np.random.Generator]
+    seeds: Sequence[int] | None
+    output_scale: Sequence[float] | None
+
+
+RULE_OPTIONS: frozenset[str] = RuleOptions.__required_keys__ | RuleOptions.__optional_keys__
+"""The keys of :class:`RuleOptions`."""
 
 
 class LearningRule:
@@ -61,98 +99,77 @@ class LearningRule:
     and :meth:`_transmit`).
 
     Args:
-        lr: learning rate eta (> 0).
-        layer_lr_scale: one multiplier of lr per layer (first hidden .. output), or None.
-        relevance: how phi(|e|) is formed (rules that use a relevance; others ignore it).
-        rng: random source of the fixed feedback matrices (fa, dfa): a Generator shared by
-            the agents (drawn from agent after agent), an int seed, or one Generator per agent.
-        seeds: instead of rng, one int seed per agent.
-        step_norm: ``"none"``, ``"fan-in"`` or ``"sqrt-fan-in"``: divide each layer's rate by
-            its fan-in or its square root.
-        slope_gate: multiply each neuron's teaching signal by ``f'(h)/f'(0)`` (sign rules).
-        weight_bound: max L2 norm of each neuron's incoming weight row (> 0), or None.
-        output_scale: one factor (>= 0) per output neuron for the output layer's step, or None.
-        hidden_bound: max L2 norm of each hidden neuron's incoming row (> 0), applied after
-            ``weight_bound`` to every layer but the output layer, or None.
-        hidden_bound_scaling: ``"none"`` or ``"fan-in"`` (see :meth:`hidden_bound_of`).
+        lr: learning rate eta (> 0); None = the recipe's default rate (``Recipe.default_lr``,
+            measured with the config's default step options of the rule, which
+            :func:`sarlearn.stages.rules.make_rule_from_config` applies).
+        options: see :class:`RuleOptions`.
     """
 
     name: ClassVar[str] = "base"
     uses_relevance: ClassVar[bool] = False
+    """Whether phi(|e|) (or an external relevance) scales the update; if False it is ignored."""
     recipe: ClassVar[Recipe | None] = None
-    """The rule's declaration (:mod:`sarlearn.recipes`): name and relevance flag come from it."""
+    """The rule's declaration (:mod:`sarlearn.recipes`): name, relevance flag, sign path and
+    default rate come from it."""
+
+    has_sign_path: ClassVar[bool] = False
+    """Whether the teaching signal is a sign (so ``slope_gate`` can give it a size)."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.__dict__.get("recipe") is not None:
             cls.name = cls.recipe.name
             cls.uses_relevance = cls.recipe.relevance
+            cls.has_sign_path = cls.recipe.sign_at is not SignAt.NONE
 
-    """Whether phi(|e|) (or an external relevance) scales the update; if False it is ignored."""
-    has_sign_path: ClassVar[bool] = False
-    """Whether the teaching signal is a sign (so ``slope_gate`` can give it a size)."""
-
-    def __init__(
-        self,
-        lr: float = 1e-5,
-        layer_lr_scale: Sequence[float] | None = None,
-        relevance: RelevanceConfig | None = None,
-        rng: RngLike | Sequence[np.random.Generator] = None,
-        seeds: Sequence[int] | None = None,
-        step_norm: str = "none",
-        slope_gate: bool = False,
-        weight_bound: float | None = None,
-        output_scale: Sequence[float] | None = None,
-        hidden_bound: float | None = None,
-        hidden_bound_scaling: str = "none",
-    ) -> None:
-        if step_norm not in STEP_NORMS:
+    def __init__(self, lr: float | None = None, **options: Unpack[RuleOptions]) -> None:
+        unknown = set(options) - RULE_OPTIONS
+        if unknown:
             raise ConfigError(
-                f"unknown step normalisation {step_norm!r}; known: {', '.join(STEP_NORMS)}"
+                f"unknown option(s) {', '.join(sorted(unknown))} of rule {self.name!r}; "
+                f"known: lr, {', '.join(sorted(RULE_OPTIONS))}"
             )
-        if weight_bound is not None and not (np.isfinite(weight_bound) and weight_bound > 0):
-            raise ConfigError(
-                f"weight_bound must be a finite number > 0 or None, got {weight_bound}"
-            )
-        if slope_gate and not self.has_sign_path:
-            raise ConfigError(
-                f"slope_gate applies to rules with a sign path (sar, sar-local, sar-exact, "
-                f"sign-only); {self.name!r} already carries f'(h) in its teaching signal"
-            )
+        if lr is None:
+            if self.recipe is None:
+                raise ConfigError(f"rule {self.name!r} has no recipe, so no default rate: give lr")
+            lr = self.recipe.default_lr
+        check_rule_options(self.name, {"lr": lr, **options})
+        step: dict[str, Any] = dict(PLAIN_STEP)
+        step.update((k, options[k]) for k in PLAIN_STEP if options.get(k) is not None)
+        self.lr = float(lr)
+        self.step_norm: str = step["step_norm"]
+        self.slope_gate = bool(step["slope_gate"])
+        self.weight_bound = _finite_or_none(step["weight_bound"])
+        self.hidden_weight_bound = _finite_or_none(step["hidden_weight_bound"])
+        self.hidden_bound_scaling: str = step["hidden_bound_scaling"]
+        scale = options.get("layer_lr_scale")
+        self.layer_lr_scale = None if scale is None else [float(s) for s in scale]
+        output_scale = options.get("output_scale")
         if output_scale is not None:
+            # not a config field (it is derived from the readout), so checked here
             output_scale = [float(c) for c in output_scale]
             if any(not (np.isfinite(c) and c >= 0) for c in output_scale):
                 raise ConfigError(f"output_scale entries must be >= 0, got {output_scale}")
-        self.step_norm = step_norm
-        self.slope_gate = bool(slope_gate)
-        self.weight_bound = None if weight_bound is None else float(weight_bound)
-        if hidden_bound is not None and not (np.isfinite(hidden_bound) and hidden_bound > 0):
-            raise ConfigError(
-                f"hidden_weight_bound must be a finite number > 0 or None, got {hidden_bound}"
-            )
-        self.hidden_bound = None if hidden_bound is None else float(hidden_bound)
-        if hidden_bound_scaling not in HIDDEN_BOUND_SCALINGS:
-            raise ConfigError(
-                f"unknown hidden_bound_scaling {hidden_bound_scaling!r}; known: "
-                f"{', '.join(HIDDEN_BOUND_SCALINGS)}"
-            )
-        self.hidden_bound_scaling = hidden_bound_scaling
         self.output_scale = output_scale
-        if not (np.isfinite(lr) and lr > 0):
-            raise ConfigError(f"lr must be a finite number > 0, got {lr}")
-        if layer_lr_scale is not None:
-            layer_lr_scale = [float(s) for s in layer_lr_scale]
-            if any(not (np.isfinite(s) and s >= 0) for s in layer_lr_scale):
-                raise ConfigError(f"layer_lr_scale entries must be >= 0, got {layer_lr_scale}")
-        self.lr = float(lr)
-        self.layer_lr_scale = layer_lr_scale
-        self.relevance = Relevance(relevance)
-        self._rng = rng
+        self.relevance = Relevance(options.get("relevance"))
+        self._rng = options.get("rng")
+        seeds = options.get("seeds")
         self._seeds = None if seeds is None else list(seeds)
         self._signature: tuple[Any, ...] | None = None
         self.lr_per_layer: list[float] = []
         self.feedback: list[Array] = []  # fixed random feedback matrices (fa, dfa)
         self._deltas: list[Array] = []
+
+    @property
+    def hidden_bound(self) -> float | None:
+        """``hidden_weight_bound`` under the name the compiled engine reads it by."""
+        return self.hidden_weight_bound
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # a checkpoint pickled before the rule took the config's names keeps "hidden_bound"
+        if "hidden_bound" in state:
+            state["hidden_weight_bound"] = state.pop("hidden_bound")
+        self.__dict__.update(state)
 
     # -- binding --------------------------------------------------------------------------
 
@@ -263,7 +280,7 @@ class LearningRule:
             lr * d[:, :, None] * x[:, None, :]
             for lr, d, x in zip(self.lr_per_layer, signals, net.layer_inputs, strict=True)
         ]
-        if self.weight_bound is not None or self.hidden_bound is not None:
+        if self.weight_bound is not None or self.hidden_weight_bound is not None:
             # the change the bounds make of it: bounded(W + dW) - W
             deltas = [
                 self._bounded_layer(i, w + dw) - w
@@ -299,23 +316,23 @@ class LearningRule:
         return signals
 
     def _bounded_layer(self, i: int, w: Array, out: Array | None = None) -> Array:
-        """Layer i's rows under ``weight_bound`` and (hidden layers) ``hidden_bound``: scaling
-        onto one and then onto the other is scaling onto the smaller, in one pass."""
+        """Layer i's rows under ``weight_bound`` and (hidden layers) ``hidden_weight_bound``:
+        scaling onto one and then onto the other is scaling onto the smaller, in one pass."""
         bounds = [self.weight_bound]
-        if self.hidden_bound is not None and i < len(self.lr_per_layer) - 1:
+        if self.hidden_weight_bound is not None and i < len(self.lr_per_layer) - 1:
             bounds.append(self.hidden_bound_of(i, w))
         given = [b for b in bounds if b is not None]
         return self._bounded(w, out=out, bound=min(given)) if given else w
 
     def hidden_bound_of(self, i: int, w: Array) -> float:
-        """The hidden bound of hidden layer i (weights ``w``, (P, n_out, fan_in)): ``hidden_bound``,
-        or with ``hidden_bound_scaling = "fan-in"`` and i >= 1 (a layer fed by hidden units)
-        ``hidden_bound * sqrt(HIDDEN_BOUND_FAN_IN / fan_in)``, the bound taken in the weights'
-        dtype first (as the engine's constant is)."""
-        assert self.hidden_bound is not None
+        """The hidden bound of hidden layer i (weights ``w``, (P, n_out, fan_in)):
+        ``hidden_weight_bound``, or with ``hidden_bound_scaling = "fan-in"`` and i >= 1 (a layer
+        fed by hidden units) ``hidden_weight_bound * sqrt(HIDDEN_BOUND_FAN_IN / fan_in)``, the
+        bound taken in the weights' dtype first (as the engine's constant is)."""
+        assert self.hidden_weight_bound is not None
         if self.hidden_bound_scaling == "none" or i == 0:
-            return self.hidden_bound
-        b = float(w.dtype.type(self.hidden_bound))
+            return self.hidden_weight_bound
+        b = float(w.dtype.type(self.hidden_weight_bound))
         return b * math.sqrt(HIDDEN_BOUND_FAN_IN / w.shape[-1])
 
     def _bounded(self, w: Array, out: Array | None = None, bound: float | None = None) -> Array:
@@ -409,7 +426,7 @@ class LearningRule:
             "slope_gate": self.slope_gate,
             "weight_bound": self.weight_bound,
             "output_scale": self.output_scale,
-            "hidden_bound": self.hidden_bound,
+            "hidden_weight_bound": self.hidden_weight_bound,
             "hidden_bound_scaling": self.hidden_bound_scaling,
         }
 
@@ -435,7 +452,8 @@ class LearningRule:
         self.slope_gate = bool(cfg.get("slope_gate", False))
         self.weight_bound = cfg.get("weight_bound")
         self.output_scale = cfg.get("output_scale")
-        self.hidden_bound = cfg.get("hidden_bound")
+        # states saved before the config's name was used here call it "hidden_bound"
+        self.hidden_weight_bound = cfg.get("hidden_weight_bound", cfg.get("hidden_bound"))
         self.hidden_bound_scaling = cfg.get("hidden_bound_scaling", "none")
         self.relevance = Relevance(RelevanceConfig.model_validate(cfg["relevance"]))
         self._signature = None
@@ -459,9 +477,14 @@ class LearningRule:
             f"layer_lr_scale={self.layer_lr_scale}, relevance={self.relevance.cfg!r}, "
             f"step_norm={self.step_norm!r}, slope_gate={self.slope_gate}, "
             f"weight_bound={self.weight_bound}, output_scale={self.output_scale}, "
-            f"hidden_bound={self.hidden_bound}, "
+            f"hidden_weight_bound={self.hidden_weight_bound}, "
             f"hidden_bound_scaling={self.hidden_bound_scaling!r})"
         )
+
+
+def _finite_or_none(bound: float | None) -> float | None:
+    """A bound as the rule keeps it: None for no bound (None or infinity), else a float."""
+    return None if bound is None or math.isinf(bound) else float(bound)
 
 
 def sign(x: Array) -> Array:
@@ -469,9 +492,9 @@ def sign(x: Array) -> Array:
     return np.sign(x)
 
 
-STEP_NORMS: tuple[str, ...] = ("none", "fan-in", "sqrt-fan-in")
+STEP_NORMS: tuple[str, ...] = get_args(StepNorm)
 """Known per-layer step normalisations (``step_norm``)."""
-HIDDEN_BOUND_SCALINGS: tuple[str, ...] = ("none", "fan-in")
+HIDDEN_BOUND_SCALINGS: tuple[str, ...] = get_args(HiddenBoundScaling)
 """Known scalings of the hidden bound (``hidden_bound_scaling``)."""
 HIDDEN_BOUND_FAN_IN = 10
 """The fan-in the hidden bound is calibrated for (sar's default 10-wide hidden layers)."""
@@ -498,8 +521,10 @@ def fan_in_lr_scale(n_inputs: int, layers: Sequence[int]) -> list[float]:
 __all__ = [
     "HIDDEN_BOUND_FAN_IN",
     "HIDDEN_BOUND_SCALINGS",
+    "RULE_OPTIONS",
     "STEP_NORMS",
     "LearningRule",
+    "RuleOptions",
     "fan_in_lr_scale",
     "sign",
     "step_norm_scale",

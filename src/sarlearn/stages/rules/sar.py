@@ -37,7 +37,6 @@ class SaR(LearningRule):
     """Sign and Relevance: pure signs travel back, |e| is broadcast (``sar``)."""
 
     recipe: ClassVar[Recipe] = RECIPES["sar"]
-    has_sign_path: ClassVar[bool] = True
 
     def sign_path(self, net: Network, e: Array) -> list[Array]:
         """The sign signals s_l of every layer (P, n_out_l); e: (P, n_out)."""

@@ -16,6 +16,7 @@ Conventions (units, axes, image orientation) are in docs/world.md.
 from __future__ import annotations
 
 from sarlearn.stages.world.camera import PinholeCamera
+from sarlearn.stages.world.curves import radius_of_curvature
 from sarlearn.stages.world.render import FrameRenderer, save_image, world_image
 from sarlearn.stages.world.robot import arc_pose, step_poses, wrap_angle
 from sarlearn.stages.world.sensors import (
@@ -34,7 +35,6 @@ from sarlearn.stages.world.tracks import (
     centreline,
     describe,
     load_track,
-    radius_of_curvature,
 )
 
 __all__ = [

@@ -11,6 +11,11 @@ import math
 import numpy as np
 from numba import njit
 
+from sarlearn.stages.world.sensors import off_track_formula, sensor_xy_formula
+
+sensor_xy = njit(cache=True, inline="always")(sensor_xy_formula)
+off_track = njit(cache=True, inline="always")(off_track_formula)
+
 
 @njit(cache=True, inline="always")
 def lookup(img, stride, inv, height, umax, vmax, x, y):
@@ -48,9 +53,7 @@ def sense(p, pose, ground, lost, img, sx, sy, world_par):
     seen = False
     line_seen = world_par.line_seen
     for k in range(sx.shape[0]):
-        # GroundSensors._world_xy: x = px + c sx - s sy, y = py + s sx + c sy
-        xw = px + c * sx[k] - s * sy[k]
-        yw = py + s * sx[k] + c * sy[k]
+        xw, yw = sensor_xy(px, py, c, s, sx[k], sy[k])
         g = lookup(img, stride, inv, height, umax, vmax, xw, yw)
         ground[p, k] = g
         if g > line_seen:

@@ -27,8 +27,13 @@ from sarlearn.errors import NonFiniteError, ShapeError
 from sarlearn.stages.motor.compiled import command, reflex
 from sarlearn.stages.motor.motor import error_formula
 from sarlearn.stages.world.compiled_robot import advance_agent
-from sarlearn.stages.world.compiled_sensors import lookup
-from sarlearn.stages.world.sensors import GroundSensors, predictor_rows, reflex_pair
+from sarlearn.stages.world.compiled_sensors import lookup, sensor_xy
+from sarlearn.stages.world.sensors import (
+    GroundSensors,
+    off_track_formula,
+    predictor_rows,
+    reflex_pair,
+)
 from sarlearn.stages.world.sim import LINE_SEEN
 from sarlearn.stages.world.track import Track
 from sarlearn.stages.world.tracks import load_track
@@ -45,8 +50,7 @@ def _sense_all(pose, ground, lost, img, stride, sx, sy, par, rows):
         s = math.sin(pose[p, 2])
         seen = False
         for k in range(sx.shape[0]):
-            x = pose[p, 0] + c * sx[k] - s * sy[k]
-            y = pose[p, 1] + s * sx[k] + c * sy[k]
+            x, y = sensor_xy(pose[p, 0], pose[p, 1], c, s, sx[k], sy[k])
             g = lookup(img, stride, inv, height, umax, vmax, x, y)
             ground[p, k] = g
             if g > seen_at:
@@ -162,8 +166,8 @@ class CompiledWorld:
     def off_track(self) -> NDArray[np.bool_]:
         """``(P,)`` outside the arena, or no line seen for ``cfg.off_track_after`` steps."""
         x, y = self._pose[:, 0], self._pose[:, 1]
-        outside = (x < 0) | (x > self.track.width) | (y < 0) | (y > self.track.height)
-        return outside | (self.lost >= self.cfg.off_track_after)
+        w, h = self.track.width, self.track.height
+        return off_track_formula(x, y, w, h, self.lost, self.cfg.off_track_after)
 
     def reflex_error(self) -> NDArray[np.float64]:
         """``(P,)`` ``e = error_gain * (left - right)`` at the current pose."""

@@ -7,7 +7,7 @@ rows, so a whole reading is a single vectorised lookup.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -57,12 +57,24 @@ class GroundSensors:
         """``(P, 3)`` poses -> x, y ``(P, n)`` of every sensor (hot path)."""
         c = np.cos(p[:, 2:3])
         s = np.sin(p[:, 2:3])
-        x = p[:, 0:1] + c * self._px - s * self._py
-        y = p[:, 1:2] + s * self._px + c * self._py
-        return x, y
+        return sensor_xy_formula(p[:, 0:1], p[:, 1:2], c, s, self._px, self._py)
 
     def __repr__(self) -> str:
         return f"GroundSensors(n={len(self)})"
+
+
+def sensor_xy_formula(px: Any, py: Any, c: Any, s: Any, sx: Any, sy: Any) -> tuple[Any, Any]:
+    """A sensor at ``(sx, sy)`` in the robot's frame, in world coordinates, for a robot at
+    ``(px, py)`` heading ``th`` with ``c = cos th``, ``s = sin th``: numbers or arrays (the engine
+    compiles it as it is)."""
+    return px + c * sx - s * sy, py + s * sx + c * sy
+
+
+def off_track_formula(x: Any, y: Any, width: Any, height: Any, lost: Any, after: Any) -> Any:
+    """Off the track: outside the arena ``[0, width] x [0, height]``, or no ground sensor has
+    seen the line for ``after`` steps (``lost >= after``); numbers or arrays (compiled as it is)."""
+    outside = (x < 0) | (x > width) | (y < 0) | (y > height)
+    return outside | (lost >= after)
 
 
 def as_poses(pose: ArrayLike) -> NDArray[np.float64]:
@@ -99,46 +111,6 @@ def predictor_rows(cfg: WorldConfig) -> GroundSensors:
     )
 
 
-def row_predictors(rows: ArrayLike, per_row: int, mode: str | None = "raw") -> NDArray[np.float64]:
-    """Predictors from the row sensors' darkness ``(P, n_rows * per_row)``.
-
-    ``mode="raw"`` returns them as they are (SPEC); ``"mirror"`` returns, for each row, each
-    left sensor minus its mirror image on the right (outermost pair first), exactly as the
-    camera pipeline does (:func:`sarlearn.stages.perception.perception.mirror_differences`):
-    ``(P, n_rows * per_row / 2)``, positive when the line is on the left and 0 for a line
-    centred under the robot, however wide.
-    """
-    from sarlearn.stages.perception.perception import mirror_differences
-
-    x = np.asarray(rows, dtype=np.float64)
-    if mode is None or mode == "raw":  # None: a world config on its own, not tied to a rule
-        return x
-    if mode != "mirror":
-        raise ValueError(f"row_predictors: mode must be 'raw' or 'mirror', got {mode!r}")
-    if x.ndim != 2 or per_row % 2 or x.shape[1] % per_row:
-        raise ShapeError(
-            f"row_predictors: need (P, n_rows * per_row) with an even per_row ({per_row}), "
-            f"got {x.shape}"
-        )
-    return mirror_differences(x.reshape(x.shape[0], -1, per_row))
-
-
-def n_row_predictors(cfg: WorldConfig) -> int:
-    """Number of predictors of the rows of ``cfg`` in its ``predictor_mode``."""
-    n = len(cfg.predictor_distances) * cfg.predictors_per_row
-    return n // 2 if cfg.predictor_mode == "mirror" else n
-
-
-def n_predictors(cfg: WorldConfig) -> int:
-    """Predictors per robot that ``cfg`` gives the network: its rows of sensors
-    (:func:`n_row_predictors`) or, with ``inputs='camera'``, the camera grid's mirror pairs."""
-    if cfg.inputs == "camera":
-        from sarlearn.stages.perception.perception import n_camera_predictors
-
-        return n_camera_predictors(cfg.camera.grid_rows, cfg.camera.grid_cols)
-    return n_row_predictors(cfg)
-
-
 def ground_sensors(cfg: WorldConfig) -> GroundSensors:
     """Reflex pair followed by the predictor rows: ``2 + n_rows * per_row`` sensors."""
     return reflex_pair(cfg) + predictor_rows(cfg)
@@ -148,10 +120,7 @@ __all__ = [
     "GroundSensors",
     "as_poses",
     "ground_sensors",
-    "n_predictors",
-    "n_row_predictors",
     "predictor_rows",
     "reflex_pair",
     "row_positions",
-    "row_predictors",
 ]

@@ -20,11 +20,16 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 from sarlearn.config import WorldConfig
 from sarlearn.errors import NonFiniteError, ShapeError
 from sarlearn.stages.motor.motor import reflex_error, wheel_speeds
-from sarlearn.stages.perception.perception import darkness_predictors, n_camera_predictors
+from sarlearn.stages.perception.perception import n_predictors, predictors_of
 from sarlearn.stages.world.camera import PinholeCamera
 from sarlearn.stages.world.realism import Realism
 from sarlearn.stages.world.robot import advance
-from sarlearn.stages.world.sensors import GroundSensors, predictor_rows, reflex_pair, row_predictors
+from sarlearn.stages.world.sensors import (
+    GroundSensors,
+    off_track_formula,
+    predictor_rows,
+    reflex_pair,
+)
 from sarlearn.stages.world.start import start_pose, start_poses
 from sarlearn.stages.world.track import Track
 from sarlearn.stages.world.tracks import load_track
@@ -175,8 +180,8 @@ class SimWorld:
         """``(P,)`` robots outside the arena or whose sensors have not seen the line for
         ``cfg.off_track_after`` steps (clears when they find it again)."""
         x, y = self._pose[:, 0], self._pose[:, 1]
-        outside = (x < 0) | (x > self.track.width) | (y < 0) | (y > self.track.height)
-        return outside | (self._lost >= self.cfg.off_track_after)
+        w, h = self.track.width, self.track.height
+        return off_track_formula(x, y, w, h, self._lost, self.cfg.off_track_after)
 
     @property
     def lost_steps(self) -> NDArray[np.int64]:
@@ -226,10 +231,7 @@ class SimWorld:
     def n_predictors(self) -> int:
         """Predictors per robot: the row sensors (``inputs='rows'``) or the camera grid's
         mirror differences (``inputs='camera'``)."""
-        if self.cfg.inputs == "camera":
-            return n_camera_predictors(self.cfg.camera.grid_rows, self.cfg.camera.grid_cols)
-        n = len(self.sensors) - 2
-        return n // 2 if self.cfg.predictor_mode == "mirror" else n
+        return n_predictors(self.cfg)
 
     def reflex_error(self, ground: ArrayLike | None = None) -> NDArray[np.floating]:
         """``(P,)`` reflex error ``e = error_gain * (left - right)`` (of ``ground`` if given,
@@ -243,16 +245,13 @@ class SimWorld:
         """``(P, n_predictors)`` for ``cfg.inputs``: ``'rows'`` = the row sensors' darkness
         (``predictor_mode='raw'``) or its left/right mirror differences per row
         (``'mirror'``); ``'camera'`` = mirror differences of the frame's segment grid."""
+        f = None
         if self.cfg.inputs == "camera":
             f = self.grab_frame() if frame is None else np.asarray(frame, dtype=np.float64)
             if f is None:
                 raise ShapeError("SimWorld.predictors: inputs='camera' needs a camera")
-            cam = self.cfg.camera
-            out = darkness_predictors(f, cam.grid_rows, cam.grid_cols)
-        else:
-            g = self._ground if ground is None else np.asarray(ground)
-            out = row_predictors(g[:, 2:], self.cfg.predictors_per_row, self.cfg.predictor_mode)
-        return out.astype(self.dtype, copy=True)
+        g = self._ground if ground is None else ground
+        return predictors_of(self.cfg, g, f).astype(self.dtype, copy=True)
 
     def observe(self) -> tuple[NDArray[np.floating], NDArray[np.floating]]:
         """``(reflex_error (P,), predictors (P, n_predictors))`` at the current pose."""

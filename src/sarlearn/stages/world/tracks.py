@@ -22,16 +22,27 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
 from sarlearn.errors import TrackError
-from sarlearn.stages.world.track import Track, normalise_darkness
+from sarlearn.stages.world.curves import (
+    near_far_along,
+    polar,
+    radius_of_curvature,
+    resample_closed,
+    rounded_polygon,
+    smooth_closed,
+    star_curve,
+    start_index,
+)
+from sarlearn.stages.world.raster import check_image_size, photo_floor, rasterise
+from sarlearn.stages.world.track import Track
 
 _REF = 250.0  # arena size the geometries below are designed for
 
 
 def _circle(t: NDArray, rng: np.random.Generator) -> NDArray:
-    return _polar(t, 90.0)
+    return polar(t, 90.0)
 
 
 def _oval(t: NDArray, rng: np.random.Generator) -> NDArray:
@@ -148,60 +159,12 @@ def _wide(t: NDArray, rng: np.random.Generator) -> NDArray:
     return _corners(WIDE_CORNERS, WIDE_SIZE)
 
 
-def rounded_polygon(vertices: ArrayLike, radii: ArrayLike, step: float = 0.25) -> NDArray:
-    """Closed polygon ``(k, 2)`` with each corner replaced by a tangent arc of its radius ``(k,)``.
-
-    Returns a polyline ``(N, 2)`` (arcs sampled about ``step`` units apart; straights implicit).
-    """
-    v = np.asarray(vertices, dtype=np.float64)
-    r = np.broadcast_to(np.asarray(radii, dtype=np.float64), (len(v),))
-    out = []
-    for i in range(len(v)):
-        d_in = v[i] - v[i - 1]
-        d_out = v[(i + 1) % len(v)] - v[i]
-        d_in, d_out = d_in / np.linalg.norm(d_in), d_out / np.linalg.norm(d_out)
-        turn = np.arctan2(d_in[0] * d_out[1] - d_in[1] * d_out[0], d_in @ d_out)
-        tangent = r[i] * np.tan(0.5 * abs(turn))
-        start = v[i] - tangent * d_in
-        normal = np.array([-d_in[1], d_in[0]]) * np.sign(turn)  # towards the arc's centre
-        centre = start + r[i] * normal
-        a0 = np.arctan2(*(start - centre)[::-1])
-        m = max(2, int(np.ceil(abs(turn) * r[i] / step)))
-        ang = a0 + np.linspace(0.0, turn, m)
-        out.append(centre + r[i] * np.stack([np.cos(ang), np.sin(ang)], axis=1))
-    return np.concatenate(out)
-
-
-def smooth_closed(points: ArrayLike, sigma: float, spacing: float) -> NDArray:
-    """Gaussian smoothing along an evenly spaced closed polyline (``sigma`` in units)."""
-    p = np.asarray(points, dtype=np.float64)
-    half = int(np.ceil(3 * sigma / spacing))
-    k = np.exp(-0.5 * (np.arange(-half, half + 1) * spacing / sigma) ** 2)
-    k /= k.sum()
-    wrapped = np.concatenate([p[-half:], p, p[:half]])
-    return np.stack([np.convolve(wrapped[:, j], k, mode="valid") for j in range(2)], axis=1)
-
-
-def _random(t: NDArray, rng: np.random.Generator) -> NDArray:
-    # Star-shaped curve r(t) = R (1 + sum_k a_k cos(k t + phi_k)), k = 2..6; r > 0 keeps it simple.
-    ks = np.arange(2, 7)
-    amp = rng.normal(0.0, 0.25, ks.size) / ks**0.7
-    phase = rng.uniform(0.0, 2 * np.pi, ks.size)
-    r = 1.0 + (amp[:, None] * np.cos(ks[:, None] * t[None, :] + phase[:, None])).sum(axis=0)
-    return _polar(t, 85.0 * r)
-
-
-def _polar(t: NDArray, r: ArrayLike) -> NDArray:
-    r = np.broadcast_to(np.asarray(r, dtype=np.float64), t.shape)
-    return np.stack([r * np.cos(t), r * np.sin(t)], axis=1)
-
-
 TRACKS: dict[str, tuple[Callable[[NDArray, np.random.Generator], NDArray], str]] = {
     "circle": (_circle, "circle of radius 90: one gentle left bend all the way"),
     "oval": (_oval, "ellipse 210 x 130: bends of radius 40, near-straights between"),
     "figure8": (_figure8, "figure-eight 210 x 74: bends of radius 35 both ways, crossing"),
     "curvy": (_curvy, "straights, sharp bends (radius 22-28) both ways, hairpin, chicane"),
-    "random": (_random, "smooth random closed curve from the seed, bends of radius >= 25"),
+    "random": (star_curve, "smooth random closed curve from the seed, bends of radius >= 25"),
     "hairpin": (_hairpin, "meander of 180-degree hairpins (radius 26) both ways"),
     "tight": (
         _tight,
@@ -275,69 +238,13 @@ def centreline(name: str, arena: float = _REF, seed: int = 0, spacing: float = 0
     scale = arena / _REF
     size = np.asarray(style_of(name).size) * scale
     pts = resample_closed(pts * scale + 0.5 * size, spacing)
-    return np.roll(pts, -_start_index(pts, 40.0 * scale, 20.0 * scale), axis=0)
-
-
-def _start_index(line: NDArray, ahead: float, clearance: float) -> int:
-    """Index of the point whose next ``ahead`` units bend least and pass no other part of the
-    line (a crossing) closer than ``clearance``."""
-    n = len(line)
-    step = np.linalg.norm(line[1] - line[0])
-    w = max(1, round(ahead / step))
-    bend = np.abs(1.0 / radius_of_curvature(line))
-    csum = np.concatenate([[0.0], np.cumsum(np.concatenate([bend, bend[:w]]))])
-    ahead_bend = csum[w : w + n] - csum[:n]  # sum over points i .. i + w - 1
-    near = _near_far_along(line, 2 * w, clearance)
-    crossing_ahead = np.zeros(n, dtype=bool)
-    for k in range(w):
-        crossing_ahead |= np.roll(near, -k)
-    ahead_bend[crossing_ahead] = np.inf
-    return int(np.argmin(ahead_bend)) if np.isfinite(ahead_bend).any() else 0
-
-
-def _near_far_along(line: NDArray, gap: int, clearance: float) -> NDArray:
-    """For each point of the closed polyline ``line`` ``(N, 2)``: is a point more than ``gap``
-    indices away from it along the line (either way round) closer than ``clearance``?
-
-    The distances are the same numbers as ``np.linalg.norm(line[i] - line[j])`` over all
-    pairs, but only pairs in the same or adjacent cells of a grid of side ``clearance`` are
-    computed (a pair closer than ``clearance`` is never two cells apart), so this costs about
-    N times the points per cell rather than N squared.
-    """
-    n = len(line)
-    near = np.zeros(n, dtype=bool)
-    if n == 0 or not clearance > 0:
-        return near  # no distance is below 0
-    cells = np.floor(line / clearance).astype(np.int64)
-    cells -= cells.min(axis=0) - 1  # >= 1, so a neighbouring cell's index stays >= 0
-    height = int(cells[:, 1].max()) + 2
-    key = cells[:, 0] * height + cells[:, 1]  # neighbours (dx, dy): key + dx * height + dy
-    order = np.argsort(key, kind="stable")
-    sorted_key = key[order]
-    points = np.arange(n)
-    for dx in (-1, 0, 1):
-        for dy in (-1, 0, 1):
-            want = key + dx * height + dy
-            lo = np.searchsorted(sorted_key, want, side="left")
-            count = np.searchsorted(sorted_key, want, side="right") - lo
-            total = int(count.sum())
-            if total == 0:
-                continue
-            i = np.repeat(points, count)
-            first = np.cumsum(count) - count  # where each point's candidates start
-            j = order[np.repeat(lo - first, count) + np.arange(total)]
-            along = np.abs(i - j)
-            far = np.minimum(along, n - along) > gap
-            i, j = i[far], j[far]
-            hit = np.linalg.norm(line[i] - line[j], axis=1) < clearance
-            near[i[hit]] = True
-    return near
+    return np.roll(pts, -start_index(pts, 40.0 * scale, 20.0 * scale), axis=0)
 
 
 def _random_fitted(t: NDArray, rng: np.random.Generator) -> NDArray:
     """Random curve shrunk towards a circle until it fits and its bends are gentle enough."""
-    pts = _random(t, rng)
-    circle = _polar(t, 85.0)
+    pts = star_curve(t, rng)
+    circle = polar(t, 85.0)
     for _ in range(60):
         c = pts - pts.mean(axis=0)
         half = np.abs(c).max()
@@ -346,183 +253,6 @@ def _random_fitted(t: NDArray, rng: np.random.Generator) -> NDArray:
             return c
         pts = circle + 0.8 * (pts - circle)  # a circle of radius 85 always qualifies
     return circle
-
-
-def resample_closed(points: ArrayLike, spacing: float) -> NDArray:
-    """Resample a closed polyline ``(N, 2)`` to points evenly ``~spacing`` apart along it."""
-    p = np.asarray(points, dtype=np.float64)
-    seg = np.linalg.norm(np.diff(np.vstack([p, p[:1]]), axis=0), axis=1)
-    s = np.concatenate([[0.0], np.cumsum(seg)])
-    n = max(3, round(s[-1] / spacing))
-    q = np.linspace(0.0, s[-1], n, endpoint=False)
-    closed = np.vstack([p, p[:1]])
-    return np.stack([np.interp(q, s, closed[:, 0]), np.interp(q, s, closed[:, 1])], axis=1)
-
-
-def radius_of_curvature(points: ArrayLike) -> NDArray:
-    """Radius of the circle through each point and its two neighbours: ``(N, 2) -> (N,)``.
-
-    Positive for left (counter-clockwise) bends, negative for right bends, inf when straight.
-    """
-    p = np.asarray(points, dtype=np.float64)
-    a, b = np.roll(p, 1, axis=0) - p, np.roll(p, -1, axis=0) - p
-    c = b - a
-    cross = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
-    prod = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) * np.linalg.norm(c, axis=1)
-    with np.errstate(divide="ignore"):
-        return np.where(cross == 0, np.inf, -prod / (2.0 * cross))
-
-
-def rasterise(
-    line: ArrayLike,
-    arena: float,
-    resolution: float,
-    line_width: float | ArrayLike,
-    height: float | None = None,
-    ink: ArrayLike | None = None,
-) -> NDArray:
-    """Draw a closed polyline as an anti-aliased dark line on a light floor.
-
-    Args:
-        line: ``(N, 2)`` closed polyline in units.
-        arena: width of the arena (units); also its height unless ``height`` is given.
-        resolution: pixels per unit.
-        line_width: width of the line (units), or ``(N,)`` widths at the points of ``line``
-            (interpolated along it).
-        height: height of the arena (units) for a non-square arena.
-        ink: ``(N,)`` darkness of the line at its points (default 1), interpolated along it.
-
-    Returns:
-        ``(m, n)`` darkness image, ``n = round(arena * resolution)``, ``m = round(height *
-        n / arena)``; each pixel's darkness is the fraction of it the line covers (a one-pixel
-        linear ramp at the edges) times the ink, and exactly 0 more than half a pixel away
-        from the line.
-    """
-    n = round(arena * resolution)
-    res = n / arena  # exact pixels per unit after rounding
-    top = arena if height is None else float(height)
-    m = n if height is None else round(top * res)
-    p = np.asarray(line, dtype=np.float64)
-    widths = np.broadcast_to(np.asarray(line_width, dtype=np.float64), (len(p),))
-    inks = np.ones(len(p)) if ink is None else np.asarray(ink, dtype=np.float64)
-    if inks.shape != (len(p),):
-        raise ValueError(f"ink must be ({len(p)},) like the line, got {inks.shape}")
-    # Segments at most half a pixel long, in pixel coordinates (column, row; centres at integers).
-    p, widths, inks = _resample_with(p, 0.5 / res, widths, inks)
-    px = np.stack([p[:, 0] * res - 0.5, (top - p[:, 1]) * res - 0.5], axis=1)
-    a, b = px, np.roll(px, -1, axis=0)
-    halves = 0.5 * widths * res
-    reach = int(np.ceil(halves.max() + 1.5))
-    off = np.arange(-reach, reach + 1)
-    oc, orow = (g.ravel() for g in np.meshgrid(off, off))
-    # Only the disk of candidates that can be dark: a pixel at offset o from a segment's
-    # rounded start is at least |o| - sqrt(1/2) - (segment length) from the segment, and
-    # dark only if closer than half + 0.5 (the margin covers rounding).
-    seg_max = float(np.sqrt(((b - a) ** 2).sum(axis=1).max()))
-    radius = halves.max() + 0.5 + np.sqrt(0.5) + seg_max + 0.01
-    within = oc**2 + orow**2 < radius**2
-    oc, orow = oc[within], orow[within]
-    img = np.zeros(m * n)
-    # Segments per batch: ~16k candidate pixels, so the temporaries stay in the CPU's cache
-    # (2-3x faster than batches of 2M; the same pixels and the same maximum, any batching).
-    per = max(1, 16_384 // len(oc))
-    for lo in range(0, len(a), per):
-        sa, sb = a[lo : lo + per], b[lo : lo + per]
-        half = halves[lo : lo + per, None]
-        base = np.round(sa).astype(np.intp)
-        cols = base[:, :1] + oc  # (S, K) candidate pixels around each segment start
-        rows = base[:, 1:] + orow
-        d = sb - sa
-        len2 = np.maximum((d**2).sum(axis=1, keepdims=True), 1e-12)
-        rx, ry = cols - sa[:, :1], rows - sa[:, 1:]
-        tt = np.clip((rx * d[:, :1] + ry * d[:, 1:]) / len2, 0.0, 1.0)
-        dist = np.hypot(rx - tt * d[:, :1], ry - tt * d[:, 1:])
-        dark = np.clip(half + 0.5 - dist, 0.0, 1.0) * inks[lo : lo + per, None]
-        ok = (cols >= 0) & (cols < n) & (rows >= 0) & (rows < m) & (dark > 0)
-        np.maximum.at(img, rows[ok] * n + cols[ok], dark[ok])
-    return img.reshape(m, n)
-
-
-def _resample_with(points: NDArray, spacing: float, *values: NDArray) -> tuple[NDArray, ...]:
-    """:func:`resample_closed` plus per-point ``values`` ``(N,)`` interpolated along the line."""
-    closed = np.vstack([points, points[:1]])
-    seg = np.linalg.norm(np.diff(closed, axis=0), axis=1)
-    s = np.concatenate([[0.0], np.cumsum(seg)])
-    out = resample_closed(points, spacing)
-    q = np.linspace(0.0, s[-1], len(out), endpoint=False)
-    return (out, *(np.interp(q, s, np.append(v, v[0])) for v in values))
-
-
-def photo_floor(
-    line: ArrayLike,
-    size: tuple[float, float],
-    resolution: float,
-    line_width: float,
-    seed: int = 0,
-) -> NDArray:
-    """A photo-like floor image ``(m, n)``: what a camera above a taped line on a worn floor
-    gives, after the normalisation every image file gets (:meth:`Track.from_image`).
-
-    The raw picture (darkness): a floor of 0.12 with slow shading (+-0.06 over ~40 units),
-    pixel grain (sd 0.03) and a dozen soft blotches (radius r of 3-10 units, +0.25-0.5, centred
-    more than r + 12 units from the line, so that they reach the reflex sensors only when the
-    robot strays); the line's width varies along it between about 0.8 and 1.5 times
-    ``line_width``, its ink between 0.55 and 0.95, and it has three gaps (6-9 units without ink,
-    about 3-6 units of bare floor between the line's rounded ends; on near-straight stretches
-    only, not in its first tenth).
-    Normalising maps the floor, grain and shading to exactly 0 and leaves the blotches as
-    faint patches; all of it is drawn from ``seed``.
-    """
-    p = np.asarray(line, dtype=np.float64)
-    rng = np.random.default_rng([seed, 0x70686F746F])  # "photo"
-    width, height = size
-    u = np.linspace(0.0, 1.0, len(p), endpoint=False)
-    widths = line_width * np.clip(1.15 + 0.35 * _periodic_noise(u, rng), 0.8, 1.5)
-    ink = np.clip(0.75 + 0.2 * _periodic_noise(u, rng), 0.55, 0.95)
-    length = len(p) * float(np.linalg.norm(p[1] - p[0]))
-    # Gaps only where the line runs nearly straight (radius > 80 for 15 units either side):
-    # in a bend the reflex alone would drive straight on across a gap and lose the line.
-    straight = np.abs(radius_of_curvature(p)) > 80.0
-    reach = int(np.ceil(15.0 / length * len(p)))
-    clear = np.ones(len(p), dtype=bool)
-    for k in range(-reach, reach + 1):
-        clear &= np.roll(straight, k)
-    for _ in range(3):
-        start = float(rng.choice(u[clear & (u >= 0.1)]))
-        gap = (u >= start) & (u < start + rng.uniform(6.0, 9.0) / length)
-        ink[gap] = 0.0
-    strokes = rasterise(p, width, resolution, widths, height=height, ink=ink)
-    m, n = strokes.shape
-    px = width / n  # units per pixel
-    ys, xs = (np.arange(k) + 0.5 for k in (m, n))
-    # Slow shading: random values on a coarse grid, linearly interpolated.
-    coarse = rng.normal(0.0, 1.0, (int(height / 40) + 2, int(width / 40) + 2))
-    rows = np.array([np.interp(xs * px / 40, np.arange(coarse.shape[1]), c) for c in coarse])
-    shading = np.array(
-        [np.interp(ys * px / 40, np.arange(coarse.shape[0]), rows[:, j]) for j in range(n)]
-    ).T
-    floor = 0.12 + 0.06 * np.clip(shading, -2, 2) / 2
-    yy, xx = np.meshgrid(height - ys * px, xs * px, indexing="ij")  # units, y up
-    for _ in range(12):
-        # Blotches stay clear of the sensors' corridor along the line: one under the reflex
-        # sensors would make e != 0 on every lap, and no learner could ever settle.
-        r = rng.uniform(3.0, 10.0)
-        while True:
-            c = rng.uniform([0.0, 0.0], [width, height])
-            if np.linalg.norm(p - c, axis=1).min() > r + 12.0:
-                break
-        floor += rng.uniform(0.25, 0.5) * np.exp(-((xx - c[0]) ** 2 + (yy - c[1]) ** 2) / r**2)
-    raw = np.maximum(floor, strokes) + rng.normal(0.0, 0.03, floor.shape)
-    return normalise_darkness(np.clip(raw, 0.0, 1.0))
-
-
-def _periodic_noise(u: NDArray, rng: np.random.Generator, modes: int = 6) -> NDArray:
-    """Smooth periodic noise in about [-1, 1] along ``u`` in [0, 1)."""
-    k = np.arange(1, modes + 1)
-    amp = rng.normal(0.0, 1.0, modes) / k
-    phase = rng.uniform(0.0, 2 * np.pi, modes)
-    wave = (amp[:, None] * np.cos(2 * np.pi * k[:, None] * u[None, :] + phase[:, None])).sum(0)
-    return wave / max(1e-12, float(np.abs(wave).max()))
 
 
 @lru_cache(maxsize=16)
@@ -602,41 +332,6 @@ def load_track(
     return Track.from_image(path, arena, normalise=normalise, resolution=resolution)
 
 
-#: Largest generated track image, in pixels (8000 x 8000; 512 MB as float64): the image is
-#: rasterised and kept in memory as float64, with a padded copy for the engines.
-MAX_TRACK_PIXELS = 64_000_000
-
-
-def check_image_size(name: str, arena: float, resolution: float) -> None:
-    """Refuse a generated track image too small to hold a line or too large for memory."""
-    from sarlearn.stages.world.track import MIN_PIXELS
-
-    side = arena * resolution
-    if side < MIN_PIXELS:
-        raise TrackError(
-            f"track {name!r}: arena {arena:g} units at {resolution:g} pixels per unit is "
-            f"{side:.3g} pixels wide, below the minimum of {MIN_PIXELS} (raise world.arena or "
-            "world.resolution)"
-        )
-    if side * side > MAX_TRACK_PIXELS:
-        gib = side * side * 8 * 2 / 2**30  # the image and its padded copy
-        raise TrackError(
-            f"track {name!r}: arena {arena:g} units at {resolution:g} pixels per unit would be "
-            f"a {side:,.0f} x {side:,.0f} pixel image needing about {gib:,.0f} GiB of memory; "
-            f"the limit is {MAX_TRACK_PIXELS:,} pixels (resolution <= "
-            f"{(MAX_TRACK_PIXELS**0.5) / arena:.3g} for this arena)"
-        )
-
-
-#: Public names of drawing helpers that other track generators reuse
-#: (:mod:`sarlearn.stages.world.family`): the start point of a closed line (least bend ahead, no
-#: crossing), the test for parts of a line passing close to each other, and the star-shaped
-#: random curve of the ``random`` track (in reference-arena units, before fitting).
-start_index = _start_index
-near_far_along = _near_far_along
-star_curve = _random
-
-
 def describe(name: str) -> str:
     """One-line description of a built-in track."""
     return TRACKS[name][1]
@@ -654,10 +349,6 @@ __all__ = [
     "describe",
     "load_track",
     "near_far_along",
-    "photo_floor",
-    "radius_of_curvature",
-    "rasterise",
-    "resample_closed",
     "star_curve",
     "start_index",
     "style_of",
