@@ -239,8 +239,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 def goal(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per track, SaR against the best tuned RL: the RL row (PPO or SAC, with or without the
     error input; the every-rollout evaluation variant excluded, being another protocol) with
-    the lowest median among those clean in at least half their runs (else among those clean
-    at all), and the ratio of the medians (the goal is >= 10)."""
+    the lowest median among those clean in at least half their runs (else the one clean in
+    the most runs), and the ratio of the medians (the goal is >= 10)."""
     out = []
     for track in sorted({r["track"] for r in rows}):
         sar = [r for r in rows if r["track"] == track and r["learner"] == "sar"]
@@ -253,9 +253,10 @@ def goal(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ]
         ok = [r for r in rl if "median" in r["clean_policy"]]
 
-        def rank(r: dict[str, Any]) -> tuple[bool, float]:
-            minority = 2 * int(r["clean_policy"]["reached"].split("/")[0]) < r["runs"]
-            return minority, r["clean_policy"]["median"]
+        def rank(r: dict[str, Any]) -> tuple[bool, int, float]:
+            reached = int(r["clean_policy"]["reached"].split("/")[0])
+            minority = 2 * reached < r["runs"]  # then the most clean runs first
+            return minority, -reached if minority else 0, r["clean_policy"]["median"]
 
         best = min(ok, key=rank) if ok else None
         s = sar[0]["clean_policy"] if sar else {}
