@@ -93,17 +93,18 @@ def _activations(n, hbuf, post, slope, n_units, act, half, one, sat):
 
 def stage_runners(loop: FastClosedLoop, calls: int) -> dict[str, Callable[[], None]]:
     """Compiled loops of ``calls`` calls of each stage on copies of ``loop``'s agent 0."""
-    img, sx, sy = loop._world
-    pose, lost, ground = loop._wstate
-    fcoef, fy1, fy2, fu1, fux = loop._filt
-    sizes, woff, noff, W, _, bias, hbuf, post, slope, *_ = loop._net
-    sw, c = loop._switches, loop._consts
+    s = loop.state
+    img, sx, sy = s.world
+    pose, lost, ground = s.wstate
+    fcoef, fy1, fy2, fu1, fux = s.filt
+    net = s.net
+    sizes, woff, noff, W, bias = net.sizes, net.woff, net.noff, net.W, net.bias
+    hbuf, post, slope = net.pre, net.post, net.slope
+    sw, c = s.switches, s.consts
     cp = np.copy
     n_units = int(noff[-1])
     return {
-        "sense": lambda: _sense(
-            calls, cp(pose), cp(ground), cp(lost), img, sx, sy, loop._world_par
-        ),
+        "sense": lambda: _sense(calls, cp(pose), cp(ground), cp(lost), img, sx, sy, s.world_par),
         "filters": lambda: _filter(
             calls, cp(ground), sw, fcoef, cp(fy1), cp(fy2), cp(fu1), cp(fux), c.flush, c.zero
         ),
@@ -120,7 +121,7 @@ def stage_runners(loop: FastClosedLoop, calls: int) -> dict[str, Callable[[], No
             cp(hbuf),
             cp(post),
             cp(slope),
-            loop._readout,
+            net.readout,
         ),
         "forward: layer 0 sums": lambda: _layer0(
             calls, W, fy1, cp(hbuf), sizes[0], sizes[1], c.zero
@@ -142,12 +143,12 @@ def step_runners(cfg: RunConfig, steps: int, warm: int) -> dict[str, Callable[[]
 
     def switched(loop: FastClosedLoop, on: bool, run: Callable[[], Any]) -> Callable[[], None]:
         def go() -> None:
-            base = loop._switches
-            loop._switches = base if on else base._replace(learning=0)
+            base = loop.state.switches
+            loop.state.switches = base if on else base._replace(learning=0)
             try:
                 run()
             finally:
-                loop._switches = base
+                loop.state.switches = base
 
         return go
 
@@ -170,7 +171,7 @@ def measure(rule: str, rounds: int, calls: int, steps: int, warm: int) -> dict[s
     cfg = RunConfig().with_overrides({"rule.name": rule})
     world = FastClosedLoop.from_config(cfg, 1)
     world.run(warm, sync=False)
-    zeros = float(np.mean(world._fy1 == 0))
+    zeros = float(np.mean(world.state.filt.y1 == 0))
     runs = {**stage_runners(world, calls), **step_runners(cfg, steps, warm)}
     per_call = {k: (steps if k.startswith("step") else calls) for k in runs}
     for run in runs.values():  # compile

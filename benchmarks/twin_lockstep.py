@@ -8,11 +8,13 @@ depends on the physics and the seed only, not on the machine's load. One line pe
     python benchmarks/twin_lockstep.py --rule sar --latency 0.01 --lag 0.05 --noise 6 \
         --seeds 0 1 2 [--steps 8000] [--load run/network.npz] [--json out.json]
 
-``--load`` drives a saved network frozen (e.g. one trained by ``sarlearn follow --inputs
-camera``).
+``--realism realistic`` uses the board of ``sarlearn twin --realism realistic`` (its motor
+lag, deadband, wheel mismatch and noise); ``--mismatch M`` unequal wheels, ``--trim M`` the
+drive's correction of them (``sarlearn drive --trim``). ``--load`` drives a saved network
+frozen (e.g. one trained by ``sarlearn follow --inputs camera``).
 
 The calibration is what ``sarlearn calibrate`` finds on the twin: the floor's level plus
-four noise widths as light (a bare floor reads exactly 0), the line's level as dark.
+five noise widths as light (a bare floor reads exactly 0), the line's level as dark.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ def run_one(
     track: str,
     load: str | None = None,
     margin: float = NOISE_MARGIN,
+    preset: str | None = None,
+    mismatch: float = 0.0,
+    trim: float = 0.0,
 ) -> dict[str, Any]:
     """One run (``load``: a saved network, driven frozen); its summary's measures."""
     over: dict[str, Any] = {"world.inputs": "camera", "world.track": track, "rule.name": rule,
@@ -52,11 +57,17 @@ def run_one(
         over = {**loaded_defaults(Path(load)), **over, "load": load, "freeze": True}
         over.pop("rule.name")
     cfg = RunConfig().with_overrides(over)
-    physics = BoardPhysics(tau=lag, noise=noise, seed=seed)
+    if preset is not None:  # the board of `sarlearn twin --realism PRESET`
+        from sarlearn.stages.world.realism import PRESETS
+
+        physics = BoardPhysics.from_realism(PRESETS[preset], seed=seed)
+        lag, noise = physics.tau, physics.noise
+    else:
+        physics = BoardPhysics(tau=lag, noise=noise, mismatch=mismatch, seed=seed)
     light = physics.light + margin * noise
     robot = LockstepTwin(
         cfg.world, physics, calibration=((light, light), (physics.dark,) * 2), latency=latency,
-        seed=seed,
+        seed=seed, trim=trim,
     )  # fmt: skip
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
@@ -67,7 +78,8 @@ def run_one(
             "mean_abs_error_last_1000", "off_track_steps")  # fmt: skip
     return {
         "rule": cfg.rule.name, "load": load, "track": track, "latency": latency, "lag": lag,
-        "noise": noise, "margin": margin, "seed": seed, **{k: s[k] for k in keys},
+        "noise": noise, "mismatch": physics.mismatch, "margin": margin, "trim": trim,
+        "preset": preset, "seed": seed, **{k: s[k] for k in keys},
         "seconds": time.perf_counter() - t0,
     }  # fmt: skip
 
@@ -79,11 +91,16 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--latency", type=float, default=0.0, help="s from reading to command")
     ap.add_argument("--lag", type=float, default=0.05, help="motor time constant (s)")
     ap.add_argument("--noise", type=float, default=6.0, help="sensor noise (ADC counts)")
+    ap.add_argument("--mismatch", type=float, default=0.0, help="relative wheel gain difference")
+    ap.add_argument("--trim", type=float, default=0.0, help="the motors' gain correction")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--steps", type=int, default=8000)
     ap.add_argument("--load", help="a saved network.npz, driven frozen")
     ap.add_argument(
         "--margin", type=float, default=NOISE_MARGIN, help="noise widths added to the light level"
+    )
+    ap.add_argument(
+        "--realism", help="the board of `sarlearn twin --realism NAME` (overrides --lag, --noise)"
     )
     ap.add_argument("--json", help="append the results to this JSON list")
     args = ap.parse_args(argv)
@@ -99,6 +116,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             args.track,
             args.load,
             args.margin,
+            args.realism,
+            args.mismatch,
+            args.trim,
         )
         rows.append(row)
         print(json.dumps(row))

@@ -99,14 +99,14 @@ def engine_runs(rule: str, steps: int) -> dict[str, Callable[[], int]]:
 
 def cpp_run(fcl: Any, layers: list[int], steps: int) -> Callable[[], int]:
     """A warm chunk runner of the C++ library's learner, threads off (as ``bench_cpp_learner``)."""
-    from sarlearn.engine.bench import _quiet_stdout
+    from sarlearn.engine.bench import quiet_stdout
 
     net = fcl.FeedforwardClosedloopLearningWithFilterbank(
         N_PREDICTORS, fcl.IntVector(layers), 5, 3.0, 10.0
     )
     net.initWeights(1.0, 0, fcl.FCLNeuron.MAX_OUTPUT_RANDOM)
     net.setLearningRate(1e-5)
-    with _quiet_stdout():
+    with quiet_stdout():
         for i in range(net.getNumLayers()):
             net.getLayer(i).setUseThreads(0)
     rng = np.random.default_rng(0)

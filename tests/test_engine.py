@@ -29,7 +29,7 @@ from engine_checks import (
 )
 from sarlearn.config import RunConfig
 from sarlearn.engine import FastClosedLoop, make_closed_loop
-from sarlearn.engine.fast_loop import tanh_saturation
+from sarlearn.engine.put import tanh_saturation
 from sarlearn.engine.verify import (
     reference_sensitivity,
     stepwise_deviation,

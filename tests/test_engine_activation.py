@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from sarlearn.engine.fast_loop import tanh_saturation
+from sarlearn.engine.put import tanh_saturation
 from sarlearn.stages.network.compiled import tanh_sat
 
 

@@ -18,9 +18,9 @@ from border_track import border_track_file
 from engine_checks import assert_population_equals_single_runs
 from sarlearn.config import RunConfig
 from sarlearn.engine import FastClosedLoop, make_closed_loop
-from sarlearn.engine import kernels as K
 from sarlearn.errors import ShapeError
 from sarlearn.loop import RECORDS, ClosedLoop
+from sarlearn.stages import codes
 from sarlearn.stages.perception.compiled import camera_arrays, camera_step, pairwise_sum
 from sarlearn.stages.perception.perception import darkness_predictors
 from sarlearn.stages.world.camera import PinholeCamera
@@ -56,15 +56,15 @@ def run_stage(
     par, cam = camera_arrays(camera, rows, cols, P, record_frame=True)
     table = track.lookup_table
     img = np.array(table.flat)
-    world = K.WorldParams(
+    world = codes.WorldParams(
         inv=float(table.inv), height=float(table.height), umax=float(table.umax),
         vmax=float(table.vmax), stride=int(table.stride), speed=0.0, dt=0.0, axle=0.0,
         error_gain=0.0, net_gain=0.0, width=0.0, line_seen=0.0,
     )  # fmt: skip
     r_frame = np.zeros((P, 1, camera.shape[0] * camera.shape[1]))
     for p in range(P):
-        camera_step(p, 0, poses, img, world, par, (*cam, r_frame))
-    frame, pred = cam[5], cam[8]
+        camera_step(p, 0, poses, img, world, par, cam, r_frame)
+    frame, pred = cam.frame, cam.pred
     np.testing.assert_array_equal(r_frame[:, 0], frame)  # the frame record is the frame
     return frame.reshape(P, *camera.shape), pred.copy()
 
@@ -104,12 +104,12 @@ def test_camera_stage_equals_numpy_camera_and_perception(case: str) -> None:
     np.testing.assert_allclose(pred, darkness_predictors(ref_frame, rows, cols), rtol=0, atol=1e-12)
     # the segment grid and mirror differences alone: bit for bit on numpy's own frame
     _, cam = camera_arrays(camera, rows, cols, len(poses))
-    frame_buf, colsum, pred_buf = cam[5], cam[6], cam[8]
+    frame_buf, colsum, pred_buf = cam.frame, cam.colsum, cam.pred
     from sarlearn.stages.perception.compiled import predictors
 
     frame_buf[...] = ref_frame.reshape(len(poses), -1)
     for p in range(len(poses)):
-        predictors(p, frame_buf, camera.shape[1], cam[3], cam[4], colsum, pred_buf)
+        predictors(p, frame_buf, camera.shape[1], cam.rb, cam.cb, colsum, pred_buf)
     np.testing.assert_array_equal(pred_buf, darkness_predictors(ref_frame, rows, cols))
     if case == "above-horizon":
         assert not np.isfinite(camera.ground_points).all()  # some rays read 0 by rule

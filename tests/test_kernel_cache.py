@@ -45,6 +45,25 @@ def test_a_stage_edit_touches_the_kernel_files(tmp_path: Path) -> None:
     assert not cache.refresh(package)
 
 
+def test_a_change_drops_the_numba_caches_an_old_layout_wrote(tmp_path: Path) -> None:
+    package = _fake_package(tmp_path)
+    cache.refresh(package)
+    stale = [
+        package / "engine/__pycache__/kernels.run_chunk-40.py311.nbi",
+        package / "stages/rules/__pycache__/compiled.learn-12.py311.1.nbc",
+    ]
+    kept = package / "stages/rules/__pycache__/sar.cpython-311.pyc"
+    for path in (*stale, kept):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"index pickled with types that have moved")
+    assert not cache.refresh(package)  # nothing changed: the caches stay
+    assert all(path.exists() for path in stale)
+    (package / "stages/rules/compiled.py").write_text("# an edited equation\n")
+    assert cache.refresh(package)
+    assert not any(path.exists() for path in stale)
+    assert kept.exists()
+
+
 def test_shared_formulas_count_and_non_inlined_modules_do_not(tmp_path: Path) -> None:
     package = _fake_package(tmp_path)
     cache.refresh(package)
@@ -78,7 +97,7 @@ def test_the_real_engine_lists_its_stages() -> None:
         "stages/world/compiled_sensors.py",
         "stages/world/compiled_robot.py",
         "stages/motor/compiled.py",
-        "engine/codes.py",
+        "stages/codes.py",
         "stages/motor/motor.py",
         "stages/world/robot.py",
     }

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sarlearn.config import DEFAULT_LR, RelevanceConfig
-from sarlearn.engine.fast_loop import SUPPORTED_RULES
+from sarlearn.engine.put import SUPPORTED_RULES
 from sarlearn.recipes import RECIPES, RULE_NAMES, Carrier, SignAt
 from sarlearn.stages.network.network import Network
 from sarlearn.stages.rules import RULES, make_rule

@@ -50,15 +50,32 @@ def test_timing_summary_counts_overruns_and_budget() -> None:
     assert drv.timing_summary([], [], 0.05) == {"period": 0.05, "cycles": 0, "warning": None}
 
 
-class FakeRobot:
-    """Records commands; ``work`` seconds of sensing per cycle."""
+class FakeTime:
+    """A clock that moves only when something sleeps: pacing tests that no load can upset."""
 
-    def __init__(self, work: float = 0.0) -> None:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeRobot:
+    """Records commands; ``work`` seconds of sensing per cycle (on ``time``, if given)."""
+
+    def __init__(self, work: float = 0.0, time: FakeTime | None = None) -> None:
         self.work = work
+        self.time = time
         self.commands: list[tuple[float, float]] = []
 
     def read_ground(self) -> np.ndarray:
-        time.sleep(self.work)
+        if self.time is not None:
+            self.time.sleep(self.work)
+        else:
+            time.sleep(self.work)
         return np.zeros((1, 2))
 
     def grab_frame(self) -> None:
@@ -69,20 +86,22 @@ class FakeRobot:
 
 
 def test_paced_robot_keeps_the_period() -> None:
-    robot = drv.PacedRobot(FakeRobot(), 0.01)
+    t = FakeTime()
+    robot = drv.PacedRobot(FakeRobot(work=0.003, time=t), 0.01, clock=t.clock, sleep=t.sleep)
     intervals = []
     for _ in range(12):
         robot.read_ground()
         robot.set_wheel_speeds(1.0, 1.0)
         intervals.append(robot.interval)
     assert np.isnan(intervals[0])
-    # A grid, not a sleep after each cycle: the intervals average to the period.
-    assert np.mean(intervals[1:]) == pytest.approx(0.01, abs=0.002)
-    assert robot.busy < 0.01
+    # A grid, not a sleep after each cycle: every interval is the period, work included.
+    np.testing.assert_allclose(intervals[1:], 0.01, rtol=1e-9)
+    assert robot.busy == pytest.approx(0.003)
 
 
 def test_paced_robot_late_cycles_restart_the_grid() -> None:
-    robot = drv.PacedRobot(FakeRobot(work=0.015), 0.005)
+    t = FakeTime()
+    robot = drv.PacedRobot(FakeRobot(work=0.015, time=t), 0.005, clock=t.clock, sleep=t.sleep)
     for _ in range(4):
         robot.read_ground()
         robot.set_wheel_speeds(1.0, 1.0)
@@ -171,7 +190,11 @@ def test_drive_writes_the_follow_outputs_and_stops(twin_server: TwinServer, tmp_
     n = summary["steps"]
     assert n == 40 or summary["status"] == "off_track"
     timing = summary["timing"]
-    assert timing["period"] == FAST and timing["cycles"] == n - 1
+    # A robot off the line ends the run inside its last chunk: the timing has that chunk, and
+    # the robot drove on for less than a drive's chunk.
+    lost = summary["status"] == "off_track"
+    assert timing["period"] == FAST and (timing["cycles"] == n - 1 or lost)
+    assert n - 1 <= timing["cycles"] < n - 1 + drv.DRIVE_CHUNK
     assert timing["interval_median"] > 0 and "busy_p99" in timing
     import pandas as pd
 
@@ -180,7 +203,29 @@ def test_drive_writes_the_follow_outputs_and_stops(twin_server: TwinServer, tmp_
     assert 0 < timing["latency_median"] <= timing["busy_median"]
     assert np.isfinite(trace["x"]).all()  # the twin tells its pose
     on_disk = json.loads((tmp_path / "run" / "summary.json").read_text())
-    assert on_disk["timing"]["cycles"] == n - 1
+    assert on_disk["timing"]["cycles"] == timing["cycles"]
+    # the twin's ground truth: the true reflex error of every cycle, judged beside the sensed
+    true = on_disk["true_error"]
+    assert true["steps"] == timing["cycles"] + 1
+    assert set(true) >= {"settled", "steps_to_success", "settled_step"}
+
+
+def test_drive_stands_still_while_it_writes_a_checkpoint(
+    twin_server: TwinServer, tmp_path: Path
+) -> None:
+    """The run pauses to write its checkpoints: the motors get an ``S`` before each one, so
+    the robot does not drive blind on its last command meanwhile."""
+    cfg = camera_cfg().with_overrides({"steps": 40, "checkpoint_every": 10})
+    robot = drv.open_twin_robot(twin_server.folder, cfg)
+    try:
+        before = twin_server.twin.counts.get("S", 0)
+        summary = drv.run_drive(cfg, robot, tmp_path / "run", figures=False)
+        stops = twin_server.twin.counts.get("S", 0) - before
+    finally:
+        robot.close()
+    n = summary["steps"]
+    # one stop at each of the checkpoints at 10, 20, 30 steps the run reached, one at its end
+    assert stops >= (n - 1) // 10 + 1, (stops, n)
 
 
 def test_drive_stops_the_motors_on_an_exception(twin_server: TwinServer, tmp_path: Path) -> None:
@@ -393,3 +438,36 @@ def test_cycle_benchmark_builds_the_authors_network(tmp_path: Path) -> None:
     assert result["networks"]["default"]["inputs"] == 80
     assert 0 < authors["median_s"] < authors["pi_estimate_median_s"][0]
     assert json.loads(out.read_text())["networks"]["authors"]["budget_left_s"] < 0.05
+
+
+def test_true_error_summary_judges_the_ground_truth() -> None:
+    """The success criterion on the true error: zero after a burst settles, a late burst
+    does not."""
+    from sarlearn.config import RunConfig
+
+    cfg = RunConfig().with_overrides({"steps": 3000, "settle_window": 2000})
+    e = np.zeros(3000)
+    e[:300] = 1.0
+    s = drv.true_error_summary(e, cfg)
+    assert s["settled"] and s["steps_to_success"] == 499 and s["mean_abs_error_last_1000"] == 0
+    e[2500] = 1.0
+    late = drv.true_error_summary(e, cfg)
+    assert not late["settled"] and late["steps"] == 3000
+
+
+def test_paced_robot_logs_the_twins_true_error() -> None:
+    """With a twin, each cycle logs gain x (left - right) of the ideal darkness it reports."""
+
+    class Board:
+        def read_ground(self) -> np.ndarray:
+            return np.zeros((1, 2))
+
+    class TwinState:
+        def state(self) -> dict:
+            return {"pose": [1.0, 2.0, 0.0], "on_line": True, "inside": True,
+                    "reflex_darkness": [0.25, 0.0]}  # fmt: skip
+
+    robot = drv.PacedRobot(Board(), 0.001, twin=TwinState(), error_gain=50.0)  # type: ignore[arg-type]
+    for _ in range(3):
+        robot.read_ground()
+    assert robot.true_errors == [12.5, 12.5, 12.5]

@@ -20,6 +20,8 @@ from sarlearn.stages.world.realism import (
     lag_factor,
     lit_darkness,
     quantise,
+    relative_darkness,
+    track_floor,
     wheel_gains,
 )
 from sarlearn.stages.world.sim import SimWorld
@@ -287,8 +289,69 @@ def test_preflight_notes_on_realism() -> None:
 
     assert realism_warnings(RunConfig()) == []
     notes = realism_warnings(RunConfig().with_overrides({"world.realism.preset": "realistic"}))
-    assert any("numpy loop" in n for n in notes) and any("sensor_noise" in n for n in notes)
+    assert any("numpy loop" in n for n in notes) and not any("sensor_noise" in n for n in notes)
+    raw = RunConfig().with_overrides(
+        {"world.realism.preset": "realistic", "world.realism.sensor_margin": 0.0}
+    )
+    assert any("sensor_noise" in n for n in realism_warnings(raw))
     delayed = RunConfig().with_overrides({"world.realism.delay": 1})
     assert any("error_gain = 25" in n for n in setting_warnings(delayed))
     slower = delayed.with_overrides({"world.error_gain": 25.0})
     assert not any("overshoots" in n for n in realism_warnings(slower))
+
+
+# ---------------------------------------------------------------------- the robot's answers
+def test_margin_makes_a_noisy_bare_floor_read_zero() -> None:
+    """The calibration's dead zone: 5 noise widths above the floor's level read 0, so a
+    robot between the line's edges senses no error; the line itself still reads dark."""
+    r = realism(sensor_noise=0.01, adc_bits=10, sensor_margin=5.0)
+    floor = r.sense(np.zeros((1, 100_000)), None, 0)
+    assert np.count_nonzero(floor) <= 2  # a 5-sigma blip is one reading in ~3.5 million
+    line = r.sense(np.ones((1, 1000)), None, 0)
+    assert line.min() > 0.95
+    # relative_darkness maps floor + margin to 0 and 1 to 1, linearly between
+    np.testing.assert_allclose(relative_darkness([0.05, 0.525, 1.0], 0.0, 0.05), [0, 0.5, 1])
+    # without noise a margin is no margin: nothing changes, the world stays ideal
+    assert not RealismParams(sensor_margin=5.0).active
+
+
+def test_floor_tracking_cancels_a_lighting_gradient() -> None:
+    """Each sensor's running floor estimate absorbs the light it sits under, so two sensors
+    under different light both read a bare floor as 0 and the line as dark."""
+    r = realism(sensor_noise=0.01, sensor_margin=5.0, floor_tracking=20.0)
+    dim = np.array([[0.12, 0.05]])  # a grey floor: less light under the left sensor
+    for _ in range(300):
+        out = r.sense(dim, None, 0)
+    assert r.floor is not None
+    np.testing.assert_allclose(r.floor[0], [0.12, 0.05], atol=0.01)
+    assert np.count_nonzero(out) == 0
+    # the line (far darker than the estimate) reads dark and leaves the estimate alone
+    before = r.floor.copy()
+    line = r.sense(np.array([[1.0, 1.0]]), None, 0)
+    assert line.min() > 0.95
+    np.testing.assert_array_equal(r.floor, before)
+    # track_floor: a reading near the estimate moves it by 1/cycles of the gap
+    np.testing.assert_allclose(track_floor(np.array([0.0]), np.array([0.1]), 10.0), [0.01])
+    np.testing.assert_allclose(track_floor(np.array([0.0]), np.array([0.9]), 10.0), [0.0])
+
+
+def test_floor_tracking_in_the_world_and_its_state() -> None:
+    """In the simulator under a gradient the bare floor's readings go back to 0 with
+    tracking, and the floor estimates travel with the world's state."""
+    x, y = world().pose[0, :2]
+    towards_centre = math.degrees(math.atan2(125.0 - y, 125.0 - x))  # the robot in the dim half
+    grad = {"light_gradient": 0.3, "light_angle_deg": towards_centre}
+    plain, tracked = world(**grad), world(floor_tracking=10.0, **grad)
+    for w in (plain, tracked):
+        for _ in range(100):
+            w.set_wheel_speeds(0.0, 0.0)  # standing still: the same floor under every sensor
+    ideal = plain.sensors.read(plain.track, plain.pose)
+    floor = ideal[0] == 0.0
+    assert plain.read_ground()[0][floor].max() > 0.03  # dimmed floor reads grey
+    assert tracked.read_ground()[0][floor].max() < 1e-3
+    state = tracked.state_dict()
+    assert tracked.realism is not None and tracked.realism.floor is not None
+    again = world(floor_tracking=10.0, **grad)
+    again.load_state_dict(state)
+    assert again.realism is not None
+    np.testing.assert_array_equal(again.realism.floor, tracked.realism.floor)

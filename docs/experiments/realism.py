@@ -9,6 +9,8 @@ Usage (from the repository, with the package importable)::
     python docs/experiments/realism.py table DIR/main.csv [--by-track]
     python docs/experiments/realism.py speed
     python docs/experiments/realism.py reflex-delay
+    python docs/experiments/realism.py ablate --out DIR              # populations, see below
+    python docs/experiments/realism.py ablate pmain --out DIR --robots 5 --tracks ...
 
 ``main``: SaR's default, GDM's default and the reflex alone on the seven settling built-in
 tracks, seeds 0-4, 10,000 steps, realism ``off`` against the ``realistic`` preset.
@@ -21,7 +23,10 @@ off against ``realistic`` on the first four generated evaluation tracks (``rando
 main tracks, seeds 0-1. Runs with realism on are the numpy loop (realism runs only there);
 the learning runs with realism off run where ``engine='auto'`` puts them (the compiled
 engine: the same recipe, one step agrees with the numpy loop to ~1e-12), the reflex alone on
-the numpy loop.
+the numpy loop. ``ablate``: each setting of :data:`ABLATE` (each flaw of the preset alone, the
+robot's answers, the whole preset) on ``curvy`` with one population of independent robots per
+rule on the numpy loop, strict settling over the last 5,000 of 7,000 steps; ``ablate pmain``:
+realism off against the preset on the given tracks, the same way (docs/realism.md).
 
 Per run: ``settled`` (the project's criterion on the error the robot sensed: the moving sum of
 |e| below 0.1 at every step of the last window), ``settled_true`` (the same on the error of
@@ -79,6 +84,49 @@ DIAG: dict[str, dict[str, Any]] = {
     "noise 0.01, sar lr 0.1": {"sensor_noise": 0.01, "rule.lr": 0.1},
     "noise 0.01, sar lr 0.03": {"sensor_noise": 0.01, "rule.lr": 0.03},
 }
+
+#: ``ablate``: each flaw of the realistic preset alone (the rest off), the whole preset, and
+#: the robot's own countermeasures (its calibration's dead zone ``sensor_margin``, its
+#: per-sensor floor estimate ``floor_tracking``) with the flaws they answer.
+ABLATE: dict[str, dict[str, Any]] = {
+    "off": {},
+    "noise 0.01": {"sensor_noise": 0.01},
+    "adc 10 bit": {"adc_bits": 10},
+    "lag 0.1 s": {"motor_tau": 0.1},
+    "deadband 5": {"deadband": 5.0},
+    "mismatch 0.05": {"wheel_mismatch": 0.05},
+    "gradient 0.2": {"light_gradient": 0.2, "light_angle_deg": 30.0},
+    "drift 0.05": {"light_drift": 0.05},
+    "realistic, no margin, no tracking": {
+        "preset": "realistic",
+        "sensor_margin": 0.0,
+        "floor_tracking": 0.0,
+    },
+    "noise 0.01, margin 4": {"sensor_noise": 0.01, "sensor_margin": 4.0},
+    "noise 0.01, margin 5": {"sensor_noise": 0.01, "sensor_margin": 5.0},
+    "gradient 0.2, tracking 50": {
+        "light_gradient": 0.2,
+        "light_angle_deg": 30.0,
+        "floor_tracking": 50.0,
+    },
+    "gradient 0.2, tracking 10": {
+        "light_gradient": 0.2,
+        "light_angle_deg": 30.0,
+        "floor_tracking": 10.0,
+    },
+    "realistic, margin 5, no tracking": {"preset": "realistic", "floor_tracking": 0.0},
+    "realistic": {"preset": "realistic"},
+    # slower driving: the motors' lag costs less distance
+    "lag 0.1 s, speed 20": {"motor_tau": 0.1, "world.speed": 20.0},
+    "realistic, speed 20": {"preset": "realistic", "world.speed": 20.0},
+    # a reflex tuned to slower motors (a lower proportional gain)
+    "lag 0.1 s, reflex gain 25": {"motor_tau": 0.1, "world.error_gain": 25.0},
+    "realistic, reflex gain 25": {"preset": "realistic", "world.error_gain": 25.0},
+}
+
+#: ``pmain``: realism off against the realistic preset (with the robot's calibration margin
+#: and floor tracking, as the preset has them).
+POPULATION_MAIN: dict[str, dict[str, Any]] = {"off": {}, "realistic": {"preset": "realistic"}}
 
 CAMERA: dict[str, dict[str, Any]] = {
     "off": {},
@@ -229,6 +277,88 @@ def run_one(job: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def ablate(
+    out: Path,
+    rules: tuple[str, ...] = ("reflex", "sar"),
+    robots: int = 10,
+    steps: int = 7_000,
+    window: int = 5_000,
+    tracks: tuple[str, ...] = ("curvy",),
+    only: tuple[str, ...] = (),
+    name: str = "ablate",
+) -> None:
+    """Populations: each setting of :data:`ABLATE` (``name = "ablate"``) or of
+    :data:`POPULATION_MAIN` (``"pmain"``) on each of ``tracks`` with a population of
+    ``robots`` independent robots (seed 0: their own start places, initial weights and
+    noise) per rule, the numpy loop; one CSV row per robot in ``out/<name>.csv`` (what is
+    already there is skipped). ``settled`` is the strict criterion over the last ``window``
+    steps; a robot that ever lost the line counts as lost."""
+    from sarlearn.config import RunConfig
+    from sarlearn.loop import ClosedLoop
+    from sarlearn.metrics import SuccessCriterion, settled, settled_step, steering_flips_per_1000
+    from sarlearn.stages.world.sensors import reflex_pair
+    from sarlearn.stages.world.tracks import load_track
+
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.csv"
+    done = set()
+    if path.is_file():
+        with path.open() as fh:
+            done = {(r["cond"], r["rule"], r["track"]) for r in csv.DictReader(fh)}
+    new = not path.is_file()
+    conds = ABLATE if name == "ablate" else POPULATION_MAIN
+    grid = [(c, r, t) for t in tracks for c in conds if not only or c in only for r in rules]
+    with path.open("a", newline="") as fh:
+        writer = csv.DictWriter(fh, FIELDS)
+        if new:
+            writer.writeheader()
+        for cond, rule, track in grid:
+            over = conds[cond]
+            if (cond, rule, track) in done:
+                continue
+            dotted = {k if "." in k else f"world.realism.{k}": v for k, v in over.items()}
+            cfg = RunConfig().with_overrides(
+                {"world.track": track, "rule.name": rule, "seed": 0, "steps": steps,
+                 "settle_window": window, "engine": "numpy", **dotted}
+            )  # fmt: skip
+            crit = SuccessCriterion.from_config(cfg)
+            loop = ClosedLoop.from_config(cfg, population=robots)
+            t0 = time.perf_counter()
+            with np.errstate(all="ignore"):
+                chunks = [loop.run(1000) for _ in range(steps // 1000)]
+            secs = round(time.perf_counter() - t0, 1)
+            e = np.concatenate([c["error"] for c in chunks], axis=1)
+            y = np.concatenate([c["steering"] for c in chunks], axis=1)
+            lost = np.concatenate([c["off_track"] for c in chunks], axis=1).any(axis=1)
+            wc = cfg.world
+            trk = load_track(wc.track, wc.arena, wc.track_seed, wc.resolution, wc.line_width)
+            pair = reflex_pair(wc)
+            for i in range(robots):
+                pose = np.stack(
+                    [np.concatenate([c[k][i] for c in chunks]) for k in ("x", "y", "heading")],
+                    1,
+                )
+                ideal = pair.read(trk, pose)
+                e_true = wc.error_gain * (ideal[:, 0] - ideal[:, 1])
+                row = {"set": name, "cond": cond, "rule": rule, "track": track,
+                       "seed": i, "steps": steps, "window": window, "lost": bool(lost[i]),
+                       "diverged": False, "seconds": secs}  # fmt: skip
+                if not lost[i]:
+                    row.update(
+                        settled=bool(settled(e[i], crit)),
+                        settled_true=bool(settled(e_true, crit)),
+                        settled_step=settled_step(e[i], crit),
+                        mean_abs=float(np.abs(e[i, -window:]).mean()),
+                        mean_abs_true=float(np.abs(e_true[-window:]).mean()),
+                        flips=float(steering_flips_per_1000(y[i], window))
+                        if rule != "reflex"
+                        else 0.0,
+                    )
+                writer.writerow(row)
+            fh.flush()
+            print(f"{cond} {rule} {track}: {secs} s", flush=True)
+
+
 def run(
     name: str, out: Path, n_jobs: int, seeds: tuple[int, ...] = (0,), only: tuple[str, ...] = ()
 ) -> None:
@@ -370,6 +500,15 @@ def main(argv: list[str] | None = None) -> None:
     r.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     r.add_argument("--seeds", type=int, nargs="+", default=[0], help="sweep/camera seeds")
     r.add_argument("--only", nargs="+", default=[], help="sweep/camera: these settings only")
+    b = sub.add_parser("ablate", help="populations: the preset's settings one at a time")
+    b.add_argument("name", nargs="?", default="ablate", choices=("ablate", "pmain"))
+    b.add_argument("--out", type=Path, required=True)
+    b.add_argument("--tracks", nargs="+", default=["curvy"])
+    b.add_argument("--window", type=int, default=5_000)
+    b.add_argument("--rules", nargs="+", default=["reflex", "sar"])
+    b.add_argument("--robots", type=int, default=10)
+    b.add_argument("--steps", type=int, default=7_000)
+    b.add_argument("--only", nargs="+", default=[])
     sub.add_parser("speed")
     sub.add_parser("reflex-delay")
     t = sub.add_parser("table")
@@ -378,6 +517,9 @@ def main(argv: list[str] | None = None) -> None:
     a = p.parse_args(argv)
     if a.cmd == "run":
         run(a.name, a.out, a.jobs, tuple(a.seeds), tuple(a.only))
+    elif a.cmd == "ablate":
+        ablate(a.out, tuple(a.rules), a.robots, a.steps, a.window, tuple(a.tracks),
+               tuple(a.only), a.name)  # fmt: skip
     elif a.cmd == "speed":
         speed()
     elif a.cmd == "reflex-delay":

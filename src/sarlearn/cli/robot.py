@@ -213,6 +213,13 @@ def drive(
     max_speed: Annotated[
         float, typer.Option(help="Wheel speed (units/s) at full PWM (255).", min=0)
     ] = 120.0,
+    trim: Annotated[
+        float | None,
+        typer.Option(
+            help="Motors' gain difference to undo (left 1 + m/2, right 1 - m/2; "
+            "docs/robot.md, 'Trim'). Default 0, or the resumed drive's."
+        ),
+    ] = None,
     rule: RuleOption = None,
     track: Annotated[str | None, typer.Option(help="Track name (a label; a twin's own).")] = None,
     steps: StepsOption = None,
@@ -263,6 +270,8 @@ def drive(
                 period = saved.get("period")
             if calibration is None and saved.get("calibration"):
                 calibration = Path(saved["calibration"])
+            if trim is None:
+                trim = saved.get("trim")
         else:
             if layers is not None:
                 flags["network.layers"] = parse_layers(layers)
@@ -284,6 +293,9 @@ def drive(
         has_camera = twin_dir is not None or camera == "pi"
         drv.check_drivable(cfg, has_camera)
         cal = drv.load_calibration(calibration) if calibration is not None else None
+        trim = 0.0 if trim is None else float(trim)
+        if not -1 < trim < 1:
+            raise ConfigError(f"--trim must be in (-1, 1), got {trim}")
     except (ConfigError, TrackError, ShapeError) as exc:
         raise _fail(str(exc)) from None
     if cal is None:
@@ -303,10 +315,12 @@ def drive(
     try:
         with terminate_as_interrupt():
             if twin_dir is not None:
-                robot = drv.open_twin_robot(twin_dir, cfg, period, cal, max_speed=max_speed)
+                robot = drv.open_twin_robot(
+                    twin_dir, cfg, period, cal, max_speed=max_speed, trim=trim
+                )
             else:
                 p = period if period is not None else drv.DEFAULT_PERIOD
-                robot = drv.open_pi_robot(str(port), cfg, p, camera, cal, max_speed)
+                robot = drv.open_pi_robot(str(port), cfg, p, camera, cal, max_speed, trim)
             if info is not None and abs(robot.period - float(info["period"])) > 1e-12:
                 err.print(
                     f"[yellow]warning:[/] driving at {robot.period:g} s per cycle but the twin "
@@ -315,7 +329,7 @@ def drive(
                     highlight=False,
                     soft_wrap=True,
                 )
-            _write_drive_file(out_dir, robot.period, port, twin_dir, calibration)
+            _write_drive_file(out_dir, robot.period, port, twin_dir, calibration, trim)
             summary = drv.run_drive(
                 None if resume is not None else cfg,
                 robot,
@@ -370,10 +384,24 @@ def _print_timing(summary: dict[str, Any], console: Any, err: Any) -> None:
         )
     if t.get("warning"):
         err.print(f"[yellow]warning:[/] {t['warning']}", highlight=False, soft_wrap=True)
+    true = summary.get("true_error")
+    if true:  # a twin's ground truth: where the robot really was
+        console.print(
+            f"true error (the twin's ground truth, {true['steps']} cycles): success at step "
+            f"{true['steps_to_success']}, settled {true['settled']} (from step "
+            f"{true['settled_step']}), mean |e| of the last 1000 "
+            f"{true['mean_abs_error_last_1000']:.3f}",
+            highlight=False,
+        )
 
 
 def _write_drive_file(
-    out: Path, period: float, port: str | None, twin_dir: Path | None, calibration: Path | None
+    out: Path,
+    period: float,
+    port: str | None,
+    twin_dir: Path | None,
+    calibration: Path | None,
+    trim: float = 0.0,
 ) -> None:
     from sarlearn.robots.drive import DRIVE_FILE
 
@@ -382,6 +410,7 @@ def _write_drive_file(
         "period": period,
         "robot": f"port {port}" if port is not None else f"twin {twin_dir}",
         "calibration": str(calibration.resolve()) if calibration is not None else None,
+        "trim": trim,
     }
     (out / DRIVE_FILE).write_text(json.dumps(data, indent=2))
 

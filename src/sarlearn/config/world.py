@@ -99,6 +99,19 @@ class RealismConfig(Section):
     camera_noise: float | None = Field(
         None, ge=0, le=1, description="Std of Gaussian noise on every camera pixel."
     )
+    sensor_margin: float | None = Field(
+        None,
+        ge=0,
+        le=20,
+        description="The robot's calibration: a bare floor reads 0 up to this many noise widths "
+        "(sensor_noise) above its level, as `sarlearn calibrate` sets the light level.",
+    )
+    floor_tracking: float | None = Field(
+        None,
+        ge=0,
+        description="The robot's per-sensor normalisation: darkness relative to a running "
+        "estimate of the floor's reading over about this many cycles (0 = off).",
+    )
 
     def resolve(self) -> Any:
         """The effects in force, a :class:`sarlearn.stages.world.realism.RealismParams`."""

@@ -4,7 +4,9 @@
     loop = make_closed_loop(cfg)          # compiled when supported, else sarlearn.loop.ClosedLoop
     records = loop.run(1000)              # the same records as ClosedLoop.run
 
-See :mod:`sarlearn.engine.fast_loop` for what is covered and :mod:`sarlearn.engine.kernels`
+See :mod:`sarlearn.engine.fast_loop` for the class, :mod:`sarlearn.engine.put` for what is
+covered and how the state goes in, :mod:`sarlearn.engine.get` for how it comes back,
+:mod:`sarlearn.stages.codes` for the kernel's named tuples and :mod:`sarlearn.engine.kernels`
 for the kernels; ``sarlearn bench`` (:mod:`sarlearn.engine.bench`) measures the speed.
 """
 

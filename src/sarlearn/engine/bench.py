@@ -294,7 +294,7 @@ def import_cpp() -> tuple[Any | None, str]:
     return fcl, ""
 
 
-def _quiet_stdout() -> Any:
+def quiet_stdout() -> Any:
     """Silence C-level writes to stdout (the C++ library prints when threads are toggled)."""
     import contextlib
     import ctypes
@@ -348,7 +348,7 @@ def bench_cpp_learner(
     net.initWeights(1.0, 0, fcl.FCLNeuron.MAX_OUTPUT_RANDOM)
     net.setLearningRate(lr)
     if not threads:
-        with _quiet_stdout():
+        with quiet_stdout():
             for i in range(net.getNumLayers()):
                 net.getLayer(i).setUseThreads(0)
     rng = np.random.default_rng(0)
@@ -512,6 +512,7 @@ __all__ = [
     "machine_info",
     "measure_bandwidth",
     "network_bytes",
+    "quiet_stdout",
     "ratios",
     "roofline",
     "run_bench",

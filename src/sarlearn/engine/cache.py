@@ -25,7 +25,7 @@ KERNEL_FILES: tuple[str, ...] = ("engine/kernels.py", "stages/world/compiled_wor
 #: Reference modules whose functions or constants the kernels compile in (relative to the
 #: package), beside the compiled twins and the engine's codes.
 SHARED_SOURCES: tuple[str, ...] = (
-    "engine/codes.py",
+    "stages/codes.py",
     "stages/motor/motor.py",
     "stages/world/robot.py",
     "stages/world/sensors.py",
@@ -53,7 +53,8 @@ def sources_digest(paths: list[Path], package: Path = PACKAGE) -> str:
 
 
 def refresh(package: Path = PACKAGE) -> bool:
-    """Touch the kernel files if the inlined sources changed since the last check.
+    """Touch the kernel files and drop the compiled stages' numba caches if the inlined sources
+    changed since the last check.
 
     Returns whether the kernel files were touched (and the new digest recorded).
     """
@@ -66,6 +67,12 @@ def refresh(package: Path = PACKAGE) -> bool:
         for name in KERNEL_FILES:
             if (package / name).exists():
                 os.utime(package / name)
+        # numba unpickles a cache index (with the types of its signatures, by module path)
+        # before it checks the index's stamp: an index written before a type moved cannot even
+        # be read, so the compiled stages' caches go too.
+        for path in [*inlined_sources(package), *(package / name for name in KERNEL_FILES)]:
+            for entry in (path.parent / "__pycache__").glob(f"{path.stem}.*.nb[ic]"):
+                entry.unlink(missing_ok=True)
         stamp.parent.mkdir(exist_ok=True)
         tmp = stamp.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(digest)

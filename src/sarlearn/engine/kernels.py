@@ -6,7 +6,7 @@ The step is split by stage, each module next to (and naming) its numpy twin:
 inputs), :mod:`~sarlearn.stages.world.compiled_robot`, :mod:`~sarlearn.stages.filters.compiled`,
 :mod:`~sarlearn.stages.network.compiled`, :mod:`~sarlearn.stages.rules.compiled`; this module
 strings them together into the whole step (:func:`_agent_steps`) and the chunk over the population
-(:func:`run_chunk`). Codes and typed parameters (named tuples) are in :mod:`sarlearn.engine.codes`.
+(:func:`run_chunk`). Codes and typed parameters (named tuples) are in :mod:`sarlearn.stages.codes`.
 
 The maths is that of the readable numpy modules (``sarlearn.stages.world``,
 ``sarlearn.stages.filters.bank``, ``sarlearn.stages.network.network``, ``sarlearn.stages.rules``,
@@ -46,95 +46,65 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from sarlearn.engine.codes import *  # noqa: F403  (re-exported: fast_loop reads K.<code>)
-from sarlearn.engine.codes import (
+from sarlearn.metrics import SATURATION_SLOPE
+from sarlearn.stages.codes import (
     ACT_LOGISTIC,
     STATUS_OK,
     STATUS_WHEELS_NONFINITE,
 )
-from sarlearn.metrics import SATURATION_SLOPE
 from sarlearn.stages.filters.compiled import filter_step
 from sarlearn.stages.motor.compiled import command, reflex
 from sarlearn.stages.network.compiled import cap_input, forward, sqdist
 from sarlearn.stages.perception.compiled import camera_step
 from sarlearn.stages.rules.compiled import learn
 from sarlearn.stages.world.compiled_robot import advance_agent
-from sarlearn.stages.world.compiled_sensors import lookup, sense  # noqa: F401  (lookup: tests)
+from sarlearn.stages.world.compiled_sensors import (  # noqa: F401  (lookup: tests)
+    lookup,
+    off_track,
+    sense,
+)
 
 
 @njit(cache=True)
 def _agent_steps(
-    p_signed,
-    t_first,
-    t_last,
-    t_global0,
-    rel_count0,
-    decay64,
-    switches,
-    consts,
-    img,
-    sx,
-    sy,
-    world_par,
-    pose,
-    lost,
-    ground,
-    fcoef,
-    fy1,
-    fy2,
-    fu1,
-    fux,
-    sizes,
-    woff,
-    noff,
-    W,
-    W0,
-    bias,
-    hbuf,
-    post,
-    slope,
-    sig,
-    rfw,
-    tmp,
-    readout,
-    wc_last,
-    wc_dirty,
-    inside,
-    lr,
-    rel_m,
-    rel_n,
-    fb,
-    boff,
-    r_error,
-    r_steer,
-    r_left,
-    r_right,
-    r_x,
-    r_y,
-    r_head,
-    r_off,
-    r_sl,
-    r_sr,
-    r_ground,
-    wc,
-    r_sat,
-    info,
-    replay,
-    rp_pred,
-    rp_err,
-    cam_par,
-    cam,
-):
+    p_signed, t_first, t_last, chunk, world_par, switches, consts, cam_par,
+    world, wstate, filt, net, rule, cam, rec, info, replay,
+):  # fmt: skip
     """Advance agent ``p`` over the chunk's steps ``t_first .. t_last - 1`` (the whole loop).
 
-    With ``replay`` the world is left out: step t feeds the predictors ``rp_pred[t, p * n:]``
-    and the error ``rp_err[t, p]`` to the agent (``ClosedLoopAgent.step``) and records only the
+    The arguments are the named tuples of :mod:`sarlearn.stages.codes`: parameters
+    (``chunk``: :class:`Chunk`, ``world_par``, ``switches``, ``consts``, ``cam_par``), state
+    (``world``, ``wstate``, ``filt``, ``net``, ``rule``, ``cam``), outputs (``rec``:
+    :class:`Records`; ``info``) and ``replay`` (:class:`Replay`). With ``replay.on`` the world
+    is left out: step t feeds the predictors ``replay.predictors[t, p * n:]`` and the error
+    ``replay.errors[t, p]`` to the agent (``ClosedLoopAgent.step``) and records only the
     steering. Returns a status code (``STATUS_*``); on failure ``info[p]`` holds (global step,
     layer). The weight-change samples are recomputed only if the weights may have changed
     since the last one (``wc_dirty[p]``); otherwise the last sample ``wc_last[p]`` is repeated.
     With camera inputs (``cam_par.on``) the predictors are the camera stage's
     (:mod:`~sarlearn.stages.perception.compiled`), rendered at the pose the ground was read at.
     """
+    # The fields, read once per call: the stage functions take arrays, and a field read inside
+    # the step loop would cost a reference count per step.
+    t_global0 = chunk.t_global0
+    rel_count0 = chunk.rel_count0
+    decay64 = chunk.decay
+    img, sx, sy = world.img, world.sx, world.sy
+    pose, lost, ground = wstate.pose, wstate.lost, wstate.ground
+    fcoef, fy1, fy2, fu1, fux = filt.coef, filt.y1, filt.y2, filt.u1, filt.ux
+    sizes, woff, noff, W, W0 = net.sizes, net.woff, net.noff, net.W, net.W0
+    bias, hbuf, post, slope, sig, rfw = net.bias, net.pre, net.post, net.slope, net.sig, net.rfw
+    tmp, readout, wc_last, wc_dirty = net.tmp, net.readout, net.wc_last, net.wc_dirty
+    lr, rel_m, rel_n, fb, boff, inside = (
+        rule.lr, rule.rel_m, rule.rel_n, rule.feedback, rule.boff, rule.inside
+    )  # fmt: skip
+    r_error, r_steer, r_left, r_right = rec.error, rec.steering, rec.left, rec.right
+    r_x, r_y, r_head, r_off = rec.x, rec.y, rec.heading, rec.off_track
+    r_sl, r_sr, r_ground, wc, r_sat = (
+        rec.sensor_left, rec.sensor_right, rec.ground, rec.weight_change, rec.saturated
+    )  # fmt: skip
+    r_frame = rec.frame
+    rp_pred, rp_err, replaying = replay.predictors, replay.errors, replay.on
     p = np.uint64(p_signed)
     n_pred = np.uint64(switches.n_pred)
     flush = consts.flush
@@ -153,15 +123,15 @@ def _agent_steps(
     # slope below this -> saturated unit (metrics.SATURATION_SLOPE of f'(0))
     sat_cut = SATURATION_SLOPE * (0.25 if switches.act == ACT_LOGISTIC else 1.0)
     camera = cam_par.on != 0
-    bounded = switches.has_weight_bound != 0 or switches.has_hidden_bound != 0
-    cam_pred = cam[8]
+    bounded = switches.has_weight_bound != 0 or switches.has_hidden_weight_bound != 0
+    cam_pred = cam.pred
     input_cap = switches.input_cap != 0
     n_in = sizes[0]
     cap_off = np.uint64(tmp.shape[1]) - n_in  # the capped input's place in tmp (if capped)
 
     for t in range(t_first, t_last):
         tg = t_global0 + t  # global step index
-        if replay:  # replayed predictors are already the agent's (mirrored if so)
+        if replaying:  # replayed predictors are already the agent's (mirrored if so)
             e64 = rp_err[t, p]
             src, row, col = rp_pred, np.uint64(t), p * n_pred
             mirror_row = 0
@@ -175,8 +145,7 @@ def _agent_steps(
             r_x[p, t] = xpos
             r_y[p, t] = ypos
             r_head[p, t] = pose[p, 2]
-            outside = (xpos < 0) or (xpos > width) or (ypos < 0) or (ypos > height)
-            r_off[p, t] = outside or (lost[p] >= off_after)
+            r_off[p, t] = off_track(xpos, ypos, width, height, lost[p], off_after)
             r_sl[p, t] = gl
             r_sr[p, t] = gr
             r_error[p, t] = e64
@@ -184,7 +153,7 @@ def _agent_steps(
                 for k in range(n_ground):
                     r_ground[p, t, k] = ground[p, k]
             if camera:  # the frame at this pose -> segment grid -> mirror differences
-                camera_step(p, t, pose, img, world_par, cam_par, cam)
+                camera_step(p, t, pose, img, world_par, cam_par, cam, r_frame)
                 src, row, col = cam_pred, p, np.uint64(0)
                 mirror_row = 0  # the camera's predictors are already its mirror differences
             else:
@@ -211,7 +180,7 @@ def _agent_steps(
             if e64 != 0.0 or bounded:
                 wc_dirty[p] = 1  # the weights may change (e = 0 is a no-op unless bounded)
             status, layer = learn(
-                p, e64, rel_count0 + (t - t_first) + 1, decay64, switches, consts, xin, x0o, sizes,
+                p, e64, rel_count0 + t + 1, decay64, switches, consts, xin, x0o, sizes,
                 woff, noff, W, bias, post, slope, sig, rfw, tmp, lr, rel_m, rel_n, fb, boff,
                 readout, inside,
             )  # fmt: skip
@@ -220,7 +189,7 @@ def _agent_steps(
                 info[p, 1] = layer
                 return status
         r_steer[p, t] = y_net
-        if replay:
+        if replaying:
             continue
         # -- motors and world: u = e + G y, wheels v -+ u, exact arc, sense
         u_cmd = command(e64, y_net, c_net)  # G y in the network's dtype, as numpy does
@@ -249,61 +218,24 @@ def _agent_steps(
 
 @njit(cache=True, parallel=True)
 def run_chunk(
-    n,
-    block,
-    t_global0,
-    rel_count0,
-    decay64,
-    world,
-    world_par,
-    wstate,
-    switches,
-    consts,
-    filt,
-    net,
-    rule_arrays,
-    rec,
-    status,
-    info,
-    replay,
-    rp_pred,
-    rp_err,
-    cam_par,
-    cam,
-):
+    n, block, chunk, world_par, switches, consts, cam_par,
+    world, wstate, filt, net, rule, cam, rec, status, info, replay,
+):  # fmt: skip
     """Run ``n`` closed-loop steps for every agent; agents in parallel, ``block`` steps at a time.
 
-    ``status[p]`` (``STATUS_*``) and ``info[p] = (global step, layer)`` report failures; a
-    failed agent stops where it failed. With ``replay`` the agents run without the world on
-    the predictors ``rp_pred`` (n, P * n_predictors) and errors ``rp_err`` (n, P), float64
-    (otherwise pass any 2-D float64 arrays; one signature serves both uses). ``cam_par``
-    (``CameraParams``, ``on = 0`` for ground-sensor inputs) and ``cam`` are the camera stage's
-    parameters and arrays (see :func:`~sarlearn.stages.perception.compiled.camera_step`).
+    The arguments after ``block`` are the named tuples of :mod:`sarlearn.stages.codes` (see
+    :func:`_agent_steps`). ``status[p]`` (``STATUS_*``) and ``info[p] = (global step, layer)``
+    report failures; a failed agent stops where it failed. ``cam_par.on = 0`` (ground-sensor
+    inputs) runs with placeholder camera arrays, ``replay.on = False`` with placeholder replay
+    inputs: one compiled signature serves all uses.
     """
-    # Unpack the tuples once, here: unpacking takes references to the arrays, atomic operations
-    # on counts shared by all agents that the threads would fight over if done per step.
-    img, sx, sy = world
-    pose, lost, ground = wstate
-    fcoef, fy1, fy2, fu1, fux = filt
-    sizes, woff, noff, W, W0, bias, hbuf, post, slope, sig, rfw, tmp, readout, wc_last, wc_dirty = (
-        net
-    )
-    lr, rel_m, rel_n, fb, boff, inside = rule_arrays
-    r_error, r_steer, r_left, r_right, r_x, r_y, r_head, r_off, r_sl, r_sr, r_ground, wc, r_sat = (
-        rec
-    )
-    P = pose.shape[0]
+    P = wstate.pose.shape[0]
     for t0 in range(0, n, block):
         t1 = min(n, t0 + block)
         for p in prange(P):
             if status[p] != STATUS_OK:
                 continue
             status[p] = _agent_steps(
-                p, t0, t1, t_global0, rel_count0 + t0, decay64, switches, consts,
-                img, sx, sy, world_par, pose, lost, ground, fcoef, fy1, fy2, fu1, fux,
-                sizes, woff, noff, W, W0, bias, hbuf, post, slope, sig, rfw, tmp, readout,
-                wc_last, wc_dirty, inside,
-                lr, rel_m, rel_n, fb, boff,
-                r_error, r_steer, r_left, r_right, r_x, r_y, r_head, r_off, r_sl, r_sr,
-                r_ground, wc, r_sat, info, replay, rp_pred, rp_err, cam_par, cam,
+                p, t0, t1, chunk, world_par, switches, consts, cam_par,
+                world, wstate, filt, net, rule, cam, rec, info, replay,
             )  # fmt: skip

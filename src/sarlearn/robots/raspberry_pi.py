@@ -112,14 +112,22 @@ class ArduinoMotors:
     """Wheel speeds (units/s of the simulation) -> PWM commands ``M <left> <right>``.
 
     ``max_speed`` is the wheel speed that maps to full PWM; larger commands saturate.
+    ``trim`` corrects unequal motors: the relative gain difference ``m`` of the wheels (left
+    ``1 + m/2``, right ``1 - m/2`` of their command, as the simulator's ``wheel_mismatch``),
+    undone by dividing each wheel's command by its gain, so that equal commands drive straight.
     """
 
-    def __init__(self, link: SerialLink, max_speed: float = 120.0, max_pwm: int = 255) -> None:
+    def __init__(
+        self, link: SerialLink, max_speed: float = 120.0, max_pwm: int = 255, trim: float = 0.0
+    ) -> None:
         if not max_speed > 0:
             raise ValueError(f"max_speed must be > 0, got {max_speed}")
+        if not -1 < trim < 1:
+            raise ValueError(f"trim must be in (-1, 1), got {trim}")
         self.link = link
         self.max_speed = float(max_speed)
         self.max_pwm = int(max_pwm)
+        self.trim = float(trim)
 
     def pwm(self, speed: float) -> int:
         """The PWM integer for one wheel speed (rounded, saturated)."""
@@ -127,8 +135,9 @@ class ArduinoMotors:
         return int(np.clip(value, -self.max_pwm, self.max_pwm))
 
     def set(self, left: float, right: float) -> None:
-        """Send both wheel speeds."""
-        self.link.send(f"M {self.pwm(left)} {self.pwm(right)}")
+        """Send both wheel speeds (trimmed)."""
+        gl, gr = 1.0 + 0.5 * self.trim, 1.0 - 0.5 * self.trim  # the wheels' gains
+        self.link.send(f"M {self.pwm(left / gl)} {self.pwm(right / gr)}")
 
     def stop(self) -> None:
         """Stop both motors."""

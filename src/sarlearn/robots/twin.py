@@ -191,6 +191,9 @@ class Twin:
         inside = 0 <= x <= track.width and 0 <= y <= track.height
         return {
             "pose": [x, y, float(self.pose[2])],
+            # The ground truth: the ideal darkness under the reflex pair (no noise, no
+            # calibration), so a drive can judge settling on the true error too.
+            "reflex_darkness": [float(v) for v in self.darkness()],
             # As the simulator judges it: any ground sensor (the reflex pair and the rows
             # ahead the simulator also carries) sees the line.
             "on_line": bool((self.world.sensors.read(track, self.pose[None]) > LINE_SEEN).any()),
@@ -375,7 +378,7 @@ class LockstepTwin:
 
     Readings go through the board's 10-bit ADC and ``calibration`` (light, dark) exactly as
     :class:`~sarlearn.robots.raspberry_pi.ArduinoGround` maps them; wheel speeds become PWM
-    as :class:`~sarlearn.robots.raspberry_pi.ArduinoMotors` rounds them.
+    as :class:`~sarlearn.robots.raspberry_pi.ArduinoMotors` trims (``trim``) and rounds them.
     """
 
     population = 1
@@ -387,6 +390,7 @@ class LockstepTwin:
         calibration: tuple[Any, Any] = ((0, 0), (1023, 1023)),
         latency: float = 0.0,
         seed: int = 0,
+        trim: float = 0.0,
     ) -> None:
         if not 0 <= latency < world.dt:
             raise ConfigError(f"latency must be in [0, dt = {world.dt}), got {latency}")
@@ -400,6 +404,8 @@ class LockstepTwin:
         self.light, self.dark = calibration
         self._pwm = ArduinoMotors.__new__(ArduinoMotors)
         self._pwm.max_speed, self._pwm.max_pwm = 120.0, 255
+        self.trim = float(trim)
+        """The motors' gain correction, as :class:`ArduinoMotors` applies it."""
         self._lost = 0
         self.off_track_after = world.off_track_after
 
@@ -434,8 +440,9 @@ class LockstepTwin:
         start = self._t
         self._t = start + self.latency
         self.twin.advance()
-        pwm_l = self._pwm.pwm(float(np.ravel(left)[0]))
-        pwm_r = self._pwm.pwm(float(np.ravel(right)[0]))
+        gl, gr = 1.0 + 0.5 * self.trim, 1.0 - 0.5 * self.trim
+        pwm_l = self._pwm.pwm(float(np.ravel(left)[0]) / gl)
+        pwm_r = self._pwm.pwm(float(np.ravel(right)[0]) / gr)
         self.twin.handle(f"M {pwm_l} {pwm_r}")
         self._t = start + self.twin.world.dt
         self.twin.advance()

@@ -324,11 +324,12 @@ def realism_warnings(cfg: RunConfig) -> list[str]:
             f"the reflex alone overshoots and leaves the line; try world.error_gain = "
             f"{50.0 / 2**p.delay:g}"
         )
-    if p.sensor_noise:
+    if p.sensor_noise and p.sensor_margin < 4:
         out.append(
-            "world.realism.sensor_noise > 0: the sensed reflex error is never exactly 0, so the "
-            "settling criterion (moving sum of |e| below the threshold) is out of reach; judge "
-            "by the mean |e| against the reflex alone"
+            "world.realism.sensor_noise > 0 with world.realism.sensor_margin below 4 noise "
+            "widths: the sensed reflex error is rarely exactly 0, so the settling criterion "
+            "(moving sum of |e| below the threshold) is out of reach; calibrate as a robot "
+            "does (sensor_margin = 5) or judge by the mean |e| against the reflex alone"
         )
     return out
 

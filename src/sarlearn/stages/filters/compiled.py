@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from sarlearn.engine.codes import (
+from sarlearn.stages.codes import (
     FILTER_DELAY,
 )
 

@@ -10,7 +10,7 @@ import math
 import numpy as np
 from numba import njit
 
-from sarlearn.engine.codes import (
+from sarlearn.stages.codes import (
     ACT_LOGISTIC,
     ACT_TANH,
     STATUS_OK,

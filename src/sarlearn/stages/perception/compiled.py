@@ -28,12 +28,12 @@ them to the agent's dtype, as ``ClosedLoopAgent.step`` does).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit
 
-from sarlearn.engine.codes import CameraParams
+from sarlearn.stages.codes import CameraArrays, CameraParams
 from sarlearn.stages.world.compiled_sensors import lookup
 
 if TYPE_CHECKING:
@@ -191,16 +191,17 @@ def _segment_mean(colsum, p, base, c0, c1, nr):
 
 
 @njit(cache=True)
-def camera_step(p, t, pose, img, world_par, cam_par, cam):
+def camera_step(p, t, pose, img, world_par, cam_par, cam, r_frame):
     """Render agent ``p``'s frame and compute its predictors into ``pred[p]``; with the frame
     record on, also store the frame as step ``t`` of ``r_frame`` ``(P, n, H * W)``.
 
-    ``world_par`` is the world's :class:`~sarlearn.engine.codes.WorldParams` (the lookup
-    table's constants), ``cam_par`` the :class:`~sarlearn.engine.codes.CameraParams` and
-    ``cam`` the arrays ``(rx, ry, rvalid, rb, cb, frame, colsum, rays, pred, r_frame)``, as
-    :func:`camera_arrays` makes them (``r_frame`` added per chunk).
+    ``world_par`` is the world's :class:`~sarlearn.stages.codes.WorldParams` (the lookup
+    table's constants), ``cam_par`` the :class:`~sarlearn.stages.codes.CameraParams` and
+    ``cam`` the :class:`~sarlearn.stages.codes.CameraArrays`, as :func:`camera_arrays` makes
+    them.
     """
-    rx, ry, rvalid, rb, cb, frame, colsum, rays, pred, r_frame = cam
+    rx, ry, rvalid, rb, cb = cam.rx, cam.ry, cam.rvalid, cam.rb, cam.cb
+    frame, colsum, rays, pred = cam.frame, cam.colsum, cam.rays, cam.pred
     render(p, pose, img, world_par, rx, ry, rvalid, cam_par.n_rays, rays, frame)
     predictors(p, frame, cam_par.width, rb, cb, colsum, pred)
     if cam_par.record_frame != 0:
@@ -210,12 +211,12 @@ def camera_step(p, t, pose, img, world_par, cam_par, cam):
 
 def camera_arrays(
     camera: PinholeCamera, rows: int, cols: int, population: int, record_frame: bool = False
-) -> tuple[CameraParams, tuple[Any, ...]]:
+) -> tuple[CameraParams, CameraArrays]:
     """Put: the camera stage's parameters and arrays from a camera's public geometry and the
     segment grid.
 
-    Returns the :class:`~sarlearn.engine.codes.CameraParams` and :func:`camera_step`'s arrays
-    without ``r_frame`` (added per chunk): the rays' floor points ``rx``, ``ry``
+    Returns the :class:`~sarlearn.stages.codes.CameraParams` and :func:`camera_step`'s
+    :class:`~sarlearn.stages.codes.CameraArrays`: the rays' floor points ``rx``, ``ry``
     ``(H * W * s^2,)`` and their validity (the NaN points of
     :attr:`~sarlearn.stages.world.camera.PinholeCamera.ground_points`, above the horizon or out of
     range, read 0), the segment edges ``rb``, ``cb``, and the per-agent buffers ``frame``
@@ -234,18 +235,19 @@ def camera_arrays(
     rb, cb = segment_edges(h, w, rows, cols)
     par = CameraParams(on=1, width=int(w), n_rays=int(nss), record_frame=int(record_frame))
     p = int(population)
-    arrays = (
-        np.ascontiguousarray(g[:, 0]), np.ascontiguousarray(g[:, 1]), valid.astype(np.uint8),
-        rb.astype(np.intp), cb.astype(np.intp), np.zeros((p, h * w)), np.zeros((p, rows * w)),
-        np.zeros((p, nss)), np.zeros((p, rows * (cols // 2))),
+    arrays = CameraArrays(
+        rx=np.ascontiguousarray(g[:, 0]), ry=np.ascontiguousarray(g[:, 1]),
+        rvalid=valid.astype(np.uint8), rb=rb.astype(np.intp), cb=cb.astype(np.intp),
+        frame=np.zeros((p, h * w)), colsum=np.zeros((p, rows * w)), rays=np.zeros((p, nss)),
+        pred=np.zeros((p, rows * (cols // 2))),
     )  # fmt: skip
     return par, arrays
 
 
-def camera_off(population: int) -> tuple[CameraParams, tuple[Any, ...]]:
+def camera_off(population: int) -> tuple[CameraParams, CameraArrays]:
     """The stage off (ground-sensor inputs): placeholders of the same types as
     :func:`camera_arrays`' (the kernel keeps one compiled signature)."""
     z = np.zeros((int(population), 1))
     zi = np.zeros(1, dtype=np.intp)
     off = CameraParams(on=0, width=0, n_rays=0, record_frame=0)
-    return off, (np.zeros(1), np.zeros(1), np.zeros(1, np.uint8), zi, zi, z, z, z, z)
+    return off, CameraArrays(np.zeros(1), np.zeros(1), np.zeros(1, np.uint8), zi, zi, z, z, z, z)

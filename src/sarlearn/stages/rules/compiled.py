@@ -12,7 +12,7 @@ import math
 import numpy as np
 from numba import njit
 
-from sarlearn.engine.codes import (
+from sarlearn.stages.codes import (
     CARRY_DIRECT,
     CARRY_FEEDBACK,
     CARRY_NONE,
@@ -159,8 +159,9 @@ def learn(
             r = min(r, consts.rel_cap)  # a bounded step
 
     use_b = switches.has_weight_bound != 0
-    use_h = switches.has_hidden_bound != 0
-    c_b, c_h, fan_in0 = consts.weight_bound, consts.hidden_bound, consts.hidden_bound_fan_in
+    use_h = switches.has_hidden_weight_bound != 0
+    c_b, c_h = consts.weight_bound, consts.hidden_weight_bound
+    fan_in0 = consts.hidden_bound_fan_in
     bounded = use_b or use_h
     if E == 0:
         # Every rule's teaching signals are then exactly 0 (E or sign(E) is a factor of each),

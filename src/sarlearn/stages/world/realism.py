@@ -56,6 +56,15 @@ class RealismParams:
         camera_exposure: brightness gain of the camera; above 1 over-exposes (light saturates),
             below 1 under-exposes (the floor reads grey).
         camera_noise: standard deviation of Gaussian noise added to every camera pixel.
+        sensor_margin: the robot's calibration (not a flaw of the world): the floor's level
+            is put this many noise widths (``sensor_noise``) into the dark side, so a bare
+            floor reads exactly 0 but for rare blips, and the rest is rescaled to [0, 1]; the
+            simulator's version of what ``sarlearn calibrate`` does on the robot.
+        floor_tracking: the robot's per-sensor normalisation (not a flaw of the world): each
+            ground sensor keeps a running estimate of the bare floor's reading (an average
+            over about this many control cycles of its readings that are not much darker than
+            the estimate) and reads darkness relative to it, as auto-calibrating line
+            followers do; cancels a lighting gradient or drift. 0 = off.
     """
 
     sensor_noise: float = 0.0
@@ -71,6 +80,8 @@ class RealismParams:
     camera_blur: float = 0.0
     camera_exposure: float = 1.0
     camera_noise: float = 0.0
+    sensor_margin: float = 0.0
+    floor_tracking: float = 0.0
 
     @property
     def active(self) -> bool:
@@ -85,6 +96,8 @@ class RealismParams:
         for f in fields(self):
             if f.name in ("light_angle_deg", "light_drift_period"):
                 continue
+            if f.name == "sensor_margin" and not self.sensor_noise:
+                continue  # a margin of noise widths without noise is no margin
             value = getattr(self, f.name)
             if value != getattr(neutral, f.name):
                 out[f.name] = value
@@ -98,6 +111,7 @@ class RealismParams:
             or self.adc_bits is not None
             or self.light_gradient
             or self.light_drift
+            or self.floor_tracking
         )
 
     @property
@@ -127,7 +141,7 @@ REALISTIC = RealismParams(
     adc_bits=10,
     delay=0,
     motor_tau=0.1,
-    deadband=5.0,
+    deadband=10.0,
     wheel_mismatch=0.05,
     light_gradient=0.2,
     light_angle_deg=30.0,
@@ -136,6 +150,8 @@ REALISTIC = RealismParams(
     camera_blur=0.7,
     camera_exposure=1.2,
     camera_noise=0.01,
+    sensor_margin=5.0,
+    floor_tracking=10.0,
 )
 
 #: Named presets: ``off`` is the ideal world.
@@ -193,6 +209,35 @@ def quantise(values: ArrayLike, bits: int) -> NDArray[np.float64]:
     """Readings in [0, 1] rounded to the nearest of ``2**bits`` levels (an ADC), clipped."""
     top = float(2**bits - 1)
     return np.round(np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0) * top) / top
+
+
+#: Readings more than this darker than a sensor's floor estimate are the line, not the floor:
+#: they do not move the estimate (:func:`track_floor`). Far above the noise and any lighting
+#: change across the arena, far below the line's darkness.
+FLOOR_GATE = 0.25
+
+
+def track_floor(
+    floor: NDArray[np.float64], reading: NDArray[np.float64], cycles: float
+) -> NDArray[np.float64]:
+    """One cycle of each sensor's running estimate of the bare floor's reading: an average
+    over about ``cycles`` cycles (an exponential one, factor ``1 / cycles``) of the readings
+    less than :data:`FLOOR_GATE` darker than the estimate; readings of the line leave it."""
+    floor = np.asarray(floor, dtype=np.float64)
+    reading = np.asarray(reading, dtype=np.float64)
+    on_floor = reading < floor + FLOOR_GATE
+    return np.where(on_floor, floor + (reading - floor) / max(1.0, cycles), floor)
+
+
+def relative_darkness(
+    reading: ArrayLike, floor: ArrayLike, margin: float = 0.0
+) -> NDArray[np.float64]:
+    """Darkness relative to the floor's level ``floor`` (scalar or per sensor) plus a dead
+    zone ``margin``: ``(reading - floor - margin) / (1 - floor - margin)`` clipped to [0, 1].
+    A reading at or below ``floor + margin`` is 0, the line's full darkness stays 1."""
+    r = np.asarray(reading, dtype=np.float64)
+    lo = np.asarray(floor, dtype=np.float64) + margin
+    return np.clip((r - lo) / np.maximum(1.0 - lo, 1e-9), 0.0, 1.0)
 
 
 # ---------------------------------------------------------------------- pure functions: motors
@@ -298,6 +343,9 @@ class Realism:
         """``(delay, P, 2)`` commands waiting, oldest first."""
         self.wheels = np.zeros((self.population, 2))
         """``(P, 2)`` the motors' current speeds (left, right)."""
+        self.floor: NDArray[np.float64] | None = None
+        """``(P, n)`` each ground sensor's estimate of the floor's reading (``floor_tracking``;
+        None until the first reading)."""
 
     def sense(
         self, ideal: NDArray[np.float64], points: NDArray[np.float64] | None, step: int
@@ -319,9 +367,18 @@ class Realism:
             d = lit_darkness(d, illumination(x, y, step, p, self.width, self.height))
         if p.sensor_noise:
             d = add_noise(d, p.sensor_noise, self.rng)
-        if p.adc_bits is not None:
-            return quantise(d, p.adc_bits)
-        return np.clip(d, 0.0, 1.0)
+        d = quantise(d, p.adc_bits) if p.adc_bits is not None else np.clip(d, 0.0, 1.0)
+        # What the robot makes of its readings: its calibration's dead zone and its
+        # per-sensor floor estimate.
+        margin = p.sensor_margin * p.sensor_noise
+        if p.floor_tracking:
+            if self.floor is None or self.floor.shape != d.shape:
+                self.floor = np.zeros_like(d)  # calibrated under nominal light
+            self.floor = track_floor(self.floor, d, p.floor_tracking)
+            return relative_darkness(d, self.floor, margin)
+        if margin:
+            return relative_darkness(d, 0.0, margin)
+        return d
 
     def drive(self, left: ArrayLike, right: ArrayLike) -> tuple[NDArray, NDArray]:
         """The wheel speeds ``(P,)`` the robots actually run this cycle for these commands:
@@ -356,20 +413,26 @@ class Realism:
 
     def state_dict(self) -> dict[str, Any]:
         """Copies of the state: ``queue``, ``wheels`` and the generator's ``rng`` state."""
-        return {
+        out = {
             "queue": self.queue.copy(),
             "wheels": self.wheels.copy(),
             "rng": self.rng.bit_generator.state,
         }
+        if self.floor is not None:
+            out["floor"] = self.floor.copy()
+        return out
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a state written by :meth:`state_dict`."""
         self.queue = np.array(state["queue"], dtype=np.float64)
         self.wheels = np.array(state["wheels"], dtype=np.float64)
         self.rng.bit_generator.state = state["rng"]
+        floor = state.get("floor")
+        self.floor = None if floor is None else np.array(floor, dtype=np.float64)
 
 
 __all__ = [
+    "FLOOR_GATE",
     "PRESETS",
     "REALISTIC",
     "Realism",
@@ -384,5 +447,7 @@ __all__ = [
     "lag_step",
     "lit_darkness",
     "quantise",
+    "relative_darkness",
+    "track_floor",
     "wheel_gains",
 ]
