@@ -90,7 +90,8 @@ def test_fan_in_scaling_bounds_each_hidden_layer_by_its_fan_in() -> None:
 
 def test_fan_in_scaling_leaves_ten_wide_layers_unchanged() -> None:
     a = ClosedLoop.from_config(RunConfig().with_overrides({**FAN, "world.track": "hairpin"}))
-    b = ClosedLoop.from_config(RunConfig().with_overrides({"world.track": "hairpin"}))
+    plain = {"world.track": "hairpin", "rule.hidden_bound_scaling": "none"}  # not fan-in-all
+    b = ClosedLoop.from_config(RunConfig().with_overrides(plain))
     a.run(40)
     b.run(40)
     for wa, wb in zip(a.agent.network.weights, b.agent.network.weights, strict=True):

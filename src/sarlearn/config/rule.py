@@ -21,7 +21,7 @@ from sarlearn.recipes import RECIPES, SignAt
 
 RelevanceMode = Literal["global", "forward"]
 StepNorm = Literal["none", "fan-in", "sqrt-fan-in"]
-HiddenBoundScaling = Literal["none", "fan-in"]
+HiddenBoundScaling = Literal["none", "fan-in", "fan-in-all"]
 OutputShare = Literal["equal", "readout"]
 
 
@@ -117,6 +117,19 @@ DEFAULT_INPUT_MAX_NORM: dict[str, float] = {}
 #: every other rule keeps the raw rows its defaults were measured with.
 DEFAULT_PREDICTOR_MODE: dict[str, str] = {"sar": "mirror"}
 
+#: Step options a rule takes on mirror rows where its config leaves them None
+#: (RunConfig.rule_config), over DEFAULT_STEP_OPTIONS. sar's: hidden_bound_scaling
+#: "fan-in-all", which bounds the first layer's rows by its fan-in too (360 mirror-row inputs:
+#: 1.5 -> 0.25). Without it the first layer turns a line offset of 0.05 units into nearly full
+#: steering and the aligned hidden stack amplifies it, so the robot chatters at full amplitude:
+#: on 64 tuning runs 36 settled with median 496-530 flips per 1,000 steps, against 55 and 51
+#: with it (docs/generalisation.md, "Why mirror rows weave"; hidden bound 1.4 as well flips
+#: 21, GDM's level, but settles 46). Camera input keeps DEFAULT_STEP_OPTIONS: with
+#: "fan-in-all" it settled 13/16 tuning runs against 15/16.
+DEFAULT_MIRROR_STEP_OPTIONS: dict[str, StepOptions] = {
+    "sar": {"hidden_bound_scaling": "fan-in-all"}
+}
+
 
 class RuleConfig(Section):
     """Which learning rule, and how big its steps are."""
@@ -166,7 +179,9 @@ class RuleConfig(Section):
         "bound everywhere) or 'fan-in': hidden layers fed by hidden units get "
         "hidden_weight_bound * sqrt(10 / n), so the worst-case pre-activation ||w|| sqrt(n) "
         "stays that of a 10-wide layer (the first hidden layer, fed by the predictors, keeps "
-        "hidden_weight_bound). None = the rule's default.",
+        "hidden_weight_bound); 'fan-in-all': the same for the first hidden layer too (360 "
+        "mirror-row inputs: 1.5 -> 0.25), so a small offset of the line no longer drives it to "
+        "saturation. None = the rule's default (DEFAULT_MIRROR_STEP_OPTIONS on mirror rows).",
     )
     output_share: OutputShare = Field(
         "equal",
@@ -240,6 +255,7 @@ __all__ = [
     "ALIGN_WITH_HIDDEN_BOUND",
     "DEFAULT_INPUT_MAX_NORM",
     "DEFAULT_LR",
+    "DEFAULT_MIRROR_STEP_OPTIONS",
     "DEFAULT_PREDICTOR_MODE",
     "DEFAULT_STEP_OPTIONS",
     "PLAIN_STEP",

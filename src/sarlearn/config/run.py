@@ -16,6 +16,7 @@ from sarlearn.config.network import NetworkConfig
 from sarlearn.config.rule import (
     ALIGN_WITH_HIDDEN_BOUND,
     DEFAULT_INPUT_MAX_NORM,
+    DEFAULT_MIRROR_STEP_OPTIONS,
     DEFAULT_PREDICTOR_MODE,
     RuleConfig,
 )
@@ -107,6 +108,17 @@ class RunConfig(Section):
         if self.world.inputs != "rows":
             return "raw"
         return DEFAULT_PREDICTOR_MODE.get(self.rule.name, "raw")
+
+    @property
+    def rule_config(self) -> RuleConfig:
+        """``rule`` with the options tied to the inputs filled in: on mirror rows
+        (:attr:`predictor_mode`), each step option left None takes the rule's
+        :data:`DEFAULT_MIRROR_STEP_OPTIONS` value. What the run's rule is built from."""
+        if self.predictor_mode != "mirror":
+            return self.rule
+        tied = DEFAULT_MIRROR_STEP_OPTIONS.get(self.rule.name, {})
+        update = {k: v for k, v in tied.items() if getattr(self.rule, k) is None}
+        return self.rule.model_copy(update=update) if update else self.rule
 
     @property
     def world_config(self) -> WorldConfig:

@@ -280,7 +280,7 @@ def put(refs: list[ClosedLoop], img: Any = None) -> EngineState:
     # lr_l = lr * scale_l is a Python float; the rule's `dw *= lr` casts it to the dtype.
     rates = [np.asarray(r.agent.rule.lr_per_layer, dtype=dt) for r in refs]
     lr = np.concatenate([np.tile(x, (r.population, 1)) for x, r in zip(rates, refs, strict=True)])
-    from sarlearn.stages.rules.base import HIDDEN_BOUND_FAN_IN
+    from sarlearn.stages.rules.compiled import hidden_bound_fan_in
     from sarlearn.stages.rules.relevance import NORM_EPS
 
     inv_readout = 0.0
@@ -306,9 +306,7 @@ def put(refs: list[ClosedLoop], img: Any = None) -> EngineState:
         rel_cap=relcfg.cap or 0.0,
         flush=flush_threshold(dt),
         hidden_weight_bound=hidden_weight_bound or 0.0,
-        hidden_bound_fan_in=(
-            float(HIDDEN_BOUND_FAN_IN) if options["hidden_bound_scaling"] == "fan-in" else 0.0
-        ),
+        hidden_bound_fan_in=hidden_bound_fan_in(options["hidden_bound_scaling"]),
         input_max_norm=cap or 0.0,
     )
     consts = C.Constants(*(dt.type(v) for v in values))  # in the agent's dtype

@@ -104,7 +104,7 @@ class Constants(NamedTuple):
     rel_cap: float  #: relevance cap
     flush: float  #: decayed states below this become exactly 0
     hidden_weight_bound: float  #: row-norm bound of the hidden layers
-    hidden_bound_fan_in: float  #: 0, or the fan-in the hidden bound scales from ('fan-in')
+    hidden_bound_fan_in: float  #: 0, fan-in of the scaling ('fan-in'), or minus it ('fan-in-all')
     input_max_norm: float  #: the input vector's norm cap (0 = none)
 
 

@@ -30,7 +30,8 @@ config's fields; every one is off unless given, the config's defaults per rule a
 - ``hidden_bound_scaling``: ``"fan-in"`` makes the hidden bound of a layer fed by hidden
   units ``hidden_weight_bound * sqrt(10 / fan_in)`` (:meth:`LearningRule.hidden_bound_of`),
   which keeps the worst-case pre-activation ``||w|| sqrt(fan_in)`` of a 10-wide layer; the
-  first hidden layer keeps ``hidden_weight_bound``.
+  first hidden layer keeps ``hidden_weight_bound``; ``"fan-in-all"`` scales the first hidden
+  layer (fed by the predictors) the same way.
 
 An infinite bound is no bound (None), as in the config. The limits of every option are
 checked once, by :func:`sarlearn.config.check_rule_options` (the config's own fields).
@@ -327,10 +328,12 @@ class LearningRule:
     def hidden_bound_of(self, i: int, w: Array) -> float:
         """The hidden bound of hidden layer i (weights ``w``, (P, n_out, fan_in)):
         ``hidden_weight_bound``, or with ``hidden_bound_scaling = "fan-in"`` and i >= 1 (a layer
-        fed by hidden units) ``hidden_weight_bound * sqrt(HIDDEN_BOUND_FAN_IN / fan_in)``, the
-        bound taken in the weights' dtype first (as the engine's constant is)."""
+        fed by hidden units), or with ``"fan-in-all"`` and any i,
+        ``hidden_weight_bound * sqrt(HIDDEN_BOUND_FAN_IN / fan_in)``, the bound taken in the
+        weights' dtype first (as the engine's constant is)."""
         assert self.hidden_weight_bound is not None
-        if self.hidden_bound_scaling == "none" or i == 0:
+        scaling = self.hidden_bound_scaling
+        if scaling == "none" or (i == 0 and scaling == "fan-in"):
             return self.hidden_weight_bound
         b = float(w.dtype.type(self.hidden_weight_bound))
         return b * math.sqrt(HIDDEN_BOUND_FAN_IN / w.shape[-1])

@@ -42,20 +42,31 @@ def add_scaled_norm(W, p, row, X, xo, n, a, zero):
     return acc
 
 
+def hidden_bound_fan_in(scaling: str) -> float:
+    """The engine's ``hidden_bound_fan_in`` constant for a ``hidden_bound_scaling``: 0 for
+    'none', the calibration fan-in for 'fan-in' (layers fed by hidden units), minus it for
+    'fan-in-all' (the first hidden layer too; :func:`layer_bound`)."""
+    from sarlearn.stages.rules.base import HIDDEN_BOUND_FAN_IN
+
+    sign = {"none": 0.0, "fan-in": 1.0, "fan-in-all": -1.0}[scaling]
+    return sign * float(HIDDEN_BOUND_FAN_IN)
+
+
 @njit(cache=True, inline="always")
 def layer_bound(li, L, nin, use_b, c_b, use_h, c_h, fan_in0, tmp, p):
     """(bounded, c): whether layer li (fan-in ``nin``) has bounded rows, and onto which norm.
 
     The hidden bound of a hidden layer is ``c_h``, or with fan-in scaling (``fan_in0`` > 0) on
     a layer fed by hidden units ``c_h * sqrt(fan_in0 / nin)``, computed in float64 and stored
-    in the weights' dtype (``LearningRule.hidden_bound_of``). With both bounds, scaling onto
-    ``weight_bound`` and then onto the hidden bound is scaling onto the smaller of the two
-    (``LearningRule._bounded_layer``)."""
+    in the weights' dtype (``LearningRule.hidden_bound_of``); a negative ``fan_in0`` (scaling
+    'fan-in-all') scales the first hidden layer too, from ``-fan_in0``. With both bounds,
+    scaling onto ``weight_bound`` and then onto the hidden bound is scaling onto the smaller of
+    the two (``LearningRule._bounded_layer``)."""
     if not (use_h and li < L - 1):
         return use_b, c_b
     c_hl = c_h
-    if fan_in0 != 0 and li != 0:
-        tmp[p, 0] = float(c_h) * math.sqrt(float(fan_in0) / nin)
+    if fan_in0 != 0 and (li != 0 or fan_in0 < 0):
+        tmp[p, 0] = float(c_h) * math.sqrt(abs(float(fan_in0)) / nin)
         c_hl = tmp[p, 0]
     if use_b:
         return True, min(c_b, c_hl)
