@@ -1,18 +1,20 @@
-"""SaR against tuned PPO with every step of driving counted (docs/results.md, "SaR vs deep RL").
+"""SaR against tuned PPO and SAC with every step of driving counted (docs/rl-vs-sar.md).
 
-    # 1. tune PPO on the tuning tracks only (Optuna; workers may run in parallel)
+    # 1. tune PPO (or SAC: --algo sac) on the tuning tracks only (Optuna; workers may run in
+    #    parallel on one study)
     python benchmarks/rl_fair.py tune --tracks random,wide --trials 4 --budget 30000 \\
         --study runs/rl-fair/study.log --out benchmarks/results/rl_fair_hyper.json
     # 2. PPO to its first clean policy, per track and seed, with the tuned settings
     python benchmarks/rl_fair.py ppo --hyper benchmarks/results/rl_fair_hyper.json \\
         --tracks curvy,figure8 --seeds 0-9 --budget 40000 --runs runs/rl-fair
     python benchmarks/rl_fair.py ppo --hyper ... --no-error --tracks curvy --seeds 0-9 ...
+    python benchmarks/rl_fair.py sac --hyper benchmarks/results/rl_fair_hyper_sac.json ...
     # 3. SaR online on the same tracks and the table
     python benchmarks/rl_fair.py sar --tracks curvy,figure8 --seeds 10 --runs runs/rl-fair
     python benchmarks/rl_fair.py table --runs runs/rl-fair --out benchmarks/results/rl_fair.json
 
-Each PPO run is one JSON file (``ppo[-noerror]/<track>/seed-<k>.json``); finished runs are
-skipped when a command is repeated.
+Each RL run is one JSON file (``<ppo|sac>[-noerror]/<track>/seed-<k>.json``); finished runs
+are skipped when a command is repeated.
 """
 
 from __future__ import annotations
@@ -47,20 +49,26 @@ def cmd_tune(a: argparse.Namespace) -> None:
     storage = JournalStorage(JournalFileBackend(str(a.study)))
     tracks = a.tracks.split(",")
     study = optuna.create_study(
-        study_name="ppo",
+        study_name=a.algo,
         storage=storage,
         load_if_exists=True,
         direction="minimize",
         sampler=optuna.samplers.TPESampler(seed=a.worker),
     )
-    if a.worker == 0 and not study.trials:
-        study.enqueue_trial({k: fair.PPO_DEFAULTS[k] for k in fair.SEARCHED})
+    if a.worker == 0 and not study.trials:  # the first trial: the settings before tuning
+        if a.algo == "ppo":
+            study.enqueue_trial({k: fair.PPO_DEFAULTS[k] for k in fair.SEARCHED})
+        else:
+            first = {k: fair.SAC_DEFAULTS[k] for k in fair.SEARCHED_SAC if k != "net_arch"}
+            study.enqueue_trial({**first, "width": fair.SAC_DEFAULTS["net_arch"][0]})
+    suggest = fair.suggest if a.algo == "ppo" else fair.suggest_sac
 
     def objective(trial: optuna.Trial) -> float:
-        hyper = fair.suggest(trial)
+        hyper = suggest(trial)
+        trial.set_user_attr("hyper", hyper)
         scores = []
         for track in tracks:
-            cfg = fair.FairConfig(track=track, seed=0, budget=a.budget, hyper=hyper)
+            cfg = fair.FairConfig(track=track, seed=0, budget=a.budget, algo=a.algo, hyper=hyper)
             r = fair.run_to_clean(cfg)
             steps = r["driving_steps"]
             scores.append(steps if steps is not None else 2 * a.budget)
@@ -73,10 +81,11 @@ def cmd_tune(a: argparse.Namespace) -> None:
     best = min(done, key=lambda t: t.value)
     out = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "algo": a.algo,
         "tuning_tracks": tracks,
         "budget": a.budget,
         "objective": "mean driving steps to the first clean policy (2 x budget if none)",
-        "hyper": {**fair.PPO_DEFAULTS, **best.params},
+        "hyper": {**fair.ALGOS[a.algo], **best.user_attrs["hyper"]},
         "best_value": best.value,
         "trials": [
             {"number": t.number, "value": t.value, "params": t.params, **t.user_attrs} for t in done
@@ -87,11 +96,12 @@ def cmd_tune(a: argparse.Namespace) -> None:
     print(json.dumps(out["hyper"]))
 
 
-def cmd_ppo(a: argparse.Namespace) -> None:
+def cmd_rl(a: argparse.Namespace) -> None:
+    """PPO or SAC (``a.cmd``) to its first clean policy, per track and seed."""
     from sarlearn.gym.fair import FairConfig, run_to_clean
 
     hyper = json.loads(a.hyper.read_text())["hyper"] if a.hyper else {}
-    name = ("ppo" if a.error else "ppo-noerror") + (
+    name = (a.cmd if a.error else f"{a.cmd}-noerror") + (
         f"-eval{a.eval_every}" if a.eval_every != 2048 else ""
     )
     for track in a.tracks.split(","):
@@ -105,6 +115,7 @@ def cmd_ppo(a: argparse.Namespace) -> None:
                 budget=a.budget,
                 eval_every=a.eval_every,
                 observe_error=a.error,
+                algo=a.cmd,
                 hyper=hyper,
             )
             r = run_to_clean(cfg)
@@ -161,7 +172,8 @@ def cmd_table(a: argparse.Namespace) -> None:
                 "resets_per_run": 0,
             }
         )
-    for d in sorted(p for p in a.runs.glob("ppo*/*") if p.is_dir()):
+    dirs = [*a.runs.glob("ppo*/*"), *a.runs.glob("sac*/*")]
+    for d in sorted(p for p in dirs if p.is_dir()):
         runs = [json.loads(f.read_text()) for f in sorted(d.glob("seed-*.json"))]
         rows.append(
             {
@@ -191,6 +203,8 @@ def cmd_table(a: argparse.Namespace) -> None:
             f"resets {r['resets_per_run']}"
         )
     print(markdown(rows))
+    res["goal"] = goal(rows)
+    print(goal_markdown(res["goal"]))
     if a.out:
         a.out.write_text(json.dumps(res, indent=1))
 
@@ -202,6 +216,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         "ppo": "PPO + error input",
         "ppo-noerror": "PPO, no error input",
         "ppo-eval256": "PPO + error input, evaluated after every rollout",
+        "sac": "SAC + error input",
+        "sac-noerror": "SAC, no error input",
     }
     out = [
         "| track | learner | clean | driving steps to a clean policy, median [IQR] | minutes "
@@ -220,24 +236,78 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def goal(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per track, SaR against the best tuned RL: the RL row (PPO or SAC, with or without the
+    error input; the every-rollout evaluation variant excluded, being another protocol) with
+    the lowest median among those clean in at least half their runs (else the one clean in
+    the most runs), and the ratio of the medians (the goal is >= 10)."""
+    out = []
+    for track in sorted({r["track"] for r in rows}):
+        sar = [r for r in rows if r["track"] == track and r["learner"] == "sar"]
+        rl = [
+            r
+            for r in rows
+            if r["track"] == track
+            and r["learner"].split("-")[0] in ("ppo", "sac")
+            and "eval" not in r["learner"]
+        ]
+        ok = [r for r in rl if "median" in r["clean_policy"]]
+
+        def rank(r: dict[str, Any]) -> tuple[bool, int, float]:
+            reached = int(r["clean_policy"]["reached"].split("/")[0])
+            minority = 2 * reached < r["runs"]  # then the most clean runs first
+            return minority, -reached if minority else 0, r["clean_policy"]["median"]
+
+        best = min(ok, key=rank) if ok else None
+        s = sar[0]["clean_policy"] if sar else {}
+        g: dict[str, Any] = {
+            "track": track,
+            "sar": s.get("median"),
+            "sar_reached": s.get("reached"),
+            "rl_learners": sorted(r["learner"] for r in rl),
+            "best_rl": best["learner"] if best else None,
+            "best_rl_median": best["clean_policy"]["median"] if best else None,
+            "best_rl_reached": best["clean_policy"]["reached"] if best else None,
+        }
+        g["ratio"] = g["best_rl_median"] / g["sar"] if best and g["sar"] else None
+        out.append(g)
+    return out
+
+
+def goal_markdown(goals: list[dict[str, Any]]) -> str:
+    """The goal table: SaR's median against the best tuned RL's, per track."""
+    out = [
+        "| track | SaR: clean, median | best tuned RL | its clean, median | ratio |",
+        "|---|---|---|---|---|",
+    ]
+    for g in goals:
+        sar = f"{g['sar_reached']}, {g['sar']:,.0f}" if g["sar"] else f"{g['sar_reached']}, –"
+        rl = f"{g['best_rl_reached']}, {g['best_rl_median']:,.0f}" if g["best_rl"] else "–"
+        ratio = f"{g['ratio']:.1f}×" if g["ratio"] else "–"
+        out.append(f"| {g['track']} | {sar} | {g['best_rl'] or 'none'} | {rl} | {ratio} |")
+    return "\n".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("tune")
+    t.add_argument("--algo", choices=("ppo", "sac"), default="ppo")
     t.add_argument("--tracks", default="random,wide")
     t.add_argument("--trials", type=int, default=4, help="trials of this worker")
     t.add_argument("--budget", type=int, default=30_000)
     t.add_argument("--worker", type=int, default=0)
     t.add_argument("--study", type=Path, default=Path("runs/rl-fair/study.log"))
     t.add_argument("--out", type=Path, default=Path("benchmarks/results/rl_fair_hyper.json"))
-    p = sub.add_parser("ppo")
-    p.add_argument("--hyper", type=Path, default=None)
-    p.add_argument("--tracks", default="curvy,figure8")
-    p.add_argument("--seeds", default="0-9")
-    p.add_argument("--budget", type=int, default=40_000)
-    p.add_argument("--error", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--eval-every", type=int, default=2048, help="training steps between evals")
-    p.add_argument("--runs", type=Path, default=Path("runs/rl-fair"))
+    for algo in ("ppo", "sac"):
+        p = sub.add_parser(algo)
+        p.add_argument("--hyper", type=Path, default=None)
+        p.add_argument("--tracks", default="curvy,figure8")
+        p.add_argument("--seeds", default="0-9")
+        p.add_argument("--budget", type=int, default=40_000)
+        p.add_argument("--error", action=argparse.BooleanOptionalAction, default=True)
+        p.add_argument("--eval-every", type=int, default=2048, help="training steps per eval")
+        p.add_argument("--runs", type=Path, default=Path("runs/rl-fair"))
     s = sub.add_parser("sar")
     s.add_argument("--tracks", default="curvy,figure8")
     s.add_argument("--seeds", type=int, default=10)
@@ -247,7 +317,7 @@ def main() -> None:
     b.add_argument("--runs", type=Path, default=Path("runs/rl-fair"))
     b.add_argument("--out", type=Path, default=None)
     a = ap.parse_args()
-    {"tune": cmd_tune, "ppo": cmd_ppo, "sar": cmd_sar, "table": cmd_table}[a.cmd](a)
+    {"tune": cmd_tune, "ppo": cmd_rl, "sac": cmd_rl, "sar": cmd_sar, "table": cmd_table}[a.cmd](a)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from bench_scripts import load_benchmark
 
 
@@ -53,3 +55,50 @@ def test_rl_fair_table_counts_minutes_and_failures(tmp_path: Path) -> None:
     md = rl.markdown(list(rows.values()))
     assert "| oval | PPO + error input | 2/3 | 3,000 [2,700–3,300] | 2.5 | 10 | 4.0 |" in md
     assert rl.seeds_of("0-3") == [0, 1, 2, 3] and rl.seeds_of("2,5") == [2, 5]
+
+
+def test_rl_fair_goal_takes_the_best_tuned_rl_per_track() -> None:
+    rl = load_benchmark("rl_fair")
+
+    def row(learner: str, track: str, reached: str, median: float | None) -> dict:
+        c = {"reached": reached} if median is None else {"reached": reached, "median": median}
+        return {"learner": learner, "track": track, "runs": int(reached.split("/")[1]),
+                "clean_policy": c}  # fmt: skip
+
+    rows = [
+        row("sar", "oval", "10/10", 200),
+        row("ppo", "oval", "10/10", 4000),
+        row("sac", "oval", "10/10", 3000),
+        row("ppo-eval256", "oval", "10/10", 1000),  # another protocol: not a candidate
+        row("sac-noerror", "oval", "2/10", 500),  # clean in a minority of runs only
+        row("sar", "fig", "0/10", None),
+        row("ppo", "fig", "3/10", 9000),
+        row("sac", "fig", "1/10", 4000),  # fewer clean runs: not the best despite its median
+    ]
+    goals = {g["track"]: g for g in rl.goal(rows)}
+    assert goals["oval"]["best_rl"] == "sac" and goals["oval"]["ratio"] == 15
+    assert goals["fig"]["best_rl"] == "ppo" and goals["fig"]["ratio"] is None
+    md = rl.goal_markdown(rl.goal(rows))
+    assert "| oval | 10/10, 200 | sac | 10/10, 3,000 | 15.0× |" in md
+    assert "| fig | 0/10, – | ppo | 3/10, 9,000 | – |" in md
+
+
+def test_ppo_time_split_amdahl_bound_from_the_parts() -> None:
+    split = load_benchmark("ppo_time_split")
+    clock = split.Clock()
+
+    class Thing:
+        def work(self, x: int) -> int:
+            return 2 * x
+
+    t = Thing()
+    clock.wrap(t, "work", "env")
+    assert t.work(3) == 6 and "env" not in clock.wall  # timers off: nothing counted
+    clock.on = True
+    assert t.work(4) == 8 and clock.wall["env"] > 0 and "env" in clock.cpu
+    part = {"learn": 100.0, "rollout": 40.0, "env": 25.0, "monitor": 0.0, "vec env": 20.0,
+            "engine": 15.0, "forward": 10.0, "train": 55.0}  # fmt: skip
+    s = split.summary([{"wall": part, "cpu": part}])["cpu"]
+    assert s["amdahl bound"] == pytest.approx(100 / 75)
+    assert s["sb3 rollout work"] == 5 and s["other"] == 5 and s["wrappers"] == 5
+    assert s["adapter"] == 5 and s["normalize"] == 5 and s["env share"] == 0.25

@@ -53,6 +53,17 @@ def test_stop_when_unclean_ends_a_rollout_that_can_no_longer_be_clean() -> None:
 def test_fair_config_rejects_unknown_settings() -> None:
     with pytest.raises(ConfigError, match="unknown PPO setting"):
         _ = FairConfig(hyper={"learning_rat": 1e-3}).hyper_parameters
+    with pytest.raises(ConfigError, match=r"unknown SAC setting.*n_steps"):
+        _ = FairConfig(algo="sac", hyper={"n_steps": 64}).hyper_parameters
+    with pytest.raises(ConfigError, match="unknown algo 'dqn'"):
+        _ = FairConfig(algo="dqn").hyper_parameters
+
+
+def test_sac_settings_are_sb3_defaults_with_one_gradient_step_per_env_step() -> None:
+    hp = FairConfig(algo="sac", hyper={"tau": 0.02}).hyper_parameters
+    assert hp["tau"] == 0.02 and hp["net_arch"] == [256, 256] and hp["batch_size"] == 256
+    # train_freq 1 (vector step) with gradient_steps -1: as many gradient steps as robots
+    assert hp["train_freq"] == 1 and hp["gradient_steps"] == -1
 
 
 @pytest.mark.slow
@@ -84,3 +95,27 @@ def test_search_space_draws_every_searched_setting() -> None:
     assert set(hyper) == set(SEARCHED) <= set(PPO_DEFAULTS)
     assert 1e-4 <= hyper["learning_rate"] <= 3e-3 and hyper["n_steps"] in (64, 128, 256)
     assert FairConfig(hyper=hyper).hyper_parameters["n_epochs"] == hyper["n_epochs"]
+
+
+def test_sac_search_space_draws_every_searched_setting() -> None:
+    optuna = pytest.importorskip("optuna")
+    from sarlearn.gym.fair import SAC_DEFAULTS, SEARCHED_SAC, suggest_sac
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    hyper = suggest_sac(study.ask())
+    assert set(hyper) == set(SEARCHED_SAC) <= set(SAC_DEFAULTS)
+    assert hyper["net_arch"] in ([64, 64], [256, 256]) and hyper["tau"] in (0.005, 0.02)
+    assert FairConfig(algo="sac", hyper=hyper).hyper_parameters["gamma"] == hyper["gamma"]
+
+
+@pytest.mark.slow
+def test_run_to_clean_trains_sac_with_every_step_counted() -> None:
+    cfg = FairConfig(track="circle", seed=0, budget=800, eval_every=300, algo="sac",
+                     hyper={"n_envs": 2, "net_arch": [16, 16], "learning_starts": 50})  # fmt: skip
+    r = run_to_clean(cfg)
+    h = r["history"]
+    assert r["train_steps"] >= 300 and len(h) >= 2
+    assert r["total_steps"] == r["train_steps"] + r["eval_steps"]
+    for i, x in enumerate(h):
+        assert x["driving_steps"] == x["train_steps"] + sum(y["eval_steps"] for y in h[:i])
+    assert r["hyper_parameters"]["gradient_steps"] == -1

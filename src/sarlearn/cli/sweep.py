@@ -178,6 +178,7 @@ def sweep(
         for key, values in {**the_spec.grid, **_case_axes(the_spec)}.items():
             typer.echo(f"  {key}: {values}")
         return
+    del planned  # run_sweep plans again: a large sweep's memory should hold one plan, not two
     try:
         summary = run_sweep(
             the_spec,

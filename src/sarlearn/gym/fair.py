@@ -1,6 +1,7 @@
 """Deep RL against SaR with every step of driving counted (extra ``sarlearn[rl]``).
 
-:func:`run_to_clean` trains PPO (Stable-Baselines3) on the fast vector environment
+:func:`run_to_clean` trains PPO or SAC (Stable-Baselines3, ``FairConfig.algo``) on the fast
+vector environment
 (:func:`~sarlearn.gym.sb3.make_sb3_vec_env`) wrapped in ``VecMonitor`` and ``VecNormalize``
 and, before training and every ``eval_every`` training steps, evaluates the frozen policy with SB3's
 ``evaluate_policy``: one deterministic rollout of ``warmup + tail`` steps from a fixed start,
@@ -18,9 +19,10 @@ evaluation rollouts' steps. The run stops at the first clean evaluation and repo
   robot), training and evaluation;
 - ``compute_seconds``: process CPU time of the whole run, and ``wall_seconds``.
 
-:func:`suggest` is the small Optuna search space of PPO's settings that
-``benchmarks/rl_fair.py tune`` searches (TPE, on tuning tracks only; objective the mean
-``driving_steps``, a run without a clean policy within the budget counting twice the budget).
+:func:`suggest` and :func:`suggest_sac` are the small Optuna search spaces of PPO's and SAC's
+settings that ``benchmarks/rl_fair.py tune`` searches (TPE, on tuning tracks only; objective
+the mean ``driving_steps``, a run without a clean policy within the budget counting twice the
+budget).
 """
 
 from __future__ import annotations
@@ -52,12 +54,34 @@ PPO_DEFAULTS: dict[str, Any] = {
     "log_std_init": 0.0,
 }
 
+#: SAC settings before tuning: SB3's defaults (256-256 networks, batch 256, learning from
+#: step 100, log-std -3) with 4 robots and ``gradient_steps=-1``, i.e. one gradient step per
+#: environment step as SB3's single-robot default; the buffer holds every step of a run.
+SAC_DEFAULTS: dict[str, Any] = {
+    "n_envs": 4,
+    "learning_rate": 3e-4,
+    "buffer_size": 100_000,
+    "learning_starts": 100,
+    "batch_size": 256,
+    "tau": 0.005,
+    "gamma": 0.99,
+    "train_freq": 1,
+    "gradient_steps": -1,
+    "ent_coef": "auto",
+    "net_arch": [256, 256],
+    "log_std_init": -3.0,
+}
+
+#: The learners :func:`run_to_clean` trains, with their settings before tuning.
+ALGOS: dict[str, dict[str, Any]] = {"ppo": PPO_DEFAULTS, "sac": SAC_DEFAULTS}
+
 
 @dataclass
 class FairConfig:
-    """One PPO run to its first clean policy (see the module docstring)."""
+    """One PPO or SAC run to its first clean policy (see the module docstring)."""
 
     track: str = "curvy"
+    algo: str = "ppo"
     seed: int = 0
     budget: int = 40_000
     eval_every: int = 2048
@@ -72,13 +96,17 @@ class FairConfig:
 
     @property
     def hyper_parameters(self) -> dict[str, Any]:
-        """:data:`PPO_DEFAULTS` updated by ``hyper``."""
-        unknown = set(self.hyper) - set(PPO_DEFAULTS)
+        """:data:`PPO_DEFAULTS` or :data:`SAC_DEFAULTS` updated by ``hyper``."""
+        if self.algo not in ALGOS:
+            raise ConfigError(f"unknown algo {self.algo!r}; known: {', '.join(ALGOS)}")
+        defaults = ALGOS[self.algo]
+        unknown = set(self.hyper) - set(defaults)
         if unknown:
             raise ConfigError(
-                f"unknown PPO setting(s) {sorted(unknown)}; known: {', '.join(PPO_DEFAULTS)}"
+                f"unknown {self.algo.upper()} setting(s) {sorted(unknown)}; "
+                f"known: {', '.join(defaults)}"
             )
-        return {**PPO_DEFAULTS, **self.hyper}
+        return {**defaults, **self.hyper}
 
     def env_kwargs(self, max_steps: int) -> dict[str, Any]:
         """The baselines' environment: filtered rows, reflex, reward -|e| / error_gain."""
@@ -128,10 +156,10 @@ class StopWhenUnclean(gym.Wrapper):
 def run_to_clean(
     cfg: FairConfig, progress: Callable[[dict[str, Any]], None] | None = None
 ) -> dict[str, Any]:
-    """Train PPO until its frozen policy drives a clean rollout or ``budget`` driving steps
+    """Train PPO or SAC until its frozen policy drives a clean rollout or ``budget`` driving steps
     are spent; returns the counts of the module docstring and every evaluation."""
     import torch
-    from stable_baselines3 import PPO
+    from stable_baselines3 import PPO, SAC
     from stable_baselines3.common.evaluation import evaluate_policy
     from stable_baselines3.common.vec_env import (
         DummyVecEnv,
@@ -161,7 +189,8 @@ def run_to_clean(
     if cfg.normalize:
         train = VecNormalize(train, gamma=hp["gamma"])
         evaluation = VecNormalize(evaluation, training=False, norm_reward=False)
-    model = PPO("MlpPolicy", train, seed=cfg.seed, device="cpu", policy_kwargs=policy_kwargs, **hp)
+    algo = {"ppo": PPO, "sac": SAC}[cfg.algo]
+    model = algo("MlpPolicy", train, seed=cfg.seed, device="cpu", policy_kwargs=policy_kwargs, **hp)
     history: list[dict[str, Any]] = []
     driven = 0  # evaluation steps so far
     result: dict[str, Any] = {"driving_steps": None, "driving_steps_verified": None}
@@ -233,11 +262,32 @@ def suggest(trial: Any) -> dict[str, Any]:
     }
 
 
+#: The settings :func:`suggest_sac` searches.
+SEARCHED_SAC = ("learning_rate", "batch_size", "gamma", "tau", "learning_starts", "net_arch")
+
+
+def suggest_sac(trial: Any) -> dict[str, Any]:
+    """Draw SAC's tuning settings from an Optuna ``trial`` (the search space)."""
+    width = trial.suggest_categorical("width", [64, 256])  # Optuna's choices are scalars
+    return {
+        "learning_rate": trial.suggest_float("learning_rate", 1e-4, 3e-3, log=True),
+        "batch_size": trial.suggest_categorical("batch_size", [64, 256]),
+        "gamma": trial.suggest_categorical("gamma", [0.95, 0.98, 0.99]),
+        "tau": trial.suggest_categorical("tau", [0.005, 0.02]),
+        "learning_starts": trial.suggest_categorical("learning_starts", [100, 1000]),
+        "net_arch": [width, width],
+    }
+
+
 __all__ = [
+    "ALGOS",
     "PPO_DEFAULTS",
+    "SAC_DEFAULTS",
     "SEARCHED",
+    "SEARCHED_SAC",
     "FairConfig",
     "StopWhenUnclean",
     "run_to_clean",
     "suggest",
+    "suggest_sac",
 ]

@@ -129,6 +129,12 @@ def _latest_rows(table: pa.Table) -> dict[str, int]:
     return {run_ids[i]: i for i in order}
 
 
+def _attempt_ids(data: bytes) -> list[str]:
+    """The ``attempt_id`` column of a parquet file given as its bytes."""
+    table = pq.read_table(pa.BufferReader(data), columns=["attempt_id"], **READ)
+    return table.column("attempt_id").to_pylist()
+
+
 def _latest_attempts(table: pa.Table) -> set[str]:
     attempts = table.column("attempt_id").to_pylist()
     return {attempts[i] for i in _latest_rows(table).values()}
@@ -143,7 +149,8 @@ class ResultStore(_Finished):
         self.trace_parts = self.root / "traces"
         self.results_path = self.root / RESULTS
         self.traces_path = self.root / TRACES
-        self._written: dict[Path, tuple[pa.Table, bytes]] = {}  # parts written, not compacted
+        self._written: dict[Path, tuple[pa.Table, bytes]] = {}  # record parts, not compacted
+        self._trace_bytes: dict[Path, bytes] = {}  # trace parts' files, not compacted
         self._trace_memory: int | None = 0  # bytes of trace parts kept (None: over budget)
 
     def run_dir(self, run_id: str) -> Path:
@@ -185,20 +192,21 @@ class ResultStore(_Finished):
         self._write_part(self.parts / f"part-{stamp}.parquet", records)
 
     def _write_part(self, path: Path, table: pa.Table) -> None:
-        # Kept in memory too, so that compaction need not read it back: every record part
-        # until it is compacted (records are small, and compacted every few seconds), trace
-        # parts while they take less than TRACE_MEMORY (traces are compacted at the end).
+        # Kept so that compaction need not read it back: record parts until compacted, trace
+        # parts up to TRACE_MEMORY as bytes, never as the table, which shares the runs' numpy
+        # columns (~20 kB per run where the bytes hold ~0.7 kB). Traces compact at the end.
         data = write_parquet(path, table)
-        if path.parent == self.trace_parts:
-            if self._trace_memory is None:  # over the budget since traces were compacted
-                return
-            self._trace_memory += table.nbytes + len(data)
-            if self._trace_memory > TRACE_MEMORY:
-                for part in [p for p in self._written if p.parent == self.trace_parts]:
-                    del self._written[part]
-                self._trace_memory = None
-                return
-        self._written[path] = (table, data)
+        if path.parent != self.trace_parts:
+            self._written[path] = (table, data)
+            return
+        if self._trace_memory is None:  # over the budget since traces were compacted
+            return
+        self._trace_memory += len(data)
+        if self._trace_memory > TRACE_MEMORY:
+            self._trace_bytes.clear()
+            self._trace_memory = None
+            return
+        self._trace_bytes[path] = data
 
     def _read_part(self, path: Path) -> pa.Table:
         """A part file's table (from memory if this store wrote it)."""
@@ -276,30 +284,29 @@ class ResultStore(_Finished):
             results = self._table(without=BULKY)
         keep = _latest_attempts(results)
         existing = existing_files(self.traces_path)
-        mine = self._written.get(parts[0]) if len(parts) == 1 and not existing else None
-        if mine is not None and all(a in keep for a in mine[0].column("attempt_id").to_pylist()):
+        mine = self._trace_bytes.get(parts[0]) if len(parts) == 1 and not existing else None
+        if mine is not None and all(a in keep for a in _attempt_ids(mine)):
             # one part this store wrote, every row of it kept: traces.parquet is that part
-            atomic_write_bytes(self.traces_path, mine[1])
+            atomic_write_bytes(self.traces_path, mine)
         else:  # the parts this store wrote from memory, the others read back
-            sources = [*existing, *(self._written.get(p, (p,))[0] for p in parts)]
+            sources = [*existing, *(self._trace_bytes.get(p, p) for p in parts)]
             self._stream_traces(sources, keep)
         for part in parts:
             part.unlink(missing_ok=True)
             file_digest(part).unlink(missing_ok=True)
-            self._written.pop(part, None)
+            self._trace_bytes.pop(part, None)
         self._trace_memory = 0
 
-    def _stream_traces(self, sources: list[Path | pa.Table], keep: set[str]) -> None:
+    def _stream_traces(self, sources: list[Path | bytes], keep: set[str]) -> None:
+        # a file's schema is checked here, before anything is written
         schemas = [
-            s.schema if isinstance(s, pa.Table) else read_file_schema(s, self.root) for s in sources
-        ]
+            pq.read_schema(pa.BufferReader(s)) if isinstance(s, bytes) else
+            read_file_schema(s, self.root) for s in sources
+        ]  # fmt: skip
         schema = pa.unify_schemas(schemas, promote_options="permissive")
 
-        def pieces(src: Path | pa.Table) -> Iterator[pa.Table]:
-            if isinstance(src, pa.Table):
-                yield src
-                return
-            pf = pq.ParquetFile(src, **READ)
+        def pieces(src: Path | bytes) -> Iterator[pa.Table]:
+            pf = pq.ParquetFile(pa.BufferReader(src) if isinstance(src, bytes) else src, **READ)
             for i in range(pf.num_row_groups):
                 yield pf.read_row_group(i)
 

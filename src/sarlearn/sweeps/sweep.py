@@ -89,7 +89,7 @@ def plan_tasks(
             RunTask(
                 item.run_id,
                 item.config,
-                dict(item.params),
+                item.params,  # the plan's own dict (read, never changed): no copy per run
                 store.run_dir(item.run_id),
                 trace_every,
                 keep_run_dirs,
