@@ -28,6 +28,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -874,6 +875,11 @@ def run_in_limited_child(n_cases: int) -> Counter[str]:
             # process terminating a worker whose pid has since been reused: pids wrap at
             # 32,768 on busy machines) must not end a case. Blocked, it stays pending.
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+            if "torch" in sys.modules:
+                # An OpenMP thread pool does not survive a fork: after an earlier test ran
+                # torch in this process, a parallel op in the child (a classify case) waits
+                # forever on threads that only the parent has. One thread never waits.
+                sys.modules["torch"].set_num_threads(1)
             limit = vm_size() + MEMORY_LIMIT
             resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
             result: dict[str, Any] = {"tally": fuzz(n_cases)(), "limit": limit}
