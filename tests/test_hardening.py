@@ -265,10 +265,10 @@ def test_checkpoints_append_parts_and_resume_reads_them(tmp_path: Path) -> None:
 def test_a_kill_in_the_final_write_phase_resumes_from_the_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sarlearn.runs import run
+    from sarlearn.runs import finish
 
     cfg = cfg_of(checkpoint_every=100)
-    original = run._write_outputs
+    original = finish.write_outputs
 
     def die_while_writing(*args: Any, **kw: Any) -> Any:
         if kw.get("final"):
@@ -276,7 +276,7 @@ def test_a_kill_in_the_final_write_phase_resumes_from_the_checkpoint(
         return original(*args, **kw)
 
     with monkeypatch.context() as m:
-        m.setattr(run, "_write_outputs", die_while_writing)
+        m.setattr(finish, "write_outputs", die_while_writing)
         with pytest.raises(SystemExit):
             run_follow(cfg, tmp_path / "r", figures=False)
     assert (tmp_path / "r" / outputs.CHECKPOINT).is_file()
@@ -689,16 +689,16 @@ def test_sar_with_lr_1e9_is_warned_about() -> None:
 def test_sigterm_during_the_final_writes_exits_143_naming_resume(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sarlearn.runs import run
+    from sarlearn.runs import finish
 
-    real = run._write_outputs
+    real = finish.write_outputs
 
     def interrupted(*args: Any, **kw: Any) -> Any:
         if kw.get("final"):
             raise KeyboardInterrupt(TERMINATED)
         return real(*args, **kw)
 
-    monkeypatch.setattr(run, "_write_outputs", interrupted)
+    monkeypatch.setattr(finish, "write_outputs", interrupted)
     res = invoke("follow", *TINY, "--out", str(tmp_path / "o"))
     assert res.exit_code == 143, res.output
     assert "before the run started" not in res.output
@@ -787,12 +787,12 @@ def test_messages_name_files_for_what_they_are(tmp_path: Path) -> None:
 def test_a_full_disk_names_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import errno
 
-    from sarlearn.runs import run
+    from sarlearn.runs import finish
 
     def full(*args: Any, **kw: Any) -> Any:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(run, "_write_outputs", full)
+    monkeypatch.setattr(finish, "write_outputs", full)
     line = one_clear_line(invoke("follow", *TINY, "--out", str(tmp_path / "o")))
     assert "No space left on device" in line
     assert f"sarlearn follow --resume {tmp_path / 'o'}" in line

@@ -52,8 +52,8 @@ from sarlearn.config import ConfigError, RunConfig
 from sarlearn.errors import DivergenceError, NonFiniteError, OutputError
 from sarlearn.loop import ClosedLoop
 from sarlearn.metrics import SuccessCriterion
-from sarlearn.runs import outputs
-from sarlearn.runs.finish import FINAL_STATUSES, run_measures, track_label, write_outputs
+from sarlearn.runs import finish, outputs
+from sarlearn.runs.finish import FINAL_STATUSES, run_measures, track_label
 from sarlearn.runs.stream import RunStream, truncate
 from sarlearn.store.lock import folder_lock
 
@@ -348,8 +348,8 @@ def _run_locked(
     n_run = max(0, stream.n_steps - start_step)
     # The checkpoint stays until the final summary is on disk: a kill while the outputs are
     # written resumes from it instead of starting again from step 0.
-    summary = _write_outputs(
-        out, cfg, crit, stream, loop, status, message, resumed_from, (clock.loop, run_wall),
+    summary = finish.write_outputs(
+        out, cfg, stream, loop, status, message, resumed_from, (clock.loop, run_wall),
         n_run, final=True, figures_too=figures, video=video, extra=hooks.extra_summary,
     )  # fmt: skip
     if status in FINAL_STATUSES:
@@ -416,8 +416,8 @@ def _drive(
             clock.ckpt = time.perf_counter()
             if time.perf_counter() - clock.summary >= SUMMARY_EVERY_S:
                 times = (clock.loop, time.perf_counter() - clock.start)
-                _write_outputs(
-                    out, cfg, stats.crit, stream, loop, "running", "", resumed_from, times,
+                finish.write_outputs(
+                    out, cfg, stream, loop, "running", "", resumed_from, times,
                     done - start_step, final=False, extra=extra,
                 )  # fmt: skip
                 clock.summary = time.perf_counter()
@@ -443,30 +443,6 @@ def _stop(
         return None
     stream.add(truncate(rec, stop[0] + 1))
     return stop[1], stop[2]
-
-
-def _write_outputs(
-    out: Path,
-    cfg: RunConfig,
-    crit: SuccessCriterion,
-    stream: RunStream,
-    loop: Any,
-    status: str,
-    message: str,
-    resumed_from: int | None,
-    times: tuple[float, float],
-    n_run: int,
-    *,
-    final: bool,
-    figures_too: bool = True,
-    video: bool = False,
-    extra: Callable[[Any], dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """The run's outputs (see :func:`sarlearn.runs.finish.write_outputs`)."""
-    return write_outputs(
-        out, cfg, stream, loop, status, message, resumed_from, times, n_run,
-        final=final, figures_too=figures_too, video=video, extra=extra,
-    )  # fmt: skip
 
 
 #: File holding the traceback of a crashed run (removed when the run is resumed).
