@@ -142,17 +142,7 @@ class HarmGuard:
     @classmethod
     def from_config(cls, cfg: Any, population: int) -> HarmGuard:
         """The guard of a :class:`~sarlearn.config.GuardConfig` (``cfg.guard``)."""
-        return cls(
-            population,
-            level_steps=cfg.level_steps,
-            probe_at=cfg.probe_at,
-            probe_steps=cfg.probe_steps,
-            quiet=cfg.quiet,
-            margin=cfg.margin,
-            rate=cfg.rate,
-            follow=cfg.follow,
-            relapse=cfg.relapse,
-        )
+        return cls(population, **cfg.model_dump(exclude={"enabled"}))
 
     @property
     def gain(self) -> NDArray[np.float64]:
