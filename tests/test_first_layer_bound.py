@@ -73,15 +73,17 @@ def test_loops_with_and_without_first_layer_scaling_do_not_stack() -> None:
 
 @pytest.mark.parametrize(
     ("overrides", "scaling", "bound"),
-    [({}, "fan-in-all", 1.5),  # sar's default: mirror rows
+    [({}, "fan-in-all", 1.4),  # sar's default: mirror rows
      ({"world.predictor_mode": "raw"}, "none", 1.5),
-     ({"world.inputs": "camera"}, "none", 1.5),
-     ({"rule.hidden_bound_scaling": "fan-in"}, "fan-in", 1.5),  # a set value wins
-     ({"rule.hidden_weight_bound": 1.4}, "fan-in-all", 1.4),
+     ({"world.inputs": "camera"}, "fan-in-all", 1.4),  # camera: mirror differences too
+     ({"rule.hidden_bound_scaling": "fan-in"}, "fan-in", 1.4),  # a set value wins
+     ({"rule.hidden_weight_bound": 1.3}, "fan-in-all", 1.3),
+     ({"world.inputs": "camera", "rule.hidden_weight_bound": 1.5}, "fan-in-all", 1.5),
      ({"rule.name": "gdm", "world.predictor_mode": "mirror"}, "none", None)],
-    ids=["sar-mirror", "sar-raw", "sar-camera", "set-scaling", "set-bound", "gdm-mirror"],
+    ids=["sar-mirror", "sar-raw", "sar-camera", "set-scaling", "set-bound", "set-camera-bound",
+         "gdm-mirror"],
 )  # fmt: skip
-def test_the_step_options_in_force_are_tied_to_mirror_rows(
+def test_the_step_options_in_force_are_tied_to_the_inputs(
     overrides: dict, scaling: str, bound: float | None
 ) -> None:
     cfg = RunConfig().with_overrides(overrides)

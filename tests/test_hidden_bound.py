@@ -76,7 +76,7 @@ WIDE = {"network.layers": [20, 20, 2]}
 
 
 def test_fan_in_scaling_bounds_each_hidden_layer_by_its_fan_in() -> None:
-    cfg = RunConfig().with_overrides({**FAN, **WIDE, "world.track": "hairpin", "rule.lr": 10})
+    cfg = RunConfig().with_overrides({**FAN, **HB, **WIDE, "world.track": "hairpin", "rule.lr": 10})
     loop = ClosedLoop.from_config(cfg, population=2)
     net, rule = loop.agent.network, loop.agent.rule
     loop.run(60)

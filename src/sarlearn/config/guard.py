@@ -27,7 +27,15 @@ class GuardConfig(Section):
         "learners that settle later (5/20 settled against 10/20 without the guard; at 5,000: "
         "9/20).",
     )
-    probe_steps: int = Field(500, ge=1, description="Steps the reflex drives alone in the probe.")
+    probe_steps: int = Field(
+        2000,
+        ge=1,
+        description="Steps the reflex drives alone in the probe (its reference is the mean |e| "
+        "of the last three quarters). On lines wider than the reflex's sensor spacing the "
+        "reflex's |e| swings by a fifth from one 500-step stretch to the next; on 120 tuning "
+        "runs on 8.5-wide lines with the camera a 500-step probe left 101 at most the "
+        "reflex's |e|, a 2,000-step one 109.",
+    )
     level_steps: int = Field(500, ge=1, description="Window of the running level of |e| (steps).")
     quiet: float = Field(
         0.25, gt=0, description="A level of |e| below this is quiet: no probe, no guard."

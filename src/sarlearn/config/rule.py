@@ -117,17 +117,25 @@ DEFAULT_INPUT_MAX_NORM: dict[str, float] = {}
 #: every other rule keeps the raw rows its defaults were measured with.
 DEFAULT_PREDICTOR_MODE: dict[str, str] = {"sar": "mirror"}
 
-#: Step options a rule takes on mirror rows where its config leaves them None
-#: (RunConfig.rule_config), over DEFAULT_STEP_OPTIONS. sar's: hidden_bound_scaling
-#: "fan-in-all", which bounds the first layer's rows by its fan-in too (360 mirror-row inputs:
-#: 1.5 -> 0.25). Without it the first layer turns a line offset of 0.05 units into nearly full
-#: steering and the aligned hidden stack amplifies it, so the robot chatters at full amplitude:
-#: on 64 tuning runs 36 settled with median 496-530 flips per 1,000 steps, against 55 and 51
-#: with it (docs/generalisation.md, "Why mirror rows weave"; hidden bound 1.4 as well flips
-#: 21, GDM's level, but settles 46). Camera input keeps DEFAULT_STEP_OPTIONS: with
-#: "fan-in-all" it settled 13/16 tuning runs against 15/16.
+#: Step options a rule takes on mirror differences (mirror rows, and camera input, whose
+#: predictors are mirror differences too) where its config leaves them None
+#: (RunConfig.rule_config), over DEFAULT_STEP_OPTIONS; docs/generalisation.md, "Why mirror rows
+#: weave" and "Why wide lines chatter". sar's:
+#:
+#: - hidden_bound_scaling "fan-in-all": the first layer's rows bounded by its fan-in too (360
+#:   mirror-row inputs: 1.4 -> 0.23). Without it the first layer turns a line offset of 0.05
+#:   units into nearly full steering, so the robot chatters at full amplitude: on 64 tuning
+#:   runs with rows 36 settled with median 496-530 flips per 1,000 steps, against 55 and 51;
+#: - the hidden bound 1.4: an aligned stack of 10-wide layers bounded at 1.5 has a slope of
+#:   0.25 x 1.5 x sqrt(10) = 1.19 per layer, so ten of them make a switch, and inside a line
+#:   wider than the reflex's sensor spacing, where e = 0 and nothing is learnt, the camera
+#:   robot chattered at full amplitude from its first step (24 of 120 tuning runs). At 1.4
+#:   (1.11 per layer) none did. On 120 tuning runs rows settled 108 (110 at 1.5), median flips
+#:   16 (24); the camera 101 (103 with neither option), flips 9 (48). On 8.5-unit tuning lines
+#:   115 of 120 camera runs ended at most at the reflex's |e| (109 with the hidden bound 1.4
+#:   alone, which settled 105 of the 120 ordinary runs; 1.3 settled 96).
 DEFAULT_MIRROR_STEP_OPTIONS: dict[str, StepOptions] = {
-    "sar": {"hidden_bound_scaling": "fan-in-all"}
+    "sar": {"hidden_bound_scaling": "fan-in-all", "hidden_weight_bound": 1.4}
 }
 
 
@@ -168,10 +176,10 @@ class RuleConfig(Section):
         allow_inf_nan=True,  # inf: no bound (NaN fails gt=0)
         description="Max L2 norm of each hidden neuron's incoming weights (every layer but the "
         "output layer), applied after weight_bound: it keeps the hidden units graded, so the "
-        "steering stays smooth. sar's default, 1.5, suits hidden layers of 10 units; wider "
-        "layers want a smaller bound (about 1.5 * sqrt(10 / n) for n units, which "
-        "hidden_bound_scaling='fan-in' applies). inf = no extra bound; None = the rule's "
-        "default.",
+        "steering stays smooth. sar's default, 1.5 (1.4 on mirror differences: mirror rows "
+        "and camera), suits hidden layers of 10 units; wider layers want a smaller bound "
+        "(about 1.5 * sqrt(10 / n) for n units, which hidden_bound_scaling='fan-in' "
+        "applies). inf = no extra bound; None = the rule's default.",
     )
     hidden_bound_scaling: HiddenBoundScaling | None = Field(
         None,
@@ -180,8 +188,9 @@ class RuleConfig(Section):
         "hidden_weight_bound * sqrt(10 / n), so the worst-case pre-activation ||w|| sqrt(n) "
         "stays that of a 10-wide layer (the first hidden layer, fed by the predictors, keeps "
         "hidden_weight_bound); 'fan-in-all': the same for the first hidden layer too (360 "
-        "mirror-row inputs: 1.5 -> 0.25), so a small offset of the line no longer drives it to "
-        "saturation. None = the rule's default (DEFAULT_MIRROR_STEP_OPTIONS on mirror rows).",
+        "mirror-row inputs: 1.4 -> 0.23), so a small offset of the line no longer drives it to "
+        "saturation. None = the rule's default (DEFAULT_MIRROR_STEP_OPTIONS on mirror rows "
+        "and camera).",
     )
     output_share: OutputShare = Field(
         "equal",

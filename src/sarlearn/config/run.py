@@ -121,10 +121,11 @@ class RunConfig(Section):
 
     @property
     def rule_config(self) -> RuleConfig:
-        """``rule`` with the options tied to the inputs filled in: on mirror rows
-        (:attr:`predictor_mode`), each step option left None takes the rule's
-        :data:`DEFAULT_MIRROR_STEP_OPTIONS` value. What the run's rule is built from."""
-        if self.predictor_mode != "mirror":
+        """``rule`` with the options tied to the inputs filled in: on mirror differences
+        (mirror rows, :attr:`predictor_mode`, or camera input), each step option left None
+        takes the rule's :data:`DEFAULT_MIRROR_STEP_OPTIONS` value. What the run's rule is
+        built from."""
+        if self.world.inputs != "camera" and self.predictor_mode != "mirror":
             return self.rule
         tied = DEFAULT_MIRROR_STEP_OPTIONS.get(self.rule.name, {})
         update = {k: v for k, v in tied.items() if getattr(self.rule, k) is None}

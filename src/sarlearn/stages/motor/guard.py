@@ -122,7 +122,7 @@ class HarmGuard:
     population: int
     level_steps: int = 500
     probe_at: int = 5000
-    probe_steps: int = 500
+    probe_steps: int = 2000
     quiet: float = 0.25
     margin: float = 0.1
     rate: float = 0.002
