@@ -211,6 +211,13 @@ def test_the_guard_is_sars_default_and_bad_settings_are_config_errors() -> None:
             RunConfig().with_overrides({f"guard.{key}": bad})
 
 
+def test_a_guard_built_in_python_has_the_configs_defaults() -> None:
+    """HarmGuard's field defaults restate GuardConfig's (the stage may not import the config):
+    a bare HarmGuard(P) must be the guard a default run builds."""
+    from_config = HarmGuard.from_config(RunConfig().guard, 2)
+    assert HarmGuard(2).params() == from_config.params()
+
+
 def test_a_learner_that_has_the_line_by_the_probe_is_never_touched() -> None:
     """On the built-in tracks sar settles within a few hundred steps: at the probe its level
     is quiet, so the guard stays out of the way (g = 1 throughout)."""
