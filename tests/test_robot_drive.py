@@ -321,7 +321,13 @@ def _twin_state(folder: Path) -> dict[str, Any]:
         cam.close()
 
 
-def _drive_until_running(folder: Path, out: Path, *extra: str) -> subprocess.Popen[bytes]:
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a script's background job inherits it
+
+
+def _drive_until_running(
+    folder: Path, out: Path, *extra: str, sigint_ignored: bool = False
+) -> subprocess.Popen[bytes]:
     before = _twin_state(folder)["counts"].get("M", 0)
     proc = subprocess.Popen(
         _cli("drive", "--twin", str(folder), "--rule", "reflex", "--steps", "100000",
@@ -332,6 +338,7 @@ def _drive_until_running(folder: Path, out: Path, *extra: str) -> subprocess.Pop
         env=_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        preexec_fn=_ignore_sigint if sigint_ignored else None,
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while _twin_state(folder)["counts"].get("M", 0) < before + 30:
@@ -365,6 +372,25 @@ def test_a_signal_stops_the_motors_and_writes_the_run(
     assert summary["status"] == "interrupted" and summary["timing"]["cycles"] > 0
     assert "Control cycles" in (out / "report.html").read_text()
     assert "motors stopped" in text
+
+
+def test_ctrl_c_stops_a_drive_started_with_sigint_ignored(
+    twin_process: Path, tmp_path: Path
+) -> None:
+    # A background job of a script starts with SIGINT ignored, and Python then installs no
+    # KeyboardInterrupt handler: the drive installs its own, so `kill -INT` still stops it.
+    out = tmp_path / "run"
+    proc = _drive_until_running(twin_process, out, sigint_ignored=True)
+    try:
+        proc.send_signal(signal.SIGINT)
+        text = proc.communicate(timeout=60)[0].decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, text
+    assert _twin_state(twin_process)["pwm"] == [0, 0]
+    assert json.loads((out / "summary.json").read_text())["status"] == "interrupted"
 
 
 def test_calibrate_then_resume_an_interrupted_drive(twin_process: Path, tmp_path: Path) -> None:

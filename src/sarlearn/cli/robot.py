@@ -311,6 +311,9 @@ def drive(
 
     # A closed ssh session must stop the robot too, not leave it to the firmware's watchdog.
     signal.signal(signal.SIGHUP, hang_up)
+    # So must Ctrl-C or `kill -INT`, even when the drive was started from a shell that
+    # ignores SIGINT (a script's background job): Python then installs no handler of its own.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     robot = None
     try:
         with terminate_as_interrupt():
