@@ -20,6 +20,7 @@ from sarlearn.stages.world.family import (
     _generate,
     draw_parameters,
     generate,
+    half_extents,
     parse_name,
     track_label,
     track_name,
@@ -86,7 +87,7 @@ def test_the_tuning_and_evaluation_seeds_are_disjoint() -> None:
     assert len(TUNING_SEEDS) == len(EVALUATION_SEEDS) == 10_000
 
 
-@pytest.mark.parametrize("seed", [0, 5, 1_000_003])
+@pytest.mark.parametrize("seed", [0, 5, 189, 1_000_003])
 def test_the_loop_is_closed_fits_its_arena_and_bends_no_tighter_than_drawn(seed: int) -> None:
     track = generate(f"random:{seed}", resolution=1.0)
     d = track.drawn
@@ -102,6 +103,21 @@ def test_the_loop_is_closed_fits_its_arena_and_bends_no_tighter_than_drawn(seed:
     measured = np.abs(radius_of_curvature(line)).min()
     assert measured == pytest.approx(d.min_radius)
     assert measured >= 0.97 * d.radius
+
+
+@pytest.mark.parametrize("seed", [189, 272])
+def test_a_blob_too_tight_for_its_arena_is_drawn_at_the_ellipses_radius(seed: int) -> None:
+    # These seeds draw a blob whose radius even the arena's ellipse (the blob's last resort)
+    # bends tighter than: the track is drawn at the ellipse's own smallest radius.
+    p = draw_parameters(seed)
+    hx, hy = half_extents(p)
+    ellipse = min(hx, hy) ** 2 / max(hx, hy)
+    assert p["shape"] == "blob" and p["radius"] > ellipse
+    d = generate(f"random:{seed}", resolution=1.0).drawn
+    assert d.radius == pytest.approx(0.95 * ellipse)
+    assert d.min_radius >= 0.97 * d.radius
+    with pytest.raises(TrackError, match="no blob loop"):  # a radius asked for is kept
+        generate(f"random:{seed},radius={p['radius']}", resolution=1.0)
 
 
 def test_a_polygon_bends_exactly_at_its_radius() -> None:

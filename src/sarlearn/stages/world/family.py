@@ -64,6 +64,9 @@ _SMOOTH = 1.5  # Gaussian smoothing of the polygon's joints (units)
 _CLEARANCE = 10.0  # parts of the loop stay width + this apart (reflex sensors 10 apart)
 _MARK_CLEARANCE = 8.0  # edge of a mark to edge of the line (reflex sensors 5 off the centre)
 _ATTEMPTS = 400
+#: A blob whose drawn radius its arena's ellipse cannot bend to is drawn at this share of the
+#: ellipse's smallest radius (b^2 / a), a little under it for the resampled curve.
+_ELLIPSE_SLACK = 0.95
 
 
 class GeneratedTrack(Track):
@@ -102,8 +105,15 @@ def _generate(name: str, resolution: float) -> GeneratedTrack:
         )
     w, h = p["arena"], p["arena"] * p["aspect"]
     check_image_size(name, w, resolution)
-    geo = np.random.default_rng([seed, 0x67656F])  # "geo": the loop's own stream
-    line = _loop(name, p, geo)
+    try:
+        line = _loop(name, p, np.random.default_rng([seed, 0x67656F]))  # "geo": the loop's
+    except TrackError:
+        if p["shape"] != "blob" or "radius" in overrides:
+            raise
+        # A drawn radius that even the arena's ellipse bends tighter than (3 seeds in 1,000):
+        # drawn again at the ellipse's own smallest radius, so that every seed is a track.
+        p = {**p, "radius": _ELLIPSE_SLACK * min(hx, hy) ** 2 / max(hx, hy)}
+        line = _loop(name, p, np.random.default_rng([seed, 0x67656F]))
     line = np.roll(line, -start_index(line, 40.0, 20.0), axis=0)
     length = float(np.linalg.norm(np.diff(line, axis=0, append=line[:1]), axis=1).sum())
     ink = np.ones(len(line))
