@@ -237,3 +237,26 @@ def test_a_rule_saved_under_the_old_name_of_the_hidden_bound_loads() -> None:
     old_state["hidden_bound"] = old_state.pop("hidden_weight_bound")
     old.__setstate__(old_state)
     assert old.hidden_weight_bound == 1.5 and old.hidden_bound == 1.5
+
+
+def test_camera_input_takes_the_rules_camera_rate() -> None:
+    from sarlearn.config import DEFAULT_CAMERA_LR, DEFAULT_LR
+    from sarlearn.engine.fast_loop import FastClosedLoop
+    from sarlearn.store.records import base_record
+
+    cam = RunConfig().with_overrides({"world.inputs": "camera", "steps": 10})
+    assert cam.rule.lr is None  # the config keeps what was set; the rule in force resolves it
+    assert cam.rule_config.learning_rate == DEFAULT_CAMERA_LR["sar"] != DEFAULT_LR["sar"]
+    assert RunConfig().rule_config.learning_rate == DEFAULT_LR["sar"]  # rows keep theirs
+    given = cam.with_overrides({"rule.lr": 0.5})
+    assert given.rule_config.learning_rate == 0.5  # a set rate wins
+    gdm = cam.with_overrides({"rule.name": "gdm"})
+    assert gdm.rule_config.learning_rate == DEFAULT_LR["gdm"]  # only rules that have one
+    assert base_record("r", cam, {})["lr"] == DEFAULT_CAMERA_LR["sar"]
+
+    def engine_rates(cfg: RunConfig) -> np.ndarray:
+        return FastClosedLoop.from_configs([cfg]).state.rule.lr.copy()
+
+    explicit = cam.with_overrides({"rule.lr": DEFAULT_CAMERA_LR["sar"]})
+    assert np.array_equal(engine_rates(cam), engine_rates(explicit))
+    assert not np.array_equal(engine_rates(cam), engine_rates(given))

@@ -27,6 +27,7 @@ from sarlearn.config.guard import DEFAULT_GUARD, GuardConfig
 from sarlearn.config.network import Activation, InitName, NetworkConfig
 from sarlearn.config.rule import (
     ALIGN_WITH_HIDDEN_BOUND,
+    DEFAULT_CAMERA_LR,
     DEFAULT_INPUT_MAX_NORM,
     DEFAULT_LR,
     DEFAULT_MIRROR_STEP_OPTIONS,
@@ -56,6 +57,7 @@ from sarlearn.errors import ConfigError
 
 __all__ = [
     "ALIGN_WITH_HIDDEN_BOUND",
+    "DEFAULT_CAMERA_LR",
     "DEFAULT_GUARD",
     "DEFAULT_INPUT_MAX_NORM",
     "DEFAULT_LR",

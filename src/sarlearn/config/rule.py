@@ -139,12 +139,23 @@ DEFAULT_MIRROR_STEP_OPTIONS: dict[str, StepOptions] = {
 }
 
 
+#: The learning rate a rule takes on camera input where ``rule.lr`` is None
+#: (RunConfig.rule_config), over DEFAULT_LR. sar's 3, chosen on tuning tracks with the camera
+#: (docs/generalisation.md, "The camera's rate"): on 2 x 200 ordinary runs it settled 171 and
+#: 167 (at 1: 167, 166), on 3 x 120 runs on lines 8.5 units wide 245 (200), and 12 of all 760
+#: runs ended above the reflex (23), 5 of them wide-line runs that drove off the image (0).
+DEFAULT_CAMERA_LR: dict[str, float] = {"sar": 3.0}
+
+
 class RuleConfig(Section):
     """Which learning rule, and how big its steps are."""
 
     name: str = "sar"
     lr: float | None = Field(
-        None, gt=0, description="Learning rate eta; None = the rule's default (DEFAULT_LR)."
+        None,
+        gt=0,
+        description="Learning rate eta; None = the rule's default (DEFAULT_LR; on camera "
+        "input DEFAULT_CAMERA_LR where the rule has one).",
     )
     layer_lr_scale: list[float] | None = Field(
         None, description="Per-layer multipliers of lr, one per layer (first hidden .. output)."
@@ -262,6 +273,7 @@ def check_rule_options(name: str, options: Mapping[str, Any]) -> None:
 
 __all__ = [
     "ALIGN_WITH_HIDDEN_BOUND",
+    "DEFAULT_CAMERA_LR",
     "DEFAULT_INPUT_MAX_NORM",
     "DEFAULT_LR",
     "DEFAULT_MIRROR_STEP_OPTIONS",

@@ -16,6 +16,7 @@ from sarlearn.config.guard import DEFAULT_GUARD, GuardConfig
 from sarlearn.config.network import NetworkConfig
 from sarlearn.config.rule import (
     ALIGN_WITH_HIDDEN_BOUND,
+    DEFAULT_CAMERA_LR,
     DEFAULT_INPUT_MAX_NORM,
     DEFAULT_MIRROR_STEP_OPTIONS,
     DEFAULT_PREDICTOR_MODE,
@@ -123,12 +124,16 @@ class RunConfig(Section):
     def rule_config(self) -> RuleConfig:
         """``rule`` with the options tied to the inputs filled in: on mirror differences
         (mirror rows, :attr:`predictor_mode`, or camera input), each step option left None
-        takes the rule's :data:`DEFAULT_MIRROR_STEP_OPTIONS` value. What the run's rule is
-        built from."""
-        if self.world.inputs != "camera" and self.predictor_mode != "mirror":
-            return self.rule
-        tied = DEFAULT_MIRROR_STEP_OPTIONS.get(self.rule.name, {})
-        update = {k: v for k, v in tied.items() if getattr(self.rule, k) is None}
+        takes the rule's :data:`DEFAULT_MIRROR_STEP_OPTIONS` value; on camera input an unset
+        ``lr`` takes the rule's :data:`DEFAULT_CAMERA_LR`, where it has one. What the run's
+        rule is built from."""
+        camera = self.world.inputs == "camera"
+        update: dict[str, Any] = {}
+        if camera or self.predictor_mode == "mirror":
+            tied = DEFAULT_MIRROR_STEP_OPTIONS.get(self.rule.name, {})
+            update = {k: v for k, v in tied.items() if getattr(self.rule, k) is None}
+        if camera and self.rule.lr is None and self.rule.name in DEFAULT_CAMERA_LR:
+            update["lr"] = DEFAULT_CAMERA_LR[self.rule.name]
         return self.rule.model_copy(update=update) if update else self.rule
 
     @property

@@ -33,7 +33,7 @@ def run_measures(cfg: RunConfig, stats: dict[str, Any], settle: dict[str, Any]) 
     Shared by :func:`run_follow` and the sweeps' engine populations."""
     return {
         "rule": cfg.rule.name,
-        "lr": None if cfg.rule.name == "reflex" else cfg.rule.learning_rate,
+        "lr": None if cfg.rule.name == "reflex" else cfg.rule_config.learning_rate,
         "layers": list(cfg.network.layers),
         "init_align": None if cfg.rule.name == "reflex" else cfg.init_align,
         "input_max_norm": None if cfg.rule.name == "reflex" else cfg.input_max_norm,

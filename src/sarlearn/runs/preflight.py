@@ -405,7 +405,7 @@ def _lr_message(cfg: RunConfig, what: str) -> str:
 
     default = DEFAULT_LR.get(cfg.rule.name)
     hint = f"; the default for {cfg.rule.name} is {default:g}" if default else ""
-    return f"rule.lr = {cfg.rule.learning_rate:g} is too large: it {what}{hint}"
+    return f"rule.lr = {cfg.rule_config.learning_rate:g} is too large: it {what}{hint}"
 
 
 def _existing_parent(path: Path) -> Path:

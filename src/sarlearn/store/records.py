@@ -108,7 +108,7 @@ def base_record(run_id: str, cfg: RunConfig, params: Mapping[str, Any]) -> dict[
         "run_id": run_id,
         "attempt_id": os.urandom(8).hex(),
         "rule": cfg.rule.name,
-        "lr": None if cfg.rule.name == "reflex" else cfg.rule.learning_rate,  # no learner
+        "lr": None if cfg.rule.name == "reflex" else cfg.rule_config.learning_rate,  # no learner
         "seed": cfg.seed,
         "track": cfg.world.track,
         "layers": ",".join(str(n) for n in cfg.network.layers),
