@@ -142,7 +142,7 @@ DEFAULT_MIRROR_STEP_OPTIONS: dict[str, StepOptions] = {
 #: The learning rate a rule takes on camera input where ``rule.lr`` is None
 #: (RunConfig.rule_config), over DEFAULT_LR. sar's 3, chosen on tuning tracks with the camera
 #: (docs/generalisation.md, "The camera's rate"): on 2 x 200 ordinary runs it settled 171 and
-#: 167 (at 1: 167, 166), on 3 x 120 runs on lines 8.5 units wide 245 (200), and 12 of all 760
+#: 167 (at 1: 167, 166), on 3 x 120 runs on lines 8.5 units wide 245 (200), and 12 of all 754
 #: runs ended above the reflex (23), 5 of them wide-line runs that drove off the image (0).
 DEFAULT_CAMERA_LR: dict[str, float] = {"sar": 3.0}
 
