@@ -253,6 +253,8 @@ def test_camera_input_takes_the_rules_camera_rate() -> None:
     gdm = cam.with_overrides({"rule.name": "gdm"})
     assert gdm.rule_config.learning_rate == DEFAULT_LR["gdm"]  # only rules that have one
     assert base_record("r", cam, {})["lr"] == DEFAULT_CAMERA_LR["sar"]
+    assert given.default_lr == DEFAULT_CAMERA_LR["sar"] and gdm.default_lr == DEFAULT_LR["gdm"]
+    assert RunConfig().default_lr == DEFAULT_LR["sar"]
 
     def engine_rates(cfg: RunConfig) -> np.ndarray:
         return FastClosedLoop.from_configs([cfg]).state.rule.lr.copy()

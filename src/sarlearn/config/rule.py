@@ -212,8 +212,11 @@ class RuleConfig(Section):
     @property
     def learning_rate(self) -> float:
         """The learning rate in force: ``lr``, or the rule's default when ``lr`` is None."""
-        if self.lr is not None:
-            return self.lr
+        return self.lr if self.lr is not None else self.default_lr
+
+    @property
+    def default_lr(self) -> float:
+        """The rule's default rate (:data:`DEFAULT_LR`), whatever ``lr`` is set to."""
         return DEFAULT_LR.get(self.name, DEFAULT_LR["sar"])
 
     @property

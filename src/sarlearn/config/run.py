@@ -133,8 +133,16 @@ class RunConfig(Section):
             tied = DEFAULT_MIRROR_STEP_OPTIONS.get(self.rule.name, {})
             update = {k: v for k, v in tied.items() if getattr(self.rule, k) is None}
         if camera and self.rule.lr is None and self.rule.name in DEFAULT_CAMERA_LR:
-            update["lr"] = DEFAULT_CAMERA_LR[self.rule.name]
+            update["lr"] = self.default_lr
         return self.rule.model_copy(update=update) if update else self.rule
+
+    @property
+    def default_lr(self) -> float:
+        """The rate the rule takes when ``rule.lr`` is None: its :data:`DEFAULT_CAMERA_LR`
+        on camera input where it has one, else its :data:`DEFAULT_LR`."""
+        if self.world.inputs == "camera" and self.rule.name in DEFAULT_CAMERA_LR:
+            return DEFAULT_CAMERA_LR[self.rule.name]
+        return self.rule.default_lr
 
     @property
     def world_config(self) -> WorldConfig:

@@ -342,11 +342,11 @@ FAR_FROM_DEFAULT = 1e4
 def far_from_default_lr(cfg: RunConfig) -> str | None:
     """A warning when ``rule.lr`` is more than :data:`FAR_FROM_DEFAULT` times the rule's
     default learning rate, else None."""
-    from sarlearn.config import DEFAULT_LR
-
-    default = DEFAULT_LR.get(cfg.rule.name)
     lr = cfg.rule.lr
-    if cfg.rule.name == "reflex" or lr is None or not default or lr <= FAR_FROM_DEFAULT * default:
+    if cfg.rule.name == "reflex" or lr is None:
+        return None
+    default = cfg.default_lr
+    if not default or lr <= FAR_FROM_DEFAULT * default:
         return None
     return (
         f"rule.lr = {lr:g} is {lr / default:.2g} times {cfg.rule.name}'s default ({default:g}): "
@@ -401,9 +401,7 @@ def first_step_saturation(cfg: RunConfig) -> str | None:
 
 
 def _lr_message(cfg: RunConfig, what: str) -> str:
-    from sarlearn.config import DEFAULT_LR
-
-    default = DEFAULT_LR.get(cfg.rule.name)
+    default = None if cfg.rule.name == "reflex" else cfg.default_lr
     hint = f"; the default for {cfg.rule.name} is {default:g}" if default else ""
     return f"rule.lr = {cfg.rule_config.learning_rate:g} is too large: it {what}{hint}"
 

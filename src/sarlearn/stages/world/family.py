@@ -105,13 +105,13 @@ def _generate(name: str, resolution: float) -> GeneratedTrack:
         )
     w, h = p["arena"], p["arena"] * p["aspect"]
     check_image_size(name, w, resolution)
-    try:
-        line = _loop(name, p, np.random.default_rng([seed, 0x67656F]))  # "geo": the loop's
+    try:  # "geo": the loop's own stream
+        line = _loop(name, p, np.random.default_rng([seed, 0x67656F]))
     except TrackError:
         if p["shape"] != "blob" or "radius" in overrides:
             raise
         # A drawn radius that even the arena's ellipse bends tighter than (3 seeds in 1,000):
-        # drawn again at the ellipse's own smallest radius, so that every seed is a track.
+        # drawn again at the ellipse's own smallest radius, so that the seed is a track.
         p = {**p, "radius": _ELLIPSE_SLACK * min(hx, hy) ** 2 / max(hx, hy)}
         line = _loop(name, p, np.random.default_rng([seed, 0x67656F]))
     line = np.roll(line, -start_index(line, 40.0, 20.0), axis=0)
