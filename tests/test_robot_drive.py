@@ -350,14 +350,19 @@ def _drive_until_running(
     return proc
 
 
+# The last case: a script's background job starts with SIGINT ignored, and Python then
+# installs no KeyboardInterrupt handler; the drive installs its own, so `kill -INT` stops it.
 @pytest.mark.parametrize(
-    ("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 130)]
-)
+    ("sig", "code", "sigint_ignored"),
+    [(signal.SIGTERM, 143, False), (signal.SIGINT, 130, False), (signal.SIGHUP, 130, False),
+     (signal.SIGINT, 130, True)],
+    ids=["term", "int", "hup", "int-ignored-at-start"],
+)  # fmt: skip
 def test_a_signal_stops_the_motors_and_writes_the_run(
-    twin_process: Path, tmp_path: Path, sig: int, code: int
+    twin_process: Path, tmp_path: Path, sig: int, code: int, sigint_ignored: bool
 ) -> None:
     out = tmp_path / "run"
-    proc = _drive_until_running(twin_process, out)
+    proc = _drive_until_running(twin_process, out, sigint_ignored=sigint_ignored)
     try:
         proc.send_signal(sig)
         text = proc.communicate(timeout=60)[0].decode()
@@ -372,25 +377,6 @@ def test_a_signal_stops_the_motors_and_writes_the_run(
     assert summary["status"] == "interrupted" and summary["timing"]["cycles"] > 0
     assert "Control cycles" in (out / "report.html").read_text()
     assert "motors stopped" in text
-
-
-def test_ctrl_c_stops_a_drive_started_with_sigint_ignored(
-    twin_process: Path, tmp_path: Path
-) -> None:
-    # A background job of a script starts with SIGINT ignored, and Python then installs no
-    # KeyboardInterrupt handler: the drive installs its own, so `kill -INT` still stops it.
-    out = tmp_path / "run"
-    proc = _drive_until_running(twin_process, out, sigint_ignored=True)
-    try:
-        proc.send_signal(signal.SIGINT)
-        text = proc.communicate(timeout=60)[0].decode()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, text
-    assert _twin_state(twin_process)["pwm"] == [0, 0]
-    assert json.loads((out / "summary.json").read_text())["status"] == "interrupted"
 
 
 def test_calibrate_then_resume_an_interrupted_drive(twin_process: Path, tmp_path: Path) -> None:
