@@ -61,8 +61,9 @@ def test_layering_defaults_file_flags_set(tmp_path: Path) -> None:
     cfg = build_config(toml, {"seed": 7, "rule.lr": 0.25, "steps": None}, ["rule.lr=0.125"])
     assert (cfg.steps, cfg.seed, cfg.rule.name, cfg.world.track) == (40, 7, "gdm", "oval")
     assert cfg.rule.lr == 0.125  # --set beats the flag, which beats the file
-    assert build_config(None, {"network.layers": [5, 3]}).network.readout == [1.0, 1.0, 1.0]
-    assert build_config(None, {"network.layers": [5, 2]}).network.readout == [1.0, 2.0]
+    assert build_config(None, {"network.layers": [5, 3]}).readout == [1.0, 1.0, 1.0]
+    raw = {"network.layers": [5, 2], "world.predictor_mode": "raw"}
+    assert build_config(None, raw).readout == [1.0, 2.0]
     out = tmp_path / "run"
     code, text = follow(
         "--config",

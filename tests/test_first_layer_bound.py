@@ -60,7 +60,8 @@ def test_engine_constant_encodes_the_scaling() -> None:
 def test_engine_matches_reference_teacher_forced(dtype: str, track: str) -> None:
     cfg = RunConfig().with_overrides({**ALL, "dtype": dtype, "world.track": track, "rule.lr": 10})
     dev = stepwise_deviation(cfg, steps=40, population=2)
-    tol = 1e-5 if dtype == "float32" else 1e-12
+    # float32's rounding grows with the steering's range (1.5 for SPEC's readout [1, 2])
+    tol = (1e-5 if dtype == "float32" else 1e-12) * max(1.0, sum(cfg.readout) / 3.0)
     assert max(dev.values()) < tol, dev
 
 

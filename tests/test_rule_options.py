@@ -262,3 +262,32 @@ def test_camera_input_takes_the_rules_camera_rate() -> None:
     explicit = cam.with_overrides({"rule.lr": DEFAULT_CAMERA_LR["sar"]})
     assert np.array_equal(engine_rates(cam), engine_rates(explicit))
     assert not np.array_equal(engine_rates(cam), engine_rates(given))
+
+
+def test_mirror_differences_take_the_rules_wider_readout() -> None:
+    """On mirror differences (sar's default rows, the camera) sar's readout is SPEC's [1, 2]
+    times DEFAULT_MIRROR_READOUT_SCALE with its output rows bounded at 2: the same slope at 0,
+    a higher ceiling. Raw rows and other rules keep [1, 2]; a set readout wins; another output
+    size gets 1 per output; the engine steers with the readout in force."""
+    from sarlearn.config import DEFAULT_MIRROR_READOUT_SCALE, SPEC_READOUT
+    from sarlearn.engine.fast_loop import FastClosedLoop
+    from sarlearn.metrics import steering_max
+
+    scale = DEFAULT_MIRROR_READOUT_SCALE["sar"]
+    wide = [scale * c for c in SPEC_READOUT]
+    rows, cam = RunConfig(), RunConfig().with_overrides({"world.inputs": "camera"})
+    for cfg in (rows, cam):
+        assert cfg.network.readout is None and cfg.readout == wide
+        assert cfg.rule_config.step_options["weight_bound"] == 2.0
+        # slope at 0 of the bounded output layer: readout x f'(0) x bound, as with [1, 2] and 3
+        assert max(cfg.readout) * 0.25 * 2.0 == max(SPEC_READOUT) * 0.25 * 3.0
+    raw = rows.with_overrides({"world.predictor_mode": "raw"})
+    assert raw.readout == list(SPEC_READOUT) and raw.rule_config.step_options["weight_bound"] == 3.0
+    assert rows.with_overrides({"rule.name": "gdm"}).readout == list(SPEC_READOUT)
+    assert rows.with_overrides({"network.readout": [1.0, 2.0]}).readout == [1.0, 2.0]
+    assert rows.with_overrides({"network.layers": [4, 3]}).readout == [1.0, 1.0, 1.0]
+    assert steering_max(rows.readout, "logistic") == 1.5 * scale
+    with pytest.raises(ConfigError, match="readout has 3 coefficients"):
+        rows.with_overrides({"network.readout": [1.0, 2.0, 3.0]})
+    loop = FastClosedLoop.from_configs([rows.with_overrides({"steps": 10})])
+    assert np.array_equal(loop.state.net.readout, np.array(wide))

@@ -141,9 +141,9 @@ class ClosedLoopAgent:
             cfg.network, bank.n_outputs, population=population, rng=net_rng, dtype=dt,
             init_align=cfg.init_align, input_max_norm=cfg.input_max_norm,
         )  # fmt: skip
-        rule = make_rule_from_config(cfg.rule_config, rng=rule_rng, readout=cfg.network.readout)
+        rule = make_rule_from_config(cfg.rule_config, rng=rule_rng, readout=cfg.readout)
         rule.bind(net)
-        agent = cls(net, rule, bank, readout=cfg.network.readout)
+        agent = cls(net, rule, bank, readout=cfg.readout)
         load = getattr(cfg, "load", None)
         if load is not None:
             agent.load_state(load)

@@ -42,11 +42,6 @@ if TYPE_CHECKING:  # rich is imported where it is used: the sweep needs none of 
 EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 1, 130, 143
 
 
-#: Largest output layer given a default readout (one coefficient per output); a larger one
-#: needs its readout set, and is refused by the memory check anyway.
-MAX_DEFAULT_READOUT = 100_000
-
-
 def parse_layers(text: str) -> list[int]:
     """``"10,10,2"`` -> ``[10, 10, 2]``; anything else raises ConfigError."""
     parts = [p.strip() for p in text.split(",")]
@@ -84,18 +79,6 @@ def build_config(
         cfg = RunConfig.from_toml(config) if config is not None else RunConfig()
     overrides = {k: v for k, v in (flags or {}).items() if v is not None}
     overrides.update(parse_set(sets or []))
-    layers = overrides.get("network.layers")
-    # A new output size with the default readout: one coefficient per output ([1, 2] for 2).
-    # Only for a list of sizes that can be one (else validation names what is wrong with it).
-    outputs = layers[-1] if isinstance(layers, list) and layers else None
-    if (
-        isinstance(outputs, int)
-        and not isinstance(outputs, bool)
-        and 1 <= outputs <= MAX_DEFAULT_READOUT
-        and "network.readout" not in overrides
-        and len(cfg.network.readout) != outputs
-    ):
-        overrides["network.readout"] = [1.0, 2.0] if outputs == 2 else [1.0] * outputs
     from sarlearn.agent import check_rule_name
 
     cfg = cfg.with_overrides(overrides) if overrides else cfg
@@ -154,8 +137,6 @@ def loaded_defaults(path: Path) -> dict[str, Any]:
     }
     if "readout" in saved:
         out["network.readout"] = list(saved["readout"])
-    elif saved["layers"][-1] != 2:
-        out["network.readout"] = [1.0] * saved["layers"][-1]
     if "filters" in saved:
         out.update({f"filters.{k}": v for k, v in saved["filters"].items()})
     cap = saved.get("input_max_norm")

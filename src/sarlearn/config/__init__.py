@@ -24,12 +24,13 @@ from sarlearn.config.base import Section, describe_errors
 from sarlearn.config.files import file_problem, parse_assignment, read_toml, set_dotted
 from sarlearn.config.filters import FilterConfig, FilterKind
 from sarlearn.config.guard import DEFAULT_GUARD, GuardConfig
-from sarlearn.config.network import Activation, InitName, NetworkConfig
+from sarlearn.config.network import SPEC_READOUT, Activation, InitName, NetworkConfig
 from sarlearn.config.rule import (
     ALIGN_WITH_HIDDEN_BOUND,
     DEFAULT_CAMERA_LR,
     DEFAULT_INPUT_MAX_NORM,
     DEFAULT_LR,
+    DEFAULT_MIRROR_READOUT_SCALE,
     DEFAULT_MIRROR_STEP_OPTIONS,
     DEFAULT_PREDICTOR_MODE,
     DEFAULT_STEP_OPTIONS,
@@ -61,12 +62,14 @@ __all__ = [
     "DEFAULT_GUARD",
     "DEFAULT_INPUT_MAX_NORM",
     "DEFAULT_LR",
+    "DEFAULT_MIRROR_READOUT_SCALE",
     "DEFAULT_MIRROR_STEP_OPTIONS",
     "DEFAULT_PREDICTOR_MODE",
     "DEFAULT_STEP_OPTIONS",
     "PLAIN_STEP",
     "PRESETS",
     "RULE_FIELDS",
+    "SPEC_READOUT",
     "Activation",
     "CameraConfig",
     "ConfigError",

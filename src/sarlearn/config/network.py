@@ -52,9 +52,11 @@ class NetworkConfig(Section):
         True, description="Start the output layer at zero so the untrained network is silent."
     )
     bias: bool = False
-    readout: list[float] = Field(
-        default_factory=lambda: [1.0, 2.0],
-        description="Steering y = sum_k readout[k] * output_k (SPEC default [1, 2]).",
+    readout: list[float] | None = Field(
+        None,
+        description="Steering y = sum_k readout[k] * output_k. None = tied to the rule and "
+        "the output layer (RunConfig.readout): SPEC's [1, 2] for 2 outputs, times the rule's "
+        "DEFAULT_MIRROR_READOUT_SCALE on mirror differences; 1 per output for other sizes.",
     )
 
     @field_validator("layers")
@@ -68,7 +70,7 @@ class NetworkConfig(Section):
 
     @model_validator(mode="after")
     def _readout_matches_outputs(self) -> NetworkConfig:
-        if len(self.readout) != self.layers[-1]:
+        if self.readout is not None and len(self.readout) != self.layers[-1]:
             raise ValueError(
                 f"readout has {len(self.readout)} coefficients but the output layer has "
                 f"{self.layers[-1]} neurons"
@@ -76,4 +78,8 @@ class NetworkConfig(Section):
         return self
 
 
-__all__ = ["Activation", "InitName", "NetworkConfig"]
+#: SPEC's readout of a 2-output network: y = output_1 + 2 output_2.
+SPEC_READOUT: tuple[float, float] = (1.0, 2.0)
+
+
+__all__ = ["SPEC_READOUT", "Activation", "InitName", "NetworkConfig"]

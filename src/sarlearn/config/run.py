@@ -13,11 +13,12 @@ from sarlearn.config.base import Section, describe_errors
 from sarlearn.config.files import read_toml, set_dotted
 from sarlearn.config.filters import FilterConfig
 from sarlearn.config.guard import DEFAULT_GUARD, GuardConfig
-from sarlearn.config.network import NetworkConfig
+from sarlearn.config.network import SPEC_READOUT, NetworkConfig
 from sarlearn.config.rule import (
     ALIGN_WITH_HIDDEN_BOUND,
     DEFAULT_CAMERA_LR,
     DEFAULT_INPUT_MAX_NORM,
+    DEFAULT_MIRROR_READOUT_SCALE,
     DEFAULT_MIRROR_STEP_OPTIONS,
     DEFAULT_PREDICTOR_MODE,
     RuleConfig,
@@ -129,12 +130,30 @@ class RunConfig(Section):
         rule is built from."""
         camera = self.world.inputs == "camera"
         update: dict[str, Any] = {}
-        if camera or self.predictor_mode == "mirror":
+        if self.mirror_inputs:
             tied = DEFAULT_MIRROR_STEP_OPTIONS.get(self.rule.name, {})
             update = {k: v for k, v in tied.items() if getattr(self.rule, k) is None}
         if camera and self.rule.lr is None and self.rule.name in DEFAULT_CAMERA_LR:
             update["lr"] = self.default_lr
         return self.rule.model_copy(update=update) if update else self.rule
+
+    @property
+    def mirror_inputs(self) -> bool:
+        """Whether the predictors are mirror differences: mirror rows or camera input."""
+        return self.world.inputs == "camera" or self.predictor_mode == "mirror"
+
+    @property
+    def readout(self) -> list[float]:
+        """``network.readout`` in force: the set value, else SPEC's [1, 2] for 2 outputs (times
+        the rule's :data:`DEFAULT_MIRROR_READOUT_SCALE` on mirror differences) and 1 per
+        output for any other output layer."""
+        if self.network.readout is not None:
+            return list(self.network.readout)
+        outputs = self.network.layers[-1]
+        if outputs != len(SPEC_READOUT):
+            return [1.0] * outputs
+        scale = DEFAULT_MIRROR_READOUT_SCALE.get(self.rule.name, 1.0) if self.mirror_inputs else 1.0
+        return [scale * c for c in SPEC_READOUT]
 
     @property
     def default_lr(self) -> float:

@@ -89,7 +89,7 @@ def write_outputs(
     stream.settle()
     has_net = loop.agent.network is not None
     stats = stream.stats.errors_summary()
-    y_max = steering_max(cfg.network.readout, cfg.network.activation) if has_net else None
+    y_max = steering_max(cfg.readout, cfg.network.activation) if has_net else None
     settle = stream.stats.settling_summary(y_max)
     with np.errstate(over="ignore", invalid="ignore"):  # huge weights: inf, written as null
         final_wc = loop.agent.weight_change()[0] if status != "diverged" else None

@@ -194,7 +194,7 @@ def run_population(
             np.concatenate(agent.steering) if agent.steering else np.zeros(0),
             sat,
             crit,
-            steering_max(cfg.network.readout, cfg.network.activation),
+            steering_max(cfg.readout, cfg.network.activation),
         )
         wc = agent.final_wc if agent.final_wc is not None else final_wc[k]
         n_run = int(stats["steps"])
