@@ -83,7 +83,7 @@ def build_config(
 
     cfg = cfg.with_overrides(overrides) if overrides else cfg
     check_rule_name(cfg.rule.name)
-    return cfg
+    return with_saved_step(cfg)
 
 
 def preflight(cfg: RunConfig, out: Path | None, record_sensors: bool, err: Console) -> None:
@@ -152,6 +152,36 @@ def loaded_defaults(path: Path) -> dict[str, Any]:
         out["rule.layer_lr_scale"] = rule["layer_lr_scale"]
         out.update({f"rule.relevance.{k}": v for k, v in rule["relevance"].items()})
     return out
+
+
+#: The rule's step options a saved network brings back with ``--load`` (same rule only).
+STEP_KEYS = (
+    "step_norm",
+    "slope_gate",
+    "weight_bound",
+    "hidden_weight_bound",
+    "hidden_bound_scaling",
+)
+
+
+def with_saved_step(cfg: RunConfig) -> RunConfig:
+    """``cfg`` with the step options of the network it loads (``cfg.load``) where it leaves
+    them None and runs the rule that saved it: a network keeps learning with the bounds it
+    learnt under, as it keeps its readout (the output bound and the readout go together,
+    RunConfig.readout). A saved unbounded bound becomes inf (None would be the default)."""
+    if cfg.load is None:
+        return cfg
+    from sarlearn.agent import saved_network_config
+
+    rule = saved_network_config(cfg.load).get("rule")
+    if not rule or rule["name"] != cfg.rule.name:
+        return cfg
+    update: dict[str, Any] = {}
+    for key in STEP_KEYS:
+        if key in rule and getattr(cfg.rule, key) is None:
+            value = rule[key]
+            update[f"rule.{key}"] = float("inf") if value is None and "bound" in key else value
+    return cfg.with_overrides(update) if update else cfg
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
