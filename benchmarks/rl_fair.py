@@ -129,17 +129,25 @@ def cmd_rl(a: argparse.Namespace) -> None:
             )
 
 
+#: SaR with SPEC's readout [1, 2] and its output bound 3: steering |y| <= 1.5, the action range
+#: the RL learners get (``action="reflex"``). SaR's default on mirror differences, the readout
+#: [1.5, 3] with bound 2, could steer up to 2.25 (``--readout default`` runs it).
+SAME_RANGE: dict[str, Any] = {"network.readout": [1.0, 2.0], "rule.weight_bound": 3.0}
+
+
 def cmd_sar(a: argparse.Namespace) -> None:
     """SaR online: one long run per seed; driving steps to the first passage and to the
     settled step (as benchmarks/rl_vs_sar.py defines them: the last 5,000 steps clean)."""
     from rl_vs_sar import online
 
+    overrides = SAME_RANGE if a.readout == "same-range" else {}
     for track in a.tracks.split(","):
         path = a.runs / "sar" / f"{track}.json"
         if path.is_file():
             continue
         t = time.process_time()
-        r = online("sar", track, a.seeds, a.steps)
+        r = online("sar", track, a.seeds, a.steps, overrides)
+        r["overrides"] = overrides
         r["compute_seconds_per_run"] = (time.process_time() - t) / a.seeds
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(r, indent=1))
@@ -313,6 +321,13 @@ def main() -> None:
     s.add_argument("--seeds", type=int, default=10)
     s.add_argument("--steps", type=int, default=60_000)
     s.add_argument("--runs", type=Path, default=Path("runs/rl-fair"))
+    s.add_argument(
+        "--readout",
+        choices=("same-range", "default"),
+        default="same-range",
+        help="same-range: SPEC's readout, |y| <= 1.5 as the RL action (SAME_RANGE); default: "
+        "SaR's own",
+    )
     b = sub.add_parser("table")
     b.add_argument("--runs", type=Path, default=Path("runs/rl-fair"))
     b.add_argument("--out", type=Path, default=None)

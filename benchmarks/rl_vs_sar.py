@@ -44,10 +44,14 @@ def stats(values: list[int | None], n_runs: int) -> dict[str, Any]:
     return out
 
 
-def online(rule: str, track: str, seeds: int, steps: int) -> dict[str, Any]:
-    """One online learner over ``seeds`` seeds (a population in one engine call)."""
+def online(
+    rule: str, track: str, seeds: int, steps: int, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One online learner over ``seeds`` seeds (a population in one engine call), with
+    ``overrides`` (dotted config keys) over the defaults."""
+    extra = overrides or {}
     cfgs = [
-        RunConfig().with_overrides({"rule.name": rule, "world.track": track, "seed": s})
+        RunConfig().with_overrides({**extra, "rule.name": rule, "world.track": track, "seed": s})
         for s in range(seeds)
     ]
     crit = SuccessCriterion.from_config(cfgs[0])
