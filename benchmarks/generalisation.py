@@ -28,7 +28,7 @@ its range in at least 10 % of the judged steps.
         --steps 3000 --inputs rows
     PYTHONPATH=src python benchmarks/generalisation.py --out runs/gen-eval     # the full size
     PYTHONPATH=src python benchmarks/generalisation.py --out runs/gen-tune --tracks tuning \
-        --rules sar --sar-lr 0.3 --sar-lr 1 --sar-set rule.weight_bound=2   # an ablation
+        --rules sar --sar-lr 0.3 --sar-lr 1 --sar-set rule.weight_bound=3   # an ablation
 """
 
 from __future__ import annotations

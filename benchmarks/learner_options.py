@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 VARIANTS: dict[str, dict] = {
-    "sar, default step (sqrt-fan-in, slope gate, bound 3)": {},
+    "sar, default step (sqrt-fan-in, slope gate, max-norm bounds)": {},
     "sar, default step without the bound": {"rule.weight_bound": float("inf")},
     "sar, plain step (lr 0.01)": {
         "rule.step_norm": "none",

@@ -4,8 +4,9 @@ Measures what docs/world.md reports: per track, 5 laps of the reflex alone (y = 
 random starts on the line (seed 0): mean |e|, the share of steps with e != 0, the farthest
 distance from the centreline, the smallest 200-step moving sum of |e| and whether any robot
 went off track; then 3 laps of the anticipating controller ``y = clip(k offset, -1.5, 1.5)``
-on the predictor rows (the line's offset; the network's reach), k = 0.5, 0.8, 1.5, 3 or 6, from the
-automatic start: the smallest share of steps with e != 0 in its last 2 laps, and its k.
+on the predictor rows (the line's offset; the reach of SPEC's readout [1, 2]), k = 0.5, 0.8,
+1.5, 3 or 6, from the automatic start: the smallest share of steps with e != 0 in its last 2
+laps, and its k.
 
     PYTHONPATH=src python benchmarks/tracks_reflex.py [TRACK ...]
 """

@@ -33,8 +33,9 @@ threshold", evaluated only from ``first_start`` on, where ``steps_to_success`` m
   changes of the network's steering y per 1,000 steps; exact zeros are skipped, so passing
   through 0 counts once) and ``saturated_steering_fraction`` (steps with
   ``|y| > 0.9 * y_max``, where ``y_max = sum_k |readout_k| * max|f|`` is the largest
-  steering the readout can produce: 1.5 for the default logistic outputs in (-0.5, 0.5)
-  and readout [1, 2]; undefined, None, for a linear output layer);
+  steering the readout can produce: 1.5 for logistic outputs in (-0.5, 0.5) and SPEC's
+  readout [1, 2], 2.25 for sar's [1.5, 3] on mirror differences; undefined, None, for a
+  linear output layer);
 - dead units: a unit is *saturated* at a step when its slope ``|f'(h)|`` is below
   ``SATURATION_SLOPE`` (1 %) of ``f'(0)`` (logistic: ``|h| > 6.0``; tanh: ``|h| > 3.0``);
   the loops record, per step and weight layer, the fraction of saturated units

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sarlearn.config import parse_config
 from sarlearn.metrics import steering_flips_per_1000
 from sarlearn.stages.perception.perception import row_predictors
 
@@ -51,7 +52,7 @@ def static_curve(run: Path, width: float) -> str:
     n_rows, n_f = len(world["predictor_distances"]), cfg["filters"]["n_filters"]
     n_layers = sum(1 for k in z.files if k.startswith("weights/"))
     weights = [z[f"weights/{i}"][0] for i in range(n_layers)]
-    readout = np.asarray(cfg["network"]["readout"])
+    readout = np.asarray(parse_config(cfg).readout)  # None in the file: the one in force
     pos = (np.arange(per_row) - (per_row - 1) / 2) * spacing
     out = []
     for off in OFFSETS:

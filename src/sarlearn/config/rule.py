@@ -192,8 +192,9 @@ class RuleConfig(Section):
         gt=0,
         allow_inf_nan=True,  # inf: no bound (NaN fails gt=0)
         description="Max L2 norm of each neuron's incoming weights (a max-norm, Oja-like bound); "
-        "rows that grow past it are scaled back after each step. inf = unbounded; None = the "
-        "rule's default.",
+        "rows that grow past it are scaled back after each step. sar's default, 3 (2 on "
+        "mirror differences, with the readout [1.5, 3]). inf = unbounded; None = the rule's "
+        "default.",
     )
     hidden_weight_bound: float | None = Field(
         None,

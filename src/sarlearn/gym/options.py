@@ -19,8 +19,9 @@ Shared by the single environment (:mod:`sarlearn.gym.env`) and the vector enviro
 - **Actions** (``action=``), one number ``a`` in [-1, 1]:
 
   - ``"reflex"`` (the paper's setting): network steering ``y = action_scale * a`` added to the
-    reflex, ``u = e + G * y``; ``action_scale`` defaults to 1.5, the largest ``|y|`` of the
-    SaR network's readout ``[1, 2]`` of outputs in (-0.5, 0.5);
+    reflex, ``u = e + G * y``; ``action_scale`` defaults to 1.5, the largest ``|y|`` of
+    SPEC's readout ``[1, 2]`` of outputs in (-0.5, 0.5) (SaR's default on mirror differences,
+    ``[1.5, 3]``, reaches 2.25 but steers at most about 1.52 in practice);
   - ``"full"``: no reflex, ``u = G * y``; ``action_scale`` defaults to ``error_gain / G``
     (10), so the policy can steer as hard as the reflex's largest ``|e|``.
 
@@ -61,7 +62,7 @@ OBSERVATIONS = ("rows", "camera", "frame")
 ACTIONS = ("reflex", "full")
 REWARDS = ("abs_error", "squared_error", "on_line")
 
-#: Largest |y| of the default SaR readout [1, 2] over outputs in (-0.5, 0.5).
+#: Largest |y| of SPEC's readout [1, 2] over outputs in (-0.5, 0.5).
 REFLEX_ACTION_SCALE = 1.5
 
 RewardFn = Callable[[NDArray[np.float64], NDArray[np.int64]], NDArray[np.float64]]

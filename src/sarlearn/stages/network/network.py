@@ -143,7 +143,8 @@ class Network:
         init_align: float | None = None,
         input_max_norm: float | None = None,
     ) -> Network:
-        """Build the network ``cfg`` describes (``cfg.readout`` belongs to the motor stage).
+        """Build the network ``cfg`` describes (the readout belongs to the motor stage:
+        ``RunConfig.readout``).
 
         ``init_align`` overrides ``cfg.init_align``; where both are None the rows are not
         turned (a whole :class:`~sarlearn.config.RunConfig` resolves it from its rule:

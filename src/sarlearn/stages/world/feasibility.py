@@ -5,8 +5,9 @@ better. The oracle here is a controller shown to be correct: it knows the drawn 
 and steers the reflex sensors' midpoint onto it by exact input-output linearisation of that
 point (with ``delta`` its signed offset from the centreline and ``psi`` the heading error, the
 turn rate ``omega = (-k delta - v sin psi) / (d cos psi)`` gives ``d delta / dt = -k delta``),
-clipped to the network's steering range (``|y| <= 1.5``, the default readout [1, 2] of outputs
-in (-0.5, 0.5)), with the reflex on as in every run. It sees neither the floor nor the
+clipped to the network's steering range (``|y| <= 1.5``, SPEC's readout [1, 2] of outputs in
+(-0.5, 0.5); sar's readout [1.5, 3] on mirror differences steers at most about 1.52 in
+practice), with the reflex on as in every run. It sees neither the floor nor the
 distractors, so gaps, texture, marks, a frame or a second line matter only where they reach the
 reflex sensors while the robot is on its line.
 
@@ -39,7 +40,7 @@ from sarlearn.stages.world.track import Track
 
 #: The oracle's gain (1/s): the sensors' midpoint offset decays as exp(-k t).
 GAIN = 5.0
-#: Largest network steering |y| of the default SaR readout (1 x 0.5 + 2 x 0.5).
+#: Largest network steering |y| of SPEC's readout [1, 2] (1 x 0.5 + 2 x 0.5).
 STEERING_LIMIT = 1.5
 #: Steps before the lap is judged (converging onto the line, filling the 200-step window).
 LEAD_IN = 400
