@@ -564,9 +564,10 @@ def rl_case(draw: st.DrawFn) -> Case:
 @st.composite
 def bench_case(draw: st.DrawFn) -> Case:
     """bench: mostly bad options; sometimes a tiny measurement (one mode, 10 steps)."""
-    json_path = draw(st.sampled_from(["out.json", "", "ro/b.json", "in", "o/" + "z" * 300]))
+    # None: no --json at all; "": an empty path, which is bad
+    json_path = draw(st.sampled_from([None, "out.json", "", "ro/b.json", "in", "o/" + "z" * 300]))
     case = Case(["bench", "--no-bandwidth", "--warmup", "0", "--repeats", "1"], kind="bench")
-    if json_path:
+    if json_path is not None:
         case.args += ["--json", json_path]
         if json_path == "in":
             case.dirs.append("in")
@@ -581,8 +582,9 @@ def bench_case(draw: st.DrawFn) -> Case:
     if draw(st.integers(0, 4)) == 0:
         case.files["in/c.toml"] = draw(config_file())
         a += ["--config", "in/c.toml"]
-    bad = [v for v in ("0", "-1", "x", "-2", "bogus", "", "float16") if v in a[7:]]
-    unwritable = json_path in ("", "in") or json_path.startswith("o/")
+    options = a[6:] if json_path is None else a[8:]  # the values after --json's
+    bad = [v for v in ("0", "-1", "x", "-2", "bogus", "", "float16") if v in options]
+    unwritable = json_path is not None and (json_path in ("", "in") or json_path.startswith("o/"))
     if bad or unwritable or (json_path == "ro/b.json" and ROOTLESS):
         case.bad = f"bench with {bad or json_path!r}"
     return case
