@@ -155,6 +155,16 @@ def test_split_levels_ignores_noise_at_the_extremes() -> None:
     assert abs(lo - 150) < 1 and abs(hi - 850) < 2
 
 
+def test_split_levels_ignores_the_lines_edges() -> None:
+    """A fast turn over a thin line reads its middle only a few times and its edges (half
+    covered, in between) as often: the levels are the floor's and the middle's all the same."""
+    rng = np.random.default_rng(1)
+    edges = np.linspace(200, 800, 20)  # one reading at each of 20 partial coverages
+    raw = np.concatenate([rng.normal(150, 5, 60), edges, rng.normal(850, 5, 8)])
+    lo, hi = drv.split_levels(raw)
+    assert abs(lo - 150) < 2 and abs(hi - 850) < 10  # the halves' medians: 784
+
+
 def test_a_robot_without_rows_or_camera_is_refused() -> None:
     with pytest.raises(ConfigError, match="no rows"):
         drv.check_drivable(RunConfig(), has_camera=True)
