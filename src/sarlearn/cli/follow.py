@@ -154,7 +154,8 @@ def loaded_defaults(path: Path) -> dict[str, Any]:
     return out
 
 
-#: The rule's step options a saved network brings back with ``--load`` (same rule only).
+#: The rule's step options a saved network brings back with ``--load`` (same rule only), and
+#: those of them where a saved None means unbounded.
 STEP_KEYS = (
     "step_norm",
     "slope_gate",
@@ -162,6 +163,7 @@ STEP_KEYS = (
     "hidden_weight_bound",
     "hidden_bound_scaling",
 )
+BOUND_KEYS = ("weight_bound", "hidden_weight_bound")
 
 
 def with_saved_step(cfg: RunConfig) -> RunConfig:
@@ -180,7 +182,7 @@ def with_saved_step(cfg: RunConfig) -> RunConfig:
     for key in STEP_KEYS:
         if key in rule and getattr(cfg.rule, key) is None:
             value = rule[key]
-            update[f"rule.{key}"] = float("inf") if value is None and "bound" in key else value
+            update[f"rule.{key}"] = float("inf") if value is None and key in BOUND_KEYS else value
     return cfg.with_overrides(update) if update else cfg
 
 
